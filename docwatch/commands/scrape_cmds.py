@@ -1,0 +1,2 @@
+"""CLI commands (filled by its owner)."""
+COMMANDS: list = []

@@ -1,0 +1,98 @@
+"""Typed records passed between stages: normalized rules and change events.
+
+A :class:`Rule` is one remote party (host pattern or service tag) x protocol x direction
+x cloud x tab variant, with its ports (see ../shared/DESIGN.md, "Normalized rule").
+Its :attr:`Rule.key` is the identity used for versioning and diffing; it deliberately
+leaves out everything cosmetic (heading text, row/column order, purpose wording).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from dataclasses import field as _field
+from typing import Any
+
+# Fields that are facts about the network rule; a change in any of them is a change.
+FACT_FIELDS = (
+    "endpoint", "endpoint_kind", "service_tag", "source", "destination", "ports",
+    "protocol", "direction", "cloud", "tab", "required", "when", "purpose",
+)
+# Fields that only say where the fact was read; they never make a change on their own.
+PROVENANCE_FIELDS = ("section", "table", "row")
+
+
+@dataclass
+class Rule:
+    endpoint: str | None = None
+    endpoint_kind: str | None = None  # fqdn | wildcard | url | ip | cidr | template
+    service_tag: str | None = None
+    source: str | None = None
+    destination: str | None = None
+    ports: list[str] = _field(default_factory=list)
+    protocol: str | None = None  # tcp | udp | any | None
+    direction: str | None = None  # outbound | inbound | both | None
+    cloud: str | None = None  # public | usgov | china | None
+    tab: str | None = None
+    required: bool | None = None
+    when: str | None = None
+    purpose: str | None = None
+    section: list[str] = _field(default_factory=list)
+    table: int | None = None
+    row: int | None = None
+
+    @property
+    def party(self) -> str:
+        """The remote party: the endpoint when there is one, else the service tag."""
+        return (self.endpoint or self.service_tag or "").strip()
+
+    @property
+    def key(self) -> str:
+        """Stable identity: cloud | tab | direction | protocol | party (case-folded)."""
+        parts = (self.cloud, self.tab, self.direction, self.protocol, self.party.lower())
+        return "|".join(p if p else "-" for p in parts)
+
+    @property
+    def rule_id(self) -> str:
+        """Short hash of :attr:`key`, handy as a primary key."""
+        return hashlib.sha1(self.key.encode("utf-8")).hexdigest()[:16]
+
+    def facts(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: d[k] for k in FACT_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Rule":
+        known = {k: d[k] for k in (*FACT_FIELDS, *PROVENANCE_FIELDS) if k in d}
+        return cls(**known)
+
+
+@dataclass
+class ChangeEvent:
+    """One change between two versions of a source's rules (or one anomaly)."""
+
+    source: str
+    kind: str  # added | removed | modified | anomaly
+    rule_key: str | None = None
+    field: str | None = None  # for "modified": which fact field changed
+    old: Any = None
+    new: Any = None
+    severity: str = "low"  # high | medium | low | info
+    impact: str | None = None  # short class, e.g. "endpoint-removed", "ports-added"
+    cloud: str | None = None
+    tab: str | None = None
+    direction: str | None = None
+    party: str | None = None  # endpoint or service tag
+    section: list[str] = _field(default_factory=list)
+    summary: str = ""  # one human sentence, e.g. "port 1886 added for AzureMonitor outbound ..."
+    detected_at: str | None = None  # ISO timestamp
+    doc_date: str | None = None
+    doc_commit: str | None = None
+    page_url: str | None = None
+    commit_url: str | None = None
+    version_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,124 @@
+"""The parser model shared by the markdown and the HTML parser.
+
+Both parsers must produce *the same* tables for the same page version (parity),
+so the normalisation rules for text live here, in one place, and both call them.
+
+Conventions (both parsers follow them):
+
+* ``Cell.items`` – the cell split on ``<br>``, ``</br>``, ``<br/>``, ``<li>`` boundaries and
+  line breaks; each item is plain text (markup removed, link text kept, escapes undone),
+  whitespace collapsed by :func:`clean_text`, empty items dropped.
+* ``Cell.text`` – ``" ".join(items)``.
+* ``Cell.code`` – texts of code spans (inline code) in the cell, in order.
+* ``Cell.links`` – ``{"text", "href"}`` for each link, in order.
+* ``Cell.bold`` – texts of bold segments (``**x**``, ``__x__``, ``<b>``, ``<strong>``), cleaned.
+* ``Cell.footnotes`` – texts of ``<sup>`` marks (e.g. ``"1"``), in order.
+* ``Table.headings`` – cleaned texts of the h1..h6 headings enclosing the table, outermost
+  first (tab titles are tabs, not headings; page chrome is excluded).
+* ``Table.tabs`` – every enclosing tab, outermost first, as ``Tab(label, id)``; ``id`` is the
+  id after ``#tab/`` (``"gov"``, ``"stv2"``; a dependent tab keeps its full ``"a/b"`` id).
+* ``Table.lead_in`` – cleaned text of the paragraph (or bold line) directly above the table,
+  within the same section, or ``None``.
+* ``Table.columns`` – cleaned header texts; ``Table.rows`` – rows of cells, each row padded
+  or truncated to ``len(columns)`` (a ragged row is a diagnostic, never dropped data:
+  surplus cells are appended to the last cell's items).
+* ``Document.meta`` – every front-matter key / ``<meta name>`` as found, plus normalised keys
+  both parsers fill when they can: ``doc_date`` (ISO ``YYYY-MM-DD`` from ``ms.date``),
+  ``doc_commit`` (commit sha from ``git_commit_id``/``gitcommit``), ``source_url``
+  (``original_content_git_url``), ``updated_at``.
+* ``Table.kind`` – ``"table"`` or ``"list"`` (a bulleted list of code-formatted hosts/tags
+  captured as a one-column table whose column is the heading text).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_WS = re.compile(r"\s+")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
+
+
+def clean_text(text: str) -> str:
+    """Collapse whitespace (incl. NBSP), drop zero-width characters, strip."""
+    return _WS.sub(" ", text.replace("\xa0", " ").translate(_ZERO_WIDTH)).strip()
+
+
+@dataclass
+class Cell:
+    text: str = ""
+    items: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)
+    bold: list[str] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_items(cls, items: list[str], **kw: Any) -> "Cell":
+        items = [c for c in (clean_text(i) for i in items) if c]
+        return cls(text=" ".join(items), items=items, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Tab:
+    label: str
+    id: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"label": self.label, "id": self.id}
+
+
+@dataclass
+class Table:
+    headings: list[str] = field(default_factory=list)
+    tabs: list[Tab] = field(default_factory=list)
+    lead_in: str | None = None
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Cell]] = field(default_factory=list)
+    line: int | None = None  # 1-based source line (markdown) or element position (HTML)
+    kind: str = "table"
+    source: str | None = None  # include file the table came from, when not the page itself
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "headings": list(self.headings),
+            "tabs": [t.to_dict() for t in self.tabs],
+            "lead_in": self.lead_in,
+            "columns": list(self.columns),
+            "rows": [[c.to_dict() for c in row] for row in self.rows],
+            "line": self.line,
+            "kind": self.kind,
+            "source": self.source,
+        }
+
+
+@dataclass
+class Diagnostic:
+    code: str  # short machine-readable kind, e.g. "ragged-row", "unclosed-tab", "missing-include"
+    message: str
+    line: int | None = None
+    level: str = "warning"  # "info" | "warning" | "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Document:
+    format: str  # "markdown" | "html" | "text"
+    meta: dict[str, Any] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "title": self.title,
+            "meta": dict(self.meta),
+            "tables": [t.to_dict() for t in self.tables],
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
