@@ -1,8 +1,15 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
 VENV := .venv
-BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# DOCWATCH_VENV=/path/to/venv reuses an existing environment (the newcomer test does this).
+ifdef DOCWATCH_VENV
+BIN := $(DOCWATCH_VENV)/bin
+INSTALL :=
+else
+BIN := $(VENV)/bin
+INSTALL := $(STAMP)
+endif
 
 .PHONY: run test bench clean
 
@@ -13,15 +20,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Run the main job: scrape config.toml's sources (or replay snapshots/ when offline) and show the catalog.
-run: $(STAMP)
+run: $(INSTALL)
 	$(BIN)/docwatch run
 
 ## Run the whole test suite.
-test: $(STAMP)
+test: $(INSTALL)
 	$(BIN)/python -m pytest -q
 
 ## Run every benchmark and print each figure with its goal.
-bench: $(STAMP)
+bench: $(INSTALL)
 	$(BIN)/python -m bench
 
 clean:
