@@ -1,0 +1,409 @@
+"""The versioned rule catalog (SQLite via sqlite-utils).
+
+Identity
+    A rule is identified by ``(source, Rule.key)`` where ``Rule.key`` is
+    ``cloud|tab|direction|protocol|party`` (party = endpoint, else service tag, case-folded;
+    ``-`` for an empty part). The key leaves out everything cosmetic - heading text, row and
+    column order, purpose wording - so a page rewrite that keeps the facts keeps the
+    identities, and a change of ports/purpose/required is a new *version* of the same rule.
+    A change of protocol or direction is a new identity (the old one gets a tombstone), but
+    the diff reports it as one ``modified`` event.
+
+Versions
+    Each ingested document version is a row of ``versions``. A rule version (a row of
+    ``rule_versions`` with ``valid_from``/``valid_to``) is written only when the rule's
+    normalised facts change (provenance alone never makes a version); a rule that disappears
+    gets a tombstone version. Identical bytes (same ``content_hash`` as the source's last
+    version) are not stored again (status ``duplicate``); a cosmetically different document
+    stores a ``versions`` row (status ``unchanged``) and nothing else.
+
+Time order
+    Versions of one source must be ingested in ``observed_at`` order: ingesting one older
+    than the source's latest version is refused with a clear error (history is append-only,
+    so ``valid_to`` of earlier versions never needs rewriting). Equal times are allowed.
+
+Guard
+    A version that looks collapsed (see :func:`docwatch.diff.assess`) is recorded with status
+    ``anomaly`` and one ``anomaly`` event per streak; current rules are left untouched and no
+    removals are emitted. A ratio anomaly is confirmed by the next distinct version that
+    agrees with it; "no tables/no rules" is never confirmed automatically.
+
+Concurrency
+    WAL mode: readers never block. Each write is one ``BEGIN IMMEDIATE`` transaction (a crash
+    leaves the previous state); a second writer waits ``timeout`` seconds, then gets a
+    :class:`CatalogError`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from docwatch.catalog_schema import SCHEMA_VERSION, create_views, current_version, migrate, now_iso
+from docwatch.diff import GuardSettings, assess, commit_url, diff_rules, facts_equal, is_hard_anomaly
+from docwatch.errors import CatalogError, UsageError
+from docwatch.model import ChangeEvent, Rule
+from parsers.model import Document
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = ("first", "changed", "unchanged")
+_RV_FACTS = ("endpoint", "endpoint_kind", "service_tag", "src", "dst", "ports", "protocol",
+             "direction", "cloud", "tab", "required", "when", "purpose")
+
+
+@dataclass
+class IngestResult:
+    version_id: int | None
+    status: str  # first | changed | unchanged | duplicate | anomaly
+    events: list[ChangeEvent] = field(default_factory=list)
+    reason: str | None = None
+
+
+def parse_time(value: str | datetime | date | None, *, end_of_day: bool = False, what: str = "time") -> str:
+    """Any ISO date/datetime (naive = UTC) → canonical ``YYYY-MM-DDTHH:MM:SSZ``; ``None`` → now.
+
+    A bare date means its start, or its end with ``end_of_day`` (as-of queries include the day).
+    """
+    if value is None:
+        return now_iso()
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+        if end_of_day:
+            dt = dt.replace(hour=23, minute=59, second=59)
+    else:
+        text = str(value).strip()
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"bad {what} {text!r}: expected an ISO date like 2025-06-17 or 2025-06-17T08:00:00Z") from None
+        if end_of_day and len(text) <= 10:
+            dt = dt.replace(hour=23, minute=59, second=59)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def rule_from_row(row: dict[str, Any]) -> Rule:
+    """A :class:`Rule` from a ``rule_versions`` row (or a view row using the same names)."""
+    req = row.get("required")
+    return Rule(
+        endpoint=row.get("endpoint"), endpoint_kind=row.get("endpoint_kind"), service_tag=row.get("service_tag"),
+        source=row.get("src", row.get("traffic_source")), destination=row.get("dst", row.get("traffic_destination")),
+        ports=_loads(row.get("ports")) or [], protocol=row.get("protocol"), direction=row.get("direction"),
+        cloud=row.get("cloud"), tab=row.get("tab"), required=None if req is None else bool(req),
+        when=row.get("when"), purpose=row.get("purpose"),
+        section=_loads(row.get("section")) or [], table=row.get("tbl", row.get("table")), row=row.get("row"),
+    )
+
+
+class Catalog:
+    """Open (creating or migrating as needed) the catalog at ``path``."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 10.0):
+        self.path = Path(path)
+        self.timeout = timeout
+        if self.path.is_dir():
+            raise CatalogError(f"{self.path}: is a directory, expected a catalog SQLite file")
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"{self.path}: cannot open catalog ({exc})") from None
+        self.db = sqlite_utils.Database(conn)
+        try:
+            conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            self.db.enable_wal()
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise CatalogError(f"{self.path}: catalog is locked by another writer (waited {timeout:g}s)") from None
+            raise CatalogError(f"{self.path}: not a usable docwatch catalog (SQLite: {exc})") from None
+
+    def _setup(self) -> None:
+        have = current_version(self.db)
+        if have > SCHEMA_VERSION:
+            self.db.conn.close()
+            raise CatalogError(
+                f"{self.path}: catalog schema version {have} is newer than this docwatch supports "
+                f"({SCHEMA_VERSION}); upgrade docwatch")
+        if have == SCHEMA_VERSION and all(v in self.db.view_names() for v in ("current_rules", "rule_history", "changes")):
+            return
+        with self._write():
+            migrate(self.db)
+            create_views(self.db)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction; rolled back on any exception."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise CatalogError(
+                    f"{self.path}: catalog is locked by another writer (waited {self.timeout:g}s); try again later"
+                ) from None
+            raise
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
+        cur = self.db.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row))
+
+    def _all(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def source_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM sources ORDER BY name")]
+
+    def require_source(self, source: str | None) -> None:
+        """Raise a :class:`UsageError` naming the known sources when ``source`` is unknown."""
+        if source is None:
+            return
+        names = self.source_names()
+        if source not in names:
+            known = ", ".join(names) or "none yet"
+            raise UsageError(f"unknown source {source!r} (known sources: {known})")
+
+    def last_version(self, source: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM versions WHERE source = ? ORDER BY id DESC LIMIT 1", (source,))
+
+    def last_accepted_version(self, source: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT * FROM versions WHERE source = ? AND status IN ('first','changed','unchanged') "
+            "ORDER BY id DESC LIMIT 1", (source,))
+
+    def versions(self, source: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM versions WHERE source = ? ORDER BY id", (source,))
+
+    def last_content_hash(self, source: str) -> str | None:
+        row = self.last_version(source)
+        return row["content_hash"] if row else None
+
+    def current_rules(self, source: str) -> list[Rule]:
+        rows = self._all(
+            """SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
+               LEFT JOIN sections s ON s.id = rv.section_id
+               WHERE r.source = ? AND rv.tombstone = 0 ORDER BY r.rule_key""", (source,))
+        return [rule_from_row(r) for r in rows]
+
+    def rules_as_of(self, source: str, at: str) -> list[Rule]:
+        """The rules of ``source`` valid at ``at`` (canonical ISO time)."""
+        rows = self._all(
+            """SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.rule = r.id
+               LEFT JOIN sections s ON s.id = rv.section_id
+               WHERE r.source = ? AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)
+                 AND rv.tombstone = 0 ORDER BY r.rule_key""", (source, at, at))
+        return [rule_from_row(r) for r in rows]
+
+    def rules_at_version(self, source: str, version_id: int) -> list[Rule]:
+        """The rules in force right after document version ``version_id`` was ingested."""
+        rows = self._all(
+            """SELECT rv.*, s.path AS section FROM rules r
+               JOIN rule_versions rv ON rv.id = (
+                   SELECT x.id FROM rule_versions x WHERE x.rule = r.id AND x.version_id <= ?
+                   ORDER BY x.version_id DESC, x.id DESC LIMIT 1)
+               LEFT JOIN sections s ON s.id = rv.section_id
+               WHERE r.source = ? AND rv.tombstone = 0 ORDER BY r.rule_key""", (version_id, source))
+        return [rule_from_row(r) for r in rows]
+
+    def events(self, *, source: str | None = None, since: str | None = None,
+               version_id: int | None = None) -> list[ChangeEvent]:
+        where, params = [], []
+        if source:
+            where.append("source = ?"); params.append(source)
+        if since:
+            where.append("detected_at >= ?"); params.append(since)
+        if version_id is not None:
+            where.append("version_id = ?"); params.append(version_id)
+        sql = "SELECT * FROM change_events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [event_from_row(r) for r in self._all(sql, tuple(params))]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _source_row(self, source: str, at: str, page_url: str | None) -> dict[str, Any]:
+        row = self._one("SELECT * FROM sources WHERE name = ?", (source,))
+        if row is None:
+            self.db.execute("INSERT INTO sources (name, page_url, first_seen, last_checked) VALUES (?, ?, ?, ?)",
+                            (source, page_url, at, at))
+            row = self._one("SELECT * FROM sources WHERE name = ?", (source,))
+        else:
+            self.db.execute("UPDATE sources SET last_checked = ?, page_url = coalesce(?, page_url) WHERE id = ?",
+                            (at, page_url, row["id"]))
+        return row
+
+    def _insert_events(self, events: list[ChangeEvent]) -> None:
+        for ev in events:
+            d = ev.to_dict()
+            for k in ("old", "new", "section"):
+                d[k] = _dumps(d[k])
+            cols = list(d)
+            self.db.execute(
+                f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                tuple(d[c] for c in cols))
+
+    def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
+        """One anomaly event per streak; later anomalies of the same streak are silent."""
+        if src.get("anomaly_since"):
+            return None
+        self.db.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ? WHERE id = ?", (at, reason, src["id"]))
+        ev = ChangeEvent(source=source, kind="anomaly", severity="high", impact="anomaly", detected_at=at,
+                         summary=f"{source}: {reason}; no removals inferred, current rules kept", **ctx)
+        self._insert_events([ev])
+        return ev
+
+    def record_anomaly(self, source: str, reason: str, *, observed_at: str | datetime | None = None,
+                       page_url: str | None = None) -> ChangeEvent | None:
+        """A failed or suspicious fetch: one ``anomaly`` event per streak, nothing else changes."""
+        at = parse_time(observed_at, what="observed_at")
+        with self._write():
+            src = self._source_row(source, at, page_url)
+            return self._anomaly_event(src, source, reason, at, page_url=page_url)
+
+    def ingest(self, source: str, doc: Document | None, rules: list[Rule], *,
+               observed_at: str | datetime | None = None, snapshot_id: str | None = None,
+               content_hash: str | None = None, page_url: str | None = None,
+               guard: GuardSettings | None = None) -> IngestResult:
+        """Store one observed document version of ``source`` and return its change events."""
+        at = parse_time(observed_at, what="observed_at")
+        meta = (doc.meta if doc is not None else {}) or {}
+        with self._write():
+            src = self._source_row(source, at, page_url)
+            last = self.last_version(source)
+            if last and at < last["observed_at"]:
+                raise UsageError(
+                    f"cannot ingest {source!r} observed at {at}: older than its latest version "
+                    f"({last['observed_at']}); versions must be ingested in time order")
+            if content_hash and last and last["content_hash"] == content_hash:
+                self.db.execute("UPDATE sources SET last_seen = ? WHERE id = ?", (at, src["id"]))
+                return IngestResult(last["id"], "duplicate", [])
+
+            accepted = self.last_accepted_version(source)
+            reason = None
+            if accepted is not None:
+                reason = assess(accepted["rule_count"], accepted["table_count"], doc, rules, guard)
+                if (reason and not is_hard_anomaly(reason) and last and last["status"] == "anomaly"
+                        and not is_hard_anomaly(last["reason"])
+                        and assess(last["rule_count"], last["table_count"], doc, rules, guard) is None):
+                    log.info("%s: anomaly %r confirmed by a later version; accepting", source, last["reason"])
+                    reason = None
+            doc_commit = meta.get("doc_commit")
+            ctx = dict(doc_date=meta.get("doc_date"), doc_commit=doc_commit, page_url=page_url or src.get("page_url"),
+                       commit_url=commit_url(meta.get("source_url"), doc_commit))
+            vid = self.db.execute(
+                """INSERT INTO versions (source, observed_at, content_hash, snapshot_id, doc_date, doc_commit,
+                   page_url, source_url, table_count, rule_count, status, reason)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (source, at, content_hash, snapshot_id, ctx["doc_date"], doc_commit, ctx["page_url"],
+                 meta.get("source_url"), len(doc.tables) if doc is not None else 0, len(rules),
+                 "anomaly" if reason else "pending", reason)).lastrowid
+            if reason:
+                ev = self._anomaly_event(src, source, reason, at, version_id=vid, **ctx)
+                return IngestResult(vid, "anomaly", [ev] if ev else [], reason)
+
+            self.db.execute("UPDATE sources SET anomaly_since = NULL, anomaly_reason = NULL, last_seen = ? WHERE id = ?",
+                            (at, src["id"]))
+            if accepted is None:
+                status, events = "first", []
+                self._write_rules(source, vid, at, {}, rules)
+            else:
+                current = self.current_rules(source)
+                events = diff_rules(current, rules, source=source)
+                self._write_rules(source, vid, at, {r.key: r for r in current}, rules)
+                status = "changed" if events else "unchanged"
+            for ev in events:
+                ev.detected_at, ev.version_id = at, vid
+                for k, v in ctx.items():
+                    setattr(ev, k, v)
+            self._insert_events(events)
+            self.db.execute("UPDATE versions SET status = ? WHERE id = ?", (status, vid))
+            return IngestResult(vid, status, events)
+
+    def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
+        if not path:
+            return None
+        text = _dumps(list(path))
+        if text not in cache:
+            self.db.execute("INSERT OR IGNORE INTO sections (path) VALUES (?)", (text,))
+            cache[text] = self.db.execute("SELECT id FROM sections WHERE path = ?", (text,)).fetchone()[0]
+        return cache[text]
+
+    def _write_rules(self, source: str, vid: int, at: str, current: dict[str, Rule], rules: list[Rule]) -> None:
+        """New rule versions for changed facts, tombstones for vanished rules."""
+        new = {r.key: r for r in rules}
+        sections: dict[str, int] = {}
+        ids = {k: i for k, i in self.db.execute("SELECT rule_key, id FROM rules WHERE source = ?", (source,))}
+        for key, rule in new.items():
+            old = current.get(key)
+            if old is not None and facts_equal(old, rule):
+                continue
+            rid = ids.get(key)
+            if rid is None:
+                rid = self.db.execute(
+                    "INSERT INTO rules (source, rule_key, first_seen) VALUES (?, ?, ?)", (source, key, at)).lastrowid
+            self._add_version(rid, vid, at, rule, tombstone=False, sections=sections)
+        for key in current.keys() - new.keys():
+            self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)
+
+    def _add_version(self, rid: int, vid: int, at: str, rule: Rule, *, tombstone: bool, sections: dict[str, int]) -> None:
+        self.db.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (at, rid))
+        values = (rid, vid, at, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
+                  rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
+                  rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
+                  self._section_id(rule.section, sections), rule.table, rule.row)
+        rvid = self.db.execute(
+            f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join('"when"' if c == 'when' else c for c in _RV_FACTS)},
+                section_id, tbl, row) VALUES ({', '.join('?' for _ in values)})""", values).lastrowid
+        self.db.execute(
+            "UPDATE rules SET current_rv = ?, last_changed = ?, endpoint = ?, service_tag = ?, purpose = ? WHERE id = ?",
+            (rvid, at, rule.endpoint, rule.service_tag, rule.purpose, rid))
+
+
+def event_from_row(row: dict[str, Any]) -> ChangeEvent:
+    d = {k: row.get(k) for k in ChangeEvent.__dataclass_fields__}
+    for k in ("old", "new"):
+        d[k] = _loads(d[k])
+    d["section"] = _loads(d["section"]) or []
+    return ChangeEvent(**d)

@@ -1,0 +1,132 @@
+"""Catalog schema, automatic migrations and the consumer views.
+
+``schema_version`` holds one row per applied migration; :data:`MIGRATIONS` is the ordered
+list of steps. Opening a catalog applies the missing steps inside a write lock; a catalog
+whose version is newer than :data:`SCHEMA_VERSION` is refused (an older docwatch must not
+write into a newer layout). Views are dropped and re-created on every open so their
+definitions always match the code.
+
+Storage is kept lean (goal ≤ 300 bytes per rule version): facts are plain columns (NULLs
+cost one byte), ports a compact JSON array, heading paths de-duplicated in ``sections``,
+and per-version provenance (snapshot, doc date/commit, observed_at, page URL) lives once
+per document version in ``versions`` and is joined in by the views.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+_V1 = [
+    """CREATE TABLE IF NOT EXISTS sources (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, page_url TEXT,
+        first_seen TEXT, last_seen TEXT, last_checked TEXT)""",
+    """CREATE TABLE IF NOT EXISTS versions (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, observed_at TEXT NOT NULL,
+        content_hash TEXT, snapshot_id TEXT, doc_date TEXT, doc_commit TEXT, page_url TEXT,
+        source_url TEXT, table_count INTEGER, rule_count INTEGER, status TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS versions_source ON versions(source, id)",
+    "CREATE TABLE IF NOT EXISTS sections (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)",
+    """CREATE TABLE IF NOT EXISTS rules (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, rule_key TEXT NOT NULL,
+        endpoint TEXT, service_tag TEXT, purpose TEXT, current_rv INTEGER,
+        first_seen TEXT, last_changed TEXT, UNIQUE(source, rule_key))""",
+    """CREATE TABLE IF NOT EXISTS rule_versions (
+        id INTEGER PRIMARY KEY, rule INTEGER NOT NULL REFERENCES rules(id),
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        valid_from TEXT NOT NULL, valid_to TEXT, tombstone INTEGER NOT NULL DEFAULT 0,
+        endpoint TEXT, endpoint_kind TEXT, service_tag TEXT, src TEXT, dst TEXT, ports TEXT,
+        protocol TEXT, direction TEXT, cloud TEXT, tab TEXT, required INTEGER, "when" TEXT,
+        purpose TEXT, section_id INTEGER, tbl INTEGER, row INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS rule_versions_rule ON rule_versions(rule, valid_from)",
+    """CREATE TABLE IF NOT EXISTS change_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, kind TEXT NOT NULL,
+        rule_key TEXT, field TEXT, old TEXT, new TEXT, severity TEXT, impact TEXT, cloud TEXT,
+        tab TEXT, direction TEXT, party TEXT, section TEXT, summary TEXT, detected_at TEXT,
+        doc_date TEXT, doc_commit TEXT, page_url TEXT, commit_url TEXT, version_id INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS change_events_source ON change_events(source, detected_at)",
+]
+
+# v2: anomaly bookkeeping (streaks, reasons) and full-text search on rule identities.
+_V2 = [
+    "ALTER TABLE sources ADD COLUMN anomaly_since TEXT",
+    "ALTER TABLE sources ADD COLUMN anomaly_reason TEXT",
+    "ALTER TABLE versions ADD COLUMN reason TEXT",
+    "CREATE INDEX IF NOT EXISTS rules_source ON rules(source)",
+    "CREATE INDEX IF NOT EXISTS rules_endpoint ON rules(lower(endpoint))",
+    "CREATE INDEX IF NOT EXISTS rules_tag ON rules(lower(service_tag))",
+]
+
+
+def _fts(db: sqlite_utils.Database) -> None:
+    db["rules"].enable_fts(["endpoint", "service_tag", "purpose"], create_triggers=True, replace=True)
+
+
+MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
+    (1, "initial schema", _V1),
+    (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_RV_COLUMNS = """
+    r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
+    rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol,
+    rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose,
+    s.path AS section, rv.tbl AS "table", rv.row, rv.valid_from,
+    v.id AS version_id, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit, v.page_url"""
+
+VIEWS = {
+    "current_rules": f"""SELECT {_RV_COLUMNS}
+        FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
+        JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id
+        WHERE rv.tombstone = 0""",
+    "rule_history": f"""SELECT {_RV_COLUMNS}, rv.valid_to, rv.tombstone, rv.id AS rule_version_id
+        FROM rule_versions rv JOIN rules r ON r.id = rv.rule
+        JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
+    "changes": """SELECT id, detected_at, source, cloud, kind, rule_key, party, field, old, new,
+        severity, impact, tab, direction, section, summary, doc_date, doc_commit, page_url,
+        commit_url, version_id FROM change_events""",
+}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def current_version(db: sqlite_utils.Database) -> int:
+    if "schema_version" not in db.table_names():
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
+    """Apply missing migrations up to ``target``; the caller holds the write lock."""
+    db.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, note TEXT)""")
+    have = current_version(db)
+    for version, note, steps in MIGRATIONS:
+        if version <= have or version > target:
+            continue
+        log.info("catalog: migrating schema to version %d (%s)", version, note)
+        for step in steps:
+            if callable(step):
+                step(db)
+            else:
+                db.execute(step)
+        if not db.conn.in_transaction:  # enable_fts uses executescript, which commits
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO schema_version (version, applied_at, note) VALUES (?, ?, ?)",
+                   (version, now_iso(), note))
+        have = version
+    return have
+
+
+def create_views(db: sqlite_utils.Database) -> None:
+    for name, sql in VIEWS.items():
+        db.execute(f"DROP VIEW IF EXISTS [{name}]")
+        db.execute(f"CREATE VIEW [{name}] AS {sql}")

@@ -1,0 +1,104 @@
+"""Read-side queries over the catalog: current or as-of rules with filters, and the history of
+one endpoint or service tag. Plain SQL on the tables (indexed: ``rules(source)``,
+``rule_versions(rule, valid_from)``), so as-of and history stay fast on large catalogs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from docwatch.catalog import Catalog, parse_time
+
+_COLUMNS = """r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
+    rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
+    rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row,
+    rv.valid_from, rv.valid_to, rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
+_FROM = """FROM rules r JOIN rule_versions rv ON {join}
+    JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
+
+
+@dataclass
+class RuleFilter:
+    source: str | None = None
+    cloud: str | None = None
+    direction: str | None = None
+    port: str | None = None
+    tag: str | None = None
+    endpoint: str | None = None  # glob, case-insensitive
+    as_of: str | None = None  # ISO date/time; a bare date includes the whole day
+
+
+def port_matches(port: str, ports: list[str]) -> bool:
+    """``443`` matches ``443``, a range ``400-500`` and the wildcard ``*``."""
+    want = port.strip()
+    for p in ports:
+        if p == want or p == "*":
+            return True
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", p)
+        if m and want.isdigit() and int(m.group(1)) <= int(want) <= int(m.group(2)):
+            return True
+    return False
+
+
+def _with_ports(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import json
+
+    for r in rows:
+        r["ports"] = json.loads(r["ports"]) if r.get("ports") else []
+        r["section"] = json.loads(r["section"]) if r.get("section") else []
+        if r.get("required") is not None:
+            r["required"] = bool(r["required"])
+    return rows
+
+
+def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
+    """Rules in force now (or at ``flt.as_of``) matching every given filter."""
+    where, params = ["rv.tombstone = 0"], []
+    if flt.as_of:
+        at = parse_time(flt.as_of, end_of_day=True, what="--as-of date")
+        join = "rv.rule = r.id AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)"
+        params += [at, at]
+    else:
+        join = "rv.id = r.current_rv"
+    if flt.source:
+        where.append("r.source = ?"); params.append(flt.source)
+    if flt.cloud:
+        where.append("lower(rv.cloud) = lower(?)"); params.append(flt.cloud)
+    if flt.direction:
+        where.append("(lower(rv.direction) = lower(?) OR rv.direction = 'both')"); params.append(flt.direction)
+    if flt.tag:
+        where.append("lower(rv.service_tag) = lower(?)"); params.append(flt.tag)
+    if flt.endpoint:
+        where.append("lower(rv.endpoint) GLOB lower(?)"); params.append(flt.endpoint)
+    sql = f"SELECT {_COLUMNS} {_FROM.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
+    rows = _with_ports(catalog._all(sql, tuple(params)))
+    if flt.port:
+        rows = [r for r in rows if port_matches(flt.port, r["ports"])]
+    return rows
+
+
+def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[dict[str, Any]]:
+    """Every version (tombstones included) of the rules whose endpoint or service tag is
+    ``term`` (case-insensitive; a glob when it has ``*``/``?``), else full-text matches."""
+    src_sql, src_params = ("AND r.source = ?", [source]) if source else ("", [])
+    if any(c in term for c in "*?["):
+        exact = catalog._all(f"SELECT r.id FROM rules r WHERE lower(r.endpoint) GLOB lower(?) {src_sql}",
+                             (term, *src_params))
+    else:  # two indexed look-ups (rules(lower(endpoint)), rules(lower(service_tag)))
+        exact = catalog._all(
+            f"SELECT r.id FROM rules r WHERE lower(r.endpoint) = lower(?) {src_sql} "
+            f"UNION SELECT r.id FROM rules r WHERE lower(r.service_tag) = lower(?) {src_sql}",
+            (term, *src_params, term, *src_params))
+    ids = [r["id"] for r in exact]
+    if not ids:
+        phrase = '"' + term.replace('"', '""') + '"'
+        ids = [r["rowid"] for r in catalog._all(
+            f"SELECT f.rowid FROM rules_fts f JOIN rules r ON r.id = f.rowid WHERE rules_fts MATCH ? {src_sql}",
+            (phrase, *src_params))]
+    if not ids:
+        return []
+    marks = ",".join("?" for _ in ids)
+    sql = (f"SELECT {_COLUMNS} {_FROM.format(join='rv.rule = r.id')} WHERE r.id IN ({marks}) "
+           "ORDER BY r.source, r.rule_key, rv.valid_from, rv.id")
+    return _with_ports(catalog._all(sql, tuple(ids)))
