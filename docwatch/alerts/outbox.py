@@ -1,0 +1,367 @@
+"""At-least-once delivery of ``change_events`` to every channel.
+
+The catalog writes change events inside its ingest transaction, so ``change_events`` is
+the transactional outbox. Per channel we keep a cursor (last event id looked at) and a
+``alert_deliveries`` row per digest:
+
+1. In one transaction: read events after the cursor, keep those the channel accepts,
+   record them as a *pending* delivery whose idempotency key is
+   ``sha256(channel name + event ids)``, and move the cursor.
+2. Outside any transaction: send. Then mark *sent*, or count the attempt and schedule the
+   next one with exponential backoff; after ``max_attempts`` the delivery is *failed*
+   until ``docwatch alerts retry``.
+
+A crash between sending and marking leaves the delivery pending, so the next run sends it
+again with the same idempotency key (bounded duplicates, nothing lost); a sent delivery is
+never sent again. Deliveries of one channel go out in order (a pending one blocks the
+newer ones of that channel only, and no new digest is cut while one is pending, so an
+outage ends with at most two messages); a failing channel never blocks the others.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+import httpx
+import sqlite_utils
+
+from docwatch.alerts import atom, mail, slack, teams, webhook
+from docwatch.alerts.config import Channel
+from docwatch.alerts.digest import Digest, StoredEvent, build_digest, event_from_row
+from docwatch.errors import DocwatchError
+
+log = logging.getLogger("docwatch.alerts")
+
+DELIVERIES = "alert_deliveries"
+CURSORS = "alert_cursors"
+SCAN_BATCH = 1000  # events looked at (and at most put in one digest) per step
+MAX_STEPS = 100  # deliveries handled per channel per run
+CRASH_HOOK_ENV = "DOCWATCH_TEST_CRASH_AFTER_SEND"  # tests only: die between send and mark
+
+SENDERS: dict[str, Callable] = {"slack": slack.send, "teams": teams.send, "webhook": webhook.send,
+                                "email": mail.send, "atom": atom.send}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {DELIVERIES} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    first_event_id INTEGER,
+    last_event_id INTEGER,
+    event_ids TEXT NOT NULL,
+    event_count INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_attempt_at TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_{DELIVERIES}_channel_status ON {DELIVERIES} (channel, status, id);
+CREATE TABLE IF NOT EXISTS {CURSORS} (
+    channel TEXT PRIMARY KEY,
+    last_event_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class DeliveryMeta:
+    """What a sender may need besides the digest."""
+
+    delivery_id: int | str
+    idempotency_key: str
+    now: datetime
+    db: Any = None
+    attempt: int = 1
+
+    @property
+    def sent_at(self) -> str:
+        return iso(self.now)
+
+    @property
+    def timestamp(self) -> int:
+        return int(self.now.timestamp())
+
+
+@dataclass
+class ChannelReport:
+    sent: int = 0  # deliveries sent in this run
+    failed: int = 0  # attempts that failed in this run
+    pending: int = 0  # deliveries still waiting after this run (backoff / blocked)
+    gave_up: int = 0  # deliveries that reached max_attempts in this run (status "failed")
+    events: int = 0  # events in the deliveries sent in this run
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeliveryReport:
+    channels: dict[str, ChannelReport] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(r, name) for r in self.channels.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.total("failed") == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: vars(r).copy() for name, r in self.channels.items()}
+
+    def __str__(self) -> str:
+        parts = [f"{n}: {r.sent} sent, {r.failed} failed, {r.pending} pending" for n, r in self.channels.items()]
+        return "; ".join(parts) or "no alert channels"
+
+
+# ---------------------------------------------------------------- helpers
+
+def utc(now: datetime | str | None = None) -> datetime:
+    if now is None:
+        return datetime.now(timezone.utc)
+    if isinstance(now, str):
+        now = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def idempotency_key(channel: str, event_ids: Iterable[int]) -> str:
+    return hashlib.sha256((channel + "\n" + ",".join(str(i) for i in event_ids)).encode("utf-8")).hexdigest()
+
+
+def backoff(channel: Channel, attempts: int) -> timedelta:
+    """Exponential: base, 2·base, 4·base, … capped at retry_max_seconds."""
+    return timedelta(seconds=min(channel.retry_base_seconds * 2 ** max(0, attempts - 1), channel.retry_max_seconds))
+
+
+def redact(text: str, channel: Channel) -> str:
+    for secret in channel.secrets():
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text[:500]
+
+
+def db_of(catalog_or_db: Any) -> sqlite_utils.Database:
+    """Accept a Catalog (its ``.db``), a sqlite_utils.Database, or a path."""
+    db = getattr(catalog_or_db, "db", catalog_or_db)
+    if isinstance(db, sqlite_utils.Database):
+        return db
+    return sqlite_utils.Database(str(db))
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    if not {DELIVERIES, CURSORS} <= set(db.table_names()):
+        db.conn.executescript(_SCHEMA)
+
+
+@contextmanager
+def _tx(db: sqlite_utils.Database):
+    """One IMMEDIATE transaction (joins the caller's when one is already open)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: Iterable = ()) -> list[dict[str, Any]]:
+    cur = db.execute(sql, list(params))
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+# ---------------------------------------------------------------- outbox steps
+
+def _cut_delivery(db: sqlite_utils.Database, channel: Channel, now: datetime) -> dict[str, Any] | None:
+    """Turn events after the cursor into one pending delivery (cursor moves in the same tx)."""
+    if "change_events" not in db.table_names():
+        return None
+    while True:
+        with _tx(db):
+            cur = _rows(db, f"select last_event_id from {CURSORS} where channel = ?", [channel.name])
+            after = cur[0]["last_event_id"] if cur else 0
+            rows = _rows(db, f"select * from change_events where id > ? order by id limit {SCAN_BATCH}", [after])
+            if not rows:
+                return None
+            events = [event_from_row(r) for r in rows]
+            ids = [e.id for e in events if channel.accepts(e.event)]
+            db.execute(f"insert into {CURSORS} (channel, last_event_id, updated_at) values (?, ?, ?) "
+                       "on conflict(channel) do update set last_event_id = excluded.last_event_id, updated_at = excluded.updated_at",
+                       [channel.name, rows[-1]["id"], iso(now)])
+            if ids:
+                key = idempotency_key(channel.name, ids)
+                db.execute(f"insert or ignore into {DELIVERIES} (channel, first_event_id, last_event_id, event_ids, "
+                           "event_count, idempotency_key, status, attempts, next_attempt_at, created_at) "
+                           "values (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                           [channel.name, ids[0], ids[-1], json.dumps(ids), len(ids), key, iso(now), iso(now)])
+                return _rows(db, f"select * from {DELIVERIES} where idempotency_key = ?", [key])[0]
+        # a whole batch the channel filters out: the cursor moved, look at the next batch
+
+
+def load_events(db: sqlite_utils.Database, ids: list[int]) -> list[StoredEvent]:
+    out: list[StoredEvent] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += [event_from_row(r) for r in _rows(
+            db, f"select * from change_events where id in ({', '.join('?' for _ in chunk)}) order by id", chunk)]
+    return out
+
+
+def _attempt(db: sqlite_utils.Database, channel: Channel, delivery: dict[str, Any], now: datetime,
+             client: httpx.Client, report: ChannelReport) -> bool:
+    """Send one delivery and record the outcome; True when sent."""
+    events = load_events(db, json.loads(delivery["event_ids"]))
+    attempts = delivery["attempts"] + 1
+    error = None
+    if events:
+        digest = build_digest(channel.name, events, max_items=channel.max_items)
+        meta = DeliveryMeta(delivery["id"], delivery["idempotency_key"], now, db, attempts)
+        try:
+            SENDERS[channel.kind](channel, digest, meta, client)
+        except Exception as exc:  # one failing channel must never stop the others
+            error = redact(str(exc) if isinstance(exc, DocwatchError) else f"{type(exc).__name__}: {exc}", channel)
+        if error is None and os.environ.get(CRASH_HOOK_ENV):
+            os._exit(86)  # test hook: the message went out, the mark below never happens
+    with _tx(db):
+        if error is None:
+            db.execute(f"update {DELIVERIES} set status = 'sent', attempts = ?, sent_at = ?, last_attempt_at = ?, "
+                       "last_error = ?, next_attempt_at = null where id = ?",
+                       [attempts, iso(now), iso(now), None if events else "events no longer in the catalog", delivery["id"]])
+        else:
+            gave_up = attempts >= channel.max_attempts
+            db.execute(f"update {DELIVERIES} set status = ?, attempts = ?, last_attempt_at = ?, last_error = ?, "
+                       "next_attempt_at = ? where id = ?",
+                       ["failed" if gave_up else "pending", attempts, iso(now), error,
+                        None if gave_up else iso(now + backoff(channel, attempts)), delivery["id"]])
+    if error is None:
+        report.sent += 1
+        report.events += len(events)
+        log.info("alerts: %s: delivery %s sent (%d events, attempt %d)", channel.name, delivery["id"], len(events), attempts)
+        return True
+    report.failed += 1
+    report.errors.append(error)
+    if attempts >= channel.max_attempts:
+        report.gave_up += 1
+        log.error("alerts: %s: delivery %s failed for good after %d attempts: %s (use `docwatch alerts retry`)",
+                  channel.name, delivery["id"], attempts, error)
+    else:
+        log.warning("alerts: %s: delivery %s attempt %d failed: %s; next try after %s",
+                    channel.name, delivery["id"], attempts, error, iso(now + backoff(channel, attempts)))
+    return False
+
+
+def _deliver_channel(db: sqlite_utils.Database, channel: Channel, now: datetime, client: httpx.Client,
+                     report: ChannelReport) -> None:
+    for _ in range(MAX_STEPS):
+        due = _rows(db, f"select * from {DELIVERIES} where channel = ? and status = 'pending' order by id limit 1",
+                    [channel.name])
+        if due:
+            if (due[0]["next_attempt_at"] or "") > iso(now):
+                return  # backing off; newer deliveries of this channel wait behind it
+            if not _attempt(db, channel, due[0], now, client, report):
+                return
+            continue
+        if _cut_delivery(db, channel, now) is None:
+            return
+
+
+def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime | str | None = None,
+                    client: httpx.Client | None = None) -> DeliveryReport:
+    """Deliver every change event not yet delivered, per channel (see module doc)."""
+    db = db_of(catalog)
+    ensure_schema(db)
+    moment = utc(now)
+    report = DeliveryReport()
+    own = client is None
+    client = client or httpx.Client(follow_redirects=False)
+    try:
+        for channel in channels:
+            if not channel.enabled:
+                continue
+            r = report.channels.setdefault(channel.name, ChannelReport())
+            try:
+                _deliver_channel(db, channel, moment, client, r)
+            except Exception as exc:  # a bug or a locked db in one channel: report, go on
+                msg = redact(f"{type(exc).__name__}: {exc}", channel)
+                log.error("alerts: %s: delivery run failed: %s", channel.name, msg)
+                r.failed += 1
+                r.errors.append(msg)
+            r.pending = _rows(db, f"select count(*) n from {DELIVERIES} where channel = ? and status = 'pending'",
+                              [channel.name])[0]["n"]
+    finally:
+        if own:
+            client.close()
+    return report
+
+
+# ---------------------------------------------------------------- CLI support
+
+def list_deliveries(catalog: Any, *, statuses: Iterable[str] = ("pending", "failed"), limit: int = 100) -> list[dict[str, Any]]:
+    db = db_of(catalog)
+    ensure_schema(db)
+    statuses = list(statuses)
+    return _rows(db, f"select id, channel, status, attempts, event_count, first_event_id, last_event_id, "
+                     f"next_attempt_at, last_error, created_at, sent_at, idempotency_key from {DELIVERIES} "
+                     f"where status in ({', '.join('?' for _ in statuses)}) order by id desc limit {int(limit)}", statuses)
+
+
+def backlog(catalog: Any, channel: Channel) -> int:
+    """Events after the channel's cursor (not yet cut into a delivery; before filters)."""
+    db = db_of(catalog)
+    ensure_schema(db)
+    if "change_events" not in db.table_names():
+        return 0
+    cur = _rows(db, f"select last_event_id from {CURSORS} where channel = ?", [channel.name])
+    after = cur[0]["last_event_id"] if cur else 0
+    return _rows(db, "select count(*) n from change_events where id > ?", [after])[0]["n"]
+
+
+def reset_for_retry(catalog: Any, *, channel: str | None = None, delivery_id: int | None = None,
+                    now: datetime | str | None = None) -> int:
+    """Failed (and backing-off) deliveries become due now; attempts restart. Returns how many."""
+    db = db_of(catalog)
+    ensure_schema(db)
+    where, params = ["status in ('pending', 'failed')"], [iso(utc(now))]
+    if channel:
+        where.append("channel = ?")
+        params.append(channel)
+    if delivery_id is not None:
+        where.append("id = ?")
+        params.append(delivery_id)
+    with _tx(db):
+        cur = db.execute(f"update {DELIVERIES} set status = 'pending', attempts = 0, next_attempt_at = ? "
+                         f"where {' and '.join(where)}", params)
+        return cur.rowcount
+
+
+def send_test(channel: Channel, *, db: Any = None, now: datetime | str | None = None,
+              client: httpx.Client | None = None) -> Digest:
+    """Send a sample digest to one channel now (no outbox bookkeeping); raises on failure."""
+    from docwatch.alerts.digest import sample_events
+
+    moment = utc(now)
+    digest = build_digest(channel.name, sample_events(), max_items=channel.max_items)
+    key = idempotency_key(channel.name + "/test", [int(moment.timestamp())])
+    handle = db_of(db) if db is not None else None
+    meta = DeliveryMeta(f"test-{int(moment.timestamp())}", key, moment, handle)
+    try:
+        SENDERS[channel.kind](channel, digest, meta, client)
+    except Exception as exc:
+        raise DocwatchError(f"test message to {channel.name!r} failed: {redact(str(exc), channel)}") from None
+    return digest
