@@ -26,7 +26,9 @@ Guard
     A version that looks collapsed (see :func:`docwatch.diff.assess`) is recorded with status
     ``anomaly`` and one ``anomaly`` event per streak; current rules are left untouched and no
     removals are emitted. A ratio anomaly is confirmed by the next distinct version that
-    agrees with it; "no tables/no rules" is never confirmed automatically.
+    agrees with it: the anomalous version's rules (held aside) are then applied at its own
+    date with its own events, before the confirming version is diffed against them, so the
+    history stays exact per version. "No tables/no rules" is never confirmed automatically.
 
 Concurrency
     WAL mode: readers never block. Each write is one ``BEGIN IMMEDIATE`` transaction (a crash
@@ -212,7 +214,7 @@ class Catalog:
 
     def last_accepted_version(self, source: str) -> dict[str, Any] | None:
         return self._one(
-            "SELECT * FROM versions WHERE source = ? AND status IN ('first','changed','unchanged') "
+            "SELECT * FROM versions WHERE source = ? AND status IN ('first','changed','unchanged','confirmed') "
             "ORDER BY id DESC LIMIT 1", (source,))
 
     def versions(self, source: str) -> list[dict[str, Any]]:
@@ -321,24 +323,26 @@ class Catalog:
                 return IngestResult(last["id"], "duplicate", [])
 
             accepted = self.last_accepted_version(source)
-            reason = None
+            reason, confirmed = None, []
             if accepted is not None:
                 reason = assess(accepted["rule_count"], accepted["table_count"], doc, rules, guard)
                 if (reason and not is_hard_anomaly(reason) and last and last["status"] == "anomaly"
-                        and not is_hard_anomaly(last["reason"])
+                        and last.get("held_rules") is not None
                         and assess(last["rule_count"], last["table_count"], doc, rules, guard) is None):
                     log.info("%s: anomaly %r confirmed by a later version; accepting", source, last["reason"])
+                    confirmed = self._confirm_held(source, last)
                     reason = None
             doc_commit = meta.get("doc_commit")
             ctx = dict(doc_date=meta.get("doc_date"), doc_commit=doc_commit, page_url=page_url or src.get("page_url"),
                        commit_url=commit_url(meta.get("source_url"), doc_commit))
+            held = _dumps([r.to_dict() for r in rules]) if reason and not is_hard_anomaly(reason) else None
             vid = self.db.execute(
                 """INSERT INTO versions (source, observed_at, content_hash, snapshot_id, doc_date, doc_commit,
-                   page_url, source_url, table_count, rule_count, status, reason)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   page_url, source_url, table_count, rule_count, status, reason, held_rules)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (source, at, content_hash, snapshot_id, ctx["doc_date"], doc_commit, ctx["page_url"],
                  meta.get("source_url"), len(doc.tables) if doc is not None else 0, len(rules),
-                 "anomaly" if reason else "pending", reason)).lastrowid
+                 "anomaly" if reason else "pending", reason, held)).lastrowid
             if reason:
                 ev = self._anomaly_event(src, source, reason, at, version_id=vid, **ctx)
                 return IngestResult(vid, "anomaly", [ev] if ev else [], reason)
@@ -359,7 +363,25 @@ class Catalog:
                     setattr(ev, k, v)
             self._insert_events(events)
             self.db.execute("UPDATE versions SET status = ? WHERE id = ?", (status, vid))
-            return IngestResult(vid, status, events)
+            return IngestResult(vid, status, confirmed + events)
+
+    def _confirm_held(self, source: str, anomalous: dict[str, Any]) -> list[ChangeEvent]:
+        """A later healthy version agrees with a ratio anomaly: apply the anomalous version's
+        rules at its own time, with its own events, so history stays exact per version."""
+        held = [Rule.from_dict(d) for d in _loads(anomalous["held_rules"]) or []]
+        current = self.current_rules(source)
+        events = diff_rules(current, held, source=source)
+        at = anomalous["observed_at"]
+        self._write_rules(source, anomalous["id"], at, {r.key: r for r in current}, held)
+        ctx = dict(doc_date=anomalous["doc_date"], doc_commit=anomalous["doc_commit"], page_url=anomalous["page_url"],
+                   commit_url=commit_url(anomalous["source_url"], anomalous["doc_commit"]))
+        for ev in events:
+            ev.detected_at, ev.version_id = at, anomalous["id"]
+            for k, v in ctx.items():
+                setattr(ev, k, v)
+        self._insert_events(events)
+        self.db.execute("UPDATE versions SET status = 'confirmed', held_rules = NULL WHERE id = ?", (anomalous["id"],))
+        return events
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
         if not path:

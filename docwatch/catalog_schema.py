@@ -66,9 +66,14 @@ def _fts(db: sqlite_utils.Database) -> None:
     db["rules"].enable_fts(["endpoint", "service_tag", "purpose"], create_triggers=True, replace=True)
 
 
+# v3: a ratio anomaly keeps its rules aside, so a later version that confirms it can apply
+# them at the anomalous version's own date (exact per-version history, no merged diffs).
+_V3 = ["ALTER TABLE versions ADD COLUMN held_rules TEXT"]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
+    (3, "rules held by a ratio anomaly until confirmed", _V3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -59,6 +59,16 @@ def test_apim_2023_restructure_is_guarded_then_confirmed(tmp_path):
     assert ("stv1", "AzureCloud") in removed and ("stv2", "AzureMonitor") in removed
     assert any(e.party == "13.64.39.16" and e.cloud == "public" for e in _ev(confirmed, "removed"))  # control-plane IP
     assert {e.party for e in _ev(confirmed, "added")} >= {"AzureTrafficManager", "AzureMonitor"}
+    # the confirmed removals/additions are stored at the anomalous version's own date, and the
+    # confirming version keeps only its own two real changes (port 12000 added, a reworded purpose)
+    stored = cat.events(source="apim-virtual-network-reference")
+    by_version = {}
+    for e in stored:
+        by_version.setdefault(e.version_id, []).append(e)
+    v2, v3 = results[1][1].version_id, results[2][1].version_id
+    assert {e.doc_date for e in by_version[v2]} == {"2025-06-17"}
+    assert {e.kind for e in by_version[v2]} == {"anomaly", "removed", "added"}
+    assert sorted((e.kind, e.impact) for e in by_version[v3]) == [("modified", "ports-added"), ("modified", "purpose")]
     # current rules now match the latest page exactly
     assert {r.key for r in cat.current_rules("apim-virtual-network-reference")} == {r.key for r in load(corpus_versions("apim-virtual-network-reference")[-1]["file"])[1]}
 
