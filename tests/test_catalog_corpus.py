@@ -68,7 +68,7 @@ def test_apim_2023_restructure_is_guarded_then_confirmed(tmp_path):
     v2, v3 = results[1][1].version_id, results[2][1].version_id
     assert {e.doc_date for e in by_version[v2]} == {"2025-06-17"}
     assert {e.kind for e in by_version[v2]} == {"anomaly", "removed", "added"}
-    assert sorted((e.kind, e.impact) for e in by_version[v3]) == [("modified", "ports-added"), ("modified", "purpose")]
+    assert sorted((e.kind, e.impact) for e in by_version[v3]) == [("modified", "ports-added"), ("modified", "purpose-changed")]
     # current rules now match the latest page exactly
     assert {r.key for r in cat.current_rules("apim-virtual-network-reference")} == {r.key for r in load(corpus_versions("apim-virtual-network-reference")[-1]["file"])[1]}
 

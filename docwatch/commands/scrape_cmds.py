@@ -1,2 +1,284 @@
-"""CLI commands (filled by its owner)."""
-COMMANDS: list = []
+"""``scrape``, ``daemon``, ``status``, ``replay`` and ``run`` (the README's main job)."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from docwatch.errors import DocwatchError, UsageError
+
+REPO_SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
+PROBE_HOST = "learn.microsoft.com"
+
+
+@contextmanager
+def _progress(total: int, label: str):
+    """A rich progress bar on a terminal; nothing otherwise. Yields an ``on_done`` callback."""
+    if not sys.stderr.isatty() or total == 0:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompletedProgress, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompletedProgress(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as prog:
+        task = prog.add_task("", total=total)
+
+        def on_done(outcome) -> None:
+            prog.update(task, advance=1, description=f"{outcome.source}: {outcome.status}")
+
+        yield on_done
+
+
+def _echo_report(report, title: str) -> None:
+    for o in report.outcomes:
+        if o.status in ("failed", "anomaly"):
+            click.echo(f"  {o.source}: {o.status}: {o.error}")
+        elif o.status in ("first", "changed"):
+            click.echo(f"  {o.source}: {o.status} ({o.rules} rules, {o.events} change events)")
+    click.echo(f"{title}: {report.summary()}")
+
+
+def _pick_sources(cfg, names: tuple[str, ...]):
+    if not names:
+        if not cfg.sources:
+            where = cfg.path or "config.toml (not found: built-in defaults have no sources)"
+            raise UsageError(f"no sources configured in {where}")
+        return list(cfg.sources)
+    return [cfg.source(n) for n in names]
+
+
+def _scrape(app, sources):
+    from docwatch.cycle import run_cycle
+    from docwatch.daemon import CatalogLock
+
+    cfg = app.config
+    with CatalogLock(app.db_path, "scrape"):
+        catalog = app.catalog()
+        try:
+            with _progress(len(sources), "scrape") as on_done:
+                return run_cycle(cfg, catalog, sources=sources, on_done=on_done)
+        finally:
+            catalog.close()
+
+
+@click.command("scrape")
+@click.option("--source", "source_names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.pass_obj
+def scrape_cmd(app, source_names: tuple[str, ...]) -> None:
+    """Run one fetch cycle over the configured sources (exit 1 if every source failed)."""
+    sources = _pick_sources(app.config, source_names)
+    report = _scrape(app, sources)
+    _echo_report(report, "scrape")
+    if report.all_failed:
+        raise DocwatchError("every source failed to fetch; nothing was changed in the catalog")
+
+
+@click.command("daemon")
+@click.option("--once", is_flag=True, help="Run one cycle under the daemon's lock and state, then exit.")
+@click.option("--source", "source_names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.pass_obj
+def daemon_cmd(app, once: bool, source_names: tuple[str, ...]) -> None:
+    """Run scrape cycles on the [schedule] of config.toml until SIGTERM/SIGINT."""
+    from docwatch.daemon import Daemon
+
+    cfg = app.config
+    sources = _pick_sources(cfg, source_names)
+    Daemon(cfg, app.db_path, sources=sources).serve(once=once)
+
+
+def lock_holder(db_path: Path) -> str | None:
+    """Who holds the catalog lock (a running daemon/scrape), or None."""
+    import fcntl
+
+    path = Path(f"{db_path}.lock")
+    if not path.exists():
+        return None
+    with open(path) as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return fh.read().strip() or "unknown process"
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return None
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+def status_cmd(app, as_json: bool) -> None:
+    """Per source: last success, last error, current rules; the daemon's state and next run."""
+    import json
+
+    from docwatch.cycle import FetchState
+
+    cfg, db_path = app.config, app.db_path
+    if not Path(db_path).exists():
+        raise UsageError(f"no catalog at {db_path} yet: run `docwatch scrape` or `docwatch run` first")
+    catalog = app.catalog()
+    try:
+        state = FetchState(catalog.db)
+        daemon, per_source = state.daemon(), state.sources()
+        counts = dict(catalog.db.execute("SELECT source, count(*) FROM current_rules GROUP BY source").fetchall())
+    finally:
+        catalog.close()
+    names = list(dict.fromkeys([s.name for s in cfg.sources] + sorted(per_source) + sorted(counts)))
+    holder = lock_holder(Path(db_path))
+    rows = []
+    for n in names:
+        st = per_source.get(n, {})
+        rows.append({"source": n, "rules": counts.get(n, 0), "last_status": st.get("last_status"),
+                     "last_success": st.get("last_success"), "last_error": st.get("last_error"),
+                     "last_error_at": st.get("last_error_at"), "configured": any(s.name == n for s in cfg.sources)})
+    info = {"catalog": str(db_path), "running": holder, "next_run": daemon.get("next_run") if holder else None,
+            "last_cycle": daemon.get("last_cycle"), "last_cycle_summary": daemon.get("last_cycle_summary"),
+            "sources": rows}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"catalog: {db_path}")
+    click.echo(f"daemon: {'running (' + holder + ')' if holder else 'not running'}"
+               + (f"; next run {info['next_run']}" if info["next_run"] else ""))
+    if info["last_cycle"]:
+        click.echo(f"last cycle: {info['last_cycle']}: {info['last_cycle_summary']}")
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_lines=False)
+    for c in ("source", "rules", "last status", "last success", "last error"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        err = f"{r['last_error_at']}: {r['last_error']}" if r["last_error"] else "-"
+        t.add_row(r["source"], str(r["rules"]), r["last_status"] or "never run", r["last_success"] or "-", err)
+    Console(width=None if sys.stdout.isatty() else 160, file=sys.stdout).print(t)
+
+
+def _replay_dir(cfg, directory: str | None) -> Path:
+    if directory:
+        return Path(directory)
+    for cand in (Path(cfg.snapshot_dir), REPO_SNAPSHOTS):
+        if (cand / "recorded.json").is_file():
+            return cand
+    raise UsageError(f"no recorded snapshots found (looked for recorded.json in {cfg.snapshot_dir}/ and {REPO_SNAPSHOTS}/)")
+
+
+def _replay(app, snap_dir: Path):
+    from docwatch.cycle import replay
+    from docwatch.daemon import CatalogLock
+    from docwatch.snapshots import load_manifest
+
+    with CatalogLock(app.db_path, "replay"):
+        catalog = app.catalog()
+        try:
+            with _progress(len(load_manifest(snap_dir)), "replay") as on_done:
+                return replay(app.config, catalog, snap_dir, on_done=on_done)
+        finally:
+            catalog.close()
+
+
+@click.command("replay")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.pass_obj
+def replay_cmd(app, directory: str | None) -> None:
+    """Run recorded snapshots (DIRECTORY/recorded.json, default snapshots/) through the cycle, oldest first."""
+    report = _replay(app, _replay_dir(app.config, directory))
+    _echo_report(report, "replay")
+
+
+def network_reachable(host: str = PROBE_HOST, port: int = 443, timeout: float = 3.0) -> bool:
+    """A TCP connection to ``host`` within ``timeout`` seconds (DNS included)."""
+    ok = threading.Event()
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                ok.set()
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    return ok.is_set()
+
+
+def _offline_forced(flag: bool) -> bool:
+    return flag or os.environ.get("DOCWATCH_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+@click.command("run")
+@click.option("--offline", is_flag=True, help="Do not touch the network: replay recorded snapshots (also DOCWATCH_OFFLINE=1).")
+@click.pass_obj
+def run_cmd(app, offline: bool) -> None:
+    """The main job: scrape (or, offline, replay snapshots/), then show the catalog and the changes found."""
+    cfg = app.config
+    catalog = app.catalog()
+    try:
+        before = catalog.db.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()[0]
+    finally:
+        catalog.close()
+    if _offline_forced(offline) or not network_reachable():
+        snap_dir = _replay_dir(cfg, None)
+        click.echo(f"Network unreachable: replaying recorded snapshots from {_shown(snap_dir)}/")
+        _echo_report(_replay(app, snap_dir), "replay")
+    else:
+        report = _scrape(app, _pick_sources(cfg, ()))
+        _echo_report(report, "scrape")
+        if report.all_failed:
+            snap_dir = _replay_dir(cfg, None)
+            click.echo(f"Every fetch failed: replaying recorded snapshots from {_shown(snap_dir)}/")
+            _echo_report(_replay(app, snap_dir), "replay")
+    _show_catalog(app, before)
+
+
+def _shown(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def _show_catalog(app, before: int) -> None:
+    catalog = app.catalog()
+    try:
+        rows = catalog.db.execute(
+            "SELECT source, coalesce(cloud, '-'), coalesce(direction, '-'), count(*) FROM current_rules "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+        new = catalog.db.execute(
+            "SELECT detected_at, source, kind, severity, summary FROM change_events WHERE id > ? ORDER BY id",
+            (before,)).fetchall()
+        recent = [] if new else catalog.db.execute(
+            "SELECT detected_at, source, kind, severity, summary FROM change_events ORDER BY id DESC LIMIT 10").fetchall()
+    finally:
+        catalog.close()
+    click.echo("")
+    click.echo(f"Catalog {app.db_path}: current rules per source (cloud / direction)")
+    if not rows:
+        click.echo("  (empty)")
+    by_source: dict[str, list] = {}
+    for source, cloud, direction, n in rows:
+        by_source.setdefault(source, []).append((cloud, direction, n))
+    for source, items in by_source.items():
+        total = sum(n for *_x, n in items)
+        click.echo(f"  {source}: {total} rules")
+        for cloud, direction, n in items:
+            click.echo(f"    {cloud:<8} {direction:<9} {n}")
+    click.echo("")
+    if new:
+        click.echo(f"Changes found in this run ({len(new)}):")
+        shown = new
+    else:
+        click.echo("No new changes in this run." + (" Latest recorded changes:" if recent else ""))
+        shown = list(reversed(recent))
+    for at, source, kind, severity, summary in shown[:50]:
+        click.echo(f"  {at}  {source}  {kind} [{severity}]  {summary}")
+    if len(shown) > 50:
+        click.echo(f"  … and {len(shown) - 50} more (docwatch changes)")
+
+
+COMMANDS = [scrape_cmd, daemon_cmd, status_cmd, replay_cmd, run_cmd]
