@@ -1,0 +1,123 @@
+"""Parser speed against the bare libraries underneath. ``python -m bench.bench_parsers``.
+
+* markdown: ``parse_markdown`` over every corpus page version (includes served from memory)
+  vs a bare markdown-it parse (same preset: commonmark + html + table) of the same bytes
+  (the page and the includes it pulls in) — goal ≤ 1.5×.
+* HTML: ``parse_html`` over every corpus/rendered and corpus/html file vs a bare
+  ``BeautifulSoup(html, "lxml")`` (goal ≤ 1.5×) and vs a bare ``lxml.html.fromstring``
+  (report only: parse_html is built on libxml2 directly, so this is its floor).
+
+Best of several repeats; every figure is measured in this run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+CORPUS = Path(os.environ.get("DOCWATCH_SHARED", Path(__file__).resolve().parent.parent.parent / "shared")) / "corpus"
+REPEATS = 5
+
+
+def _best(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _markdown_inputs() -> list[tuple[str, str, dict[str, str]]]:
+    """(path, text, includes it reads) per page version, every file read up front."""
+    out = []
+    for page in sorted(p for p in (CORPUS / "markdown").iterdir() if p.is_dir()):
+        for v in json.loads((page / "versions.json").read_text()):
+            f = page / v["path"]
+            files: dict[str, str] = {}
+
+            def loader(resolved: str) -> str | None:
+                p = Path(resolved)
+                if not p.is_file():
+                    return None
+                files[resolved] = p.read_text(encoding="utf-8")
+                return files[resolved]
+
+            from parsers.markdown import parse_markdown
+
+            text = f.read_text(encoding="utf-8")
+            parse_markdown(text, path=str(f), loader=loader)  # discover the includes it reads
+            out.append((str(f), text, files))
+    return out
+
+
+def bench_markdown() -> list[tuple[str, str, str]]:
+    from markdown_it import MarkdownIt
+
+    from parsers.markdown import parse_markdown
+
+    inputs = _markdown_inputs()
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    size = sum(len(t.encode()) + sum(len(x.encode()) for x in inc.values()) for _, t, inc in inputs)
+
+    def ours() -> None:
+        for path, text, inc in inputs:
+            parse_markdown(text, path=path, loader=inc.get)
+
+    def bare() -> None:
+        for _, text, inc in inputs:
+            md.parse(text)
+            for x in inc.values():
+                md.parse(x)
+
+    a, b = _best(ours), _best(bare)
+    return [
+        (f"markdown: parse_markdown, {len(inputs)} versions ({size / 1e6:.2f} MB)", f"{a * 1000:.0f} ms", "-"),
+        ("markdown: bare MarkdownIt().parse, same bytes", f"{b * 1000:.0f} ms", "-"),
+        ("markdown: parse_markdown / bare markdown-it", f"{a / b:.2f}x", "<= 1.5x"),
+    ]
+
+
+def bench_html() -> list[tuple[str, str, str]]:
+    import lxml.html
+    from bs4 import BeautifulSoup
+
+    from parsers.html import parse_html
+
+    texts = [p.read_text(encoding="utf-8") for p in
+             sorted([*CORPUS.glob("rendered/*/*.html"), *CORPUS.glob("html/*.html")])]
+    size = sum(len(t.encode()) for t in texts)
+
+    def ours() -> None:
+        for t in texts:
+            parse_html(t)
+
+    def soup() -> None:
+        for t in texts:
+            BeautifulSoup(t, "lxml")
+
+    def bare_lxml() -> None:
+        for t in texts:
+            lxml.html.fromstring(t.encode())
+
+    a, b, c = _best(ours), _best(soup, 3), _best(bare_lxml)
+    return [
+        (f"html: parse_html, {len(texts)} pages ({size / 1e6:.2f} MB)", f"{a * 1000:.0f} ms", "-"),
+        ("html: bare BeautifulSoup(html, 'lxml')", f"{b * 1000:.0f} ms", "-"),
+        ("html: bare lxml.html.fromstring", f"{c * 1000:.0f} ms", "-"),
+        ("html: parse_html / bare BeautifulSoup", f"{a / b:.2f}x", "<= 1.5x"),
+        ("html: parse_html / bare lxml", f"{a / c:.2f}x", "report only"),
+    ]
+
+
+def run() -> list[tuple[str, str, str]]:
+    if not CORPUS.exists():
+        return [("parsers", "skipped (corpus absent)", "-")]
+    return bench_markdown() + bench_html()
+
+
+if __name__ == "__main__":
+    for name, value, goal in run():
+        print(f"{name:<62} {value:>10}   goal: {goal}")
