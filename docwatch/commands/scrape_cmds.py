@@ -23,9 +23,9 @@ def _progress(total: int, label: str):
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompletedProgress, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompletedProgress(), TextColumn("{task.description}"),
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as prog:
         task = prog.add_task("", total=total)
 
@@ -89,7 +89,8 @@ def daemon_cmd(app, once: bool, source_names: tuple[str, ...]) -> None:
 
     cfg = app.config
     sources = _pick_sources(cfg, source_names)
-    Daemon(cfg, app.db_path, sources=sources).serve(once=once)
+    if Daemon(cfg, app.db_path, sources=sources).serve(once=once):
+        raise DocwatchError("every source failed to fetch; nothing was changed in the catalog")
 
 
 def lock_holder(db_path: Path) -> str | None:

@@ -1,0 +1,365 @@
+"""``config.toml`` → typed dataclasses.
+
+One loader, one kind of error: anything wrong (TOML syntax, unknown key, wrong type, bad
+URL, host not allowed, duplicate source name) is a :class:`ConfigError` naming the key
+and the line it is written on, so the user can go straight to it. A missing default
+``config.toml`` gives the built-in defaults (no sources).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from docwatch.diff import GuardSettings
+from docwatch.errors import ConfigError, UsageError
+
+DEFAULT_ALLOWED_HOSTS = ("learn.microsoft.com", "raw.githubusercontent.com", "github.com")
+FORMS = ("markdown", "html")
+_NAME_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class SourceConfig:
+    """One watched page: its Learn URL and, optionally, its raw markdown URL."""
+
+    name: str
+    url: str
+    markdown_url: str | None = None
+    forms: list[str] = field(default_factory=lambda: list(FORMS))  # preference order
+
+
+@dataclass
+class ScheduleConfig:
+    interval_minutes: float = 360.0
+    cron: str | None = None  # crontab expression; wins over interval_minutes when set
+    jitter_seconds: int = 300
+    misfire_grace_seconds: int = 600
+
+
+@dataclass
+class FetchConfig:
+    concurrency: int = 8
+    per_host: int = 4
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    retries: int = 3  # extra attempts after the first
+    backoff: float = 1.0  # first retry delay (s); doubles each retry, plus jitter
+    backoff_max: float = 30.0
+    retry_after_max: float = 60.0  # cap on a server's Retry-After
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    include_depth: int = 3
+    user_agent: str = "docwatch/0.1 (+https://github.com/docwatch/docwatch; network-requirements watcher)"
+    allowed_hosts: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS))
+
+
+@dataclass
+class Config:
+    catalog_path: str = "docwatch.db"
+    snapshot_dir: str = "snapshots"
+    sources: list[SourceConfig] = field(default_factory=list)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    guard: GuardSettings = field(default_factory=GuardSettings)
+    channels: list = field(default_factory=list)
+    alerts: dict = field(default_factory=dict)  # the raw [alerts] table
+    path: str | None = None  # the file it came from (None: built-in defaults)
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise UsageError(f"unknown source {name!r} (known: {known})")
+
+
+# -- locating a key in the file text ------------------------------------------------------
+
+_HEADER_RX = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _split_key(key: str) -> list[str | int]:
+    """``sources[2].url`` → ``["sources", 2, "url"]``."""
+    out: list[str | int] = []
+    for part in key.split("."):
+        m = re.match(r"^([^\[]+)((?:\[\d+\])*)$", part)
+        if not m:
+            out.append(part)
+            continue
+        out.append(m.group(1))
+        out.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    return out
+
+
+def find_line(text: str, key: str) -> int | None:
+    """1-based line where ``key`` (dotted, ``sources[1].url`` style) is written, or the line
+    of its table header when the key itself is not on a line of its own."""
+    want = _split_key(key)
+    counters: dict[str, int] = {}
+    table: list[str | int] = []
+    table_line: dict[tuple, int] = {(): 0}
+    best: int | None = None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _HEADER_RX.match(line)
+        if m and not line.lstrip().startswith("#"):
+            names = [p.strip().strip('"') for p in m.group(2).split(".")]
+            if m.group(1) == "[[":
+                name = ".".join(names)
+                idx = counters.get(name, -1) + 1
+                counters[name] = idx
+                table = [*names, idx]
+            else:
+                table = list(_with_indexes(names, counters))
+            table_line[tuple(table)] = n
+            if table == want:
+                best = best or n
+            continue
+        km = re.match(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=", line)
+        if not km:
+            continue
+        k = [p.strip().strip('"\'') for p in km.group(1).split(".")]
+        if [*table, *k] == want:
+            return n
+        if [*table, *k] == want[: len(table) + len(k)] and len(table) + len(k) < len(want):
+            best = best or n  # an inline table / array holding the key
+    if best:
+        return best
+    for cut in range(len(want) - 1, 0, -1):  # fall back to the nearest enclosing table
+        if tuple(want[:cut]) in table_line and table_line[tuple(want[:cut])]:
+            return table_line[tuple(want[:cut])]
+    return None
+
+
+def _with_indexes(names: list[str], counters: dict[str, int]) -> list[str | int]:
+    """``[sources.extra]`` inside the current ``[[sources]]`` element gets its index."""
+    out: list[str | int] = []
+    for i, n in enumerate(names):
+        out.append(n)
+        prefix = ".".join(names[: i + 1])
+        if prefix in counters and i < len(names) - 1:
+            out.append(counters[prefix])
+    return out
+
+
+# -- validation helpers -------------------------------------------------------------------
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}
+
+
+def _check_type(key: str, value: Any, typ: type) -> Any:
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"expected {_TYPE_NAMES[typ]}, got {value!r}", key=key)
+    if not isinstance(value, typ):
+        raise ConfigError(f"expected {_TYPE_NAMES.get(typ, typ.__name__)}, got {type(value).__name__} {value!r}", key=key)
+    return value
+
+
+def _unknown(key_prefix: str, data: dict, known: set[str]) -> None:
+    for k in data:
+        if k not in known:
+            full = f"{key_prefix}.{k}" if key_prefix else k
+            raise ConfigError(f"unknown key (known keys here: {', '.join(sorted(known))})", key=full)
+
+
+def _fill(cls, prefix: str, data: Any, overrides: dict[str, Any] | None = None):
+    """Build dataclass ``cls`` from a TOML table, checking unknown keys and types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table, got {type(data).__name__}", key=prefix)
+    hints = {f.name: f for f in fields(cls)}
+    skip = set(overrides or {})
+    _unknown(prefix, data, set(hints) - {"path"})
+    kwargs: dict[str, Any] = dict(overrides or {})
+    for name, value in data.items():
+        if name in skip:
+            continue
+        default = getattr(cls(), name) if not _needs_args(cls) else None
+        typ = _field_type(hints[name].type, default)
+        kwargs[name] = _check_type(f"{prefix}.{name}", value, typ)
+    return cls(**kwargs)
+
+
+def _needs_args(cls) -> bool:
+    return cls is SourceConfig
+
+
+def _field_type(annotation: Any, default: Any) -> type:
+    text = str(annotation)
+    for name, typ in (("bool", bool), ("float", float), ("int", int), ("list", list), ("str", str)):
+        if text.startswith(name):
+            return typ
+    if default is not None:
+        return type(default)
+    return str
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """Exact host match, or ``*.example.com`` patterns for subdomains."""
+    host = (host or "").lower().rstrip(".")
+    for a in allowed:
+        a = a.lower().rstrip(".")
+        if host == a or (a.startswith("*.") and host.endswith(a[1:])):
+            return True
+    return False
+
+
+def check_url(url: str, allowed: list[str], key: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"not an http(s) URL: {url!r}", key=key)
+    if not host_allowed(parts.hostname, allowed):
+        raise ConfigError(
+            f"host {parts.hostname!r} is not in fetch.allowed_hosts ({', '.join(allowed)})", key=key)
+    return url
+
+
+# -- the loader ---------------------------------------------------------------------------
+
+TOP_KEYS = {"catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts"}
+
+
+def parse_config(data: dict, *, base: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document (raises ConfigError with ``key`` set)."""
+    _unknown("", data, TOP_KEYS)
+    cfg = Config()
+    for k in ("catalog_path", "snapshot_dir"):
+        if k in data:
+            setattr(cfg, k, _check_type(k, data[k], str))
+    if "schedule" in data:
+        cfg.schedule = _fill(ScheduleConfig, "schedule", data["schedule"])
+        _validate_schedule(cfg.schedule)
+    if "fetch" in data:
+        cfg.fetch = _fill(FetchConfig, "fetch", data["fetch"])
+        _validate_fetch(cfg.fetch)
+    if "guard" in data:
+        cfg.guard = _fill(GuardSettings, "guard", data["guard"])
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError("expected [[sources]] tables (an array of tables)", key="sources")
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_sources):
+        src = _parse_source(i, raw, cfg.fetch.allowed_hosts)
+        if src.name in seen:
+            raise ConfigError(f"duplicate source name {src.name!r} (also used by sources[{seen[src.name]}])",
+                              key=f"sources[{i}].name")
+        seen[src.name] = i
+        cfg.sources.append(src)
+    alerts = data.get("alerts", {})
+    if not isinstance(alerts, dict):
+        raise ConfigError("expected a table", key="alerts")
+    cfg.alerts = alerts
+    cfg.channels = _parse_channels(alerts)
+    return cfg
+
+
+def _parse_source(i: int, raw: Any, allowed: list[str]) -> SourceConfig:
+    key = f"sources[{i}]"
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a table", key=key)
+    _unknown(key, raw, {"name", "url", "markdown_url", "forms"})
+    for req in ("name", "url"):
+        if req not in raw:
+            raise ConfigError(f"missing required key {req!r}", key=key)
+    name = _check_type(f"{key}.name", raw["name"], str)
+    if not _NAME_RX.match(name):
+        raise ConfigError(f"source name {name!r} must be letters, digits, '.', '_' or '-'", key=f"{key}.name")
+    url = check_url(_check_type(f"{key}.url", raw["url"], str), allowed, f"{key}.url")
+    md = raw.get("markdown_url")
+    if md is not None:
+        md = check_url(_check_type(f"{key}.markdown_url", md, str), allowed, f"{key}.markdown_url")
+    forms = raw.get("forms", list(FORMS))
+    forms = _check_type(f"{key}.forms", forms, list)
+    if not forms or any(f not in FORMS for f in forms) or len(set(forms)) != len(forms):
+        raise ConfigError(f"forms must be a non-empty list of distinct values from {list(FORMS)}, got {forms!r}",
+                          key=f"{key}.forms")
+    return SourceConfig(name=name, url=url, markdown_url=md, forms=list(forms))
+
+
+def _validate_schedule(s: ScheduleConfig) -> None:
+    if s.cron:
+        from docwatch.daemon import cron_trigger
+
+        try:
+            cron_trigger(s.cron)
+        except ValueError as exc:
+            raise ConfigError(f"invalid cron expression {s.cron!r}: {exc}", key="schedule.cron") from None
+    else:
+        s.cron = None
+    if s.interval_minutes <= 0:
+        raise ConfigError("must be > 0", key="schedule.interval_minutes")
+    for k in ("jitter_seconds", "misfire_grace_seconds"):
+        if getattr(s, k) < 0:
+            raise ConfigError("must be >= 0", key=f"schedule.{k}")
+
+
+def _validate_fetch(f: FetchConfig) -> None:
+    for k in ("concurrency", "per_host", "max_bytes"):
+        if getattr(f, k) < 1:
+            raise ConfigError("must be >= 1", key=f"fetch.{k}")
+    for k in ("retries", "max_redirects", "include_depth", "backoff", "backoff_max", "retry_after_max"):
+        if getattr(f, k) < 0:
+            raise ConfigError("must be >= 0", key=f"fetch.{k}")
+    for k in ("connect_timeout", "read_timeout"):
+        if getattr(f, k) <= 0:
+            raise ConfigError("must be > 0", key=f"fetch.{k}")
+    for i, h in enumerate(f.allowed_hosts):
+        if not isinstance(h, str) or not h or "/" in h or ":" in h.strip("[]") and not _is_ip(h):
+            raise ConfigError(f"expected a host name (no scheme, path or port), got {h!r}",
+                              key=f"fetch.allowed_hosts")
+
+
+def _is_ip(h: str) -> bool:
+    try:
+        ipaddress.ip_address(h.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def _parse_channels(alerts: dict) -> list:
+    try:
+        from docwatch.alerts.config import parse_channels
+    except ImportError:  # the alerts package lands separately
+        return []
+    try:
+        return parse_channels(alerts)
+    except ConfigError as exc:
+        key = exc.key or "alerts"
+        if not key.startswith("alerts"):
+            key = f"alerts.{key}"
+        raise ConfigError(exc.message, key=key, line=exc.line) from None
+
+
+def load_config(path: Path, required: bool = False) -> Config:
+    """Read and validate ``path``; missing and not required → built-in defaults."""
+    path = Path(path)
+    if not path.exists():
+        if required:
+            raise ConfigError(f"config file not found: {path}", path=str(path))
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", path=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            m = re.search(r"line (\d+)", str(exc))
+            line = int(m.group(1)) if m else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(f"TOML syntax error: {msg}", line=line, path=str(path)) from None
+    try:
+        cfg = parse_config(data)
+    except ConfigError as exc:
+        line = exc.line or (find_line(text, exc.key) if exc.key else None)
+        raise ConfigError(exc.message, key=exc.key, line=line, path=str(path)) from None
+    cfg.path = str(path)
+    return cfg

@@ -1,0 +1,161 @@
+"""Content-addressed snapshot store for raw fetched bytes, and the recorded-snapshot manifest.
+
+Objects live at ``<root>/objects/<sha[:2]>/<sha>.gz``: the key is the sha256 of the raw
+bytes, so identical content is stored once. Writes are atomic (temp file, fsync,
+``os.replace``) so a crash never leaves half an object; reads re-hash and refuse a
+corrupt object (:class:`CorruptSnapshot`) rather than trusting it.
+
+Recorded snapshots (shipped in the repo for offline replay) are the same kind of store
+rooted at ``snapshots/recorded`` plus ``snapshots/recorded.json`` listing, per snapshot:
+source, url, observed_at, content_type, sha256 and object path (relative to the manifest).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from docwatch.errors import DocwatchError
+
+MANIFEST = "recorded.json"
+RECORDED_DIR = "recorded"
+
+
+class CorruptSnapshot(DocwatchError):
+    """A stored object does not hash to its name (or cannot be decompressed)."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class SnapshotStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path_for(self, digest: str) -> Path:
+        return self.root / "objects" / digest[:2] / f"{digest}.gz"
+
+    def has(self, digest: str) -> bool:
+        return self.path_for(digest).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (once) and return its sha256."""
+        digest = sha256(data)
+        target = self.path_for(digest)
+        if target.is_file():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # mtime=0: the same bytes always compress to the same object file
+        blob = gzip.compress(data, compresslevel=6, mtime=0)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        _fsync_dir(target.parent)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """The bytes stored under ``digest``; verified, else :class:`CorruptSnapshot`."""
+        path = self.path_for(digest)
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except FileNotFoundError:
+            raise CorruptSnapshot(f"snapshot {digest[:12]} is missing ({path})") from None
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise CorruptSnapshot(f"snapshot {digest[:12]} cannot be read ({path}): {exc}") from None
+        if sha256(data) != digest:
+            raise CorruptSnapshot(f"snapshot {digest[:12]} is corrupt: content does not match its hash ({path})")
+        return data
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- recorded snapshots (offline replay) -------------------------------------------------------
+
+@dataclass
+class Recorded:
+    """One recorded fetch: what was fetched, when, and which object holds the bytes."""
+
+    source: str
+    url: str
+    observed_at: str
+    content_type: str
+    sha256: str
+    object: str  # path relative to the manifest's directory
+    form: str = "markdown"  # markdown | html | text
+    page_url: str | None = None  # the Learn page the source watches (url may be its raw markdown)
+    note: str | None = None
+
+
+def load_manifest(snap_dir: str | Path) -> list[Recorded]:
+    """Recorded snapshots of ``snap_dir`` in observed_at order (ties keep manifest order)."""
+    path = Path(snap_dir) / MANIFEST
+    if not path.is_file():
+        raise DocwatchError(f"no recorded snapshots: {path} not found")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocwatchError(f"cannot read {path}: {exc}") from None
+    entries = raw.get("snapshots", raw) if isinstance(raw, dict) else raw
+    out = []
+    for i, e in enumerate(entries):
+        try:
+            out.append(Recorded(**e))
+        except TypeError as exc:
+            raise DocwatchError(f"{path}: snapshot #{i} is malformed: {exc}") from None
+    return sorted(out, key=lambda r: r.observed_at)
+
+
+def read_recorded(snap_dir: str | Path, rec: Recorded) -> bytes:
+    """Bytes of a recorded snapshot, verified against its sha256."""
+    path = Path(snap_dir) / rec.object
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except FileNotFoundError:
+        raise CorruptSnapshot(f"recorded snapshot {rec.sha256[:12]} is missing ({path})") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise CorruptSnapshot(f"recorded snapshot {rec.sha256[:12]} cannot be read ({path}): {exc}") from None
+    if sha256(data) != rec.sha256:
+        raise CorruptSnapshot(f"recorded snapshot {rec.sha256[:12]} is corrupt ({path})")
+    return data
+
+
+def record(snap_dir: str | Path, rec_fields: dict, data: bytes) -> Recorded:
+    """Add ``data`` to the recorded store of ``snap_dir`` and its manifest (used to build it)."""
+    snap_dir = Path(snap_dir)
+    store = SnapshotStore(snap_dir / RECORDED_DIR)
+    digest = store.put(data)
+    rec = Recorded(sha256=digest, object=str(store.path_for(digest).relative_to(snap_dir)), **rec_fields)
+    path = snap_dir / MANIFEST
+    entries = json.loads(path.read_text())["snapshots"] if path.is_file() else []
+    entries = [e for e in entries if not (e["source"] == rec.source and e["sha256"] == digest
+                                          and e["observed_at"] == rec.observed_at)]
+    entries.append(asdict(rec))
+    entries.sort(key=lambda e: e["observed_at"])
+    path.write_text(json.dumps({"snapshots": entries}, indent=2) + "\n")
+    return rec

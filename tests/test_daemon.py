@@ -1,0 +1,121 @@
+"""The daemon as a real subprocess against a local server: SIGTERM mid-cycle finishes the
+cycle and leaves a sound catalog, the next start resumes, a second daemon refuses."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import corpus_versions
+from test_fetch_helpers import FaultServer
+
+REPO = Path(__file__).resolve().parent.parent
+N_SOURCES = 4
+
+
+@pytest.fixture
+def server():
+    srv = FaultServer()
+    yield srv
+    srv.close()
+
+
+def _write_config(tmp_path: Path, server: FaultServer, interval_minutes: float) -> Path:
+    lines = [f'catalog_path = "{tmp_path / "cat.db"}"', f'snapshot_dir = "{tmp_path / "snaps"}"',
+             "[schedule]", f"interval_minutes = {interval_minutes}", "jitter_seconds = 0", "misfire_grace_seconds = 5",
+             "[fetch]", "concurrency = 1", "per_host = 1", "retries = 0", "read_timeout = 5.0",
+             'allowed_hosts = ["127.0.0.1"]']
+    for i in range(N_SOURCES):
+        lines += ["[[sources]]", f'name = "page{i}"', f'url = "{server.url(f"/learn/{i}")}"',
+                  f'markdown_url = "{server.url(f"/md/{i}.md")}"', 'forms = ["markdown"]']
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _daemon(config: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "docwatch.cli", "--config", str(config), "daemon", *args],
+                            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait(cond, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def _q(db: Path, sql: str):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_sigterm_mid_cycle_then_resume(tmp_path, server):
+    vs = corpus_versions("azure-monitor-network-access")
+    for i in range(N_SOURCES):
+        server.set(f"/md/{i}.md", {"body": vs[-1]["file"].read_bytes(), "delay": 0.5})
+    config = _write_config(tmp_path, server, interval_minutes=60)
+    proc = _daemon(config)
+    try:
+        _wait(lambda: sum(server.hits.values()) >= 2)  # mid-cycle: 2 of 4 slow pages requested
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    db = tmp_path / "cat.db"
+    assert _q(db, "PRAGMA integrity_check") == [("ok",)]
+    # the running cycle finished: every source was fetched and ingested exactly once
+    assert sum(server.hits.values()) == N_SOURCES
+    assert _q(db, "SELECT status, count(*) FROM versions GROUP BY status") == [("first", N_SOURCES)]
+    state = dict(_q(db, "SELECT key, value FROM daemon_state"))
+    assert state["stopped_at"] and state["last_cycle_summary"].startswith(f"{N_SOURCES} sources")
+    assert not (tmp_path / "cat.db.lock").read_text().strip()  # lock released
+
+    # the next start resumes on the same catalog: a changed page becomes a new version
+    server.set("/md/0.md", {"body": vs[-2]["file"].read_bytes()})
+    again = _daemon(config, "--once")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert _q(db, "PRAGMA integrity_check") == [("ok",)]
+    assert _q(db, "SELECT count(*) FROM versions")[0][0] == N_SOURCES + 1
+    assert _q(db, "SELECT count(*) FROM change_events WHERE kind = 'removed' AND source != 'page0'")[0][0] == 0
+
+
+def test_second_daemon_on_same_catalog_refuses(tmp_path, server):
+    vs = corpus_versions("azure-monitor-network-access")
+    for i in range(N_SOURCES):
+        server.set(f"/md/{i}.md", {"body": vs[-1]["file"].read_bytes()})
+    config = _write_config(tmp_path, server, interval_minutes=0.02)
+    first = _daemon(config)
+    try:
+        lock = tmp_path / "cat.db.lock"
+        _wait(lambda: lock.exists() and "daemon pid" in lock.read_text())
+        second = _daemon(config, "--once")
+        out, err = second.communicate(timeout=30)
+        assert second.returncode == 1
+        assert "already running" in err and str(first.pid) in err
+        # the interval is 1.2 s: the first daemon keeps cycling (coalesced, one at a time)
+        _wait(lambda: (tmp_path / "cat.db").exists() and
+              len(_q(tmp_path / "cat.db", "SELECT 1 FROM fetch_log")) >= 2 * N_SOURCES)
+        status = subprocess.run([sys.executable, "-m", "docwatch.cli", "--config", str(config), "status"],
+                                cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0 and "running" in status.stdout and "next run" in status.stdout, status.stdout
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 0

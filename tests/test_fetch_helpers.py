@@ -1,0 +1,130 @@
+"""A real local HTTP server with scripted faults, shared by the fetch/cycle/daemon tests.
+
+Each path has a list of responses consumed one per request (the last one repeats). A
+response is a dict: ``status``, ``body`` (bytes), ``headers``, ``etag`` (answers a matching
+If-None-Match with 304) and ``action``: ``"reset"`` (TCP RST), ``"sleep"`` (``seconds``
+before answering), ``"truncate"`` (Content-Length larger than the body). No tests here.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from docwatch.config import Config, FetchConfig, ScheduleConfig, SourceConfig
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        srv: FaultServer = self.server.owner  # type: ignore[attr-defined]
+        path = self.path.split("?")[0]
+        with srv.lock:
+            srv.inflight += 1
+            srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        try:
+            self._respond(srv, path)
+        finally:
+            with srv.lock:
+                srv.inflight -= 1
+
+    def _respond(self, srv: "FaultServer", path: str) -> None:
+        with srv.lock:
+            srv.hits[path] += 1
+            srv.requests.append((path, dict(self.headers)))
+            script = srv.routes.get(path)
+            if script is None:
+                spec = {"status": 404, "body": b"not found", "headers": {"Content-Type": "text/plain"}}
+            else:
+                spec = script[min(srv.hits[path] - 1, len(script) - 1)]
+        if spec.get("delay"):
+            time.sleep(spec["delay"])
+        action = spec.get("action")
+        if action == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if action == "sleep":
+            time.sleep(spec.get("seconds", 1.0))
+        body = spec.get("body", b"")
+        etag = spec.get("etag")
+        if etag and self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(spec.get("status", 200))
+        headers = {"Content-Type": "text/plain; charset=utf-8", **spec.get("headers", {})}
+        for k, v in headers.items():
+            if v is not None:
+                self.send_header(k, v)
+        if etag:
+            self.send_header("ETag", etag)
+        length = len(body) + (1000 if action == "truncate" else 0)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            pass
+        if action == "truncate":
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+
+class FaultServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, list[dict]] = {}
+        self.hits: Counter = Counter()
+        self.requests: list = []
+        self.inflight = self.max_inflight = 0
+        self.lock = threading.Lock()
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def set(self, path: str, *responses: dict) -> None:
+        """Replace the script of ``path`` and reset its hit counter."""
+        with self.lock:
+            self.routes[path] = list(responses)
+            self.hits[path] = 0
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_config(tmp_path, sources: list[SourceConfig], **fetch_kw) -> Config:
+    """A config for tests: 127.0.0.1 explicitly allowed, tiny backoff and timeouts."""
+    fetch = dict(concurrency=4, per_host=4, connect_timeout=1.0, read_timeout=0.5, retries=2, backoff=0.001,
+                 backoff_max=0.01, retry_after_max=0.02, max_bytes=2_000_000,
+                 allowed_hosts=["127.0.0.1", "learn.microsoft.com", "raw.githubusercontent.com", "github.com"])
+    fetch.update(fetch_kw)
+    return Config(catalog_path=str(tmp_path / "cat.db"), snapshot_dir=str(tmp_path / "snaps"), sources=sources,
+                  schedule=ScheduleConfig(), fetch=FetchConfig(**fetch))
+
+
+test_config.__test__ = False  # a factory, not a test
