@@ -69,6 +69,10 @@ class IngestResult:
     reason: str | None = None
 
 
+# Version statuses whose rules are the source's current rules.
+ACCEPTED_STATUSES = ("first", "changed", "unchanged", "confirmed")
+
+
 def parse_time(value: str | datetime | date | None, *, end_of_day: bool = False, what: str = "time") -> str:
     """Any ISO date/datetime (naive = UTC) → canonical ``YYYY-MM-DDTHH:MM:SSZ``; ``None`` → now.
 
@@ -214,7 +218,7 @@ class Catalog:
 
     def last_accepted_version(self, source: str) -> dict[str, Any] | None:
         return self._one(
-            "SELECT * FROM versions WHERE source = ? AND status IN ('first','changed','unchanged','confirmed') "
+            f"SELECT * FROM versions WHERE source = ? AND status IN ({', '.join(repr(s) for s in ACCEPTED_STATUSES)}) "
             "ORDER BY id DESC LIMIT 1", (source,))
 
     def versions(self, source: str) -> list[dict[str, Any]]:
@@ -319,7 +323,13 @@ class Catalog:
                     f"cannot ingest {source!r} observed at {at}: older than its latest version "
                     f"({last['observed_at']}); versions must be ingested in time order")
             if content_hash and last and last["content_hash"] == content_hash:
-                self.db.execute("UPDATE sources SET last_seen = ? WHERE id = ?", (at, src["id"]))
+                # Same bytes as the last version. If that version was healthy, a failure streak
+                # (failed fetches in between) is over: the next failure is a new anomaly.
+                healthy = last["status"] in ACCEPTED_STATUSES
+                self.db.execute(
+                    "UPDATE sources SET last_seen = ?, anomaly_since = CASE WHEN ? THEN NULL ELSE anomaly_since END, "
+                    "anomaly_reason = CASE WHEN ? THEN NULL ELSE anomaly_reason END WHERE id = ?",
+                    (at, healthy, healthy, src["id"]))
                 return IngestResult(last["id"], "duplicate", [])
 
             accepted = self.last_accepted_version(source)

@@ -364,8 +364,6 @@ def test_redirects_are_followed_hop_by_hop_up_to_the_limit(tmp_path, server, mon
     cat.close()
 
 
-@pytest.mark.xfail(strict=True, reason="needs catalog: a 'duplicate' ingest after an accepted version must end the "
-                                       "anomaly streak (clear sources.anomaly_since) - requested from the catalog owner")
 def test_a_new_failure_streak_after_recovery_alerts_again(tmp_path, server, monitor_pages):
     good, _ = monitor_pages
     cfg = _setup(tmp_path, server)
