@@ -99,6 +99,40 @@ def parse_time(value: str | datetime | date | None, *, end_of_day: bool = False,
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def check_catalog_path(path: Path, *, must_exist: bool = False, origin: str = "") -> None:
+    """A :class:`UsageError` when ``path`` cannot name a catalog file (a directory, a missing
+    parent directory) or, with ``must_exist``, when no catalog was created there yet."""
+    where = f" (from {origin})" if origin else ""
+    if path.is_dir():
+        raise UsageError(f"catalog {path}{where} is a directory, expected a SQLite file")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"catalog {path}{where}: directory {parent} {what}")
+    if must_exist and not path.exists():
+        raise UsageError(f"no catalog at {path}{where} yet: run `docwatch run`, `docwatch scrape` "
+                         "or `docwatch ingest` first")
+
+
+def catalog_error(path: Path | str, exc: sqlite3.Error, timeout: float | None = None) -> CatalogError:
+    """One clear :class:`CatalogError` (with the file) for any SQLite failure on the catalog."""
+    msg = str(exc)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        waited = f" (waited {timeout:g}s)" if timeout is not None else ""
+        return CatalogError(f"{path}: catalog is locked by another writer{waited}; try again later")
+    if "readonly" in low or "read-only" in low:
+        return CatalogError(f"{path}: catalog is read-only (SQLite: {msg}); check the permissions "
+                            "of the file and its directory")
+    if "unable to open" in low:
+        return CatalogError(f"{path}: cannot open catalog (SQLite: {msg}); check that the file and "
+                            "its directory exist and are readable and writable")
+    if "disk i/o" in low or "full" in low:
+        return CatalogError(f"{path}: catalog storage failed (SQLite: {msg})")
+    return CatalogError(f"{path}: not a usable docwatch catalog (SQLite: {msg}); restore it from a "
+                        "backup or point --db at another file")
+
+
 def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -123,15 +157,14 @@ def rule_from_row(row: dict[str, Any]) -> Rule:
 class Catalog:
     """Open (creating or migrating as needed) the catalog at ``path``."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 10.0):
+    def __init__(self, path: str | Path, *, timeout: float = 10.0, create: bool = True):
         self.path = Path(path)
         self.timeout = timeout
-        if self.path.is_dir():
-            raise CatalogError(f"{self.path}: is a directory, expected a catalog SQLite file")
+        check_catalog_path(self.path, must_exist=not create)
         try:
             conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise CatalogError(f"{self.path}: cannot open catalog ({exc})") from None
+            raise catalog_error(self.path, exc, timeout) from None
         self.db = sqlite_utils.Database(conn)
         try:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
@@ -139,9 +172,7 @@ class Catalog:
             self._setup()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise CatalogError(f"{self.path}: catalog is locked by another writer (waited {timeout:g}s)") from None
-            raise CatalogError(f"{self.path}: not a usable docwatch catalog (SQLite: {exc})") from None
+            raise catalog_error(self.path, exc, timeout) from None
 
     def _setup(self) -> None:
         have = current_version(self.db)
@@ -173,11 +204,7 @@ class Catalog:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise CatalogError(
-                    f"{self.path}: catalog is locked by another writer (waited {self.timeout:g}s); try again later"
-                ) from None
-            raise
+            raise catalog_error(self.path, exc, self.timeout) from None
         try:
             yield
         except BaseException:

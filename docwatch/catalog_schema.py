@@ -14,6 +14,7 @@ per document version in ``versions`` and is joined in by the views.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -109,6 +110,16 @@ def current_version(db: sqlite_utils.Database) -> int:
     return row[0] or 0
 
 
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)
+
+
+def _column_exists(db: sqlite_utils.Database, step: str) -> bool:
+    """Makes ``ADD COLUMN`` steps idempotent: a migration interrupted after a step that commits
+    (``enable_fts`` runs ``executescript``) is simply re-run on the next open."""
+    m = _ADD_COLUMN.match(step.strip())
+    return bool(m) and m.group(2) in db[m.group(1)].columns_dict
+
+
 def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
     """Apply missing migrations up to ``target``; the caller holds the write lock."""
     db.execute("""CREATE TABLE IF NOT EXISTS schema_version (
@@ -121,7 +132,7 @@ def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
         for step in steps:
             if callable(step):
                 step(db)
-            else:
+            elif not _column_exists(db, step):
                 db.execute(step)
         if not db.conn.in_transaction:  # enable_fts uses executescript, which commits
             db.execute("BEGIN IMMEDIATE")

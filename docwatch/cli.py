@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from docwatch.errors import DocwatchError
 COMMAND_MODULES = ("parse_cmds", "catalog_cmds", "scrape_cmds", "alerts_cmds")
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_DB = "docwatch.db"
+HELP_OPTIONS = ("-h", "--help")
+_HELP_ONLY = "docwatch.help_only"
 
 
 class AppContext:
@@ -44,19 +47,67 @@ class AppContext:
         return self._config
 
     @property
-    def db_path(self) -> Path:
+    def db_origin(self) -> str:
+        """Where the catalog path comes from, for error messages."""
         if self.db_option:
-            return Path(self.db_option)
-        return Path(self.config.catalog_path)
+            return "--db"
+        return f"catalog_path in {self.config.path}" if self.config.path else "the default catalog path"
 
-    def catalog(self):
-        from docwatch.catalog import Catalog
+    @property
+    def db_path(self) -> Path:
+        """The catalog path, checked (not a directory, its directory exists) before anyone uses it."""
+        from docwatch.catalog import check_catalog_path
 
-        return Catalog(self.db_path)
+        path = Path(self.db_option) if self.db_option else Path(self.config.catalog_path)
+        check_catalog_path(path, origin=self.db_origin)
+        return path
+
+    def catalog(self, *, create: bool = True):
+        """Open the catalog; read-only commands pass ``create=False`` so a mistyped path is an
+        error rather than a new empty catalog."""
+        from docwatch.catalog import Catalog, check_catalog_path
+
+        path = self.db_path
+        if not create:
+            check_catalog_path(path, must_exist=True, origin=self.db_origin)
+        return Catalog(path, create=create)
+
+    def shown_db_path(self) -> str:
+        """The catalog path for an error message, without raising."""
+        try:
+            return str(self.db_option or self.config.catalog_path)
+        except Exception:  # noqa: BLE001 - only used while reporting another error
+            return str(self.db_option or DEFAULT_DB)
 
 
 class DocwatchGroup(click.Group):
-    """Turns DocwatchError (and anything unexpected) into one line + exit code."""
+    """Turns every error into one ``Error: ...`` line on stderr and an exit code
+    (0 ok, 1 runtime failure, 2 bad usage or config, 130 interrupted); ``--debug`` re-raises."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `docwatch` / `docwatch alerts`
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except click.UsageError as exc:  # click's parse errors, without the multi-line usage block
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C or EOF while click itself was parsing or prompting
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        # remembered so the group callback does not validate the config for `<command> --help`
+        ctx.meta[_HELP_ONLY] = any(a in HELP_OPTIONS for a in args)
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -68,8 +119,19 @@ class DocwatchGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except sqlite3.Error as exc:
+            if _debug(ctx):
+                raise
+            from docwatch.catalog import catalog_error
+
+            obj = ctx.find_object(AppContext)
+            click.echo(f"Error: {catalog_error(obj.shown_db_path() if obj else DEFAULT_DB, exc)}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+            if _debug(ctx):
+                raise
+            click.echo("", err=True)  # ends the terminal's ^C echo
+            click.echo("Error: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # pragma: no cover - safety net, shown with --debug
             if _debug(ctx):
@@ -83,7 +145,7 @@ def _debug(ctx: click.Context) -> bool:
     return bool(obj and obj.debug)
 
 
-@click.group(cls=DocwatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DocwatchGroup, context_settings={"help_option_names": list(HELP_OPTIONS)})
 @click.option("--db", metavar="PATH", envvar="DOCWATCH_DB", help="Catalog SQLite file (default: from config.toml, else docwatch.db).")
 @click.option("--config", "config", metavar="PATH", envvar="DOCWATCH_CONFIG", help="Config file (default: ./config.toml).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
@@ -96,6 +158,8 @@ def main(ctx: click.Context, db: str | None, config: str | None, debug: bool, lo
 
     setup_logging(debug=debug, fmt=log_format)
     ctx.obj = AppContext(db, config, debug)
+    if not ctx.resilient_parsing and not ctx.meta.get(_HELP_ONLY) and (config or ctx.obj.config_path.exists()):
+        ctx.obj.config  # noqa: B018 - a bad config is reported whatever the command
 
 
 for _name in COMMAND_MODULES:

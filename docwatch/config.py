@@ -341,12 +341,13 @@ def load_config(path: Path, required: bool = False) -> Config:
     path = Path(path)
     if not path.exists():
         if required:
-            raise ConfigError(f"config file not found: {path}", path=str(path))
+            raise ConfigError("config file not found", path=str(path))
         return Config()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file: {exc}", path=str(path)) from None
+        detail = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"cannot read config file ({detail})", path=str(path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

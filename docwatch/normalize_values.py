@@ -2,6 +2,17 @@
 
 Each function reads one literal string as Microsoft Learn writes it and returns the
 normalized fact (or ``None``/empty when the text says nothing). They never raise.
+
+Conventions chosen here (documented because pages are ambiguous):
+
+* ``*`` as an *address* (``*:1194`` in AKS, ``\\*:123`` in App Service, ``Any`` in a
+  Source/Destination column) means "any IP address": endpoint ``"*"``, kind ``"cidr"``
+  (it is the range ``0.0.0.0/0``, not a DNS wildcard an FQDN rule could match).
+* CamelCase address placeholders written in code or with a port (``APIServerPublicIP:443``,
+  ``CustomDNSIP:53``, ``RegionCIDRs:1194``) are endpoints of kind ``"template"``, not tags.
+* ``Tag:port`` (``AzureCloud.<Region>:1194``, ``ServiceTag - Storage:445``) is a service tag
+  with a port; the literal words ``ServiceTag`` / ``Service tag`` are labels, never tags.
+* ``https://host`` with no explicit port means port 443 (``http://`` 80), over TCP.
 """
 from __future__ import annotations
 
@@ -18,7 +29,10 @@ _PROTO_WORDS = {
     "amqp": "tcp", "smb": "tcp", "ntp": "udp", "dns": "any", "icmp": "icmp",
 }
 # "TCP: 80, 443", "UDP: 5831", "HTTPS:443", "ANY: 443", "TCP/UDP: 53"
-_PROTO_PREFIX = re.compile(r"^\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|any|https?|all)\s*[:=]\s*", re.I)
+_PROTO_PREFIX = re.compile(
+    r"^\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|any|https?|all)\s*(?:[:=]\s*|/\s*(?=[\d*])|\s(?=\s*\d))", re.I)
+# "443 (TCP)", "443 (HTTPS)", "443/TCP", "123 UDP": a protocol written after the port
+_PROTO_SUFFIX = re.compile(r"\(\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|https?)\s*\)|(?<=\d)\s*[/ ]\s*(tcp|udp)\s*$", re.I)
 _RANGE = re.compile(r"(\d{1,5})\s*(?:-|–|—|to|through)\s*(\d{1,5})")
 _NUM = re.compile(r"(?<![\w.])(\d{1,5})(?![\w.])")
 _ANY_PORT = re.compile(r"^\s*(\*|any|all)\s*$", re.I)
@@ -91,8 +105,11 @@ def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol
         if source_dest and "/" in item:
             item = item.rsplit("/", 1)[1]
         m = _PROTO_PREFIX.match(item)
+        s = _PROTO_SUFFIX.search(item)
         if m:
             prefixed.append((parse_protocol(m.group(1)) or "any", item[m.end():]))
+        elif s:
+            prefixed.append((parse_protocol(s.group(1) or s.group(2)) or "any", item[: s.start()] + " " + item[s.end():]))
         else:
             plain.append(item)
     for proto, rest in prefixed:
@@ -109,7 +126,7 @@ def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol
 
 # ---------------------------------------------------------------- hosts / tags
 
-_PLACEHOLDER = re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}")
+_PLACEHOLDER = re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 _IPV4 = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}"
 _IP_RE = re.compile(rf"^{_IPV4}$")
 _CIDR_RE = re.compile(rf"^{_IPV4}/\d{{1,2}}$|^[0-9a-f:]+:[0-9a-f:]*/\d{{1,3}}$", re.I)
@@ -120,6 +137,13 @@ _CAMEL_RE = re.compile(r"^(?:[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][A-Za-z0-9]*\.
 _HOST_PORT = re.compile(r"^(?P<host>[^/:]+):(?P<port>\d{1,5})$")
 _URL_PORT = re.compile(r"^[a-z][a-z0-9+.-]*://[^/:]+:(\d{1,5})(?:/|$)", re.I)
 _TRAILING_JUNK = " \t.,;:)\"'"
+ANY_ADDRESS = "*"
+# "APIServerPublicIP", "CustomDNSIP", "RegionCIDRs": a named address the reader fills in
+_ADDR_PLACEHOLDER = re.compile(r"^[A-Z][A-Za-z0-9]{3,}?(?:IPs?|IPAddress(?:es)?|CIDRs?|Address(?:es)?|Ranges?)$")
+_TAG_PORT = re.compile(r"^(?P<tag>[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9]+|<[^<>]+>|\{[^{}]+\}))?):(?P<port>\d{1,5})$")
+_TAG_LABEL = re.compile(r"^\s*(?:service\s*tags?|fqdn\s*tags?)\s*[-–—:]\s*", re.I)
+_NOT_TAGS = {"servicetag", "servicetags", "fqdntag", "fqdntags", "or", "and"}
+_CONNECTORS = {"and", "or", "&", "-", "–", "—", "/"}
 
 
 def _strip_placeholders(s: str) -> str:
@@ -143,6 +167,8 @@ def endpoint_kind(ep: str) -> str | None:
     s = ep.strip()
     if not s:
         return None
+    if s == ANY_ADDRESS:
+        return "cidr"  # any address (0.0.0.0/0), see the module docstring
     if _CIDR_RE.match(s):
         return "cidr"
     if _IP_RE.match(s) or _IPV6_RE.match(s):
@@ -178,6 +204,42 @@ def split_endpoint_port(ep: str) -> tuple[str, list[str]]:
     return ep, []
 
 
+def scheme_port(ep: str) -> str | None:
+    """The port a URL without an explicit port implies: ``https://`` → 443, ``http://`` → 80."""
+    m = re.match(r"^(https?)://[^/:]+(?:/|$)", ep.strip(), re.I)
+    if not m:
+        return None
+    return "443" if m.group(1).lower() == "https" else "80"
+
+
+def split_tag_port(value: str) -> tuple[str, list[str]]:
+    """``AzureCloud.<Region>:1194`` → (``AzureCloud.<Region>``, [``1194``])."""
+    m = _TAG_PORT.match(value)
+    if m:
+        return m.group("tag"), [str(int(m.group("port")))]
+    return value, []
+
+
+def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool, whole: bool) -> str | None:
+    """Kind of one candidate token (see module docstring), or ``None`` when it is not a party."""
+    if tok == ANY_ADDRESS:
+        return "cidr" if whole else None
+    base, port = tok, None
+    m = _HOST_PORT.match(tok)
+    if m and not _IPV6_RE.match(tok):
+        base, port = m.group("host"), m.group("port")
+    if base == ANY_ADDRESS:
+        return "cidr" if port else None
+    if base.lower() in _NOT_TAGS:
+        return None
+    if _ADDR_PLACEHOLDER.match(base) and (code or port or forced_tag):
+        return "template"
+    if is_tag(base) and (code or forced_tag or tag_column or _CAMEL_RE.match(base)):
+        if port is None or _TAG_PORT.match(tok):
+            return "tag"  # "AzureFrontDoor.FirstParty" is a tag, not a host: tags start upper-case
+    return endpoint_kind(tok)
+
+
 def _candidates(fragment: str) -> list[str]:
     """Split a piece of cell text into candidate tokens (commas, 'or'/'and', whitespace)."""
     out: list[str] = []
@@ -195,42 +257,73 @@ def _candidates(fragment: str) -> list[str]:
     return out
 
 
-def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool = True, want_hosts: bool = True) -> list[tuple[str, str]]:
+def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool = True, want_hosts: bool = True,
+                    tag_column: bool = False) -> list[tuple[str, str]]:
     """Remote parties in a cell as ``(kind, value)``; kind is an endpoint kind or ``"tag"``.
 
-    Code spans are authoritative when present (prose around them is ignored); otherwise
-    every item is split on commas/``or``/whitespace and each token is classified.
+    Code spans are authoritative when present (prose around them is ignored, and a code span
+    that is itself prose, like ``(only known after cluster creation)``, gives nothing); otherwise
+    every item is split on commas/``or``/whitespace and each token is classified. A value may
+    keep a ``:port`` suffix (``*:1194``, ``AzureCloud:443``); callers split it off.
+    ``tag_column``: the cell sits in a service-tag column, so ``SQL`` or ``HDInsight`` are tags.
     """
     foot = set(footnotes if footnotes is not None else getattr(cell, "footnotes", []) or [])
     code = [c for c in (getattr(cell, "code", None) or []) if c.strip()]
-    raw: list[str] = []
+    raw: list[tuple[str, bool, bool]] = []  # (token, forced tag, whole item)
     if code:
         for c in code:
             c = c.strip()
+            if c.startswith("(") or (c.startswith("-") and not c.startswith("-.")):
+                continue  # "(if using custom DNS servers)", "--proxy-https"
             if _PLACEHOLDER.search(c) or not re.search(r"[\s,]", c):
-                raw.append(c)  # `<your ACR name>.azurecr.io` keeps its spaces
-            else:
-                raw.extend(p for p in re.split(r"[\s,]+", c) if p)
+                raw.append((c, False, True))  # `<your ACR name>.azurecr.io` keeps its spaces
+                continue
+            toks = [t for t in re.split(r"[\s,]+", c) if t and t.lower() not in _CONNECTORS]
+            kinds = [_classify_token(_strip_footnotes(t, foot).strip(_TRAILING_JUNK), code=True, forced_tag=False,
+                                     tag_column=tag_column, whole=False) for t in toks]
+            if toks and all(kinds):
+                raw.extend((t, False, False) for t in toks)  # else: a phrase such as `appliance VM IPs`
     else:
-        items = list(getattr(cell, "items", None) or [])
-        for item in items:
+        for item in list(getattr(cell, "items", None) or []):
             item = _strip_footnotes(item, foot)
-            raw.extend(_candidates(item))
+            whole = item.strip().strip("`\\") == ANY_ADDRESS
+            forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
+            for piece in re.split(r",|;|\s+(?:or|and)\s+", item):
+                forced = forced or _TAG_LABEL.match(piece) is not None
+                piece = _TAG_LABEL.sub("", piece)
+                raw.extend((t, forced, whole) for t in _candidates(piece))
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for tok in raw:
+    for tok, forced, whole in raw:
         tok = _strip_footnotes(tok.strip().strip("`"), foot).strip(_TRAILING_JUNK)
         tok = tok.lstrip("\\")
+        if tok.endswith("*") and tok[-2:-1].isalpha() and "." in tok and "/" not in tok and not code:
+            tok = tok.rstrip("*")  # footnote asterisk: "k8connecthelm.azureedge.net*"
         if not tok or tok.lower() in seen:
             continue
-        kind = None
-        if want_tags and is_tag(tok) and (code or _CAMEL_RE.match(tok)):
-            kind = "tag"  # "AzureFrontDoor.FirstParty" is a tag, not a host: tags start upper-case
-        elif want_hosts:
-            kind = endpoint_kind(tok)
+        kind = _classify_token(tok, code=bool(code), forced_tag=forced, tag_column=tag_column, whole=whole)
+        if kind == "tag" and not want_tags or kind not in (None, "tag") and not want_hosts:
+            kind = None
         if kind:
             seen.add(tok.lower())
             out.append((kind, tok))
+    return out
+
+
+def cloud_annotations(cell) -> dict[str, str]:
+    """Per-host cloud notes inside one cell: ``login.microsoftonline.us (Azure Government)``,
+    ``https://gbl.his.arc.azure.us (for Azure US Government)`` → ``{token: cloud}``."""
+    out: dict[str, str] = {}
+    for item in list(getattr(cell, "items", None) or []):
+        for piece in re.split(r",|;|\s+(?:or|and)\s+(?![^(]*\))", item):
+            notes = re.findall(r"\(([^()]{2,60})\)", piece)
+            cloud = None
+            for note in notes:
+                cloud = cloud_of_label(re.sub(r"^\s*(for|in|only)\s+", "", note, flags=re.I)) or cloud
+            if not cloud:
+                continue
+            for tok in _candidates(piece):
+                out[tok.strip("`").lower()] = cloud
     return out
 
 
@@ -246,8 +339,8 @@ def _strip_footnotes(text: str, foot: set[str]) -> str:
 
 def tag_in_text(text: str) -> str | None:
     """A service tag named in free text ("BatchNodeManagement.region service tag", "Internet")."""
-    t = clean_text(re.sub(r"\bservice\s+tags?\b", " ", text, flags=re.I)).strip(_TRAILING_JUNK)
-    if not t:
+    t = clean_text(re.sub(r"\b(service\s+|fqdn\s+)?tags?\b", " ", text, flags=re.I)).strip(_TRAILING_JUNK)
+    if not t or t.lower() in ("n/a", "na", "none", "-", "—", "not applicable"):
         return None
     if is_tag(t):
         return t
@@ -258,6 +351,23 @@ def tag_in_text(text: str) -> str | None:
         if _CAMEL_RE.match(tok):
             return tok
     return None
+
+
+def tags_in_text(text: str) -> list[str]:
+    """Service tags in a tag-column cell: ``WindowsUpdate and HDInsight``, ``Storage tag``, ``Azure Monitor``.
+
+    A cell that is not a plain list of tag names falls back to :func:`tag_in_text` (one guess).
+    """
+    t = clean_text(text or "")
+    if not t:
+        return []
+    whole = tag_in_text(t)
+    pieces = [p for p in re.split(r",|;|\s+(?:or|and|&)\s+", t) if p.strip()]
+    if len(pieces) > 1:
+        tags = [tag_in_text(p) for p in pieces]
+        if all(tag and (is_tag(tag) or len(tag.split()) <= 3 and re.fullmatch(r"[A-Za-z0-9. ]+", tag)) for tag in tags):
+            return tags
+    return [whole] if whole else []
 
 
 def is_virtual_network(tag: str | None) -> bool:

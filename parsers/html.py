@@ -11,9 +11,10 @@ so both produce the same tables for the same page version (parity):
   ("Access to this page requires authorization…"), anything whose id starts ``ms--``.
 * **Tabs**: ``div.tabGroup`` → every ``section[role=tabpanel]`` (hidden ones too), its
   label taken from the tablist anchor with the same ``data-tab``; groups nest.
-* **Cells**: the same accumulator as the markdown side (:mod:`parsers._mdcells`), so
-  items/code/links/bold/footnotes follow parsers/model.py identically; a cell's items
-  split on ``<br>``, ``<li>`` (and other block tags) and line breaks.
+* **Cells**: the same accumulator as the markdown side
+  (:class:`parsers.cells.CellAccumulator`), so items/code/links/bold/footnotes follow
+  parsers/model.py identically; a cell's items split on ``<br>``, ``<li>`` (and other
+  block tags) and line breaks.
 * **Lead-in** (shared rule, see :mod:`parsers.markdown`): the text of the nearest
   preceding sibling block inside the same container (page, list item, blockquote, tab
   panel), skipping alerts (``div.NOTE`` …) and blocks with no visible text; it counts
@@ -33,8 +34,8 @@ from typing import Any
 
 from lxml import etree
 
-from parsers._mdcells import _Acc, merge_surplus
-from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text
+from parsers.cells import CellAccumulator, merge_surplus
+from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, iso_date
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ _DIRECTIVE = re.compile(r"(?m)^((?:[ \t]*<[^<>\n]*>)*)[ \t]*:::[^<\n]*")
 _START = re.compile(r"<!doctype\s+html|<html[\s>]", re.I)
 _SHA = re.compile(r"/blob/([0-9a-f]{7,40})/", re.I)
 _HEX_SHA = re.compile(r"[0-9a-f]{7,40}", re.I)
-_DATE_US = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-_DATE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _ALERTS = {"NOTE", "IMPORTANT", "TIP", "WARNING", "CAUTION"}
@@ -63,24 +62,9 @@ _BLOCKS = {"p", "div", "section", "article", "main", "table", "ul", "ol", "dl", 
            "blockquote", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "nav", "header", "footer",
            "aside", "details", "figure", "form", "fieldset", "address", "summary", "dd", "dt",
            "body", "html", "center", "iframe", "video", "audio", "canvas", "hgroup", "menu"}
-# tags that end an item inside a cell (the _mdcells convention for raw HTML in cells)
+# tags that end an item inside a cell (the parsers.cells convention for raw HTML in cells)
 _CELL_BREAKS = {"br", "li", "ul", "ol", "p", "div", "tr", "table", "dl", "dt", "dd", "hr",
                 "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "section"}
-
-
-def _iso_date(v: Any) -> str | None:
-    s = str(v).strip()
-    m = _DATE_ISO.match(s)
-    if m:
-        y, mo, d = (int(x) for x in m.groups())
-    else:
-        m = _DATE_US.match(s)
-        if not m:
-            return None
-        mo, d, y = (int(x) for x in m.groups())
-    if not (1 <= mo <= 12 and 1 <= d <= 31):
-        return None
-    return f"{y:04d}-{mo:02d}-{d:02d}"
 
 
 def _tag(el: Any) -> str:
@@ -111,7 +95,7 @@ def _is_chrome(el: Any, tag: str) -> bool:
 # inline text
 # ---------------------------------------------------------------------------
 
-def _feed(acc: _Acc, root: Any, *, lines: bool) -> None:
+def _feed(acc: CellAccumulator, root: Any, *, lines: bool) -> None:
     """Feed the visible inline content of ``root`` (not its tail) into ``acc``, iteratively."""
 
     def text(s: str | None) -> None:
@@ -167,13 +151,13 @@ def _feed(acc: _Acc, root: Any, *, lines: bool) -> None:
 
 
 def _cell(el: Any) -> Cell:
-    acc = _Acc(split=True)
+    acc = CellAccumulator(split=True)
     _feed(acc, el, lines=True)
     return acc.cell()
 
 
 def _inline_text(el: Any) -> str:
-    acc = _Acc(split=False)
+    acc = CellAccumulator(split=False)
     _feed(acc, el, lines=False)
     return acc.cell().text
 
@@ -267,7 +251,7 @@ class _Walker:
     def _run(self, run: list[Any]) -> None:
         if not run:
             return
-        acc = _Acc(split=False)
+        acc = CellAccumulator(split=False)
         for n in run:
             if isinstance(n, str):
                 acc.text(n)
@@ -394,7 +378,7 @@ class _Walker:
         if tag == "ul" and items and all(_starts_with_code(li) for li in items):
             cells = []
             for li in items:
-                acc = _Acc(split=False)
+                acc = CellAccumulator(split=False)
                 _feed(acc, li, lines=False)
                 cells.append(acc.cell())
             self.doc.tables.append(Table(
@@ -534,7 +518,7 @@ def _meta(root: Any, doc: Document) -> None:
             meta[name] = val
     first = lambda k: (meta[k][0] if isinstance(meta.get(k), list) else meta.get(k))  # noqa: E731
     if first("ms.date"):
-        iso = _iso_date(first("ms.date"))
+        iso = iso_date(first("ms.date"))
         if iso:
             meta["doc_date"] = iso
     commit = first("git_commit_id")

@@ -40,8 +40,9 @@ from typing import Any, Callable
 
 from markdown_it import MarkdownIt
 
-from parsers._mdcells import cell_from_tokens, merge_surplus
-from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text
+from parsers._mdcells import cell_from_tokens
+from parsers.cells import merge_surplus
+from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, iso_date
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,17 @@ _INCLUDE = re.compile(r"\[!INCLUDE[ \t]*\[([^\]]*)\][ \t]*\(([^)]*)\)[ \t]*\]", 
 _DIRECTIVE = re.compile(r"[ \t>]*:::")
 _FM_KEY = re.compile(r"[A-Za-z_][\w.\-]*[ \t]*:")
 _ALERT = re.compile(r"\s*\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]", re.I)
-_DATE_US = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-_DATE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 
 def _new_md() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).enable("table")
+
+
+# Built once (``parse``/``parseInline`` keep no state on the instance between calls):
+# inline parses run per tab heading and per surplus cell.
+_MD = _new_md()
+# block structure only (no inline pass): enough to see which lines a renderer makes tables of
+_MD_BLOCKS = _new_md().disable(["inline", "text_join"])
 
 
 # ---------------------------------------------------------------------------
@@ -108,21 +114,6 @@ def _parse_front_matter(lines: list[str]) -> dict[str, Any]:
             v = v.split(" #", 1)[0].strip()
         meta[key] = _scalar(v) if v else ""
     return meta
-
-
-def _iso_date(v: Any) -> str | None:
-    s = str(v).strip()
-    m = _DATE_US.match(s)
-    if m:
-        mo, d, y = (int(x) for x in m.groups())
-    else:
-        m = _DATE_ISO.match(s)
-        if not m:
-            return None
-        y, mo, d = (int(x) for x in m.groups())
-    if not (1 <= mo <= 12 and 1 <= d <= 31):
-        return None
-    return f"{y:04d}-{mo:02d}-{d:02d}"
 
 
 def _split_front_matter(lines: list[str], *, tolerate_junk: bool) -> tuple[dict[str, Any], int, int]:
@@ -175,6 +166,13 @@ def _split_lines(text: str) -> list[str]:
 def _split_row(s: str) -> list[str]:
     """Split a table row on unescaped pipes (markdown-it's escapedSplit semantics)."""
     s = s.strip()
+    if "\\" not in s:  # no escapes: a plain split (same result, C speed)
+        out = s.split("|")
+        if s.startswith("|"):
+            out = out[1:]
+        if len(out) > 1 and s.endswith("|"):
+            out = out[:-1]
+        return out
     out: list[str] = []
     cur: list[str] = []
     i, n = 0, len(s)
@@ -463,7 +461,7 @@ class _Lines:
 
 def _inline_text(s: str) -> str:
     try:
-        toks = _new_md().parseInline(s)
+        toks = _MD.parseInline(s)
         return cell_from_tokens(toks[0].children if toks else [], split=False).text
     except Exception:
         return clean_text(s)
@@ -491,6 +489,7 @@ class _Walker:
         self.label: str = ""  # last heading or bold line text (list column)
         self.frames: list[_Frame] = [_Frame("root")]
         self.src_lines = [ln.text for ln in lines.lines]
+        self.memo: dict[str, str] = {}  # cleaned text of plain cells, per document
 
     # -- helpers ---------------------------------------------------------------
     def origin(self, idx: int | None) -> tuple[str | None, int | None]:
@@ -614,7 +613,7 @@ class _Walker:
                     rows.append(self._fix_row(row, row_map, len(header)))
                 row = None
             elif t.type == "inline" and row is not None:
-                row.append(cell_from_tokens(t.children))
+                row.append(cell_from_tokens(t.children, memo=self.memo))
         table = Table(
             headings=[h for _, h in self.headings],
             tabs=self.tabs(),
@@ -757,7 +756,7 @@ def _is_bold_line(children: list[Any]) -> bool:
 
 def _cell_from_markdown(s: str) -> Cell:
     try:
-        toks = _new_md().parseInline(s.strip())
+        toks = _MD.parseInline(s.strip())
         return cell_from_tokens(toks[0].children if toks else [])
     except Exception:
         return Cell.from_items([s])
@@ -785,21 +784,21 @@ def parse_markdown(text: str, *, path: str | None = None, loader: Loader | None 
         lines = _Lines(text, path, loader, diags)
         doc.meta = {k: _jsonable(v) for k, v in lines.meta.items()}
         if "ms.date" in doc.meta:
-            iso = _iso_date(doc.meta["ms.date"])
+            iso = iso_date(doc.meta["ms.date"])
             if iso:
                 doc.meta["doc_date"] = iso
-        md = _new_md()
         if lines.repaired:
             # what a plain CommonMark/GFM renderer makes of the unrepaired text: tables it
-            # drops are flagged "recovered-table" (parity tests with rendered HTML skip them)
-            rendered = md.parse("\n".join(ln.text for ln in lines.unrepaired))
+            # drops are flagged "recovered-table" (parity tests with rendered HTML skip them);
+            # a block-level pass is enough for that (tables are blocks) and costs under half a full parse
+            rendered = _MD_BLOCKS.parse("\n".join(ln.text for ln in lines.unrepaired))
             origins: set[tuple[str | None, int | None]] = set()
             for t in rendered:
                 if t.type == "table_open" and t.map:
                     ln = lines.unrepaired[min(t.map[0], len(lines.unrepaired) - 1)]
                     origins.add((ln.src, ln.no))
             lines.origins_rendered = origins
-        tokens = md.parse("\n".join(ln.text for ln in lines.lines))
+        tokens = _MD.parse("\n".join(ln.text for ln in lines.lines))
         _Walker(lines, diags, doc).run(tokens)
         if doc.title and "title" not in doc.meta:
             doc.meta["title"] = doc.title

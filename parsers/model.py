@@ -39,9 +39,38 @@ _WS = re.compile(r"\s+")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
 
 
+_ZW_CHARS = frozenset("\u200b\u200c\u200d\ufeff")
+
+
 def clean_text(text: str) -> str:
-    """Collapse whitespace (incl. NBSP), drop zero-width characters, strip."""
-    return _WS.sub(" ", text.replace("\xa0", " ").translate(_ZERO_WIDTH)).strip()
+    """Collapse whitespace (incl. NBSP), drop zero-width characters, strip.
+
+    ``str.split()`` splits on exactly the characters regex ``\\s`` matches (NBSP included) and
+    is several times faster; this runs for every cell of every page."""
+    if not _ZW_CHARS.isdisjoint(text):
+        text = text.translate(_ZERO_WIDTH)
+    return " ".join(text.split())
+
+
+_DATE_US = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_DATE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+
+
+def iso_date(v: Any) -> str | None:
+    """``ms.date`` (``MM/DD/YYYY`` or ``YYYY-MM-DD``, anything after ignored) → ``YYYY-MM-DD``,
+    or ``None`` if it is neither (``Document.meta["doc_date"]``, filled by both parsers)."""
+    s = str(v).strip()
+    m = _DATE_US.match(s)
+    if m:
+        mo, d, y = (int(x) for x in m.groups())
+    else:
+        m = _DATE_ISO.match(s)
+        if not m:
+            return None
+        y, mo, d = (int(x) for x in m.groups())
+    if not (1 <= mo <= 12 and 1 <= d <= 31):
+        return None
+    return f"{y:04d}-{mo:02d}-{d:02d}"
 
 
 @dataclass

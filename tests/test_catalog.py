@@ -192,3 +192,22 @@ def test_older_schema_is_migrated_keeping_data(tmp_path):
     assert res.status == "changed" and len(res.events) == 5  # the v1 row had no rules
     assert len(cat.current_rules("synth")) == 5
     cat.close()
+
+
+def test_interrupted_migration_is_completed_on_next_open(tmp_path):
+    """A migration cut off after a step that commits (enable_fts uses executescript) left v2's
+    columns in place without recording v2: opening again must finish it, not fail."""
+    import sqlite_utils
+
+    path = tmp_path / "half.db"
+    db = sqlite_utils.Database(path)
+    db.execute("BEGIN IMMEDIATE")
+    migrate(db, target=1)
+    db.execute("ALTER TABLE sources ADD COLUMN anomaly_since TEXT")  # part of v2, applied
+    db.execute("COMMIT")
+    db.conn.close()
+    cat = Catalog(path)
+    assert cat.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert ingest_file(cat, "synth", BASE, "2025-01-15").status == "first"
+    assert cat.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    cat.close()

@@ -382,3 +382,14 @@ def test_unexpected_error_becomes_internal_error():
     assert isinstance(doc, Document)
     doc = parse_markdown("# T\n\n[!INCLUDE [a](a.md)]\n", path="p.md", loader=lambda p: 42)  # type: ignore[arg-type,return-value]
     assert isinstance(doc, Document) and doc.title == "T"
+
+
+def test_escaped_pipes_are_not_surplus_cells():
+    # rows with and without backslash escapes take different paths when counting cells
+    doc = parse_markdown("| Host | Port |\n|---|---|\n| `a\\|b` | 443 |\n| x | 80 | **surplus** |\n"
+                         "| y | 80 \\| 8080 |\n| z | 9 | | `extra.host` |\n")
+    rows = doc.tables[0].rows
+    assert [[c.items for c in r] for r in rows] == [
+        [["a|b"], ["443"]], [["x"], ["80", "surplus"]], [["y"], ["80 | 8080"]], [["z"], ["9", "extra.host"]]]
+    assert [(d.code, d.line) for d in doc.diagnostics] == [("ragged-row", 4), ("ragged-row", 6)]
+    assert rows[3][1].code == ["extra.host"]

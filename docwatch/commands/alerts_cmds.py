@@ -19,8 +19,9 @@ def _channel(app, name: str):
 
 
 @contextmanager
-def _catalog(app):
-    catalog = app.catalog()
+def _catalog(app, *, create: bool = False):
+    """The catalog; only ``alerts test`` (an Atom feed of an empty catalog) may create it."""
+    catalog = app.catalog(create=create)
     try:
         yield catalog
     finally:
@@ -121,7 +122,7 @@ def test_cmd(app, channel: str) -> None:
 
     ch = _channel(app, channel)
     if ch.kind == "atom":
-        with _catalog(app) as catalog:
+        with _catalog(app, create=True) as catalog:
             send_test(ch, db=catalog)
         click.echo(f"{ch.name}: feed written to {ch.path}")
         return

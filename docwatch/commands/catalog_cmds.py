@@ -65,8 +65,9 @@ def _content_hash(path: Path, doc) -> str:
     return h.hexdigest()
 
 
-def _open(ctx: click.Context, source: str | None = None) -> Catalog:
-    cat = ctx.obj.catalog()
+def _open(ctx: click.Context, source: str | None = None, *, create: bool = False) -> Catalog:
+    """The catalog for this command; only writers (``ingest``) may create it."""
+    cat = ctx.obj.catalog(create=create)
     ctx.call_on_close(cat.close)
     cat.require_source(source)
     return cat
@@ -109,7 +110,7 @@ def ingest_cmd(ctx: click.Context, path: Path, source: str, at: str | None, acce
     doc = load_local(path)
     rules = normalize(doc)
     guard = GuardSettings(enabled=False) if accept else _guard(ctx)
-    cat = _open(ctx)
+    cat = _open(ctx, create=True)
     res = cat.ingest(source, doc, rules, observed_at=observed, content_hash=_content_hash(path, doc),
                      page_url=doc.meta.get("source_url"), guard=guard)
     if res.events:
@@ -158,11 +159,20 @@ def _rules_out(rows: list[dict[str, Any]], as_json: bool, title: str, history: b
     _print_table(title, cols, out)
 
 
+def _check_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    v = value.strip()
+    if not v.isdigit() or not 0 <= int(v) <= 65535:
+        raise click.BadParameter(f"{value!r} is not a port number (0-65535)")
+    return str(int(v))
+
+
 @click.command("query")
 @click.option("--source", metavar="NAME")
 @click.option("--cloud", type=click.Choice(["public", "usgov", "china"]))
 @click.option("--direction", type=click.Choice(["outbound", "inbound", "both"]))
-@click.option("--port", metavar="PORT", help="Rules allowing this port (ranges and * included).")
+@click.option("--port", metavar="PORT", callback=_check_port, help="Rules allowing this port (ranges and * included).")
 @click.option("--tag", metavar="SERVICE_TAG")
 @click.option("--endpoint", metavar="PATTERN", help="Glob on the endpoint, e.g. '*.blob.core.windows.net'.")
 @click.option("--as-of", "as_of", metavar="DATE", help="Rules in force at DATE (a bare date includes the whole day).")

@@ -119,9 +119,7 @@ def status_cmd(app, as_json: bool) -> None:
     from docwatch.cycle import FetchState
 
     cfg, db_path = app.config, app.db_path
-    if not Path(db_path).exists():
-        raise UsageError(f"no catalog at {db_path} yet: run `docwatch scrape` or `docwatch run` first")
-    catalog = app.catalog()
+    catalog = app.catalog(create=False)
     try:
         state = FetchState(catalog.db)
         daemon, per_source = state.daemon(), state.sources()
@@ -173,17 +171,21 @@ def _replay(app, snap_dir: Path):
     from docwatch.daemon import CatalogLock
     from docwatch.snapshots import load_manifest
 
+    try:
+        recorded = load_manifest(snap_dir)
+    except DocwatchError as exc:  # a missing or malformed recorded.json is bad input, not a runtime failure
+        raise UsageError(str(exc)) from None
     with CatalogLock(app.db_path, "replay"):
         catalog = app.catalog()
         try:
-            with _progress(len(load_manifest(snap_dir)), "replay") as on_done:
+            with _progress(len(recorded), "replay") as on_done:
                 return replay(app.config, catalog, snap_dir, on_done=on_done)
         finally:
             catalog.close()
 
 
 @click.command("replay")
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.pass_obj
 def replay_cmd(app, directory: str | None) -> None:
     """Run recorded snapshots (DIRECTORY/recorded.json, default snapshots/) through the cycle, oldest first."""
