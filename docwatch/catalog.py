@@ -56,7 +56,6 @@ from parsers.model import Document
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = ("first", "changed", "unchanged")
 _RV_FACTS = ("endpoint", "endpoint_kind", "service_tag", "src", "dst", "ports", "protocol",
              "direction", "cloud", "tab", "required", "when", "purpose")
 

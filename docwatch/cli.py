@@ -7,7 +7,6 @@ click commands) and this group adds them. Errors are one clear line and an exit 
 from __future__ import annotations
 
 import importlib
-import logging
 import sqlite3
 import sys
 from pathlib import Path

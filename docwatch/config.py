@@ -323,10 +323,8 @@ def _is_ip(h: str) -> bool:
 
 
 def _parse_channels(alerts: dict) -> list:
-    try:
-        from docwatch.alerts.config import parse_channels
-    except ImportError:  # the alerts package lands separately
-        return []
+    from docwatch.alerts.config import parse_channels
+
     try:
         return parse_channels(alerts)
     except ConfigError as exc:

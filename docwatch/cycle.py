@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from docwatch import fetch as F
 from docwatch.config import Config, SourceConfig
+from docwatch.documents import looks_binary
 from docwatch.snapshots import CorruptSnapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ class SourceFetcher:
         body = res.body or b""
         digest = self.store.put(body)  # kept even when suspicious: evidence for a human
         text, diags = "", []
-        if F.looks_binary(body):
+        if looks_binary(body):
             reason = "non-text body (binary content)"
         else:
             text, diags = F.decode_body(body, res.charset)
@@ -429,10 +430,8 @@ def run_cycle(cfg: Config, catalog, **kw) -> CycleReport:
 
 
 def deliver_alerts(catalog, cfg: Config):
-    try:
-        from docwatch.alerts import deliver_pending
-    except ImportError:  # the alerts package lands separately
-        return None
+    from docwatch.alerts import deliver_pending
+
     try:
         return deliver_pending(catalog, cfg.channels)
     except Exception as exc:  # alert trouble must not undo or fail a completed ingest

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from docwatch.errors import UsageError
+from parsers import parse_document
 from parsers.model import Diagnostic, Document
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ _SNIFF = 8192
 _CONTROL_OK = set(b"\t\n\r\f\b\x1b")
 
 
-def _looks_binary(data: bytes) -> bool:
+def looks_binary(data: bytes) -> bool:
     head = data[:_SNIFF]
     if not head:
         return False
@@ -55,7 +56,7 @@ def read_text_file(path: str | Path) -> tuple[str, list[Diagnostic]]:
         data = p.read_bytes()
     except OSError as exc:
         raise UsageError(f"{p}: cannot read file ({exc.strerror or exc})") from exc
-    if _looks_binary(data):
+    if looks_binary(data):
         raise UsageError(f"{p}: looks like a binary file, expected a markdown or HTML text file")
     return decode_text(data)
 
@@ -69,7 +70,7 @@ def _fs_loader(resolved: str) -> str | None:
         data = p.read_bytes()
     except OSError:
         return None
-    if _looks_binary(data):
+    if looks_binary(data):
         return None
     return decode_text(data)[0]
 
@@ -77,8 +78,6 @@ def _fs_loader(resolved: str) -> str | None:
 def load_local(path: str | Path) -> Document:
     """Read, detect and parse a local file; includes resolve relative to it on the filesystem."""
     text, diags = read_text_file(path)
-    from parsers import parse_document  # imported late: the parsers land separately
-
     doc = parse_document(text, path=str(path), loader=_fs_loader)
     if diags:
         doc.diagnostics[:0] = diags

@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from docwatch.config import FetchConfig, host_allowed
+from docwatch.documents import decode_text
 
 log = logging.getLogger(__name__)
 
@@ -317,20 +318,12 @@ def looks_like_error_page(text: str, expected: str) -> str | None:
 def decode_body(body: bytes, charset: str | None):
     """Text of a body: the declared charset when valid, else UTF-8 (bad bytes replaced,
     with a decode-error diagnostic)."""
-    from docwatch.documents import decode_text
-
     if charset and charset.lower().replace("-", "") not in ("utf8",):
         try:
             return body.decode(charset), []
         except (LookupError, UnicodeDecodeError):
             pass
     return decode_text(body)
-
-
-def looks_binary(body: bytes) -> bool:
-    from docwatch.documents import _looks_binary
-
-    return _looks_binary(body)
 
 
 # -- discovery -----------------------------------------------------------------------------

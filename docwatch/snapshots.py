@@ -70,16 +70,7 @@ class SnapshotStore:
 
     def get(self, digest: str) -> bytes:
         """The bytes stored under ``digest``; verified, else :class:`CorruptSnapshot`."""
-        path = self.path_for(digest)
-        try:
-            data = gzip.decompress(path.read_bytes())
-        except FileNotFoundError:
-            raise CorruptSnapshot(f"snapshot {digest[:12]} is missing ({path})") from None
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise CorruptSnapshot(f"snapshot {digest[:12]} cannot be read ({path}): {exc}") from None
-        if sha256(data) != digest:
-            raise CorruptSnapshot(f"snapshot {digest[:12]} is corrupt: content does not match its hash ({path})")
-        return data
+        return _read_verified(self.path_for(digest), digest, "snapshot")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -133,15 +124,19 @@ def load_manifest(snap_dir: str | Path) -> list[Recorded]:
 
 def read_recorded(snap_dir: str | Path, rec: Recorded) -> bytes:
     """Bytes of a recorded snapshot, verified against its sha256."""
-    path = Path(snap_dir) / rec.object
+    return _read_verified(Path(snap_dir) / rec.object, rec.sha256, "recorded snapshot")
+
+
+def _read_verified(path: Path, digest: str, what: str) -> bytes:
+    """Gunzip ``path`` and check the bytes against ``digest``, else :class:`CorruptSnapshot`."""
     try:
         data = gzip.decompress(path.read_bytes())
     except FileNotFoundError:
-        raise CorruptSnapshot(f"recorded snapshot {rec.sha256[:12]} is missing ({path})") from None
+        raise CorruptSnapshot(f"{what} {digest[:12]} is missing ({path})") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise CorruptSnapshot(f"recorded snapshot {rec.sha256[:12]} cannot be read ({path}): {exc}") from None
-    if sha256(data) != rec.sha256:
-        raise CorruptSnapshot(f"recorded snapshot {rec.sha256[:12]} is corrupt ({path})")
+        raise CorruptSnapshot(f"{what} {digest[:12]} cannot be read ({path}): {exc}") from None
+    if sha256(data) != digest:
+        raise CorruptSnapshot(f"{what} {digest[:12]} is corrupt: content does not match its hash ({path})")
     return data
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from lxml import etree
 
 from parsers.cells import CellAccumulator, merge_surplus
-from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, iso_date
+from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, enter_heading, iso_date
 
 log = logging.getLogger(__name__)
 
@@ -304,11 +304,7 @@ class _Walker:
 
     def heading(self, el: Any, level: int) -> None:
         text = _inline_text(el)
-        while self.headings and self.headings[-1][0] >= level:
-            self.headings.pop()
-        self.headings.append((level, text))
-        if level == 1 and self.doc.title is None and text:
-            self.doc.title = text
+        enter_heading(self.doc, self.headings, level, text)
         self.label = text
         self.frames[-1].last = None
 

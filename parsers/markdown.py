@@ -42,7 +42,7 @@ from markdown_it import MarkdownIt
 
 from parsers._mdcells import cell_from_tokens
 from parsers.cells import merge_surplus
-from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, iso_date
+from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, enter_heading, iso_date
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,18 @@ _INCLUDE = re.compile(r"\[!INCLUDE[ \t]*\[([^\]]*)\][ \t]*\(([^)]*)\)[ \t]*\]", 
 _DIRECTIVE = re.compile(r"[ \t>]*:::")
 _FM_KEY = re.compile(r"[A-Za-z_][\w.\-]*[ \t]*:")
 _ALERT = re.compile(r"\s*\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]", re.I)
+
+
+def _track_fence(text: str, fence: str | None) -> tuple[str | None, bool]:
+    """Code-fence state after line ``text``: (the open fence's marker or ``None``, whether
+    ``text`` is itself a fence line). Includes, tabs and table repairs never apply inside code."""
+    fm = _FENCE.match(text)
+    if not fm:
+        return fence, False
+    mark = fm.group(1)
+    if fence is None:
+        return mark[0] * 3, True
+    return (None if mark.startswith(fence) else fence), True
 
 
 def _new_md() -> MarkdownIt:
@@ -261,13 +273,7 @@ class _Lines:
         fence: str | None = None
         for ln in lines:
             t = ln.text
-            fm = _FENCE.match(t)
-            if fm:
-                mark = fm.group(1)
-                if fence is None:
-                    fence = mark[0] * 3
-                elif mark.startswith(fence):
-                    fence = None
+            fence, _ = _track_fence(t, fence)
             if fence is not None or "[!" not in t or "include" not in t.lower():
                 out.append(ln)
                 continue
@@ -336,16 +342,8 @@ class _Lines:
                 if skip_until in t or skipped > 200:
                     skip_until = None
                 continue
-            fm = _FENCE.match(t)
-            if fm:
-                mark = fm.group(1)
-                if fence is None:
-                    fence = mark[0] * 3
-                elif mark.startswith(fence):
-                    fence = None
-                out.append(ln)
-                continue
-            if fence is not None:
+            fence, is_fence = _track_fence(t, fence)
+            if is_fence or fence is not None:
                 out.append(ln)
                 continue
             if "#tab/" in t:
@@ -398,13 +396,7 @@ class _Lines:
             event_shift[i] = inserted
             ln = lines[i]
             t = ln.text
-            fm = _FENCE.match(t)
-            if fm:
-                mark = fm.group(1)
-                if fence is None:
-                    fence = mark[0] * 3
-                elif mark.startswith(fence):
-                    fence = None
+            fence, _ = _track_fence(t, fence)
             if fence is not None or "|" not in t or i + 1 >= n:
                 out.append(ln)
                 i += 1
@@ -532,11 +524,7 @@ class _Walker:
                 inline = tokens[i + 1] if i + 1 < n else None
                 text = cell_from_tokens(inline.children if inline else [], split=False).text
                 level = int(t.tag[1]) if t.tag[1:].isdigit() else 6
-                while self.headings and self.headings[-1][0] >= level:
-                    self.headings.pop()
-                self.headings.append((level, text))
-                if level == 1 and self.doc.title is None and text:
-                    self.doc.title = text
+                enter_heading(self.doc, self.headings, level, text)
                 self.label = text
                 self.sibling(None)
                 i += 3

@@ -35,10 +35,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_WS = re.compile(r"\s+")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
-
-
 _ZW_CHARS = frozenset("\u200b\u200c\u200d\ufeff")
 
 
@@ -151,3 +148,14 @@ class Document:
             "tables": [t.to_dict() for t in self.tables],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
+
+
+def enter_heading(doc: Document, headings: list[tuple[int, str]], level: int, text: str) -> None:
+    """A heading closes every open heading at its level or deeper (``headings`` is the path of
+    ``(level, title)`` above the current point); the first non-empty h1 is the page title.
+    Shared by both parsers so their heading paths agree."""
+    while headings and headings[-1][0] >= level:
+        headings.pop()
+    headings.append((level, text))
+    if level == 1 and doc.title is None and text:
+        doc.title = text

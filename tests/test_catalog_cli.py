@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from catalog_helpers import HERE, ensure_parse_document
+from catalog_helpers import HERE
 from docwatch.cli import main
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -16,7 +16,6 @@ CHANGED = HERE / "synthetic_catalog_changed.md"
 @pytest.fixture
 def run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no config.toml here: built-in defaults
-    ensure_parse_document(monkeypatch)
     db = tmp_path / "cli.db"
 
     def _run(*args):

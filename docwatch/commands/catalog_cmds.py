@@ -73,24 +73,13 @@ def _open(ctx: click.Context, source: str | None = None, *, create: bool = False
     return cat
 
 
-def _guard(ctx: click.Context):
-    try:
-        return ctx.obj.config.guard
-    except ImportError:  # config module not available: built-in thresholds
-        return None
-
-
 def _queue_alerts(ctx: click.Context, cat: Catalog) -> None:
     """Deliver pending change events as a scrape cycle would (when channels are configured)."""
-    try:
-        channels = ctx.obj.config.channels
-        if not channels:
-            return
-        from docwatch.alerts import deliver_pending
-    except ImportError:
-        return
-    report = deliver_pending(cat, channels)
-    log.info("alerts: %s", report)
+    cfg = ctx.obj.config
+    if cfg.channels:
+        from docwatch.cycle import deliver_alerts
+
+        log.info("alerts: %s", deliver_alerts(cat, cfg))
 
 
 @click.command("ingest")
@@ -109,7 +98,7 @@ def ingest_cmd(ctx: click.Context, path: Path, source: str, at: str | None, acce
     observed = parse_time(at, what="--at date") if at else None
     doc = load_local(path)
     rules = normalize(doc)
-    guard = GuardSettings(enabled=False) if accept else _guard(ctx)
+    guard = GuardSettings(enabled=False) if accept else ctx.obj.config.guard
     cat = _open(ctx, create=True)
     res = cat.ingest(source, doc, rules, observed_at=observed, content_hash=_content_hash(path, doc),
                      page_url=doc.meta.get("source_url"), guard=guard)
