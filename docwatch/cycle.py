@@ -192,7 +192,7 @@ def content_hash(main_sha: str, includes: dict[str, str]) -> str:
 
 def parse_bundle(b: Bundle):
     """Pure: parse + normalize (safe to run in a worker thread)."""
-    from docwatch.normalize import normalize
+    from docwatch.normalize import normalize_checked
     from parsers import parse_document
 
     loader = b.includes.get if b.form == "markdown" else None
@@ -202,7 +202,9 @@ def parse_bundle(b: Bundle):
             doc.meta[k] = b.meta[k]
     if b.diagnostics:
         doc.diagnostics[:0] = b.diagnostics
-    return doc, normalize(doc)
+    rules, failures = normalize_checked(doc)
+    doc.diagnostics.extend(failures)  # the catalog's guard turns these into an anomaly
+    return doc, rules
 
 
 def ingest_parsed(catalog, cfg: Config, b: Bundle, doc, rules) -> SourceOutcome:
@@ -303,9 +305,10 @@ class SourceFetcher:
     async def includes(self, source: str, md_url: str, text: str) -> tuple[dict[str, str], list[str]]:
         """Pre-fetch ``[!INCLUDE]`` files (bounded depth) into ``{resolved path: text}``.
 
-        A 404/410 is a genuinely missing include (the parser reports it); any other failure
-        fails the whole markdown form, because parsing without that include would look like
-        its tables were removed."""
+        A 404/410 for an include never fetched before is a genuinely missing include (the
+        parser reports it); one that was fetched before, or any other failure, fails the
+        markdown form, because parsing without that include would look like its tables
+        were removed."""
         out: dict[str, str] = {}
         problems: list[str] = []
         todo = [(F.url_path(md_url), text, 1)]
@@ -326,6 +329,11 @@ class SourceFetcher:
                 except _Failed as exc:
                     if exc.http_status not in (404, 410):
                         raise _Failed(f"include {exc}", exc.http_status) from None
+                    if self.state.cache(url):
+                        # It was fetched before and is still referenced: gone now (raw GitHub
+                        # during a move, say) would read as its tables removed. Fail this form;
+                        # the rendered page, with its includes inlined, is tried next if listed.
+                        raise _Failed(f"include {exc} (it was fetched before)", exc.http_status) from None
                     problems.append(str(exc))
                     return resolved, None
 

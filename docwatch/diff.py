@@ -63,6 +63,10 @@ def assess(prev_rule_count: int | None, prev_table_count: int | None, doc: Docum
         return None
     prev_rules, prev_tables = prev_rule_count or 0, prev_table_count or 0
     tables = len(doc.tables) if doc is not None else 0
+    failed = [d for d in (doc.diagnostics if doc is not None else []) if d.code == "normalize-failed"]
+    if failed and prev_rules > 0:
+        return (f"normalization failed on {len(failed)} table(s) ({failed[0].message}); "
+                "their rules would read as removed")
     if prev_tables > 0 and tables == 0:
         return f"no tables found (the last accepted version had {prev_tables}); extraction looks collapsed"
     if prev_rules > 0 and not rules:
@@ -79,7 +83,7 @@ def assess(prev_rule_count: int | None, prev_table_count: int | None, doc: Docum
 
 def is_hard_anomaly(reason: str | None) -> bool:
     """Anomalies that a later version can never confirm (nothing left to extract)."""
-    return bool(reason) and reason.startswith(("no tables", "no rules"))
+    return bool(reason) and reason.startswith(("no tables", "no rules", "normalization failed"))
 
 
 # -- normalised facts ------------------------------------------------------------------

@@ -54,7 +54,7 @@ from docwatch.normalize_values import (
     tag_in_text,
     tags_in_text,
 )
-from parsers.model import Cell, Document, Table, clean_text
+from parsers.model import Cell, Diagnostic, Document, Table, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -611,12 +611,23 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
     return merged
 
 
-def normalize(doc: Document) -> list[Rule]:
-    """All rules of a document, merged by key and sorted by key. Never raises on odd tables."""
+def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
+    """All rules of a document (merged and sorted by key) plus one ``normalize-failed``
+    diagnostic per table that could not be normalized. A malformed table never hides the
+    others; callers that feed the catalog add the diagnostics to the document so the
+    false-alarm guard sees that rules are missing, rather than reading them as removed."""
     rules: list[Rule] = []
+    failures: list[Diagnostic] = []
     for index, table in enumerate(doc.tables):
         try:
             rules.extend(table_rules(table, index))
-        except Exception:  # a malformed table must not hide the others
+        except Exception as exc:
             log.warning("could not normalize table %d (%s)", index, " › ".join(table.headings), exc_info=True)
-    return merge_rules(rules)
+            failures.append(Diagnostic("normalize-failed", f"table {index} ({' › '.join(table.headings)}): "
+                                       f"{type(exc).__name__}: {exc}", table.line, "error"))
+    return merge_rules(rules), failures
+
+
+def normalize(doc: Document) -> list[Rule]:
+    """All rules of a document, merged by key and sorted by key. Never raises on odd tables."""
+    return normalize_checked(doc)[0]

@@ -211,3 +211,28 @@ def test_interrupted_migration_is_completed_on_next_open(tmp_path):
     assert ingest_file(cat, "synth", BASE, "2025-01-15").status == "first"
     assert cat.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     cat.close()
+
+
+def test_a_table_that_fails_to_normalize_is_an_anomaly_not_removals(cat, monkeypatch):
+    """A normalizer bug on one table must not read as that table's rules being removed."""
+    import docwatch.normalize as N
+    from docwatch.cli import main
+    from click.testing import CliRunner
+
+    ok = CliRunner().invoke(main, ["--db", str(cat.path), "ingest", str(BASE), "--source", "synth", "--at", "2025-01-01"])
+    assert ok.exit_code == 0, ok.output
+    before = len(cat.current_rules("synth"))
+    real = N.table_rules
+
+    def broken_on_first_table(table, index):  # fault injection: a bug hit by one table only
+        if index == 0:
+            raise ValueError("boom")
+        return real(table, index)
+
+    monkeypatch.setattr(N, "table_rules", broken_on_first_table)
+    bad = CliRunner().invoke(main, ["--db", str(cat.path), "ingest", str(COSMETIC), "--source", "synth",
+                                    "--at", "2025-01-02"])  # new bytes, same facts: only the bug differs
+    assert bad.exit_code == 0, bad.output
+    events = cat.events(source="synth")
+    assert [e.kind for e in events] == ["anomaly"] and "normalization failed" in events[0].summary
+    assert len(cat.current_rules("synth")) == before

@@ -322,7 +322,18 @@ def test_failed_include_fails_the_source_a_missing_one_does_not(tmp_path, server
     assert after["removed"] == 0 and after["rule_versions"] == baseline["rule_versions"]
     cat.close()
 
-    # a genuinely missing include (404) is a parser diagnostic, not a fetch failure
+    # an include fetched before that 404s now is suspicious too: no removals, and the next
+    # cycle with the include back recovers
+    cat = Catalog(cfg.catalog_path)
+    server.set(inc, {"status": 404, "body": b"404: Not Found"})
+    out = run_cycle(cfg, cat).outcomes[0]
+    assert out.status == "failed" and "fetched before" in out.error
+    assert _counts(cat)["removed"] == 0 and _counts(cat)["rule_versions"] == baseline["rule_versions"]
+    server.set(inc, {"body": (root / "articles/azure-arc/servers/includes/network-requirements.md").read_bytes()})
+    assert run_cycle(cfg, cat).outcomes[0].status in ("unchanged", "duplicate")
+    cat.close()
+
+    # on a new source a genuinely missing include (404) is a parser diagnostic, not a fetch failure
     (tmp_path / "b").mkdir()
     fresh = test_config(tmp_path / "b", [src])
     server.set(inc, {"status": 404, "body": b"404: Not Found"})

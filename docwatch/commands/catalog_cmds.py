@@ -93,11 +93,12 @@ def ingest_cmd(ctx: click.Context, path: Path, source: str, at: str | None, acce
     """Store a local file as a version of SOURCE, diff it against the previous one and queue alerts."""
     from docwatch.diff import GuardSettings
     from docwatch.documents import load_local
-    from docwatch.normalize import normalize
+    from docwatch.normalize import normalize_checked
 
     observed = parse_time(at, what="--at date") if at else None
     doc = load_local(path)
-    rules = normalize(doc)
+    rules, failures = normalize_checked(doc)
+    doc.diagnostics.extend(failures)  # the guard turns these into an anomaly
     guard = GuardSettings(enabled=False) if accept else ctx.obj.config.guard
     cat = _open(ctx, create=True)
     res = cat.ingest(source, doc, rules, observed_at=observed, content_hash=_content_hash(path, doc),
