@@ -203,6 +203,7 @@ class _Ctx:
     direction_both: bool = False  # the lead-in/heading named both directions
     required: bool | None = None  # tab labelled "Required" / "Optional"
     section: list[str] = field(default_factory=list)
+    ports: dict[str | None, list[str]] = field(default_factory=dict)  # "… uses **port 443**." in the lead-in
 
 
 def _context(table: Table) -> _Ctx:
@@ -232,6 +233,7 @@ def _context(table: Table) -> _Ctx:
     if ctx.direction is None and not ctx.direction_both:  # "IP address dependencies": what the service calls out to
         if any(re.search(r"\bdependenc(y|ies)\b", t or "", re.I) for t in texts[:2]):
             ctx.direction = "outbound"
+    ctx.ports = ports_of_lead_in(table.lead_in)
     if ctx.tab:
         t = ctx.tab.lower()
         ctx.required = True if t in ("required", "mandatory") else False if t in ("optional",) else None
@@ -247,6 +249,23 @@ def _context(table: Table) -> _Ctx:
 _REQUIRED_CONTEXT = re.compile(
     r"^required\b|\b(are|is|be)\s+(also\s+)?required\b|\brequired\s+(outbound\s+|inbound\s+|network\s+|firewall\s+|"
     r"application\s+|fqdn\s*/?\s*)*(fqdns?|endpoints?|urls?|rules?|ports?|addresses|hosts?|domains?|dependencies|firewall)\b")
+
+
+_LEAD_IN_PORTS = re.compile(
+    r"\b(?:(tcp|udp)\s+)?ports?\s+(\d{1,5}(?:\s*(?:,|and|or|,\s*and)\s*\d{1,5})*)\b(?:\s*\((tcp|udp)\))?", re.I)
+
+
+def ports_of_lead_in(text: str | None) -> dict[str | None, list[str]]:
+    """Ports a lead-in states for a table that has no port column ("Communication to these
+    addresses uses port 443.", "over TCP port 443", "on ports 80 and 443"). Only a single
+    mention counts: a lead-in naming several port phrases is too loose to apply to every row."""
+    found = list(_LEAD_IN_PORTS.finditer(clean_text(text or "")))
+    if len(found) != 1:
+        return {}
+    m = found[0]
+    proto = (m.group(1) or m.group(3) or "").lower() or None
+    ports = [p for p in re.findall(r"\d{1,5}", m.group(2)) if 0 < int(p) <= 65535]
+    return {proto: ports} if ports else {}
 
 
 def _required_of_context(text: str | None) -> bool | None:
@@ -435,6 +454,9 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
             for proto, plist in parse_ports(items, default_protocol=protocol, **kw).items():
                 ports.setdefault(proto, []).extend(plist)
 
+    if not ports and ctx.ports and not ({PORTS, PAIR_PORTS, PROTO_PORTS} & by_role.keys()):
+        ports = {(p or protocol): list(v) for p, v in ctx.ports.items()}
+        protocol = protocol or next(iter(ports))
     purpose, purpose_cell = _purpose(row, cols)
     cloud = ctx.cloud
     if CLOUD in by_role:

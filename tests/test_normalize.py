@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from docwatch.model import Rule
+from docwatch.documents import load_local
 from docwatch.normalize import classify_column, is_rule_table, merge_rules, normalize
 from docwatch.normalize_values import (
     cloud_of_heading,
@@ -435,3 +436,28 @@ def test_cosmetic_rewrites_keep_facts(rewrite):
     expected = _facts_of_md(base)
     assert len(expected) >= 6
     assert _facts_of_md(rewrite(base)) == expected
+
+
+@pytest.mark.parametrize("lead_in,expected", [
+    ("Communication to these addresses uses port 443.", {None: ["443"]}),
+    ("The agent communicates outbound securely over TCP port 443.", {"tcp": ["443"]}),
+    ("Allow outbound access on ports 80 and 443 to the following endpoints.", {None: ["80", "443"]}),
+    ("Each endpoint is an outbound connection to port 443.", {None: ["443"]}),
+    ("Port 443 for HTTPS and port 80 for the CRL check.", {}),  # two port phrases: too loose
+    ("The following table lists the endpoints.", {}),
+    (None, {}),
+])
+def test_ports_stated_by_the_lead_in(lead_in, expected):
+    from docwatch.normalize import ports_of_lead_in
+    assert ports_of_lead_in(lead_in) == expected
+
+
+def test_lead_in_port_applies_to_a_table_without_port_column(corpus_dir):
+    """Automation 2024-09-09: "Communication to these addresses uses **port 443**." above a
+    two-column Azure Public | Azure Government host table."""
+    page = next(corpus_dir.glob("markdown/automation-network-configuration/2024-09-09_*/articles/automation/"
+                                "automation-network-configuration.md"))
+    rules = {(r.cloud, r.endpoint): r for r in normalize(load_local(page))}
+    assert rules[("usgov", "*.azure-automation.us")].ports == ["443"]
+    assert rules[("public", "*.blob.core.windows.net")].ports == ["443"]
+    assert all(r.ports == ["443"] for r in rules.values())
