@@ -89,6 +89,9 @@ def test_diff_between_stored_versions(run):
     assert sorted(e["impact"] for e in data) == ["ports-added", "tag-added", "tag-removed"]
     back = json.loads(run("diff", "synth", "--from", "2", "--to", "1", "--json").output)
     assert sorted(e["impact"] for e in back) == ["ports-removed", "tag-added", "tag-removed"]
+    # events carry the "to" version's provenance, like the stored ones
+    stored = json.loads(run("changes", "--source", "synth", "--json").output)
+    assert {e["detected_at"] for e in data} == {e["detected_at"] for e in stored} and all(e["version_id"] == 2 for e in data)
 
 
 @pytest.mark.parametrize("args", [

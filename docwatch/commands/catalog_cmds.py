@@ -227,11 +227,13 @@ def export_cmd(ctx: click.Context, fmt: str, cloud: str | None, source: str | No
 @click.pass_context
 def diff_cmd(ctx: click.Context, source: str, from_v: int | None, to_v: int | None, as_json: bool) -> None:
     """Changes between two stored versions of SOURCE (default: the last two)."""
-    from docwatch.diff import diff_rules
+    from docwatch.catalog import ACCEPTED_STATUSES
+    from docwatch.diff import commit_url, diff_rules
 
     cat = _open(ctx, source)
-    accepted = [v["id"] for v in cat.versions(source) if v["status"] in ("first", "changed", "unchanged")]
-    known = {v["id"] for v in cat.versions(source)}
+    versions = {v["id"]: v for v in cat.versions(source)}
+    accepted = [i for i, v in versions.items() if v["status"] in ACCEPTED_STATUSES]
+    known = set(versions)
     for v in (from_v, to_v):
         if v is not None and v not in known:
             raise UsageError(f"version {v} is not a version of {source!r} (versions: {', '.join(map(str, sorted(known)))})")
@@ -243,6 +245,10 @@ def diff_cmd(ctx: click.Context, source: str, from_v: int | None, to_v: int | No
     if from_v is None or to_v is None:
         raise UsageError(f"{source!r} has fewer than two stored versions to compare")
     events = diff_rules(cat.rules_at_version(source, from_v), cat.rules_at_version(source, to_v), source=source)
+    to = versions[to_v]
+    for ev in events:  # the "to" version's provenance, as stored events carry it
+        ev.detected_at, ev.version_id, ev.doc_date, ev.doc_commit = to["observed_at"], to_v, to["doc_date"], to["doc_commit"]
+        ev.page_url, ev.commit_url = to["page_url"], commit_url(to["source_url"], to["doc_commit"])
     _events_out(events, as_json, f"{source}: version {from_v} → {to_v}")
 
 
