@@ -16,10 +16,11 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
-from docwatch.errors import DocwatchError
+from docwatch.errors import DocwatchError, UsageError
 
 MANIFEST = "recorded.json"
 RECORDED_DIR = "recorded"
@@ -104,22 +105,40 @@ class Recorded:
 
 
 def load_manifest(snap_dir: str | Path) -> list[Recorded]:
-    """Recorded snapshots of ``snap_dir`` in observed_at order (ties keep manifest order)."""
+    """Recorded snapshots of ``snap_dir`` in observed_at order (ties keep manifest order).
+
+    A missing or malformed manifest is bad input (:class:`UsageError`) naming what is wrong."""
     path = Path(snap_dir) / MANIFEST
     if not path.is_file():
-        raise DocwatchError(f"no recorded snapshots: {path} not found")
+        raise UsageError(f"no recorded snapshots: {path} not found")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DocwatchError(f"cannot read {path}: {exc}") from None
+        raise UsageError(f"cannot read {path}: {exc}") from None
     entries = raw.get("snapshots", raw) if isinstance(raw, dict) else raw
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: expected a list of snapshots")
+    known = {f.name for f in fields(Recorded)}
+    required = {f.name for f in fields(Recorded) if f.default is MISSING}
     out = []
     for i, e in enumerate(entries):
-        try:
-            out.append(Recorded(**e))
-        except TypeError as exc:
-            raise DocwatchError(f"{path}: snapshot #{i} is malformed: {exc}") from None
-    return sorted(out, key=lambda r: r.observed_at)
+        if not isinstance(e, dict):
+            raise UsageError(f"{path}: snapshot #{i} is not an object")
+        problems = [f"missing {', '.join(sorted(required - e.keys()))}" if required - e.keys() else "",
+                    f"unknown {', '.join(sorted(e.keys() - known))}" if e.keys() - known else ""]
+        if any(problems):
+            raise UsageError(f"{path}: snapshot #{i}: " + "; ".join(p for p in problems if p))
+        out.append(Recorded(**e))
+    return sorted(out, key=lambda r: _instant(r.observed_at, path))
+
+
+def _instant(value: str, path: Path) -> datetime:
+    """observed_at as an aware datetime, so "2025-01-15" and "…T08:00:00Z" sort together."""
+    try:
+        dt = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(f"{path}: observed_at {value!r} is not an ISO date or time") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def read_recorded(snap_dir: str | Path, rec: Recorded) -> bytes:

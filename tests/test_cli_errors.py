@@ -128,7 +128,7 @@ CASES = [
     ([*DB, "replay", "missingdir"], 2, "does not exist"),
     ([*DB, "replay", "nosnap"], 2, "recorded.json not found"),
     ([*DB, "replay", "badsnap"], 2, "cannot read"),
-    ([*DB, "replay", "badsnap2"], 2, "snapshot #0 is malformed"),
+    ([*DB, "replay", "badsnap2"], 2, "snapshot #0: missing content_type, object, observed_at, sha256, url"),
     ([*DB, "nosuchcmd"], 2, "No such command 'nosuchcmd'"),
     ([*DB, "changes", "--bogus"], 2, "see 'docwatch changes --help'"),
     ([*DB, "alerts", "nosub"], 2, "No such command 'nosub'"),

@@ -171,10 +171,7 @@ def _replay(app, snap_dir: Path):
     from docwatch.daemon import CatalogLock
     from docwatch.snapshots import load_manifest
 
-    try:
-        recorded = load_manifest(snap_dir)
-    except DocwatchError as exc:  # a missing or malformed recorded.json is bad input, not a runtime failure
-        raise UsageError(str(exc)) from None
+    recorded = load_manifest(snap_dir)  # UsageError when missing or malformed
     with CatalogLock(app.db_path, "replay"):
         catalog = app.catalog()
         try:
