@@ -61,3 +61,23 @@ def test_runtime_objects_are_git_ignored_recorded_ones_are_not():
     assert not ignored("snapshots/recorded.json")
     for r in load_manifest(REPO / "snapshots"):
         assert not ignored(f"snapshots/{r.object}")
+
+
+def test_manifest_orders_by_instant_and_names_bad_entries(tmp_path):
+    import json
+
+    from docwatch.errors import UsageError
+
+    entry = dict(source="s", url="http://x/a.md", content_type="text/markdown", sha256="0" * 64, object="o.gz")
+    (tmp_path / "recorded.json").write_text(json.dumps({"snapshots": [
+        {**entry, "observed_at": "2025-01-15T07:00:00Z", "note": "second"},
+        {**entry, "observed_at": "2025-01-15T08:00:00+02:00", "note": "first (06:00Z)"},
+        {**entry, "observed_at": "2025-01-14", "note": "zeroth"},
+    ]}))
+    assert [r.note for r in load_manifest(tmp_path)] == ["zeroth", "first (06:00Z)", "second"]
+    (tmp_path / "recorded.json").write_text(json.dumps([{**entry, "observed_at": "yesterday"}]))
+    with pytest.raises(UsageError, match="observed_at 'yesterday' is not an ISO"):
+        load_manifest(tmp_path)
+    (tmp_path / "recorded.json").write_text(json.dumps([{"source": "s", "colour": "red"}]))
+    with pytest.raises(UsageError, match="snapshot #0: missing .*url; unknown colour"):
+        load_manifest(tmp_path)
