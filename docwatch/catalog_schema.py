@@ -71,12 +71,26 @@ def _fts(db: sqlite_utils.Database) -> None:
 # them at the anomalous version's own date (exact per-version history, no merged diffs).
 _V3 = ["ALTER TABLE versions ADD COLUMN held_rules TEXT"]
 
+# Reserved migration slots (one owner each; fill the list, keep the number):
+# v4 ingest pipeline / rule identity, v5 fetch + daemon state, v6 service tags,
+# v7 export endpoint sets, v8 deadlines + backfill.
+_V4: list = []
+_V5: list = []
+_V6: list = []
+_V7: list = []
+_V8: list = []
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
     (3, "rules held by a ratio anomaly until confirmed", _V3),
+    (4, "rule identity, origin, deadline, parser version, form and per-source version numbers", _V4),
+    (5, "fetch cache, fetch log, source and daemon state", _V5),
+    (6, "service tags: prefixes per tag, versioned", _V6),
+    (7, "export endpoint sets with stable ids", _V7),
+    (8, "deadlines and reminders", _V8),
 ]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
 _RV_COLUMNS = """
     r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,

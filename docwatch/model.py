@@ -16,15 +16,17 @@ from typing import Any
 FACT_FIELDS = (
     "endpoint", "endpoint_kind", "service_tag", "source", "destination", "ports",
     "protocol", "direction", "cloud", "tab", "required", "when", "purpose",
+    "deadline", "deadline_text",
 )
 # Fields that only say where the fact was read; they never make a change on their own.
-PROVENANCE_FIELDS = ("section", "table", "row")
+PROVENANCE_FIELDS = ("section", "table", "row", "origin")
+ORIGINS = ("table", "list", "code", "prose")
 
 
 @dataclass
 class Rule:
     endpoint: str | None = None
-    endpoint_kind: str | None = None  # fqdn | wildcard | url | ip | cidr | template
+    endpoint_kind: str | None = None  # fqdn | wildcard | url | ip | cidr | ip_range | template | role
     service_tag: str | None = None
     source: str | None = None
     destination: str | None = None
@@ -36,9 +38,12 @@ class Rule:
     required: bool | None = None
     when: str | None = None
     purpose: str | None = None
+    deadline: str | None = None  # ISO date the page attaches to this requirement
+    deadline_text: str | None = None  # the sentence that states it
     section: list[str] = _field(default_factory=list)
     table: int | None = None
     row: int | None = None
+    origin: str = "table"  # table | list | code | prose: what shape on the page stated it
 
     @property
     def party(self) -> str:
@@ -50,6 +55,12 @@ class Rule:
         """Stable identity: cloud | tab | direction | protocol | party (case-folded)."""
         parts = (self.cloud, self.tab, self.direction, self.protocol, self.party.lower())
         return "|".join(p if p else "-" for p in parts)
+
+    @property
+    def identity(self) -> str:
+        """Identity across versions: direction | party (case-folded). Cloud, tab and protocol
+        are facts of the rule, so a restatement that makes them explicit keeps the identity."""
+        return f"{self.direction or '-'}|{self.party.lower() or '-'}"
 
     @property
     def rule_id(self) -> str:
