@@ -647,7 +647,12 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
             log.warning("could not normalize table %d (%s)", index, " › ".join(table.headings), exc_info=True)
             failures.append(Diagnostic("normalize-failed", f"table {index} ({' › '.join(table.headings)}): "
                                        f"{type(exc).__name__}: {exc}", table.line, "error"))
-    return merge_rules(rules), failures
+    from docwatch.coverage import coverage_diagnostics  # the coverage pass (tokens seen → rules)
+    from docwatch.textrules import text_rules  # code blocks, lists, alerts and sentences
+
+    rules.extend(text_rules(doc))
+    merged = merge_rules(rules)
+    return merged, failures + coverage_diagnostics(doc, merged, failures)
 
 
 def normalize(doc: Document) -> list[Rule]:

@@ -127,6 +127,8 @@ class Diagnostic:
     message: str
     line: int | None = None
     level: str = "warning"  # "info" | "warning" | "error"
+    token: str | None = None  # the host/IP/tag-like text it is about (``unparsed``, ``not-a-rule``)
+    section: list[str] | None = None  # heading path where it was seen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
