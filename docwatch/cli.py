@@ -15,7 +15,7 @@ import click
 
 from docwatch.errors import DocwatchError
 
-COMMAND_MODULES = ("parse_cmds", "catalog_cmds", "scrape_cmds", "alerts_cmds", "tags_cmds", "export_cmds",
+COMMAND_MODULES = ("parse_cmds", "catalog_cmds", "scrape_cmds", "alerts_cmds", "tags_cmds", "export_cmds", "maint_cmds",
                    "history_cmds")
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_DB = "docwatch.db"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from docwatch.diff import GuardSettings
+from docwatch.guard import GuardSettings
 from docwatch.errors import ConfigError, UsageError
 
 DEFAULT_ALLOWED_HOSTS = ("learn.microsoft.com", "raw.githubusercontent.com", "github.com")
