@@ -283,7 +283,7 @@ def _parse_source(i: int, raw: Any, allowed: list[str]) -> SourceConfig:
 
 def _validate_schedule(s: ScheduleConfig) -> None:
     if s.cron:
-        from docwatch.daemon import cron_trigger
+        from docwatch.schedule import cron_trigger
 
         try:
             cron_trigger(s.cron)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import re
 import signal
 import socket
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from docwatch.config import Config
 from docwatch.errors import DocwatchError
+from docwatch.schedule import make_trigger
 
 log = logging.getLogger(__name__)
 
@@ -70,38 +70,6 @@ class CatalogLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def make_trigger(cfg: Config):
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    s = cfg.schedule
-    jitter = s.jitter_seconds or None
-    if s.cron:
-        return cron_trigger(s.cron, jitter)
-    return IntervalTrigger(seconds=s.interval_minutes * 60, timezone=timezone.utc, jitter=jitter)
-
-
-_DOW = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def _cron_fields(expr: str) -> dict:
-    """Crontab fields for APScheduler 3.x, whose numeric weekdays start at Monday: numbers are
-    translated to names so ``0``/``7`` mean Sunday as in crontab."""
-    parts = expr.split()
-    if len(parts) != 5:
-        raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
-    minute, hour, day, month, dow = parts
-    dow = re.sub(r"\d+", lambda m: _DOW[int(m.group())] if int(m.group()) < 8 else m.group(), dow)
-    if dow == "sun-sat":
-        dow = "*"
-    return dict(minute=minute, hour=hour, day=day, month=month, day_of_week=dow)
-
-
-def cron_trigger(expr: str, jitter: int | None = None):
-    from apscheduler.triggers.cron import CronTrigger
-
-    return CronTrigger(**_cron_fields(expr), timezone=timezone.utc, jitter=jitter)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -182,7 +150,7 @@ class Daemon:
                 "coalesce": True, "max_instances": 1,
                 "misfire_grace_time": self.cfg.schedule.misfire_grace_seconds or None})
             # the first cycle runs right away; then the trigger (with jitter) takes over
-            self.scheduler.add_job(self.run_cycle, make_trigger(self.cfg), id="cycle",
+            self.scheduler.add_job(self.run_cycle, make_trigger(self.cfg.schedule), id="cycle",
                                    next_run_time=started + timedelta(seconds=0.1))
             self.scheduler.start()
             log.info("daemon started (pid %d) on %s", os.getpid(), self.db_path)
