@@ -35,7 +35,7 @@ from typing import Any
 from lxml import etree
 
 from parsers.cells import CellAccumulator, merge_surplus
-from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, enter_heading, iso_date
+from parsers.model import Block, Cell, Diagnostic, Document, Tab, Table, clean_text, code_lang, enter_heading, iso_date
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def _feed(acc: CellAccumulator, root: Any, *, lines: bool) -> None:
                 text(el.text)
         else:
             if el is root:
+                if tag in _INLINE_CLOSE:  # a run's own <strong>/<code>/<a>: close it, keep no tail
+                    _close_inline(acc, el, tag)
                 break
             if tag in _CELL_BREAKS:
                 acc.brk()
@@ -148,6 +150,20 @@ def _feed(acc: CellAccumulator, root: Any, *, lines: bool) -> None:
                 if el.get("href") is not None:
                     acc.link_close()
             text(el.tail)
+
+
+_INLINE_CLOSE = {"b", "strong", "sup", "code", "a"}
+
+
+def _close_inline(acc: CellAccumulator, el: Any, tag: str) -> None:
+    if tag in ("b", "strong"):
+        acc.bold_close()
+    elif tag == "sup":
+        acc.sup_close()
+    elif tag == "code":
+        acc.html_tag("</code>")
+    elif tag == "a" and el.get("href") is not None:
+        acc.link_close()
 
 
 def _cell(el: Any) -> Cell:
@@ -201,11 +217,17 @@ def _starts_with_code(li: Any) -> bool:
 # ---------------------------------------------------------------------------
 
 class _Frame:
-    __slots__ = ("kind", "last")
+    __slots__ = ("kind", "last", "alert", "lead", "depth")
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, alert: str | None = None, lead: str | None = None, depth: int = 0) -> None:
         self.kind = kind
         self.last: str | None = None
+        self.alert = alert  # NOTE/TIP/… of this container or the nearest enclosing alert
+        self.lead = lead  # list item: the lead-in of its list
+        self.depth = depth  # list nesting depth
+
+
+_PARA_KIND = {"list_item": "list_item", "alert": "alert"}
 
 
 class _Walker:
@@ -239,16 +261,16 @@ class _Walker:
             else:
                 tag = _tag(ch)
                 if tag in _BLOCKS or tag == "li":
-                    self._run(run)
+                    self._run(run, el)
                     run = []
                     self.block(ch, tag, depth + 1)
                 elif tag and not _is_chrome(ch, tag):
                     run.append(ch)
-            if started and ch.tail and ch.tail.strip():
-                run.append(ch.tail)
-        self._run(run)
+            if started and ch.tail and (run or ch.tail.strip()):
+                run.append(ch.tail)  # whitespace between two inline elements is a space
+        self._run(run, el)
 
-    def _run(self, run: list[Any]) -> None:
+    def _run(self, run: list[Any], parent: Any = None) -> None:
         if not run:
             return
         acc = CellAccumulator(split=False)
@@ -258,14 +280,35 @@ class _Walker:
             else:
                 _feed(acc, n, lines=False)
                 # the tail belongs to the run as a separate entry; _feed never reads it
-        text = acc.cell().text
-        if text:
-            self.paragraph(text, run)
+        cell = acc.cell()
+        if cell.text:
+            el = next((n for n in run if not isinstance(n, str)), parent)
+            self.paragraph(cell.text, run, cell, el)
 
-    def paragraph(self, text: str, nodes: list[Any]) -> None:
+    def paragraph(self, text: str, nodes: list[Any], cell: Cell | None = None, el: Any = None) -> None:
+        f = self.frames[-1]
+        kind = _PARA_KIND.get(f.kind, "paragraph")
+        self._block(kind, text, el, cell, f.lead if kind == "list_item" else f.last)
         self.frames[-1].last = text
         if _is_bold_only([n for n in nodes if not (isinstance(n, str) and not n.strip())]):
             self.label = text
+
+    def _block(self, kind: str, text: str, el: Any, cell: Cell | None, lead_in: str | None,
+               lang: str | None = None) -> None:
+        f = self.frames[-1]
+        self.doc.blocks.append(Block(
+            kind=kind, text=text, headings=[h for _, h in self.headings], tabs=list(self.tabs),
+            lead_in=lead_in, line=self._line(el) if el is not None else None, alert=f.alert, lang=lang,
+            code=list(cell.code) if cell else [], links=list(cell.links) if cell else [],
+            bold=list(cell.bold) if cell else [], depth=f.depth if kind == "list_item" else 0,
+        ))
+
+    def code_block(self, el: Any) -> None:
+        code = next((c for c in el if _tag(c) == "code"), None)
+        text = "".join(el.itertext()).rstrip("\n")
+        if text.strip():
+            self._block("code", text, el, None, self.frames[-1].last,
+                        lang=code_lang((code if code is not None else el).get("class")))
 
     def block(self, el: Any, tag: str, depth: int) -> None:
         if _is_chrome(el, tag):
@@ -273,9 +316,11 @@ class _Walker:
         if tag in _HEADINGS:
             self.heading(el, _HEADINGS[tag])
         elif tag == "p":
-            text = _inline_text(el)
-            if text:
-                self.paragraph(text, _significant(el))
+            acc = CellAccumulator(split=False)
+            _feed(acc, el, lines=False)
+            cell = acc.cell()
+            if cell.text:
+                self.paragraph(cell.text, _significant(el), cell, el)
         elif tag == "table":
             self.table(el)
             self.frames[-1].last = None
@@ -287,6 +332,8 @@ class _Walker:
             self.container(el, "blockquote", depth)
             self.frames[-1].last = None
         elif tag in ("pre", "hr", "iframe", "video", "audio", "canvas", "form", "figure", "dl"):
+            if tag == "pre":
+                self.code_block(el)
             self.frames[-1].last = None
         elif tag == "div" and _classes(el) & _ALERTS:
             self.alert(el, depth)
@@ -295,8 +342,10 @@ class _Walker:
         else:  # div, section, article, main, details …: transparent
             self.walk(el, depth)
 
-    def container(self, el: Any, kind: str, depth: int) -> None:
-        self.frames.append(_Frame(kind))
+    def container(self, el: Any, kind: str, depth: int, lead: str | None = None, level: int = 0) -> None:
+        outer = self.frames[-1]
+        self.frames.append(_Frame(kind, outer.alert, lead if kind == "list_item" else outer.lead,
+                                  level or outer.depth))
         try:
             self.walk(el, depth)
         finally:
@@ -316,7 +365,8 @@ class _Walker:
         if nodes and not isinstance(nodes[0], str) and _tag(nodes[0]) == "p" \
                 and clean_text("".join(nodes[0].itertext())).lower() in _ALERT_TITLES:
             title = nodes[0]
-        self.frames.append(_Frame("alert"))
+        kind = next((c for c in el.get("class", "").split() if c in _ALERTS), None)
+        self.frames.append(_Frame("alert", kind, self.frames[-1].lead, self.frames[-1].depth))
         try:
             self.walk(el, depth, skip=title)
         finally:
@@ -365,10 +415,11 @@ class _Walker:
 
     def list_block(self, el: Any, tag: str, depth: int) -> None:
         items = [ch for ch in el if _tag(ch) == "li"]
+        lead, level = self.frames[-1].last, self.frames[-1].depth + 1
         for ch in el:
             t = _tag(ch)
             if t == "li":
-                self.container(ch, "list_item", depth + 1)
+                self.container(ch, "list_item", depth + 1, lead, level)
             elif t in _BLOCKS:
                 self.block(ch, t, depth + 1)
         if tag == "ul" and items and all(_starts_with_code(li) for li in items):

@@ -42,7 +42,7 @@ from markdown_it import MarkdownIt
 
 from parsers._mdcells import cell_from_tokens
 from parsers.cells import merge_surplus
-from parsers.model import Cell, Diagnostic, Document, Tab, Table, clean_text, enter_heading, iso_date
+from parsers.model import Block, Cell, Diagnostic, Document, Tab, Table, clean_text, code_lang, enter_heading, iso_date
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,7 @@ class _Line:
     text: str
     src: str | None  # include path, None for the page itself
     no: int  # 1-based line number in src
+    depth: int = 0  # include nesting depth (0: the page itself)
 
 
 @dataclass
@@ -316,7 +317,7 @@ class _Lines:
             return blank
         raw = _split_lines(str(text).lstrip("\ufeff"))
         _, body, _ = _split_front_matter(raw, tolerate_junk=False)
-        inner = [_Line(raw[i], resolved, i + 1) for i in range(body, len(raw))]
+        inner = [_Line(raw[i], resolved, i + 1, depth + 1) for i in range(body, len(raw))]
         inner = self._expand(inner, resolved, depth + 1, stack + (resolved,))
         # keep the included block inside the container the include line was in
         cont = re.sub(r"(?:[*+-]|\d{1,9}[.)])[ \t]+$", lambda m: " " * len(m.group(0)), prefix)
@@ -325,7 +326,7 @@ class _Lines:
             p = prefix if k == 0 else cont
             if not il.text.strip():
                 p = _quote_prefix(p) if k else p.rstrip() if p.strip(" \t>") else _quote_prefix(p)
-            out.append(_Line(p + il.text, il.src, il.no))
+            out.append(_Line(p + il.text, il.src, il.no, il.depth))
         return out or blank
 
     # -- tabs and directives ---------------------------------------------------
@@ -333,6 +334,7 @@ class _Lines:
         out: list[_Line] = []
         fence: str | None = None
         levels: list[int] = []  # heading level of each open tab group, outermost first
+        opened_at: list[tuple[int, str | None]] = []  # include depth and file that opened each group
         skip_until: str | None = None
         skipped = 0
         for ln in lines:
@@ -342,6 +344,13 @@ class _Lines:
                 if skip_until in t or skipped > 200:
                     skip_until = None
                 continue
+            while opened_at and ln.depth < opened_at[-1][0]:
+                # DocFX renders an include on its own: a tab group it opens ends with it
+                levels.pop()
+                _, where = opened_at.pop()
+                self.events.append(_TabEvent(len(out), "close", None, 0))
+                self.diags.append(Diagnostic("include-unclosed-tab", f"tab group opened in {where} not closed "
+                                             "by a '---' line: closed at the end of the include", ln.no, "info"))
             fence, is_fence = _track_fence(t, fence)
             if is_fence or fence is not None:
                 out.append(ln)
@@ -354,16 +363,19 @@ class _Lines:
                     kind = "open"
                     while levels and levels[-1] > level:
                         levels.pop()
+                        opened_at.pop()
                         self.events.append(_TabEvent(len(out), "close", None, level))
                     if levels and levels[-1] == level:
                         kind = "switch"
                     else:
                         levels.append(level)
+                        opened_at.append((ln.depth, ln.src))
                     self.events.append(_TabEvent(len(out), kind, tab, level))
                     out.append(_Line("", ln.src, ln.no))
                     continue
             if levels and t.rstrip() == "---":
                 levels.pop()
+                opened_at.pop()
                 self.events.append(_TabEvent(len(out), "close", None, 0))
                 out.append(_Line("", ln.src, ln.no))
                 continue
@@ -469,6 +481,9 @@ class _Frame:
     last: str | None = None  # lead-in candidate (text of the previous sibling paragraph) or None
     items: list[Any] = field(default_factory=list)  # bullet list: token index of each item
     seen: bool = False  # a paragraph was seen in this container (alert marker must come first)
+    alert: str | None = None  # NOTE/TIP/… of this container or the nearest enclosing alert
+    lead: str | None = None  # list / list item: the lead-in of the list
+    depth: int = 0  # list nesting depth
 
 
 class _Walker:
@@ -537,10 +552,14 @@ class _Walker:
                     m = _ALERT.match(inline.content if inline else "")
                     if m:
                         f.kind = "alert"
+                        f.alert = m.group(1).upper()
                         children = _strip_alert_marker(children)
                 f.seen = True
-                text = cell_from_tokens(children, split=False).text
+                cell = cell_from_tokens(children, split=False)
+                text = cell.text
                 if text:
+                    self._block(_PARA_KIND.get(f.kind, "paragraph"), text, t, cell,
+                                f.lead if f.kind == "list_item" else f.last)
                     self.sibling(text)
                     if _is_bold_line(children):
                         self.label = text
@@ -548,7 +567,10 @@ class _Walker:
                 continue
             if ty in ("blockquote_open", "list_item_open", "bullet_list_open", "ordered_list_open"):
                 kind = ty[:-5]
-                fr = _Frame(kind)
+                outer = self.frames[-1]
+                fr = _Frame(kind, alert=outer.alert, lead=outer.lead, depth=outer.depth)
+                if ty in ("bullet_list_open", "ordered_list_open"):
+                    fr.lead, fr.depth = outer.last, outer.depth + 1
                 if ty == "list_item_open" and self.frames[-1].kind == "bullet_list":
                     self.frames[-1].items.append(i)
                 self.frames.append(fr)
@@ -573,9 +595,23 @@ class _Walker:
                 i = j + 1
                 continue
             if t.nesting == 0 and t.map is not None and ty not in ("inline",):
+                if ty in ("fence", "code_block") and t.content.strip():
+                    self._block("code", t.content.rstrip("\n"), t, None, self.frames[-1].last,
+                                lang=code_lang(t.info))
                 self.sibling(None)  # code block, fence, html block, hr
             i += 1
         self.apply_events(len(self.L.lines) + 1)
+
+    def _block(self, kind: str, text: str, tok: Any, cell: Cell | None, lead_in: str | None,
+               lang: str | None = None) -> None:
+        src, line = self.origin(tok.map[0] if tok.map else None)
+        f = self.frames[-1]
+        self.doc.blocks.append(Block(
+            kind=kind, text=text, headings=[h for _, h in self.headings], tabs=self.tabs(),
+            lead_in=lead_in, line=line, source=src, alert=f.alert, lang=lang,
+            code=list(cell.code) if cell else [], links=list(cell.links) if cell else [],
+            bold=list(cell.bold) if cell else [], depth=f.depth if kind == "list_item" else 0,
+        ))
 
     # -- tables ------------------------------------------------------------------
     def _table(self, toks: list[Any]) -> None:
@@ -684,6 +720,9 @@ class _Walker:
             kind="list",
             source=src,
         ))
+
+
+_PARA_KIND = {"list_item": "list_item", "alert": "alert"}
 
 
 class _Soft:

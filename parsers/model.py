@@ -28,6 +28,15 @@ Conventions (both parsers follow them):
   (``original_content_git_url``), ``updated_at``.
 * ``Table.kind`` – ``"table"`` or ``"list"`` (a bulleted list of code-formatted hosts/tags
   captured as a one-column table whose column is the heading text).
+* ``Document.blocks`` – the page's non-table content in document order, so requirements
+  stated in code blocks, lists, alerts and sentences can be read (``docwatch.textrules``):
+  one :class:`Block` per paragraph (``kind`` ``"paragraph"``, ``"list_item"`` for a
+  paragraph inside a list item, ``"alert"`` for one inside a NOTE/TIP box) and per code
+  block (``"code"``, text as written, lines kept). ``alert`` names the enclosing box
+  (``NOTE``, ``TIP``…) for any block inside one; ``lead_in`` is the paragraph above a code
+  block or above the list a list item belongs to (same sibling rule as ``Table.lead_in``),
+  or the previous sibling paragraph of a paragraph. Page chrome and alert titles are not
+  blocks; headings are not blocks (they are every block's ``headings``).
 """
 from __future__ import annotations
 
@@ -122,6 +131,42 @@ class Table:
 
 
 @dataclass
+class Block:
+    """One non-table block of the page with its provenance (see the module docstring)."""
+
+    kind: str  # "paragraph" | "list_item" | "alert" | "code"
+    text: str
+    headings: list[str] = field(default_factory=list)
+    tabs: list[Tab] = field(default_factory=list)
+    lead_in: str | None = None
+    line: int | None = None
+    source: str | None = None  # include file the block came from, when not the page itself
+    alert: str | None = None  # NOTE | TIP | IMPORTANT | WARNING | CAUTION when inside such a box
+    lang: str | None = None  # code block language ("azurecli", "json"), when given
+    code: list[str] = field(default_factory=list)  # inline code spans
+    links: list[dict[str, str]] = field(default_factory=list)
+    bold: list[str] = field(default_factory=list)
+    depth: int = 0  # list nesting depth of a list item (1 = top-level list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tabs"] = [t.to_dict() for t in self.tabs]
+        return d
+
+
+def code_lang(info: str | None) -> str | None:
+    """A code block's language from a fence info string or a ``lang-x``/``language-x`` class."""
+    for word in (info or "").split():
+        for pre in ("language-", "lang-"):
+            if word.startswith(pre):
+                word = word[len(pre):]
+                break
+        if word:
+            return word.lower()
+    return None
+
+
+@dataclass
 class Diagnostic:
     code: str  # short machine-readable kind, e.g. "ragged-row", "unclosed-tab", "missing-include"
     message: str
@@ -141,6 +186,7 @@ class Document:
     tables: list[Table] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     title: str | None = None
+    blocks: list[Block] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +195,7 @@ class Document:
             "meta": dict(self.meta),
             "tables": [t.to_dict() for t in self.tables],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "blocks": [b.to_dict() for b in self.blocks],
         }
 
 

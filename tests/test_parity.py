@@ -32,17 +32,10 @@ pytestmark = pytest.mark.corpus
 
 # (page, version) -> {markdown table index: (markdown tabs, html tabs)}
 KNOWN_TAB_QUIRKS: dict[tuple[str, str], dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]]] = {
-    # includes/machine-learning-compute-user-defined-routes.md (under "Inbound configuration") is
-    # missing from this version; in the renderer's source it continued tab group 1 and closed it
-    # with `---`, so "Outbound configuration" is outside any tab. Without it the "Situational" tab
-    # of includes/machine-learning-public-internet-access.md (closed by `-----`, which neither side
-    # treats as a tab close) stays open over the two tables of that section.
-    ("azureml-behind-firewall", "2022-03-04_codycodes_95b4e5f94f"): {
-        4: ([("Situational", "situational")], []),
-        5: ([("Situational", "situational")], []),
-    },
+    # (empty) azureml-behind-firewall 2022-03-04 used to keep the "Situational" tab of
+    # includes/machine-learning-public-internet-access.md open past the include; a tab group opened
+    # in an include now closes at the end of that include (as DocFX renders it), so both sides agree.
 }
-
 
 def _cases() -> list[Any]:
     out = []
