@@ -47,6 +47,7 @@ class FetchConfig:
     per_host: int = 4
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
+    total_timeout: float = 60.0  # deadline of one whole fetch (retries and redirects included)
     retries: int = 3  # extra attempts after the first
     backoff: float = 1.0  # first retry delay (s); doubles each retry, plus jitter
     backoff_max: float = 30.0
@@ -199,23 +200,56 @@ def _field_type(annotation: Any, default: Any) -> type:
     return str
 
 
-def host_allowed(host: str, allowed: list[str]) -> bool:
-    """Exact host match, or ``*.example.com`` patterns for subdomains."""
-    host = (host or "").lower().rstrip(".")
-    for a in allowed:
-        a = a.lower().rstrip(".")
-        if host == a or (a.startswith("*.") and host.endswith(a[1:])):
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def url_port(parts) -> int:
+    """The port a split URL connects to (its scheme's default when none is written);
+    ``ValueError`` for a malformed port."""
+    return parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
+
+
+def allowed_entry(entry: str) -> tuple[str, int | None]:
+    """``host``, ``*.host``, ``host:port``, ``1.2.3.4:port``, ``[::1]:port`` → (host, port or None)."""
+    e = entry.strip().lower().rstrip(".")
+    if e.startswith("["):
+        host, _, rest = e[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if e.count(":") == 1:
+        host, _, port = e.partition(":")
+        if port.isdigit():
+            return host.rstrip("."), int(port)
+    return e, None
+
+
+def host_allowed(host: str, allowed: list[str], port: int | None = None, scheme: str = "https") -> bool:
+    """Host and port match an entry: exact host or ``*.example.com`` for subdomains (never
+    an IP address); an entry without a port admits only the scheme's default port (443 for
+    https, 80 for http), ``host:port`` admits that port. ``port`` None means the default."""
+    host = (host or "").lower().rstrip(".").strip("[]")
+    want = port if port is not None else DEFAULT_PORTS.get(scheme, 443)
+    is_ip = _is_ip(host)
+    for entry in allowed:
+        a, a_port = allowed_entry(entry)
+        if (a_port if a_port is not None else DEFAULT_PORTS.get(scheme, 443)) != want:
+            continue
+        if host == a or (not is_ip and a.startswith("*.") and host.endswith(a[1:])):
             return True
     return False
 
 
 def check_url(url: str, allowed: list[str], key: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = url_port(parts)
+    except ValueError:
+        raise ConfigError(f"malformed URL {url!r}", key=key) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"not an http(s) URL: {url!r}", key=key)
-    if not host_allowed(parts.hostname, allowed):
+    if not host_allowed(parts.hostname, allowed, port, parts.scheme):
+        shown = f"{parts.hostname}:{port}" if port != DEFAULT_PORTS[parts.scheme] else parts.hostname
         raise ConfigError(
-            f"host {parts.hostname!r} is not in fetch.allowed_hosts ({', '.join(allowed)})", key=key)
+            f"host {shown!r} is not in fetch.allowed_hosts ({', '.join(allowed)})", key=key)
     return url
 
 
@@ -305,12 +339,14 @@ def _validate_fetch(f: FetchConfig) -> None:
     for k in ("retries", "max_redirects", "include_depth", "backoff", "backoff_max", "retry_after_max"):
         if getattr(f, k) < 0:
             raise ConfigError("must be >= 0", key=f"fetch.{k}")
-    for k in ("connect_timeout", "read_timeout"):
+    for k in ("connect_timeout", "read_timeout", "total_timeout"):
         if getattr(f, k) <= 0:
             raise ConfigError("must be > 0", key=f"fetch.{k}")
     for i, h in enumerate(f.allowed_hosts):
-        if not isinstance(h, str) or not h or "/" in h or ":" in h.strip("[]") and not _is_ip(h):
-            raise ConfigError(f"expected a host name (no scheme, path or port), got {h!r}",
+        host, port = allowed_entry(h) if isinstance(h, str) else ("", None)
+        if (not host or "/" in host or "@" in host or ":" in host and not _is_ip(host)
+                or port is not None and not 0 < port < 65536):
+            raise ConfigError(f"expected a host name, optionally with :port (no scheme or path), got {h!r}",
                               key=f"fetch.allowed_hosts")
 
 

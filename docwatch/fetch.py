@@ -2,9 +2,12 @@
 
 Every request goes through :meth:`Fetcher.fetch`: only http/https to allowed hosts (each
 redirect hop is followed by hand and checked again, so a redirect cannot reach another
-host: no SSRF), conditional GET (ETag / Last-Modified → 304), retries with exponential
+host or port: no SSRF), conditional GET (ETag / Last-Modified → 304), retries with exponential
 backoff + jitter on timeouts, connection resets, truncated bodies, 5xx and 429 (Retry-After
-honoured, capped), a streamed size cap, and a content-type check. A failure is a
+honoured, capped), a streamed size cap that also bounds gzip/deflate decoding, a total
+deadline per fetch (``fetch.total_timeout``: a trickling server cannot hold a cycle), and a
+content-type check. :meth:`Fetcher.cancel` (or :func:`cancel_all`, thread-safe) ends
+in-flight fetches at once for shutdown. A failure is a
 :class:`FetchResult` with ``status="failed"`` and a short reason, never an exception:
 the cycle records it and infers nothing from it.
 
@@ -21,19 +24,23 @@ import logging
 import posixpath
 import random
 import re
+import threading
 import time
+import weakref
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from docwatch.config import FetchConfig, host_allowed
+from docwatch.config import FetchConfig, host_allowed, url_port
 from docwatch.documents import decode_text
 
 log = logging.getLogger(__name__)
 
 REDIRECTS = {301, 302, 303, 307, 308}
 TEXT_TYPES = ("text/", "application/xhtml+xml", "application/xml", "application/markdown")
+DECODE_STEP = 65536  # most decoded bytes produced from one step of a compressed body
 
 
 @dataclass
@@ -94,16 +101,20 @@ def url_refusal(url: str, allowed: list[str]) -> str | None:
     if not host:
         return "URL has no host"
     try:
+        port = url_port(parts)
+    except ValueError:
+        return "malformed URL (bad port)"
+    try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         ip = None
+    if host_allowed(host, allowed, port, parts.scheme):
+        return None
+    entry = f"[{host}]" if ip is not None and ip.version == 6 else host
+    entry += f":{port}" if port != url_port(urlsplit(f"{parts.scheme}://x")) else ""
     if ip is not None:
-        if host in [a.lower().strip("[]") for a in allowed]:
-            return None
-        return f"IP address {host} not allowed (list it in fetch.allowed_hosts)"
-    if not host_allowed(host, allowed):
-        return f"host {host!r} not in fetch.allowed_hosts"
-    return None
+        return f"IP address {host} port {port} not allowed (list {entry!r} in fetch.allowed_hosts)"
+    return f"host {host!r} port {port} not in fetch.allowed_hosts (list {entry!r} to allow it)"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -121,11 +132,29 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class Fetcher:
-    """One shared AsyncClient, a global and a per-host concurrency limit."""
+_LIVE: "weakref.WeakSet[Fetcher]" = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
 
-    def __init__(self, cfg: FetchConfig, client: httpx.AsyncClient | None = None):
+
+def cancel_all(reason: str = "shutting down") -> int:
+    """Cancel the in-flight fetches of every live :class:`Fetcher` in this process (any
+    thread; used by the daemon on SIGTERM). Returns how many fetchers were told."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for f in live:
+        f.cancel(reason)
+    return len(live)
+
+
+class Fetcher:
+    """One shared AsyncClient, a global and a per-host concurrency limit.
+
+    ``deadline`` (a ``time.monotonic()`` instant, e.g. the end of a cycle) caps every fetch
+    on top of ``cfg.total_timeout``; :meth:`set_deadline` moves it later."""
+
+    def __init__(self, cfg: FetchConfig, client: httpx.AsyncClient | None = None, *, deadline: float | None = None):
         self.cfg = cfg
+        self.deadline = deadline
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout, pool=None),
@@ -136,6 +165,11 @@ class Fetcher:
         )
         self._global = asyncio.Semaphore(cfg.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.cancelled: str | None = None  # the reason once cancel() was called
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     async def __aenter__(self) -> "Fetcher":
         return self
@@ -144,8 +178,33 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
         if self._own_client:
             await self.client.aclose()
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Absolute ``time.monotonic()`` instant after which no fetch may still run."""
+        self.deadline = deadline
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """End every in-flight fetch now (each returns a failed result saying ``reason``)
+        and refuse new ones. Safe to call from any thread or a signal-free main loop."""
+        self.cancelled = reason
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def _cancel() -> None:
+            for task in list(self._tasks):
+                task.cancel()
+        try:
+            if _running_loop() is loop:
+                _cancel()
+            else:
+                loop.call_soon_threadsafe(_cancel)
+        except RuntimeError:  # the loop closed meanwhile
+            pass
 
     def _host_sem(self, host: str) -> asyncio.Semaphore:
         if host not in self._hosts:
@@ -161,18 +220,75 @@ class Fetcher:
         return delay
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """GET ``url`` with retries; never raises for network or HTTP trouble."""
+        """GET ``url`` with retries; never raises for network or HTTP trouble.
+
+        The whole fetch (every attempt, backoff and redirect) ends by ``total_timeout``
+        after its first request went out (waiting for a concurrency slot does not count),
+        and by the fetcher's ``deadline`` in any case: ``read_timeout`` alone is per read,
+        so a trickling body could otherwise run for hours."""
         started = time.monotonic()
         result = FetchResult(url=url, status="failed")
+        task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        if self.cancelled:
+            result.error = f"not fetched: {self.cancelled}"
+            return result
+        self._tasks.add(task)
+        window = asyncio.timeout(self._until(None))
+        armed = False
+
+        def arm() -> None:
+            """Start the total_timeout clock when the first request goes out."""
+            nonlocal armed
+            if not armed:
+                armed = True
+                window.reschedule(self._until(asyncio.get_running_loop().time()))
+        try:
+            async with window:
+                await self._attempts(url, etag, last_modified, result, arm)
+        except TimeoutError:
+            result.status = "failed"
+            result.error = self._deadline_reason(started)
+            result.retry_reasons.append("deadline")
+        except asyncio.CancelledError:
+            if not self.cancelled:
+                raise
+            task.uncancel()
+            result.status, result.error = "failed", f"cancelled: {self.cancelled}"
+        finally:
+            self._tasks.discard(task)
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        if result.status == "failed":
+            result.body = None
+            log.warning("fetch failed: %s: %s", url, result.error)
+        return result
+
+    def _until(self, first_request: float | None) -> float | None:
+        """The loop time this fetch must end by (None: no limit yet)."""
+        loop = asyncio.get_running_loop()
+        ends = []
+        if first_request is not None:
+            ends.append(first_request + self.cfg.total_timeout)
+        if self.deadline is not None:
+            ends.append(loop.time() + (self.deadline - time.monotonic()))
+        return min(ends) if ends else None
+
+    def _deadline_reason(self, started: float) -> str:
+        if self.deadline is not None and time.monotonic() >= self.deadline - 0.05:
+            return f"cycle deadline reached after {time.monotonic() - started:.1f}s"
+        return f"deadline: no complete response within fetch.total_timeout {self.cfg.total_timeout:g}s"
+
+    async def _attempts(self, url: str, etag: str | None, last_modified: str | None, result: FetchResult,
+                        arm) -> None:
         attempts = self.cfg.retries + 1
         for attempt in range(attempts):
             result.attempts = attempt + 1
             try:
-                await self._attempt(url, etag, last_modified, result)
-                break
+                await self._attempt(url, etag, last_modified, result, arm)
+                return
             except _Fail as exc:
                 result.status, result.error, result.http_status = "failed", exc.reason, exc.http_status
-                break
+                return
             except _Retry as exc:
                 result.status, result.error, result.http_status = "failed", exc.reason, exc.http_status
                 result.retry_reasons.append(exc.reason)
@@ -182,19 +298,16 @@ class Fetcher:
                     await asyncio.sleep(delay)
                 elif attempts > 1:
                     result.error = f"{exc.reason} (after {attempts} attempts)"
-        result.duration_ms = int((time.monotonic() - started) * 1000)
-        if result.status == "failed":
-            result.body = None
-            log.warning("fetch failed: %s: %s", url, result.error)
-        return result
 
-    async def _attempt(self, url: str, etag: str | None, last_modified: str | None, result: FetchResult) -> None:
+    async def _attempt(self, url: str, etag: str | None, last_modified: str | None, result: FetchResult,
+                       arm=None) -> None:
         current, seen = url, {url}
         for _hop in range(self.cfg.max_redirects + 1):
             refusal = url_refusal(current, self.cfg.allowed_hosts)
             if refusal:
                 raise _Fail(f"refused: {refusal}" + (f" (redirected to {current})" if current != url else ""))
-            headers = {"Accept": "text/html, text/markdown, text/plain;q=0.9, */*;q=0.1"}
+            headers = {"Accept": "text/html, text/markdown, text/plain;q=0.9, */*;q=0.1",
+                       "Accept-Encoding": "gzip, deflate"}  # the encodings decoded under the size cap
             if current == url:
                 if etag:
                     headers["If-None-Match"] = etag
@@ -202,6 +315,8 @@ class Fetcher:
                     headers["If-Modified-Since"] = last_modified
             host = urlsplit(current).hostname or ""
             async with self._host_sem(host), self._global:
+                if arm is not None:
+                    arm()
                 nxt = await self._request(current, headers, result)
             if nxt is None:
                 return
@@ -247,12 +362,17 @@ class Fetcher:
             if declared and declared.isdigit() and int(declared) > self.cfg.max_bytes:
                 raise _Fail(f"oversized: Content-Length {declared} > max_bytes {self.cfg.max_bytes}", status)
             chunks, total = [], 0
+            encoding = response.headers.get("content-encoding", "identity").lower().strip()
             try:
-                async for chunk in response.aiter_bytes():  # decoded: the cap also stops zip bombs
+                async for chunk in _decoded(response, encoding):  # bounded: a zip bomb stops at the cap
                     total += len(chunk)
                     if total > self.cfg.max_bytes:
-                        raise _Fail(f"oversized: body exceeds max_bytes {self.cfg.max_bytes}", status)
+                        raise _Fail(f"oversized: body exceeds max_bytes {self.cfg.max_bytes}"
+                                    + (f" once decoded ({encoding})" if encoding not in ("identity", "") else ""),
+                                    status)
                     chunks.append(chunk)
+            except zlib.error as exc:
+                raise _Fail(f"corrupt {encoding} body ({exc})", status) from None
             except httpx.TimeoutException:
                 raise _Retry("timeout while reading the body", None, status) from None
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -271,6 +391,52 @@ class Fetcher:
             return None
         finally:
             await response.aclose()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def _decoded(response: httpx.Response, encoding: str):
+    """The decoded body in pieces of at most :data:`DECODE_STEP` bytes.
+
+    httpx decodes a whole network chunk at once (a 64 KB gzip chunk can be 64 MB of
+    zeros); here zlib is asked for a bounded amount at a time, so the caller's size cap
+    stops a bomb after ``max_bytes`` plus one step. Encodings other than gzip/deflate
+    (not asked for) fall back to httpx's decoder."""
+    if encoding in ("identity", ""):
+        async for chunk in response.aiter_raw():
+            yield chunk
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    d, first = zlib.decompressobj(wbits), True
+    async for raw in response.aiter_raw():
+        data = raw
+        while data:
+            try:
+                out = d.decompress(data, DECODE_STEP)
+            except zlib.error:
+                if not (first and encoding == "deflate"):
+                    raise
+                d, wbits = zlib.decompressobj(-zlib.MAX_WBITS), -zlib.MAX_WBITS  # raw deflate stream
+                out = d.decompress(data, DECODE_STEP)
+            first = False
+            if out:
+                yield out
+            if d.eof and d.unused_data:  # a multi-member gzip: the next member follows
+                data, d = d.unused_data, zlib.decompressobj(wbits)
+            else:
+                data = d.unconsumed_tail
+    tail = d.flush()
+    if tail:
+        yield tail
 
 
 async def _drain(response: httpx.Response, limit: int = 65536) -> None:

@@ -30,7 +30,7 @@ def _write_config(tmp_path: Path, server: FaultServer, interval_minutes: float) 
     lines = [f'catalog_path = "{tmp_path / "cat.db"}"', f'snapshot_dir = "{tmp_path / "snaps"}"',
              "[schedule]", f"interval_minutes = {interval_minutes}", "jitter_seconds = 0", "misfire_grace_seconds = 5",
              "[fetch]", "concurrency = 1", "per_host = 1", "retries = 0", "read_timeout = 5.0",
-             'allowed_hosts = ["127.0.0.1"]']
+             f'allowed_hosts = ["127.0.0.1:{server.port}"]']
     for i in range(N_SOURCES):
         lines += ["[[sources]]", f'name = "page{i}"', f'url = "{server.url(f"/learn/{i}")}"',
                   f'markdown_url = "{server.url(f"/md/{i}.md")}"', 'forms = ["markdown"]']

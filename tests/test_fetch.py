@@ -227,9 +227,10 @@ def test_backoff_honours_retry_after_with_cap():
 
 
 def test_url_refusals():
-    allowed = ["learn.microsoft.com", "127.0.0.1", "*.example.org"]
+    allowed = ["learn.microsoft.com", "127.0.0.1:8080", "*.example.org"]
     assert url_refusal("https://learn.microsoft.com/en-us/azure/x", allowed) is None
     assert url_refusal("http://127.0.0.1:8080/x", allowed) is None
+    assert "port 8081" in url_refusal("http://127.0.0.1:8081/x", allowed)
     assert url_refusal("https://a.example.org/x", allowed) is None
     assert "scheme" in url_refusal("file:///etc/passwd", allowed)
     assert "scheme" in url_refusal("ftp://learn.microsoft.com/x", allowed)
@@ -397,7 +398,7 @@ def test_scrape_cli_exit_codes_summary_and_status(tmp_path, server, monitor_page
     config = tmp_path / "config.toml"
     config.write_text(
         f'catalog_path = "{tmp_path / "c.db"}"\nsnapshot_dir = "{tmp_path / "s"}"\n'
-        '[fetch]\nretries = 1\nbackoff = 0.001\nallowed_hosts = ["127.0.0.1"]\n'
+        f'[fetch]\nretries = 1\nbackoff = 0.001\nallowed_hosts = ["127.0.0.1:{server.port}"]\n'
         f'[[sources]]\nname = "ok"\nurl = "{server.url("/learn/ok")}"\nmarkdown_url = "{server.url("/md/ok.md")}"\n'
         'forms = ["markdown"]\n'
         f'[[sources]]\nname = "bad"\nurl = "{server.url("/learn/bad")}"\nmarkdown_url = "{server.url("/md/bad.md")}"\n'

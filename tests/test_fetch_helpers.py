@@ -3,7 +3,8 @@
 Each path has a list of responses consumed one per request (the last one repeats). A
 response is a dict: ``status``, ``body`` (bytes), ``headers``, ``etag`` (answers a matching
 If-None-Match with 304) and ``action``: ``"reset"`` (TCP RST), ``"sleep"`` (``seconds``
-before answering), ``"truncate"`` (Content-Length larger than the body). No tests here.
+before answering), ``"truncate"`` (Content-Length larger than the body), ``"trickle"``
+(the body one byte every ``interval`` seconds). No tests here.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from docwatch.config import Config, FetchConfig, ScheduleConfig, SourceConfig
 
@@ -73,8 +75,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
         self.end_headers()
         try:
-            self.wfile.write(body)
-            self.wfile.flush()
+            if action == "trickle":
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    if srv.closed.wait(spec.get("interval", 0.5)):
+                        break
+            else:
+                self.wfile.write(body)
+                self.wfile.flush()
         except OSError:
             pass
         if action == "truncate":
@@ -93,6 +102,7 @@ class FaultServer:
         self.requests: list = []
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
+        self.closed = threading.Event()
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self  # type: ignore[attr-defined]
@@ -113,16 +123,34 @@ class FaultServer:
             self.hits[path] = 0
 
     def close(self) -> None:
+        self.closed.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
+def local_hosts(*urls: str | None) -> list[str]:
+    """``host:port`` allowed-host entries for local test URLs (entries match the port too)."""
+    out = []
+    for u in urls:
+        if u:
+            p = urlsplit(u)
+            entry = f"{p.hostname}:{p.port}" if p.port else p.hostname
+            if entry not in out:
+                out.append(entry)
+    return out
+
+
 def test_config(tmp_path, sources: list[SourceConfig], **fetch_kw) -> Config:
-    """A config for tests: 127.0.0.1 explicitly allowed, tiny backoff and timeouts."""
+    """A config for tests: the sources' local host:port explicitly allowed, tiny backoff and timeouts.
+    ``allowed_hosts`` given as bare hosts get the sources' ports added the same way."""
+    local = local_hosts(*(u for s in sources for u in (s.url, s.markdown_url)))
     fetch = dict(concurrency=4, per_host=4, connect_timeout=1.0, read_timeout=0.5, retries=2, backoff=0.001,
                  backoff_max=0.01, retry_after_max=0.02, max_bytes=2_000_000,
-                 allowed_hosts=["127.0.0.1", "learn.microsoft.com", "raw.githubusercontent.com", "github.com"])
+                 allowed_hosts=[*local, "learn.microsoft.com", "raw.githubusercontent.com", "github.com"])
     fetch.update(fetch_kw)
+    if "allowed_hosts" in fetch_kw:
+        bare = [h for h in fetch_kw["allowed_hosts"] if ":" not in h]
+        fetch["allowed_hosts"] = [*(e for e in local if e.split(":")[0] in bare), *fetch_kw["allowed_hosts"]]
     return Config(catalog_path=str(tmp_path / "cat.db"), snapshot_dir=str(tmp_path / "snaps"), sources=sources,
                   schedule=ScheduleConfig(), fetch=FetchConfig(**fetch))
 
