@@ -26,7 +26,7 @@ _TYPES = {"version_id": "INTEGER"}
 
 def make_outbox(path: Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(str(path))
-    cols = ", ".join(f"{f.name} {_TYPES.get(f.name, 'TEXT')}" for f in fields(ChangeEvent))
+    cols = ", ".join(f"{f.name} {_TYPES.get(f.name, 'TEXT')}" for f in fields(ChangeEvent) if f.name != "id")
     db.execute(f"CREATE TABLE IF NOT EXISTS change_events (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
     db.conn.commit()
     return db

@@ -23,7 +23,7 @@ def test_valid_channels_and_defaults():
     assert [type(chs[n]) for n in VALID] == [SlackChannel, TeamsChannel, WebhookChannel, EmailChannel, AtomChannel]
     assert chs["ops"].sources == ("azure-monitor",) and chs["ops"].min_severity == "medium"
     assert chs["mail"].port == 465 and chs["mail"].to == ("netops@example.org",)
-    assert chs["hook"].min_severity == "low" and chs["hook"].max_attempts == 8
+    assert chs["hook"].min_severity == "medium" and chs["hook"].max_attempts == 8  # firewall-relevant by default
     assert parse_channels({}) == [] and parse_channels(None) == []
 
 
@@ -80,3 +80,39 @@ def test_channel_table_and_name_errors():
     with pytest.raises(ConfigError) as info:
         parse_channels({"bad name!": {"kind": "atom", "path": "x"}})
     assert info.value.key == "alerts.bad name!"
+
+
+def test_registry_declares_every_kind_once():
+    """Kinds, their keys and their senders all come from CHANNEL_KINDS."""
+    from docwatch.alerts.config import CHANNEL_KINDS, KINDS, sender_for
+
+    assert KINDS == ("slack", "teams", "webhook", "email", "atom")
+    chs = {c.kind: c for c in parse_channels(VALID)}
+    for kind, cls in CHANNEL_KINDS.items():
+        assert cls.KIND == kind and callable(sender_for(chs[kind]))
+        names = [k.name for k in cls.all_keys()]
+        assert len(names) == len(set(names)) and "min_severity" in names
+    assert {k.name for k in EmailChannel.all_keys()} >= {"subject_prefix", "timeout", "from", "to"}
+    assert {k.name for k in AtomChannel.all_keys()} >= {"title", "max_entries", "path"}
+
+
+def test_new_kind_is_one_class_and_one_registry_entry(monkeypatch):
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from docwatch.alerts import config as cfg
+
+    @dataclass(kw_only=True, repr=False)
+    class PagerChannel(cfg.HttpChannel):
+        KIND: ClassVar[str] = "pager"
+        SENDER: ClassVar[str] = "docwatch.alerts.webhook:send"
+        OWN_KEYS: ClassVar[tuple] = (cfg.Key("routing_key_env", required=True, check="env"),)
+        routing_key_env: str
+
+    monkeypatch.setitem(cfg.CHANNEL_KINDS, "pager", PagerChannel)
+    ch = parse_channels({"p": {"kind": "pager", "url_env": "U", "routing_key_env": "R", "timeout": 3}})[0]
+    assert isinstance(ch, PagerChannel) and ch.timeout == 3.0 and ch.routing_key_env == "R"
+    assert cfg.sender_for(ch).__module__ == "docwatch.alerts.webhook"
+    with pytest.raises(ConfigError) as info:
+        parse_channels({"p": {"kind": "pager", "url_env": "U"}})
+    assert info.value.key == "alerts.p.routing_key_env"

@@ -2,10 +2,22 @@
 
 ``parse_channels`` validates config.toml's ``[alerts]``; ``deliver_pending`` sends every
 change event not yet delivered, once per channel, through the outbox in ``outbox.py``.
+Names are resolved lazily so that loading a config (``docwatch.alerts.config``) never
+imports the outbox and its HTTP client.
 """
-from docwatch.alerts.config import (AtomChannel, Channel, EmailChannel, SlackChannel, TeamsChannel,
-                                    WebhookChannel, parse_channels)
-from docwatch.alerts.outbox import ChannelReport, DeliveryReport, deliver_pending, send_test
+from __future__ import annotations
 
-__all__ = ["AtomChannel", "Channel", "ChannelReport", "DeliveryReport", "EmailChannel", "SlackChannel",
-           "TeamsChannel", "WebhookChannel", "deliver_pending", "parse_channels", "send_test"]
+import importlib
+
+_EXPORTS = {
+    "AtomChannel": "config", "Channel": "config", "EmailChannel": "config", "SlackChannel": "config",
+    "TeamsChannel": "config", "WebhookChannel": "config", "parse_channels": "config",
+    "ChannelReport": "outbox", "DeliveryReport": "outbox", "deliver_pending": "outbox", "send_test": "outbox",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"docwatch.alerts.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'docwatch.alerts' has no attribute {name!r}")

@@ -2,7 +2,10 @@
 
 Each ``[alerts.<name>]`` table is one channel with a ``kind`` (slack, teams, webhook,
 email, atom), optional filters (``sources``, ``clouds``, ``min_severity``) and its
-kind's settings. Secrets (webhook URLs that embed tokens, HMAC secrets, SMTP passwords)
+kind's settings. One registry (:data:`CHANNEL_KINDS`) drives parsing, the allowed keys,
+the README's channel reference (checked by a test) and delivery: a channel class declares
+its ``KIND``, its ``KEYS`` (type, default, check) and its ``SENDER`` (``module:function``,
+imported only when a message is sent). Adding a kind = one class + one registry entry. Secrets (webhook URLs that embed tokens, HMAC secrets, SMTP passwords)
 come from environment variables named by ``*_env`` keys and are read only when a message
 is sent, so they never sit in the config object, the catalog or a log line.
 """
@@ -10,16 +13,17 @@ from __future__ import annotations
 
 import os
 import re
+import importlib
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, Callable, ClassVar
 from urllib.parse import urlsplit
 
 from docwatch.errors import ConfigError, DocwatchError
 
 SEVERITIES = ("info", "low", "medium", "high")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-KINDS = ("slack", "teams", "webhook", "email", "atom")
+DEFAULT_MIN_SEVERITY = "medium"  # a firewall team wants what it must act on, not every wording tweak
 _NAME_RX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ENV_RX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -32,20 +36,71 @@ def mask_url(url: str | None) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}/***" if parts.scheme else "***"
 
 
+@dataclass(frozen=True)
+class Key:
+    """One config.toml key of a channel: its type, default and the check applied to it.
+
+    ``check``: ``positive`` (> 0), ``env`` (an environment variable name), ``strings`` (a
+    string or list of non-empty strings), ``lower`` (case-folded, one of ``choices``) or "".
+    ``attr`` is the dataclass field when it differs from the key (``from`` → ``sender``).
+    """
+
+    name: str
+    type: type | tuple = str
+    default: Any = None
+    required: bool = False
+    check: str = ""
+    choices: tuple[str, ...] = ()
+    attr: str | None = None
+    doc: str = ""
+
+    @property
+    def field_name(self) -> str:
+        return self.attr or self.name
+
+
 @dataclass(kw_only=True)
 class Channel:
     """What every channel has: a name, a kind, filters and a retry policy."""
+
+    KIND: ClassVar[str] = ""
+    SENDER: ClassVar[str] = ""  # "module:function" taking (channel, digest, meta, client)
+    OWN_KEYS: ClassVar[tuple[Key, ...]] = (  # every kind's keys; subclasses add their own
+        Key("sources", check="strings", default=(), doc="only these sources (default: all)"),
+        Key("clouds", check="strings", default=(), choices=("public", "usgov", "china"),
+            doc="only these clouds; events naming no cloud always pass"),
+        Key("min_severity", check="lower", default=DEFAULT_MIN_SEVERITY, choices=SEVERITIES,
+            doc="lowest severity sent; info events only reach channels that ask for them"),
+        Key("max_items", int, 25, check="positive", doc="change lines in one digest before '… and N more'"),
+        Key("max_attempts", int, 8, check="positive", doc="then the delivery is failed until `alerts retry`"),
+        Key("retry_base_seconds", float, 30.0, check="positive", doc="backoff base, doubled per attempt"),
+        Key("retry_max_seconds", float, 3600.0, check="positive", doc="cap on one backoff delay"),
+        Key("enabled", bool, True, doc="false keeps the channel configured but silent"),
+    )
 
     name: str
     kind: str
     sources: tuple[str, ...] = ()  # empty: every source
     clouds: tuple[str, ...] = ()  # empty: every cloud; events naming no cloud always pass
-    min_severity: str = "low"  # "info" events only reach channels that ask for them
+    min_severity: str = DEFAULT_MIN_SEVERITY  # "info" events only reach channels that ask for them
     max_items: int = 25  # change lines shown in one digest before "… and N more changes"
     max_attempts: int = 8  # then the delivery is "failed" until `docwatch alerts retry`
     retry_base_seconds: float = 30.0  # backoff: base * 2**(attempts-1), capped at retry_max_seconds
     retry_max_seconds: float = 3600.0
     enabled: bool = True
+
+    @classmethod
+    def all_keys(cls) -> tuple[Key, ...]:
+        """Every key this kind accepts: the common ones, then each subclass's own, in MRO order."""
+        keys: dict[str, Key] = {}
+        for klass in reversed(cls.__mro__):
+            for k in vars(klass).get("OWN_KEYS", ()):
+                keys[k.name] = k
+        return tuple(keys.values())
+
+    @classmethod
+    def validate(cls, r: "_Reader", values: dict[str, Any]) -> None:
+        """Checks across keys of one kind; edits ``values`` in place. Subclasses extend it."""
 
     def accepts(self, event) -> bool:
         """Channel filters: source, cloud (cloud-less events pass), minimum severity."""
@@ -74,9 +129,25 @@ def _env(var: str, key: str) -> str:
 class HttpChannel(Channel):
     """Slack, Teams and generic webhooks: POST JSON to a URL (inline or from ``url_env``)."""
 
+    OWN_KEYS: ClassVar[tuple[Key, ...]] = (
+        Key("url", doc="the URL inline (it is a secret for Slack/Teams: prefer url_env)"),
+        Key("url_env", check="env", doc="environment variable holding the URL"),
+        Key("timeout", float, 10.0, check="positive", doc="seconds per request"),
+    )
+
     url: str | None = field(default=None, repr=False)
     url_env: str | None = None
     timeout: float = 10.0
+
+    @classmethod
+    def validate(cls, r: "_Reader", values: dict[str, Any]) -> None:
+        url, url_env = values.get("url"), values.get("url_env")
+        if bool(url) == bool(url_env):
+            raise r.fail("url_env", "set exactly one of 'url' or 'url_env' (prefer url_env: the URL is a secret)")
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise r.fail("url", f"must be an http(s) URL, got {mask_url(url)!r}")
 
     def resolve_url(self) -> str:
         return self.url or _env(self.url_env or "", f"alerts.{self.name}.url_env")
@@ -94,16 +165,30 @@ class HttpChannel(Channel):
 
 @dataclass(kw_only=True, repr=False)
 class SlackChannel(HttpChannel):
-    pass
+    """Slack incoming webhook (Block Kit)."""
+
+    KIND: ClassVar[str] = "slack"
+    SENDER: ClassVar[str] = "docwatch.alerts.slack:send"
 
 
 @dataclass(kw_only=True, repr=False)
 class TeamsChannel(HttpChannel):
-    pass
+    """Teams Workflows webhook (Adaptive Card 1.4)."""
+
+    KIND: ClassVar[str] = "teams"
+    SENDER: ClassVar[str] = "docwatch.alerts.teams:send"
 
 
 @dataclass(kw_only=True, repr=False)
 class WebhookChannel(HttpChannel):
+    """Generic JSON webhook signed with HMAC-SHA256."""
+
+    KIND: ClassVar[str] = "webhook"
+    SENDER: ClassVar[str] = "docwatch.alerts.webhook:send"
+    OWN_KEYS: ClassVar[tuple[Key, ...]] = (
+        Key("secret_env", required=True, check="env", doc="environment variable holding the HMAC key"),
+    )
+
     secret_env: str  # HMAC-SHA256 key for X-Docwatch-Signature
 
     def resolve_secret(self) -> str:
@@ -114,8 +199,28 @@ class WebhookChannel(HttpChannel):
         return super().secrets() + ([secret] if secret else [])
 
 
+_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
 @dataclass(kw_only=True)
 class EmailChannel(Channel):
+    """SMTP e-mail (text + HTML)."""
+
+    KIND: ClassVar[str] = "email"
+    SENDER: ClassVar[str] = "docwatch.alerts.mail:send"
+    OWN_KEYS: ClassVar[tuple[Key, ...]] = (
+        Key("host", required=True, doc="SMTP server"),
+        Key("port", int, None, check="positive", doc="default 587 (starttls), 465 (ssl), 25 (none)"),
+        Key("security", default="starttls", check="lower", choices=tuple(_DEFAULT_PORTS), doc="starttls | ssl | none"),
+        Key("username", doc="SMTP AUTH user"),
+        Key("password_env", check="env", doc="environment variable holding the SMTP password"),
+        Key("from", required=True, attr="sender", doc="From address"),
+        Key("to", check="strings", default=(), doc="recipient addresses"),
+        Key("ca_file", doc="extra CA bundle for a private relay"),
+        Key("subject_prefix", default="[docwatch]", doc="start of every subject"),
+        Key("timeout", float, 30.0, check="positive", doc="seconds per SMTP operation"),
+    )
+
     host: str
     port: int
     security: str = "starttls"  # starttls | ssl | none
@@ -126,6 +231,19 @@ class EmailChannel(Channel):
     ca_file: str | None = None  # extra CA bundle (self-signed relays); system CAs otherwise
     subject_prefix: str = "[docwatch]"
     timeout: float = 30.0
+
+    @classmethod
+    def validate(cls, r: "_Reader", values: dict[str, Any]) -> None:
+        port = values.get("port") or _DEFAULT_PORTS[values["security"]]
+        if port > 65535:
+            raise r.fail("port", f"must be a TCP port (1-65535), got {port}")
+        values["port"] = port
+        values["sender"] = _address(r, "from", values["sender"])
+        values["to"] = tuple(_address(r, "to", a) for a in values["to"])
+        if not values["to"]:
+            raise r.fail("to", "needs at least one recipient address")
+        if values.get("password_env") and not values.get("username"):
+            raise r.fail("username", "password_env is set but username is missing")
 
     def resolve_password(self) -> str | None:
         if not self.password_env:
@@ -142,6 +260,16 @@ class EmailChannel(Channel):
 
 @dataclass(kw_only=True)
 class AtomChannel(Channel):
+    """Atom 1.0 feed file, rewritten from the catalog on every delivery."""
+
+    KIND: ClassVar[str] = "atom"
+    SENDER: ClassVar[str] = "docwatch.alerts.atom:send"
+    OWN_KEYS: ClassVar[tuple[Key, ...]] = (
+        Key("path", required=True, doc="feed file, replaced atomically"),
+        Key("max_entries", int, 50, check="positive", doc="newest entries kept"),
+        Key("title", default="docwatch: network requirement changes", doc="feed title"),
+    )
+
     path: str
     max_entries: int = 50
     title: str = "docwatch: network requirement changes"
@@ -150,20 +278,15 @@ class AtomChannel(Channel):
         return f"atom → {self.path}"
 
 
+# The registry: kind → channel class. One entry per kind; nothing else lists kinds.
+CHANNEL_KINDS: dict[str, type[Channel]] = {cls.KIND: cls for cls in
+                                           (SlackChannel, TeamsChannel, WebhookChannel, EmailChannel, AtomChannel)}
+KINDS = tuple(CHANNEL_KINDS)
+
+
 # ---------------------------------------------------------------- parsing
 
-_COMMON = {"kind", "sources", "clouds", "min_severity", "max_items", "max_attempts",
-           "retry_base_seconds", "retry_max_seconds", "enabled"}
-_KIND_KEYS = {
-    "slack": {"url", "url_env", "timeout"},
-    "teams": {"url", "url_env", "timeout"},
-    "webhook": {"url", "url_env", "timeout", "secret_env"},
-    "email": {"host", "port", "security", "username", "password_env", "from", "to", "ca_file",
-              "subject_prefix", "timeout"},
-    "atom": {"path", "max_entries", "title"},
-}
 _INLINE_SECRETS = {"password": "password_env", "secret": "secret_env"}
-_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 class _Reader:
@@ -195,34 +318,36 @@ class _Reader:
             raise self.fail(f, "must not contain line breaks")
         return value
 
-    def positive(self, f: str, typ: type, default: Any) -> Any:
-        value = self.get(f, typ, default)
-        if value <= 0:
-            raise self.fail(f, f"must be greater than 0, got {value!r}")
+    def read(self, k: Key) -> Any:
+        """One declared key, typed and checked."""
+        if k.check == "strings":
+            value = self.get(k.name, (list, str), [], k.required)
+            value = [value] if isinstance(value, str) else value
+            if not all(isinstance(v, str) and v.strip() for v in value):
+                raise self.fail(k.name, "must be a list of non-empty strings")
+            value = tuple(v.strip() for v in value)
+            if k.choices:
+                value = tuple(v.lower() for v in value)
+                bad = [v for v in value if v not in k.choices]
+                if bad:
+                    raise self.fail(k.name, f"unknown {k.name.rstrip('s')} {bad[0]!r}; expected {_one_of(k.choices)}")
+            return value
+        value = self.get(k.name, k.type, k.default, k.required)
+        if value is None:
+            return None
+        if k.check == "positive" and value <= 0:
+            raise self.fail(k.name, f"must be greater than 0, got {value!r}")
+        if k.check == "env" and not _ENV_RX.match(value):
+            raise self.fail(k.name, f"must name an environment variable (letters, digits, _), got {value!r}")
+        if k.check == "lower":
+            value = value.lower()
+            if value not in k.choices:
+                raise self.fail(k.name, f"must be one of {', '.join(k.choices)}, got {value!r}")
         return value
 
-    def strings(self, f: str) -> tuple[str, ...]:
-        value = self.get(f, (list, str), [])
-        value = [value] if isinstance(value, str) else value
-        if not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.fail(f, "must be a list of non-empty strings")
-        return tuple(v.strip() for v in value)
 
-    def env_name(self, f: str, required: bool = False) -> str | None:
-        value = self.get(f, str, None, required)
-        if value is not None and not _ENV_RX.match(value):
-            raise self.fail(f, f"must name an environment variable (letters, digits, _), got {value!r}")
-        return value
-
-    def url(self) -> tuple[str | None, str | None]:
-        url, url_env = self.get("url", str), self.env_name("url_env")
-        if bool(url) == bool(url_env):
-            raise self.fail("url_env", "set exactly one of 'url' or 'url_env' (prefer url_env: the URL is a secret)")
-        if url:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise self.fail("url", f"must be an http(s) URL, got {mask_url(url)!r}")
-        return url, url_env
+def _one_of(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
 
 
 def parse_channels(raw: dict[str, Any] | None) -> list[Channel]:
@@ -243,59 +368,27 @@ def parse_channels(raw: dict[str, Any] | None) -> list[Channel]:
 def _parse_channel(name: str, table: dict[str, Any]) -> Channel:
     r = _Reader(name, table)
     kind = r.get("kind", str, required=True)
-    if kind not in KINDS:
-        raise r.fail("kind", f"unknown channel kind {kind!r}; expected one of {', '.join(KINDS)}")
+    cls = CHANNEL_KINDS.get(kind)
+    if cls is None:
+        raise r.fail("kind", f"unknown channel kind {kind!r}; expected one of {', '.join(CHANNEL_KINDS)}")
     for inline, env_key in _INLINE_SECRETS.items():
         if inline in table:
             raise r.fail(inline, f"secrets are not written in config.toml; put it in an environment variable and set {env_key!r}")
-    unknown = sorted(set(table) - _COMMON - _KIND_KEYS[kind])
+    keys = cls.all_keys()
+    allowed = {"kind"} | {k.name for k in keys}
+    unknown = sorted(set(table) - allowed)
     if unknown:
-        allowed = ", ".join(sorted(_COMMON | _KIND_KEYS[kind]))
-        raise r.fail(unknown[0], f"unknown setting {unknown[0]!r} for a {kind} channel (allowed: {allowed})")
-    min_sev = r.get("min_severity", str, "low").lower()
-    if min_sev not in SEVERITIES:
-        raise r.fail("min_severity", f"must be one of {', '.join(SEVERITIES)}, got {min_sev!r}")
-    clouds = tuple(c.lower() for c in r.strings("clouds"))
-    for c in clouds:
-        if c not in ("public", "usgov", "china"):
-            raise r.fail("clouds", f"unknown cloud {c!r}; expected public, usgov or china")
-    common: dict[str, Any] = dict(
-        name=name, kind=kind, sources=r.strings("sources"), clouds=clouds, min_severity=min_sev,
-        max_items=r.positive("max_items", int, 25), max_attempts=r.positive("max_attempts", int, 8),
-        retry_base_seconds=r.positive("retry_base_seconds", float, 30.0),
-        retry_max_seconds=r.positive("retry_max_seconds", float, 3600.0),
-        enabled=r.get("enabled", bool, True),
-    )
-    if kind in ("slack", "teams", "webhook"):
-        url, url_env = r.url()
-        http = dict(common, url=url, url_env=url_env, timeout=r.positive("timeout", float, 10.0))
-        if kind == "slack":
-            return SlackChannel(**http)
-        if kind == "teams":
-            return TeamsChannel(**http)
-        return WebhookChannel(**http, secret_env=r.env_name("secret_env", required=True))
-    if kind == "email":
-        security = r.get("security", str, "starttls").lower()
-        if security not in _DEFAULT_PORTS:
-            raise r.fail("security", f"must be starttls, ssl or none, got {security!r}")
-        port = r.positive("port", int, _DEFAULT_PORTS[security])
-        if port > 65535:
-            raise r.fail("port", f"must be a TCP port (1-65535), got {port}")
-        sender = _address(r, "from", r.get("from", str, required=True))
-        to = tuple(_address(r, "to", a) for a in r.strings("to"))
-        if not to:
-            raise r.fail("to", "needs at least one recipient address")
-        username, password_env = r.get("username", str), r.env_name("password_env")
-        if password_env and not username:
-            raise r.fail("username", "password_env is set but username is missing")
-        ca_file = r.get("ca_file", str)
-        return EmailChannel(**common, host=r.get("host", str, required=True), port=port, security=security,
-                            username=username, password_env=password_env, sender=sender, to=to,
-                            ca_file=ca_file, subject_prefix=r.get("subject_prefix", str, "[docwatch]"),
-                            timeout=r.positive("timeout", float, 30.0))
-    return AtomChannel(**common, path=r.get("path", str, required=True),
-                       max_entries=r.positive("max_entries", int, 50),
-                       title=r.get("title", str, "docwatch: network requirement changes"))
+        raise r.fail(unknown[0], f"unknown setting {unknown[0]!r} for a {kind} channel (allowed: {', '.join(sorted(allowed))})")
+    values = {k.field_name: r.read(k) for k in keys}
+    cls.validate(r, values)
+    return cls(name=name, kind=kind, **values)
+
+
+def sender_for(channel: Channel) -> Callable:
+    """The send function declared by a channel's class (``SENDER``), imported only now so
+    that loading a config never imports httpx or smtplib."""
+    module, _, func = type(channel).SENDER.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def _address(r: _Reader, f: str, value: str) -> str:

@@ -26,13 +26,12 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import httpx
 import sqlite_utils
 
-from docwatch.alerts import atom, mail, slack, teams, webhook
-from docwatch.alerts.config import Channel
+from docwatch.alerts.config import Channel, sender_for
 from docwatch.alerts.digest import Digest, StoredEvent, build_digest, event_from_row
 from docwatch.errors import DocwatchError
 
@@ -43,9 +42,6 @@ CURSORS = "alert_cursors"
 SCAN_BATCH = 1000  # events looked at (and at most put in one digest) per step
 MAX_STEPS = 100  # deliveries handled per channel per run
 CRASH_HOOK_ENV = "DOCWATCH_TEST_CRASH_AFTER_SEND"  # tests only: die between send and mark
-
-SENDERS: dict[str, Callable] = {"slack": slack.send, "teams": teams.send, "webhook": webhook.send,
-                                "email": mail.send, "atom": atom.send}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {DELIVERIES} (
@@ -233,7 +229,7 @@ def _attempt(db: sqlite_utils.Database, channel: Channel, delivery: dict[str, An
         digest = build_digest(channel.name, events, max_items=channel.max_items)
         meta = DeliveryMeta(delivery["id"], delivery["idempotency_key"], now, db, attempts)
         try:
-            SENDERS[channel.kind](channel, digest, meta, client)
+            sender_for(channel)(channel, digest, meta, client)
         except Exception as exc:  # one failing channel must never stop the others
             error = redact(str(exc) if isinstance(exc, DocwatchError) else f"{type(exc).__name__}: {exc}", channel)
         if error is None and os.environ.get(CRASH_HOOK_ENV):
@@ -361,7 +357,7 @@ def send_test(channel: Channel, *, db: Any = None, now: datetime | str | None = 
     handle = db_of(db) if db is not None else None
     meta = DeliveryMeta(f"test-{int(moment.timestamp())}", key, moment, handle)
     try:
-        SENDERS[channel.kind](channel, digest, meta, client)
+        sender_for(channel)(channel, digest, meta, client)
     except Exception as exc:
         raise DocwatchError(f"test message to {channel.name!r} failed: {redact(str(exc), channel)}") from None
     return digest
