@@ -75,7 +75,32 @@ _V3 = ["ALTER TABLE versions ADD COLUMN held_rules TEXT"]
 # v4 ingest pipeline / rule identity, v5 fetch + daemon state, v6 service tags,
 # v7 export endpoint sets, v8 deadlines + backfill.
 _V4: list = []
-_V5: list = []
+# v5 (owner: the scrape cycle, docwatch/crawlstate.py): HTTP validators per URL (and
+# includes known to be missing), the fetch log, per-source crawl state (failure streak,
+# form used, coverage counts) and daemon state. CREATE IF NOT EXISTS + idempotent ADD COLUMN:
+# catalogs made before v5 already hold the first four tables in their old shape.
+_V5: list = [
+    """CREATE TABLE IF NOT EXISTS http_cache (
+        url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, sha256 TEXT, content_type TEXT, updated_at TEXT)""",
+    "ALTER TABLE http_cache ADD COLUMN missing_since TEXT",
+    "ALTER TABLE http_cache ADD COLUMN missing_checked TEXT",
+    """CREATE TABLE IF NOT EXISTS fetch_log (
+        id INTEGER PRIMARY KEY, url TEXT NOT NULL, source TEXT, time TEXT NOT NULL, status TEXT NOT NULL,
+        http_status INTEGER, etag TEXT, bytes INTEGER, duration_ms INTEGER, attempts INTEGER,
+        sha256 TEXT, error TEXT)""",
+    "CREATE INDEX IF NOT EXISTS fetch_log_source ON fetch_log(source, id)",
+    "CREATE INDEX IF NOT EXISTS fetch_log_time ON fetch_log(time)",
+    """CREATE TABLE IF NOT EXISTS source_state (
+        source TEXT PRIMARY KEY, last_attempt TEXT, last_success TEXT, last_status TEXT,
+        last_error TEXT, last_error_at TEXT)""",
+    "ALTER TABLE source_state ADD COLUMN form TEXT",
+    "ALTER TABLE source_state ADD COLUMN degraded TEXT",
+    "ALTER TABLE source_state ADD COLUMN fail_streak INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE source_state ADD COLUMN coverage TEXT",
+    "CREATE TABLE IF NOT EXISTS daemon_state (key TEXT PRIMARY KEY, value TEXT)",
+]
+# v6 (owner: service tags, docwatch/catalog_tags.py): one row per ingested file, per tag, per
+# changed tag version and per prefix version (v_from/v_to are version ids; v_to NULL = listed now).
 _V6: list = []
 _V7: list = []
 _V8: list = []

@@ -8,6 +8,7 @@ and the line it is written on, so the user can go straight to it. A missing defa
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -55,6 +56,12 @@ class FetchConfig:
     max_bytes: int = 5_000_000
     max_redirects: int = 5
     include_depth: int = 3
+    # scrape cycle (docwatch/cycle.py): whole-cycle deadline, parse processes (0/1 = serial),
+    # how often a known-missing include is asked for again, fetch-log retention
+    cycle_timeout: float = 3600.0
+    parse_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    missing_include_recheck_hours: float = 24.0
+    fetch_log_days: float = 30.0
     user_agent: str = "docwatch/0.1 (+https://github.com/docwatch/docwatch; network-requirements watcher)"
     allowed_hosts: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS))
 
@@ -339,7 +346,10 @@ def _validate_fetch(f: FetchConfig) -> None:
     for k in ("retries", "max_redirects", "include_depth", "backoff", "backoff_max", "retry_after_max"):
         if getattr(f, k) < 0:
             raise ConfigError("must be >= 0", key=f"fetch.{k}")
-    for k in ("connect_timeout", "read_timeout", "total_timeout"):
+    for k in ("parse_workers", "missing_include_recheck_hours", "fetch_log_days"):
+        if getattr(f, k) < 0:
+            raise ConfigError("must be >= 0", key=f"fetch.{k}")
+    for k in ("connect_timeout", "read_timeout", "total_timeout", "cycle_timeout"):
         if getattr(f, k) <= 0:
             raise ConfigError("must be > 0", key=f"fetch.{k}")
     for i, h in enumerate(f.allowed_hosts):

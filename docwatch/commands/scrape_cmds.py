@@ -37,10 +37,13 @@ def _progress(total: int, label: str):
 
 def _echo_report(report, title: str) -> None:
     for o in report.outcomes:
+        degraded = f" [degraded: {o.degraded}]" if o.degraded else ""
         if o.status in ("failed", "anomaly"):
             click.echo(f"  {o.source}: {o.status}: {o.error}")
-        elif o.status in ("first", "changed"):
-            click.echo(f"  {o.source}: {o.status} ({o.rules} rules, {o.events} change events)")
+        elif o.status in ("first", "changed", "form-switch"):
+            click.echo(f"  {o.source}: {o.status} ({o.rules} rules, {o.events} change events){degraded}")
+        elif degraded:
+            click.echo(f"  {o.source}: {o.status}{degraded}")
     click.echo(f"{title}: {report.summary()}")
 
 
@@ -109,31 +112,31 @@ def lock_holder(db_path: Path) -> str | None:
     return None
 
 
+def _coverage_text(cov: dict | None) -> str:
+    if not cov:
+        return "-"
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(cov.items()))
+
+
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_obj
 def status_cmd(app, as_json: bool) -> None:
-    """Per source: last success, last error, current rules; the daemon's state and next run."""
+    """Per source: last status and success, last error, form used (degraded when the preferred
+    form failed), failure streak, coverage and current rules; the daemon's state and next run."""
     import json
 
-    from docwatch.cycle import FetchState
+    from docwatch.crawlstate import status_report
 
     cfg, db_path = app.config, app.db_path
     catalog = app.catalog(create=False)
     try:
-        state = FetchState(catalog.db)
-        daemon, per_source = state.daemon(), state.sources()
-        counts = dict(catalog.db.execute("SELECT source, count(*) FROM current_rules GROUP BY source").fetchall())
+        report = status_report(catalog, [s.name for s in cfg.sources])
     finally:
         catalog.close()
-    names = list(dict.fromkeys([s.name for s in cfg.sources] + sorted(per_source) + sorted(counts)))
+    daemon = report.daemon
     holder = lock_holder(Path(db_path))
-    rows = []
-    for n in names:
-        st = per_source.get(n, {})
-        rows.append({"source": n, "rules": counts.get(n, 0), "last_status": st.get("last_status"),
-                     "last_success": st.get("last_success"), "last_error": st.get("last_error"),
-                     "last_error_at": st.get("last_error_at"), "configured": any(s.name == n for s in cfg.sources)})
+    rows = [dict(r.to_dict(), configured=r.configured) for r in report.sources]
     info = {"catalog": str(db_path), "running": holder, "next_run": daemon.get("next_run") if holder else None,
             "last_cycle": daemon.get("last_cycle"), "last_cycle_summary": daemon.get("last_cycle_summary"),
             "sources": rows}
@@ -149,11 +152,17 @@ def status_cmd(app, as_json: bool) -> None:
     from rich.table import Table
 
     t = Table(show_lines=False)
-    for c in ("source", "rules", "last status", "last success", "last error"):
+    for c in ("source", "rules", "last status", "form", "last success", "last error", "coverage"):
         t.add_column(c, overflow="fold")
-    for r in rows:
-        err = f"{r['last_error_at']}: {r['last_error']}" if r["last_error"] else "-"
-        t.add_row(r["source"], str(r["rules"]), r["last_status"] or "never run", r["last_success"] or "-", err)
+    for r in report.sources:
+        err = f"{r.last_error_at}: {r.last_error}" if r.last_error else "-"
+        if r.fail_streak:
+            err += f" (failing {r.fail_streak} cycle(s) in a row)"
+        form = r.form or "-"
+        if r.degraded:
+            form += f" (degraded: {r.degraded})"
+        t.add_row(r.source, str(r.rules), r.last_status or "never run", form, r.last_success or "-", err,
+                  _coverage_text(r.coverage))
     Console(width=None if sys.stdout.isatty() else 160, file=sys.stdout).print(t)
 
 
