@@ -22,13 +22,15 @@ Time order
     than the source's latest version is refused with a clear error (history is append-only,
     so ``valid_to`` of earlier versions never needs rewriting). Equal times are allowed.
 
-Guard
-    A version that looks collapsed (see :func:`docwatch.diff.assess`) is recorded with status
-    ``anomaly`` and one ``anomaly`` event per streak; current rules are left untouched and no
-    removals are emitted. A ratio anomaly is confirmed by the next distinct version that
-    agrees with it: the anomalous version's rules (held aside) are then applied at its own
-    date with its own events, before the confirming version is diffed against them, so the
-    history stays exact per version. "No tables/no rules" is never confirmed automatically.
+Decisions
+    The catalog decides nothing: :mod:`docwatch.pipeline` reads the last accepted state here,
+    asks the pure guard (:mod:`docwatch.guard`) and the diff (:mod:`docwatch.diff`), and hands
+    back the version row, the rule versions (with re-keys for rules paired across keys) and the
+    events to persist. Version statuses: ``first``, ``changed``, ``unchanged``, ``confirmed``
+    and ``accepted`` (their rules are current), ``anomaly`` (held aside, rules in
+    ``held_rules``), ``form-switch`` (a fallback form, kept apart), ``duplicate`` is never stored.
+    Each version carries its per-source number ``seq`` (1, 2, 3 … per source), the form it was
+    read from and the parser version that extracted it.
 
 Concurrency
     WAL mode: readers never block. Each write is one ``BEGIN IMMEDIATE`` transaction (a crash
@@ -49,7 +51,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from docwatch.catalog_schema import SCHEMA_VERSION, create_views, current_version, migrate, now_iso
-from docwatch.diff import GuardSettings, assess, commit_url, diff_rules, facts_equal, is_hard_anomaly
+from docwatch.diff import facts_equal
 from docwatch.errors import CatalogError, UsageError
 from docwatch.model import ChangeEvent, Rule
 from parsers.model import Document
@@ -57,7 +59,7 @@ from parsers.model import Document
 log = logging.getLogger(__name__)
 
 _RV_FACTS = ("endpoint", "endpoint_kind", "service_tag", "src", "dst", "ports", "protocol",
-             "direction", "cloud", "tab", "required", "when", "purpose")
+             "direction", "cloud", "tab", "required", "when", "purpose", "deadline", "deadline_text", "origin")
 
 
 @dataclass
@@ -69,7 +71,8 @@ class IngestResult:
 
 
 # Version statuses whose rules are the source's current rules.
-ACCEPTED_STATUSES = ("first", "changed", "unchanged", "confirmed")
+ACCEPTED_STATUSES = ("first", "changed", "unchanged", "confirmed", "accepted")
+_ACCEPTED_SQL = "(" + ", ".join(repr(s) for s in ACCEPTED_STATUSES) + ")"
 
 
 def parse_time(value: str | datetime | date | None, *, end_of_day: bool = False, what: str = "time") -> str:
@@ -148,7 +151,8 @@ def rule_from_row(row: dict[str, Any]) -> Rule:
         source=row.get("src", row.get("traffic_source")), destination=row.get("dst", row.get("traffic_destination")),
         ports=_loads(row.get("ports")) or [], protocol=row.get("protocol"), direction=row.get("direction"),
         cloud=row.get("cloud"), tab=row.get("tab"), required=None if req is None else bool(req),
-        when=row.get("when"), purpose=row.get("purpose"),
+        when=row.get("when"), purpose=row.get("purpose"), deadline=row.get("deadline"),
+        deadline_text=row.get("deadline_text"), origin=row.get("origin") or "table",
         section=_loads(row.get("section")) or [], table=row.get("tbl", row.get("table")), row=row.get("row"),
     )
 
@@ -159,6 +163,7 @@ class Catalog:
     def __init__(self, path: str | Path, *, timeout: float = 10.0, create: bool = True):
         self.path = Path(path)
         self.timeout = timeout
+        self.create = create
         check_catalog_path(self.path, must_exist=not create)
         try:
             conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -167,7 +172,9 @@ class Catalog:
         self.db = sqlite_utils.Database(conn)
         try:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
-            self.db.enable_wal()
+            if create:
+                self.db.enable_wal()
+                conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, few flushes
             self._setup()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -182,6 +189,13 @@ class Catalog:
                 f"({SCHEMA_VERSION}); upgrade docwatch")
         if have == SCHEMA_VERSION and all(v in self.db.view_names() for v in ("current_rules", "rule_history", "changes")):
             return
+        if not self.create:  # readers never write: no schema creation, no migration
+            self.db.conn.close()
+            if have == 0:
+                raise CatalogError(f"{self.path}: not a docwatch catalog (no schema); point --db at a catalog "
+                                   "made by `docwatch run`, `scrape` or `ingest`")
+            raise CatalogError(f"{self.path}: catalog schema version {have} needs migrating to {SCHEMA_VERSION}; "
+                               "run a writing command (`docwatch scrape` or `ingest`) once")
         with self._write():
             migrate(self.db)
             create_views(self.db)
@@ -197,8 +211,20 @@ class Catalog:
 
     # -- transactions ----------------------------------------------------------------------
 
+    def write(self):
+        """One write transaction (``BEGIN IMMEDIATE``); nested uses join the outer one."""
+        return self._write()
+
     @contextmanager
     def _write(self) -> Iterator[None]:
+        if self.db.conn.in_transaction:  # already inside a write: join it
+            yield
+            return
+        with self._begin():
+            yield
+
+    @contextmanager
+    def _begin(self) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction; rolled back on any exception."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -243,9 +269,20 @@ class Catalog:
         return self._one("SELECT * FROM versions WHERE source = ? ORDER BY id DESC LIMIT 1", (source,))
 
     def last_accepted_version(self, source: str) -> dict[str, Any] | None:
-        return self._one(
-            f"SELECT * FROM versions WHERE source = ? AND status IN ({', '.join(repr(s) for s in ACCEPTED_STATUSES)}) "
-            "ORDER BY id DESC LIMIT 1", (source,))
+        return self._one(f"SELECT * FROM versions WHERE source = ? AND status IN {_ACCEPTED_SQL} "
+                         "ORDER BY id DESC LIMIT 1", (source,))
+
+    def versions_since(self, source: str, after_id: int, status: str | None = None) -> list[dict[str, Any]]:
+        """Versions of ``source`` stored after version id ``after_id`` (optionally of one status)."""
+        sql = "SELECT * FROM versions WHERE source = ? AND id > ?" + (" AND status = ?" if status else "") + " ORDER BY id"
+        return self._all(sql, (source, after_id, status) if status else (source, after_id))
+
+    def version_by_seq(self, source: str, seq: int) -> dict[str, Any] | None:
+        """A version by its per-source number (1, 2, 3 … as users see it)."""
+        return self._one("SELECT * FROM versions WHERE source = ? AND seq = ?", (source, seq))
+
+    def source_row(self, source: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM sources WHERE name = ?", (source,))
 
     def versions(self, source: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM versions WHERE source = ? ORDER BY id", (source,))
@@ -307,14 +344,16 @@ class Catalog:
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
+        if not events:
+            return
+        cols = [f for f in ChangeEvent.__dataclass_fields__ if f != "id"]
+        sql = f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
         for ev in events:
-            d = ev.to_dict()
-            for k in ("old", "new", "section"):
-                d[k] = _dumps(d[k])
-            cols = list(d)
-            self.db.execute(
-                f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                tuple(d[c] for c in cols))
+            row = [getattr(ev, c) for c in cols]
+            for i, c in enumerate(cols):
+                if c in ("old", "new", "section"):
+                    row[i] = _dumps(row[i])
+            ev.id = self.db.execute(sql, row).lastrowid
 
     def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
         """One anomaly event per streak; later anomalies of the same streak are silent."""
@@ -334,90 +373,70 @@ class Catalog:
             src = self._source_row(source, at, page_url)
             return self._anomaly_event(src, source, reason, at, page_url=page_url)
 
-    def ingest(self, source: str, doc: Document | None, rules: list[Rule], *,
-               observed_at: str | datetime | None = None, snapshot_id: str | None = None,
-               content_hash: str | None = None, page_url: str | None = None,
-               guard: GuardSettings | None = None) -> IngestResult:
-        """Store one observed document version of ``source`` and return its change events."""
-        at = parse_time(observed_at, what="observed_at")
-        meta = (doc.meta if doc is not None else {}) or {}
-        with self._write():
-            src = self._source_row(source, at, page_url)
-            last = self.last_version(source)
-            if last and at < last["observed_at"]:
-                raise UsageError(
-                    f"cannot ingest {source!r} observed at {at}: older than its latest version "
-                    f"({last['observed_at']}); versions must be ingested in time order")
-            if content_hash and last and last["content_hash"] == content_hash:
-                # Same bytes as the last version. If that version was healthy, a failure streak
-                # (failed fetches in between) is over: the next failure is a new anomaly.
-                healthy = last["status"] in ACCEPTED_STATUSES
-                self.db.execute(
-                    "UPDATE sources SET last_seen = ?, anomaly_since = CASE WHEN ? THEN NULL ELSE anomaly_since END, "
-                    "anomaly_reason = CASE WHEN ? THEN NULL ELSE anomaly_reason END WHERE id = ?",
-                    (at, healthy, healthy, src["id"]))
-                return IngestResult(last["id"], "duplicate", [])
+    def add_version(self, source: str, at: str, *, status: str, content_hash: str | None = None,
+                    snapshot_id: str | None = None, meta: dict[str, Any] | None = None, page_url: str | None = None,
+                    commit_url: str | None = None, table_count: int = 0, rule_count: int = 0,
+                    reason: str | None = None, kind: str | None = None, held: list[Rule] | None = None,
+                    form: str | None = None, parser_version: str | None = None) -> dict[str, Any]:
+        """Insert one document version (numbered per source) and return its row."""
+        meta = meta or {}
+        seq = (self.db.execute("SELECT coalesce(max(seq), 0) FROM versions WHERE source = ?", (source,)).fetchone()[0]) + 1
+        vid = self.db.execute(
+            """INSERT INTO versions (source, observed_at, content_hash, snapshot_id, doc_date, doc_commit, page_url,
+               source_url, table_count, rule_count, status, reason, held_rules, seq, form, parser_version, kind,
+               commit_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (source, at, content_hash, snapshot_id, meta.get("doc_date"), meta.get("doc_commit"), page_url,
+             meta.get("source_url"), table_count, rule_count, status, reason,
+             None if held is None else _dumps([r.to_dict() for r in held]), seq, form, parser_version, kind,
+             commit_url)).lastrowid
+        return self._one("SELECT * FROM versions WHERE id = ?", (vid,))
 
-            accepted = self.last_accepted_version(source)
-            reason, confirmed = None, []
-            if accepted is not None:
-                reason = assess(accepted["rule_count"], accepted["table_count"], doc, rules, guard)
-                if (reason and not is_hard_anomaly(reason) and last and last["status"] == "anomaly"
-                        and last.get("held_rules") is not None
-                        and assess(last["rule_count"], last["table_count"], doc, rules, guard) is None):
-                    log.info("%s: anomaly %r confirmed by a later version; accepting", source, last["reason"])
-                    confirmed = self._confirm_held(source, last)
-                    reason = None
-            doc_commit = meta.get("doc_commit")
-            ctx = dict(doc_date=meta.get("doc_date"), doc_commit=doc_commit, page_url=page_url or src.get("page_url"),
-                       commit_url=commit_url(meta.get("source_url"), doc_commit))
-            held = _dumps([r.to_dict() for r in rules]) if reason and not is_hard_anomaly(reason) else None
-            vid = self.db.execute(
-                """INSERT INTO versions (source, observed_at, content_hash, snapshot_id, doc_date, doc_commit,
-                   page_url, source_url, table_count, rule_count, status, reason, held_rules)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (source, at, content_hash, snapshot_id, ctx["doc_date"], doc_commit, ctx["page_url"],
-                 meta.get("source_url"), len(doc.tables) if doc is not None else 0, len(rules),
-                 "anomaly" if reason else "pending", reason, held)).lastrowid
-            if reason:
-                ev = self._anomaly_event(src, source, reason, at, version_id=vid, **ctx)
-                return IngestResult(vid, "anomaly", [ev] if ev else [], reason)
+    def set_version(self, vid: int, **values: Any) -> None:
+        """Update columns of a stored version (status after the diff, held rules cleared …)."""
+        if "held_rules" in values and isinstance(values["held_rules"], list):
+            values["held_rules"] = _dumps([r.to_dict() for r in values["held_rules"]])
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE versions SET {cols} WHERE id = ?", (*values.values(), vid))
 
-            self.db.execute("UPDATE sources SET anomaly_since = NULL, anomaly_reason = NULL, last_seen = ? WHERE id = ?",
-                            (at, src["id"]))
-            if accepted is None:
-                status, events = "first", []
-                self._write_rules(source, vid, at, {}, rules)
-            else:
-                current = self.current_rules(source)
-                events = diff_rules(current, rules, source=source)
-                self._write_rules(source, vid, at, {r.key: r for r in current}, rules)
-                status = "changed" if events else "unchanged"
-            for ev in events:
-                ev.detected_at, ev.version_id = at, vid
-                for k, v in ctx.items():
-                    setattr(ev, k, v)
-            self._insert_events(events)
-            self.db.execute("UPDATE versions SET status = ? WHERE id = ?", (status, vid))
-            return IngestResult(vid, status, confirmed + events)
+    @staticmethod
+    def held_rules(version: dict[str, Any]) -> list[Rule] | None:
+        held = _loads(version.get("held_rules"))
+        return None if held is None else [Rule.from_dict(d) for d in held]
 
-    def _confirm_held(self, source: str, anomalous: dict[str, Any]) -> list[ChangeEvent]:
-        """A later healthy version agrees with a ratio anomaly: apply the anomalous version's
-        rules at its own time, with its own events, so history stays exact per version."""
-        held = [Rule.from_dict(d) for d in _loads(anomalous["held_rules"]) or []]
-        current = self.current_rules(source)
-        events = diff_rules(current, held, source=source)
-        at = anomalous["observed_at"]
-        self._write_rules(source, anomalous["id"], at, {r.key: r for r in current}, held)
-        ctx = dict(doc_date=anomalous["doc_date"], doc_commit=anomalous["doc_commit"], page_url=anomalous["page_url"],
-                   commit_url=commit_url(anomalous["source_url"], anomalous["doc_commit"]))
-        for ev in events:
-            ev.detected_at, ev.version_id = at, anomalous["id"]
-            for k, v in ctx.items():
-                setattr(ev, k, v)
+    def touch_source(self, source: str, at: str, page_url: str | None) -> dict[str, Any]:
+        return self._source_row(source, at, page_url)
+
+    def set_streak(self, source: str, *, since: str | None, reason: str | None, seen: str | None = None) -> None:
+        """Start (``since``) or end (``None``) the source's anomaly streak."""
+        self.db.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ?, last_seen = coalesce(?, last_seen) "
+                        "WHERE name = ?", (since, reason, seen, source))
+
+    def add_events(self, events: list[ChangeEvent]) -> None:
+        """Persist change events (the outbox reads them from here)."""
         self._insert_events(events)
-        self.db.execute("UPDATE versions SET status = 'confirmed', held_rules = NULL WHERE id = ?", (anomalous["id"],))
-        return events
+
+    def apply_rules(self, source: str, vid: int, at: str, current: list[Rule], rules: list[Rule],
+                    rekeys: dict[str, str] | None = None) -> None:
+        """Persist the step ``current`` → ``rules`` at version ``vid``: rules paired across storage
+        keys keep their row (re-keyed), changed facts get a new version, vanished rules a tombstone."""
+        cur = {r.key: r for r in current}
+        for old_key, new_key in (rekeys or {}).items():
+            if old_key == new_key or old_key not in cur:
+                continue
+            self._rekey(source, old_key, new_key)
+            cur[new_key] = cur.pop(old_key)
+        self._write_rules(source, vid, at, cur, rules)
+
+    def _rekey(self, source: str, old_key: str, new_key: str) -> None:
+        clash = self.db.execute("SELECT id FROM rules WHERE source = ? AND rule_key = ?", (source, new_key)).fetchone()
+        if clash:  # a long-gone rule once had this key: keep its history under a retired key
+            self.db.execute("UPDATE rules SET rule_key = rule_key || '#' || id WHERE id = ?", (clash[0],))
+        self.db.execute("UPDATE rules SET rule_key = ? WHERE source = ? AND rule_key = ?", (new_key, source, old_key))
+
+    def drop_rule_history(self, source: str) -> None:
+        """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots)."""
+        self.db.execute("DELETE FROM rule_versions WHERE rule IN (SELECT id FROM rules WHERE source = ?)", (source,))
+        self.db.execute("DELETE FROM rules WHERE source = ?", (source,))
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
         if not path:
@@ -450,6 +469,7 @@ class Catalog:
         values = (rid, vid, at, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
                   rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
                   rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
+                  rule.deadline, rule.deadline_text, None if rule.origin == "table" else rule.origin,
                   self._section_id(rule.section, sections), rule.table, rule.row)
         rvid = self.db.execute(
             f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join('"when"' if c == 'when' else c for c in _RV_FACTS)},
