@@ -74,7 +74,28 @@ _V3 = ["ALTER TABLE versions ADD COLUMN held_rules TEXT"]
 # Reserved migration slots (one owner each; fill the list, keep the number):
 # v4 ingest pipeline / rule identity, v5 fetch + daemon state, v6 service tags,
 # v7 export endpoint sets, v8 deadlines + backfill.
-_V4: list = []
+def _number_versions(db: sqlite_utils.Database) -> None:
+    db.execute("""UPDATE versions SET seq = (SELECT count(*) FROM versions v2
+                  WHERE v2.source = versions.source AND v2.id <= versions.id) WHERE seq IS NULL""")
+
+
+# v4 (owner: the ingest pipeline): per-source version numbers, the form and parser version a
+# version was read with, the guard's decision kind and a repeat counter for identical anomalies;
+# rule versions keep origin (NULL = table) and deadline.
+_V4: list = [
+    "ALTER TABLE versions ADD COLUMN seq INTEGER",
+    "ALTER TABLE versions ADD COLUMN form TEXT",
+    "ALTER TABLE versions ADD COLUMN parser_version TEXT",
+    "ALTER TABLE versions ADD COLUMN kind TEXT",
+    "ALTER TABLE versions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE versions ADD COLUMN commit_url TEXT",
+    _number_versions,
+    "CREATE UNIQUE INDEX IF NOT EXISTS versions_seq ON versions(source, seq)",
+    "ALTER TABLE rule_versions ADD COLUMN deadline TEXT",
+    "ALTER TABLE rule_versions ADD COLUMN deadline_text TEXT",
+    "ALTER TABLE rule_versions ADD COLUMN origin TEXT",
+    "CREATE INDEX IF NOT EXISTS change_events_kind ON change_events(kind, id)",
+]
 # v5 (owner: the scrape cycle, docwatch/crawlstate.py): HTTP validators per URL (and
 # includes known to be missing), the fetch log, per-source crawl state (failure streak,
 # form used, coverage counts) and daemon state. CREATE IF NOT EXISTS + idempotent ADD COLUMN:
@@ -101,9 +122,54 @@ _V5: list = [
 ]
 # v6 (owner: service tags, docwatch/catalog_tags.py): one row per ingested file, per tag, per
 # changed tag version and per prefix version (v_from/v_to are version ids; v_to NULL = listed now).
-_V6: list = []
-_V7: list = []
-_V8: list = []
+_V6: list = [
+    """CREATE TABLE IF NOT EXISTS tag_files (
+        version_id INTEGER PRIMARY KEY, cloud TEXT NOT NULL, change_number INTEGER, file_date TEXT,
+        effective_after TEXT, tag_count INTEGER, prefix_count INTEGER, url TEXT)""",
+    "CREATE INDEX IF NOT EXISTS tag_files_cloud ON tag_files(cloud, version_id)",
+    """CREATE TABLE IF NOT EXISTS tags (
+        id INTEGER PRIMARY KEY, cloud TEXT NOT NULL, name TEXT NOT NULL, tag_id TEXT, region TEXT,
+        region_id INTEGER, platform TEXT, system_service TEXT, network_features TEXT, change_number INTEGER,
+        prefix_count INTEGER, prefix_hash TEXT, first_version INTEGER, last_changed_version INTEGER,
+        removed_version INTEGER, UNIQUE(cloud, name))""",
+    "CREATE INDEX IF NOT EXISTS tags_lname ON tags(cloud, lower(name))",
+    """CREATE TABLE IF NOT EXISTS tag_versions (
+        id INTEGER PRIMARY KEY, tag INTEGER NOT NULL, version_id INTEGER NOT NULL,
+        tombstone INTEGER NOT NULL DEFAULT 0, change_number INTEGER, region TEXT, platform TEXT,
+        system_service TEXT, prefix_count INTEGER, added INTEGER, removed INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS tag_versions_tag ON tag_versions(tag, version_id)",
+    """CREATE TABLE IF NOT EXISTS tag_prefixes (
+        tag INTEGER NOT NULL, prefix TEXT NOT NULL, v_from INTEGER NOT NULL, v_to INTEGER,
+        PRIMARY KEY (tag, prefix, v_from)) WITHOUT ROWID""",
+    "ALTER TABLE change_events ADD COLUMN effective_after TEXT",
+    "ALTER TABLE change_events ADD COLUMN used_by TEXT",
+    """CREATE TABLE IF NOT EXISTS tag_fetch_cache (
+        url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, sha256 TEXT, updated_at TEXT)""",
+]
+# v7 (owner: exports, docwatch/exports/base.py): endpoint-set ids. AUTOINCREMENT so an id is
+# allocated once and never reused; a set is found again by its key (what it is, not where it
+# sits). The catalog version exports carry is max(rule_versions.id): no counter needed.
+_V7: list = [
+    """CREATE TABLE IF NOT EXISTS endpoint_sets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, set_key TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
+        created_at TEXT)""",
+    "CREATE INDEX IF NOT EXISTS endpoint_sets_source ON endpoint_sets(source)",
+]
+# v8 (owner: backfill + deadlines, docwatch/deadline_store.py): deadlines read from the page
+# (page level when rule_keys is empty), which versions were scanned for them, and the reminders
+# already sent (once per deadline x offset in days).
+_V8: list = [
+    """CREATE TABLE IF NOT EXISTS deadlines (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, deadline_key TEXT NOT NULL, date TEXT NOT NULL,
+        sentence TEXT NOT NULL, parties TEXT, rule_keys TEXT, section TEXT, line INTEGER,
+        first_version_id INTEGER, version_id INTEGER, first_seen TEXT, last_seen TEXT, removed_at TEXT,
+        doc_commit TEXT, commit_url TEXT, page_url TEXT, UNIQUE(source, deadline_key))""",
+    "CREATE INDEX IF NOT EXISTS deadlines_date ON deadlines(date)",
+    "CREATE TABLE IF NOT EXISTS deadline_scans (version_id INTEGER PRIMARY KEY, source TEXT NOT NULL, found INTEGER)",
+    """CREATE TABLE IF NOT EXISTS reminders_sent (
+        deadline_id INTEGER NOT NULL, offset_days INTEGER NOT NULL, sent_at TEXT NOT NULL,
+        event_id INTEGER, PRIMARY KEY (deadline_id, offset_days))""",
+]
 
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
@@ -120,9 +186,9 @@ SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 _RV_COLUMNS = """
     r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol,
-    rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose,
-    s.path AS section, rv.tbl AS "table", rv.row, rv.valid_from,
-    v.id AS version_id, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit, v.page_url"""
+    rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, rv.deadline, rv.deadline_text,
+    coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row, rv.valid_from,
+    v.id AS version_id, v.seq AS version, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit, v.page_url"""
 
 VIEWS = {
     "current_rules": f"""SELECT {_RV_COLUMNS}
@@ -135,6 +201,24 @@ VIEWS = {
     "changes": """SELECT id, detected_at, source, cloud, kind, rule_key, party, field, old, new,
         severity, impact, tab, direction, section, summary, doc_date, doc_commit, page_url,
         commit_url, version_id FROM change_events""",
+    # service tags (docwatch/catalog_tags.py)
+    "service_tags": """SELECT t.cloud, t.name, t.tag_id, t.region, t.region_id, t.platform, t.system_service,
+        t.network_features, t.change_number, t.prefix_count,
+        (SELECT json_group_array(p.prefix) FROM tag_prefixes p WHERE p.tag = t.id AND p.v_to IS NULL) AS prefixes,
+        fv.observed_at AS first_seen, lv.observed_at AS last_changed, t.last_changed_version AS version_id
+        FROM tags t LEFT JOIN versions fv ON fv.id = t.first_version LEFT JOIN versions lv ON lv.id = t.last_changed_version
+        WHERE t.removed_version IS NULL""",
+    "service_tag_history": """SELECT t.cloud, t.name, p.prefix,
+        CASE WHEN instr(p.prefix, ':') > 0 THEN 6 ELSE 4 END AS ip_version,
+        vf.observed_at AS valid_from, vt.observed_at AS valid_to, p.v_from AS from_version_id,
+        p.v_to AS to_version_id, ff.change_number AS from_change_number, ft.change_number AS to_change_number
+        FROM tag_prefixes p JOIN tags t ON t.id = p.tag JOIN versions vf ON vf.id = p.v_from
+        LEFT JOIN versions vt ON vt.id = p.v_to LEFT JOIN tag_files ff ON ff.version_id = p.v_from
+        LEFT JOIN tag_files ft ON ft.version_id = p.v_to""",
+    "service_tag_changes": """SELECT id, detected_at, source, cloud, kind, party AS tag, impact, severity, summary,
+        old AS removed, new AS added, effective_after, used_by, doc_date AS file_date,
+        doc_commit AS change_number, page_url AS url, version_id
+        FROM change_events WHERE source LIKE 'servicetags-%'""",
 }
 
 
