@@ -67,6 +67,11 @@ class FetchConfig:
 
 
 @dataclass
+class DeadlinesConfig:
+    reminders: list = field(default_factory=lambda: [30, 7, 1])  # days before a deadline to remind
+
+
+@dataclass
 class Config:
     catalog_path: str = "docwatch.db"
     snapshot_dir: str = "snapshots"
@@ -74,6 +79,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     guard: GuardSettings = field(default_factory=GuardSettings)
+    deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     channels: list = field(default_factory=list)
     alerts: dict = field(default_factory=dict)  # the raw [alerts] table
     path: str | None = None  # the file it came from (None: built-in defaults)
@@ -262,7 +268,7 @@ def check_url(url: str, allowed: list[str], key: str) -> str:
 
 # -- the loader ---------------------------------------------------------------------------
 
-TOP_KEYS = {"catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts"}
+TOP_KEYS = {"catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts", "deadlines"}
 
 
 def parse_config(data: dict, *, base: Path | None = None) -> Config:
@@ -280,6 +286,11 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         _validate_fetch(cfg.fetch)
     if "guard" in data:
         cfg.guard = _fill(GuardSettings, "guard", data["guard"])
+    if "deadlines" in data:
+        cfg.deadlines = _fill(DeadlinesConfig, "deadlines", data["deadlines"])
+        for i, d in enumerate(cfg.deadlines.reminders):
+            if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+                raise ConfigError(f"expected a whole number of days >= 0, got {d!r}", key=f"deadlines.reminders[{i}]")
     raw_sources = data.get("sources", [])
     if not isinstance(raw_sources, list):
         raise ConfigError("expected [[sources]] tables (an array of tables)", key="sources")
