@@ -96,6 +96,8 @@ class Daemon:
         try:
             state = FetchState(catalog.db)
             state.set_daemon(cycle_started=now_iso(), running="yes")
+            from docwatch.deadline_store import emit_reminders  # due deadline reminders: this cycle's outbox run sends them
+            emit_reminders(catalog, self.cfg)
             report = run_cycle(self.cfg, catalog, sources=self.sources)
             self.last_report = report
             self.cycles += 1
