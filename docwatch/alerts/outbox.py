@@ -7,15 +7,21 @@ the transactional outbox. Per channel we keep a cursor (last event id looked at)
 1. In one transaction: read events after the cursor, keep those the channel accepts,
    record them as a *pending* delivery whose idempotency key is
    ``sha256(channel name + event ids)``, and move the cursor.
-2. Outside any transaction: send. Then mark *sent*, or count the attempt and schedule the
-   next one with exponential backoff; after ``max_attempts`` the delivery is *failed*
-   until ``docwatch alerts retry``.
+2. Claim it: in one transaction the delivery gets a lease (``claimed_by``, ``claim_expires_at``).
+   Another runner (``alerts deliver`` beside a scrape, two daemons' retry jobs) skips a
+   delivery claimed by a live holder; an expired lease, or one held by a process that no
+   longer exists on this host, is taken over.
+3. Outside any transaction: send. Then mark *sent* (releasing the claim), or count the attempt
+   and schedule the next one with exponential backoff; after ``max_attempts`` the delivery is
+   *failed* until ``docwatch alerts retry`` (or ``docwatch alerts skip``, status *skipped*).
 
 A crash between sending and marking leaves the delivery pending, so the next run sends it
 again with the same idempotency key (bounded duplicates, nothing lost); a sent delivery is
-never sent again. Deliveries of one channel go out in order (a pending one blocks the
-newer ones of that channel only, and no new digest is cut while one is pending, so an
-outage ends with at most two messages); a failing channel never blocks the others.
+never sent again. Per channel, events go out in order: a pending or *failed* delivery holds
+every newer event of that channel (no new digest is cut behind it, so an outage ends with at
+most two messages), and :func:`channel_states` tells ``status`` which channels are held. A
+failing channel never blocks the others. Error texts are scrubbed of every secret and its
+URL fragments (:func:`docwatch.logs.scrub`) before they are logged or stored.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,7 +41,8 @@ import sqlite_utils
 
 from docwatch.alerts.config import Channel, sender_for
 from docwatch.alerts.digest import Digest, StoredEvent, build_digest, event_from_row
-from docwatch.errors import DocwatchError
+from docwatch.errors import DocwatchError, UsageError
+from docwatch.logs import register_secrets, scrub
 
 log = logging.getLogger("docwatch.alerts")
 
@@ -52,13 +61,16 @@ CREATE TABLE IF NOT EXISTS {DELIVERIES} (
     event_ids TEXT NOT NULL,
     event_count INTEGER NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'skipped')),
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT,
     last_attempt_at TEXT,
     last_error TEXT,
     created_at TEXT NOT NULL,
-    sent_at TEXT
+    sent_at TEXT,
+    claimed_by TEXT,
+    claim_expires_at TEXT,
+    skipped_at TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_{DELIVERIES}_channel_status ON {DELIVERIES} (channel, status, id);
 CREATE TABLE IF NOT EXISTS {CURSORS} (
@@ -96,6 +108,37 @@ class ChannelReport:
     gave_up: int = 0  # deliveries that reached max_attempts in this run (status "failed")
     events: int = 0  # events in the deliveries sent in this run
     errors: list[str] = field(default_factory=list)
+    held: bool = False  # a failed delivery holds this channel's queue (retry or skip it)
+    busy: int = 0  # deliveries left alone because another runner holds their claim
+
+
+@dataclass
+class ChannelState:
+    """What ``docwatch status`` shows per channel (see :func:`channel_states`)."""
+
+    name: str
+    kind: str
+    enabled: bool
+    state: str  # "ok" | "retrying" (backing off) | "held" (failed: retry or skip) | "disabled"
+    pending: int = 0  # deliveries waiting (cut, not yet sent)
+    failed: int = 0  # deliveries that reached max_attempts
+    waiting_events: int = 0  # events in pending/failed deliveries
+    undelivered_events: int = 0  # events after the cursor, not yet cut into a delivery
+    next_attempt_at: str | None = None
+    held_since: str | None = None  # first failed attempt of the delivery holding the queue
+    last_error: str | None = None
+
+    def line(self) -> str:
+        """One human line for ``status``."""
+        if self.state == "held":
+            return (f"{self.name}: HELD since {self.held_since} - {self.failed} failed deliver"
+                    f"{'y' if self.failed == 1 else 'ies'}, {self.waiting_events + self.undelivered_events} events waiting"
+                    f" (`docwatch alerts retry {self.name}` or `docwatch alerts skip {self.name}`): {self.last_error}")
+        if self.state == "retrying":
+            return (f"{self.name}: retrying, next attempt {self.next_attempt_at} "
+                    f"({self.waiting_events} events waiting): {self.last_error}")
+        return f"{self.name}: {self.state}" + (f", {self.undelivered_events} events not yet delivered"
+                                               if self.undelivered_events else "")
 
 
 @dataclass
@@ -113,7 +156,8 @@ class DeliveryReport:
         return {name: vars(r).copy() for name, r in self.channels.items()}
 
     def __str__(self) -> str:
-        parts = [f"{n}: {r.sent} sent, {r.failed} failed, {r.pending} pending" for n, r in self.channels.items()]
+        parts = [f"{n}: {r.sent} sent, {r.failed} failed, {r.pending} pending" + (" (held)" if r.held else "")
+                 for n, r in self.channels.items()]
         return "; ".join(parts) or "no alert channels"
 
 
@@ -141,10 +185,54 @@ def backoff(channel: Channel, attempts: int) -> timedelta:
 
 
 def redact(text: str, channel: Channel) -> str:
-    for secret in channel.secrets():
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text[:500]
+    """``text`` without the channel's secrets, their URL fragments or any registered secret."""
+    return scrub(text or "", channel.secrets())[:500]
+
+
+def _register(channels: Iterable[Channel]) -> None:
+    """Let the log handler scrub these channels' secrets from every line (httpx's too)."""
+    register_secrets(s for ch in channels for s in ch.secrets())
+
+
+LEASE_MIN_SECONDS = 60.0
+_RUNNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_seconds(channel: Channel) -> float:
+    """Long enough for one send to finish (a few times its timeout)."""
+    return max(LEASE_MIN_SECONDS, 4 * float(getattr(channel, "timeout", 0) or 0))
+
+
+def _holder_alive(holder: str | None) -> bool:
+    """A claim's holder is alive unless it is a process of this host that has exited."""
+    if not holder:
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.split(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another host: trust its lease until it expires
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(db: sqlite_utils.Database, delivery_id: int, token: str, now: datetime, lease: float) -> bool:
+    """Take the lease on a pending delivery in one IMMEDIATE transaction; False when another
+    live runner holds it."""
+    with _tx(db):
+        row = _rows(db, f"select status, claimed_by, claim_expires_at from {DELIVERIES} where id = ?", [delivery_id])
+        if not row or row[0]["status"] != "pending":
+            return False
+        holder, expires = row[0]["claimed_by"], row[0]["claim_expires_at"]
+        if holder and holder != token and (expires or "") > iso(now) and _holder_alive(holder):
+            return False
+        db.execute(f"update {DELIVERIES} set claimed_by = ?, claim_expires_at = ? where id = ?",
+                   [token, iso(now + timedelta(seconds=lease)), delivery_id])
+        return True
 
 
 def db_of(catalog_or_db: Any) -> sqlite_utils.Database:
@@ -155,9 +243,33 @@ def db_of(catalog_or_db: Any) -> sqlite_utils.Database:
     return sqlite_utils.Database(str(db))
 
 
+_CLAIM_COLUMNS = ("claimed_by", "claim_expires_at", "skipped_at")
+
+
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    if not {DELIVERIES, CURSORS} <= set(db.table_names()):
+    """Create the outbox tables, or bring an older ``alert_deliveries`` up to date (claim
+    columns and the ``skipped`` status: SQLite cannot alter a CHECK, so the table is rebuilt
+    in one transaction). Writers only; readers use :func:`_has_outbox`."""
+    names = set(db.table_names())
+    if not {DELIVERIES, CURSORS} <= names:
         db.conn.executescript(_SCHEMA)
+        return
+    if all(c in db[DELIVERIES].columns_dict for c in _CLAIM_COLUMNS):
+        return
+    with _tx(db):
+        old = [c for c in db[DELIVERIES].columns_dict]
+        db.execute(f"ALTER TABLE {DELIVERIES} RENAME TO {DELIVERIES}_old")
+        db.execute(f"DROP INDEX IF EXISTS idx_{DELIVERIES}_channel_status")
+        for stmt in _SCHEMA.split(";"):
+            if f"TABLE IF NOT EXISTS {DELIVERIES}" in stmt or f"INDEX IF NOT EXISTS idx_{DELIVERIES}" in stmt:
+                db.execute(stmt)
+        cols = ", ".join(old)
+        db.execute(f"INSERT INTO {DELIVERIES} ({cols}) SELECT {cols} FROM {DELIVERIES}_old")
+        db.execute(f"DROP TABLE {DELIVERIES}_old")
+
+
+def _has_outbox(db: sqlite_utils.Database) -> bool:
+    return DELIVERIES in db.table_names()
 
 
 @contextmanager
@@ -237,12 +349,12 @@ def _attempt(db: sqlite_utils.Database, channel: Channel, delivery: dict[str, An
     with _tx(db):
         if error is None:
             db.execute(f"update {DELIVERIES} set status = 'sent', attempts = ?, sent_at = ?, last_attempt_at = ?, "
-                       "last_error = ?, next_attempt_at = null where id = ?",
+                       "last_error = ?, next_attempt_at = null, claimed_by = null, claim_expires_at = null where id = ?",
                        [attempts, iso(now), iso(now), None if events else "events no longer in the catalog", delivery["id"]])
         else:
             gave_up = attempts >= channel.max_attempts
             db.execute(f"update {DELIVERIES} set status = ?, attempts = ?, last_attempt_at = ?, last_error = ?, "
-                       "next_attempt_at = ? where id = ?",
+                       "next_attempt_at = ?, claimed_by = null, claim_expires_at = null where id = ?",
                        ["failed" if gave_up else "pending", attempts, iso(now), error,
                         None if gave_up else iso(now + backoff(channel, attempts)), delivery["id"]])
     if error is None:
@@ -254,8 +366,9 @@ def _attempt(db: sqlite_utils.Database, channel: Channel, delivery: dict[str, An
     report.errors.append(error)
     if attempts >= channel.max_attempts:
         report.gave_up += 1
-        log.error("alerts: %s: delivery %s failed for good after %d attempts: %s (use `docwatch alerts retry`)",
-                  channel.name, delivery["id"], attempts, error)
+        log.error("alerts: %s: delivery %s failed for good after %d attempts: %s; newer events of this channel "
+                  "are held until `docwatch alerts retry %s` or `docwatch alerts skip %s`",
+                  channel.name, delivery["id"], attempts, error, channel.name, channel.name)
     else:
         log.warning("alerts: %s: delivery %s attempt %d failed: %s; next try after %s",
                     channel.name, delivery["id"], attempts, error, iso(now + backoff(channel, attempts)))
@@ -263,14 +376,23 @@ def _attempt(db: sqlite_utils.Database, channel: Channel, delivery: dict[str, An
 
 
 def _deliver_channel(db: sqlite_utils.Database, channel: Channel, now: datetime, client: httpx.Client,
-                     report: ChannelReport) -> None:
+                     report: ChannelReport, token: str) -> None:
+    """Oldest first: the head delivery (pending or failed) decides; nothing newer overtakes it."""
     for _ in range(MAX_STEPS):
-        due = _rows(db, f"select * from {DELIVERIES} where channel = ? and status = 'pending' order by id limit 1",
-                    [channel.name])
+        due = _rows(db, f"select * from {DELIVERIES} where channel = ? and status in ('pending', 'failed') "
+                        "order by id limit 1", [channel.name])
         if due:
-            if (due[0]["next_attempt_at"] or "") > iso(now):
+            head = due[0]
+            if head["status"] == "failed":
+                report.held = True  # in order: newer events wait for `alerts retry` / `alerts skip`
+                return
+            if (head["next_attempt_at"] or "") > iso(now):
                 return  # backing off; newer deliveries of this channel wait behind it
-            if not _attempt(db, channel, due[0], now, client, report):
+            if not _claim(db, head["id"], token, now, lease_seconds(channel)):
+                report.busy += 1
+                log.info("alerts: %s: delivery %s is being sent by another runner", channel.name, head["id"])
+                return
+            if not _attempt(db, channel, head, now, client, report):
                 return
             continue
         if _cut_delivery(db, channel, now) is None:
@@ -284,6 +406,9 @@ def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime 
     ensure_schema(db)
     moment = utc(now)
     report = DeliveryReport()
+    channels = list(channels)
+    _register(channels)
+    token = f"{_RUNNER}:{uuid.uuid4().hex[:12]}"
     own = client is None
     client = client or httpx.Client(follow_redirects=False)
     try:
@@ -292,7 +417,7 @@ def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime 
                 continue
             r = report.channels.setdefault(channel.name, ChannelReport())
             try:
-                _deliver_channel(db, channel, moment, client, r)
+                _deliver_channel(db, channel, moment, client, r, token)
             except Exception as exc:  # a bug or a locked db in one channel: report, go on
                 msg = redact(f"{type(exc).__name__}: {exc}", channel)
                 log.error("alerts: %s: delivery run failed: %s", channel.name, msg)
@@ -300,6 +425,9 @@ def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime 
                 r.errors.append(msg)
             r.pending = _rows(db, f"select count(*) n from {DELIVERIES} where channel = ? and status = 'pending'",
                               [channel.name])[0]["n"]
+            if r.held:
+                log.info("alerts: %s: queue held by a failed delivery (`docwatch alerts retry %s` or "
+                            "`docwatch alerts skip %s`)", channel.name, channel.name, channel.name)
     finally:
         if own:
             client.close()
@@ -310,7 +438,8 @@ def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime 
 
 def list_deliveries(catalog: Any, *, statuses: Iterable[str] = ("pending", "failed"), limit: int = 100) -> list[dict[str, Any]]:
     db = db_of(catalog)
-    ensure_schema(db)
+    if not _has_outbox(db):
+        return []
     statuses = list(statuses)
     return _rows(db, f"select id, channel, status, attempts, event_count, first_event_id, last_event_id, "
                      f"next_attempt_at, last_error, created_at, sent_at, idempotency_key from {DELIVERIES} "
@@ -320,10 +449,9 @@ def list_deliveries(catalog: Any, *, statuses: Iterable[str] = ("pending", "fail
 def backlog(catalog: Any, channel: Channel) -> int:
     """Events after the channel's cursor (not yet cut into a delivery; before filters)."""
     db = db_of(catalog)
-    ensure_schema(db)
     if "change_events" not in db.table_names():
         return 0
-    cur = _rows(db, f"select last_event_id from {CURSORS} where channel = ?", [channel.name])
+    cur = _rows(db, f"select last_event_id from {CURSORS} where channel = ?", [channel.name]) if _has_outbox(db) else []
     after = cur[0]["last_event_id"] if cur else 0
     return _rows(db, "select count(*) n from change_events where id > ?", [after])[0]["n"]
 
@@ -346,12 +474,69 @@ def reset_for_retry(catalog: Any, *, channel: str | None = None, delivery_id: in
         return cur.rowcount
 
 
+def skip_deliveries(catalog: Any, channel: str, *, delivery_id: int | None = None,
+                    now: datetime | str | None = None) -> list[dict[str, Any]]:
+    """Give up on a held channel's failed deliveries (and any that already failed an attempt)
+    so the newer events flow again: they become *skipped*, never sent. A delivery another
+    runner is sending right now is left alone. Returns the skipped rows."""
+    db = db_of(catalog)
+    ensure_schema(db)
+    moment = iso(utc(now))
+    where, params = ["channel = ?", "(status = 'failed' or (status = 'pending' and attempts > 0))",
+                     "(claimed_by is null or claim_expires_at <= ?)"], [channel, moment]
+    if delivery_id is not None:
+        where.append("id = ?")
+        params.append(delivery_id)
+    with _tx(db):
+        rows = _rows(db, f"select id, event_count, first_event_id, last_event_id, last_error from {DELIVERIES} "
+                         f"where {' and '.join(where)} order by id", params)
+        for r in rows:
+            db.execute(f"update {DELIVERIES} set status = 'skipped', skipped_at = ?, next_attempt_at = null, "
+                       "claimed_by = null, claim_expires_at = null where id = ?", [moment, r["id"]])
+    if rows:
+        log.warning("alerts: %s: skipped %d deliver%s (%d events not sent)", channel, len(rows),
+                    "y" if len(rows) == 1 else "ies", sum(r["event_count"] for r in rows))
+    return rows
+
+
+def channel_states(catalog: Any, channels: Iterable[Channel], *, now: datetime | str | None = None) -> list[ChannelState]:
+    """Per channel: ok, retrying or held (read-only; for ``docwatch status``)."""
+    db = db_of(catalog)
+    moment = iso(utc(now))
+    out: list[ChannelState] = []
+    have = _has_outbox(db)
+    for ch in channels:
+        st = ChannelState(ch.name, ch.kind, ch.enabled, "ok" if ch.enabled else "disabled")
+        st.undelivered_events = backlog(db, ch)
+        if have:
+            rows = _rows(db, f"select status, attempts, event_count, next_attempt_at, last_attempt_at, last_error "
+                             f"from {DELIVERIES} where channel = ? and status in ('pending', 'failed') order by id",
+                         [ch.name])
+            st.pending = sum(r["status"] == "pending" for r in rows)
+            st.failed = sum(r["status"] == "failed" for r in rows)
+            st.waiting_events = sum(r["event_count"] for r in rows)
+            if rows:
+                head = rows[0]
+                st.last_error = redact(head["last_error"] or "", ch) or None
+                if head["status"] == "failed":
+                    st.state = "held"
+                    st.held_since = head["last_attempt_at"]
+                elif head["attempts"] > 0:
+                    st.state = "retrying"
+                    st.next_attempt_at = head["next_attempt_at"]
+                if st.state == "ok" and (head["next_attempt_at"] or "") > moment:
+                    st.next_attempt_at = head["next_attempt_at"]
+        out.append(st)
+    return out
+
+
 def send_test(channel: Channel, *, db: Any = None, now: datetime | str | None = None,
               client: httpx.Client | None = None) -> Digest:
     """Send a sample digest to one channel now (no outbox bookkeeping); raises on failure."""
     from docwatch.alerts.digest import sample_events
 
     moment = utc(now)
+    _register([channel])
     digest = build_digest(channel.name, sample_events(), max_items=channel.max_items)
     key = idempotency_key(channel.name + "/test", [int(moment.timestamp())])
     handle = db_of(db) if db is not None else None

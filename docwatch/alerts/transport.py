@@ -40,6 +40,9 @@ def post(client: httpx.Client | None, url: str, body: bytes, *, headers: dict[st
     client = client or httpx.Client()
     try:
         resp = client.post(url, content=body, headers=headers, timeout=httpx.Timeout(timeout))
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        # the parser's message quotes the offending part (often the token itself): never echo it
+        raise SendError(f"malformed channel URL ({type(exc).__name__}); check its url / url_env value") from None
     except httpx.TimeoutException as exc:
         raise SendError(f"timed out after {timeout:g}s ({type(exc).__name__})") from None
     except httpx.HTTPError as exc:

@@ -1,4 +1,8 @@
-"""``docwatch alerts``: inspect the delivery outbox, retry failed deliveries, test a channel."""
+"""``docwatch alerts``: inspect the delivery outbox, retry or skip failed deliveries, test a channel.
+
+``retry``, ``deliver`` and ``skip`` may run beside a scrape or the daemon: every delivery is
+claimed (a lease in the outbox) before it is sent, so concurrent runners never send one twice.
+"""
 from __future__ import annotations
 
 import json
@@ -33,6 +37,10 @@ def _catalog(app, *, create: bool = False):
 def _echo_report(report) -> None:
     for name, r in report.channels.items():
         line = f"{name}: {r.sent} sent ({r.events} events), {r.failed} failed, {r.pending} pending"
+        if r.held:
+            line += f"; HELD by a failed delivery (`docwatch alerts retry {name}` or `docwatch alerts skip {name}`)"
+        if r.busy:
+            line += "; being sent by another runner"
         click.echo(line)
         for err in r.errors[:3]:
             click.echo(f"  error: {err}")
@@ -50,24 +58,33 @@ def alerts() -> None:
 @click.pass_obj
 def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
     """Configured channels and their pending or failed deliveries."""
-    from docwatch.alerts.outbox import backlog, list_deliveries
+    from docwatch.alerts.outbox import channel_states, list_deliveries, redact
+    from docwatch.logs import scrub
 
     channels = app.config.channels
-    statuses = ("pending", "failed", "sent") if show_all else ("pending", "failed")
+    statuses = ("pending", "failed", "sent", "skipped") if show_all else ("pending", "failed")
     with _catalog(app) as catalog:
         rows = list_deliveries(catalog, statuses=statuses, limit=limit)
-        backlogs = {ch.name: backlog(catalog, ch) for ch in channels}
+        states = {st.name: st for st in channel_states(catalog, channels)}
+    by_name = {ch.name: ch for ch in channels}
+    for r in rows:  # stored errors are scrubbed already; scrub again with today's secrets
+        ch = by_name.get(r["channel"])
+        r["last_error"] = redact(r["last_error"], ch) if ch and r["last_error"] else scrub(r["last_error"] or "") or None
     if as_json:
         click.echo(json.dumps({"channels": [{"name": ch.name, "kind": ch.kind, "enabled": ch.enabled,
-                                             "target": ch.describe(), "undelivered_events": backlogs[ch.name]}
+                                             "target": ch.describe(), "state": states[ch.name].state,
+                                             "undelivered_events": states[ch.name].undelivered_events}
                                             for ch in channels],
                                "deliveries": rows}, indent=2))
         return
     if not channels:
         click.echo("No alert channels configured (add [alerts.<name>] tables to config.toml).")
     for ch in channels:
+        st = states[ch.name]
         state = "" if ch.enabled else " (disabled)"
-        click.echo(f"{ch.name}: {ch.describe()}{state}; {backlogs[ch.name]} new events not yet looked at")
+        click.echo(f"{ch.name}: {ch.describe()}{state}; {st.undelivered_events} new events not yet looked at")
+        if st.state in ("held", "retrying"):
+            click.echo(f"  {st.line()}")
     if not rows:
         click.echo("No pending or failed deliveries." if not show_all else "No deliveries.")
         return
@@ -98,6 +115,27 @@ def retry_cmd(app, channel: str | None, delivery_id: int | None, no_send: bool) 
     _echo_report(report)
     if not report.ok:
         raise DocwatchError("some deliveries failed again; see `docwatch alerts list`")
+
+
+@alerts.command("skip")
+@click.argument("channel")
+@click.option("--id", "delivery_id", type=int, help="Only this delivery.")
+@click.pass_obj
+def skip_cmd(app, channel: str, delivery_id: int | None) -> None:
+    """Give up on CHANNEL's failed deliveries so its newer events flow again (they are never sent)."""
+    from docwatch.alerts.outbox import deliver_pending, skip_deliveries
+
+    ch = _channel(app, channel)
+    with _catalog(app) as catalog:
+        rows = skip_deliveries(catalog, ch.name, delivery_id=delivery_id)
+        events = sum(r["event_count"] for r in rows)
+        click.echo(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} skipped ({events} events will not be sent).")
+        if not rows:
+            return
+        report = deliver_pending(catalog, [ch])
+    _echo_report(report)
+    if not report.ok:
+        raise DocwatchError("newer deliveries failed too; see `docwatch alerts list`")
 
 
 @alerts.command("deliver")
