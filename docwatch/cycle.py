@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # Bundles handed to extraction in this process (pool or not): a no-change cycle adds none.
 EXTRACTIONS = {"count": 0}
+DEADLINE_GRACE = 1.0  # seconds after fetch.cycle_timeout before unfinished sources are cancelled
 
 
 @dataclass
@@ -248,8 +249,10 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
     store = SnapshotStore(cfg.snapshot_dir)
     sources = cfg.sources if sources is None else sources
     extractor = Extractor(cfg.fetch.parse_workers)
+    timeout = cfg.fetch.cycle_timeout
     try:
-        async with F.Fetcher(cfg.fetch, client=client) as fetcher:
+        # every fetch ends by the cycle deadline; what is still running just after it is cancelled
+        async with F.Fetcher(cfg.fetch, client=client, deadline=time.monotonic() + timeout) as fetcher:
             sf = SourceFetcher(fetcher, state, store, cfg)
 
             async def one(src: SourceConfig) -> SourceOutcome:
@@ -278,8 +281,7 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 return out
 
             tasks = [asyncio.create_task(tracked(s)) for s in sources]
-            timeout = cfg.fetch.cycle_timeout
-            _done, pending = await asyncio.wait(tasks, timeout=timeout) if tasks else (set(), set())
+            _done, pending = await asyncio.wait(tasks, timeout=timeout + DEADLINE_GRACE) if tasks else (set(), set())
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

@@ -133,46 +133,49 @@ class SourceFetcher:
         self.state.log_fetch(source, res, "ok", digest=digest, at=at)
         return Got(res, body, text, digest, diags)
 
-    async def _include(self, source: str, url: str) -> str:
-        """One include's text; a known-missing one is not requested again until its re-check is due."""
+    async def _include(self, source: str, url: str, recheck: bool) -> tuple[str, bool]:
+        """One include's text (and whether it was new bytes). A known-missing one is not requested
+        again until its re-check is due, or ``recheck`` (the including file changed)."""
         at = now_iso()
         hours = self.cfg.fetch.missing_include_recheck_hours
-        known = self.state.missing_recently(url, at, hours)
+        known = None if recheck else self.state.missing_recently(url, at, hours)
         if known is not None:
             reason = f"include {url} is missing (HTTP 404 since {known.missing_since}; re-checked every {hours:g} h)"
             self.state.log_skip(source, url, "skipped-missing", reason, at)
             raise FormFailed(reason, 404)
         try:
-            return (await self.get(source, url, "markdown")).text
+            got = await self.get(source, url, "markdown")
+            return got.text, not got.cached
         except FormFailed as exc:
             missing = " (missing)" if exc.http_status in MISSING else ""
             raise FormFailed(f"include {exc}{missing}", exc.http_status) from None
 
-    def _include_once(self, source: str, url: str) -> asyncio.Future:
+    def _include_once(self, source: str, url: str, recheck: bool) -> asyncio.Future:
         fut = self._includes.get(url)
         if fut is None:
-            fut = self._includes[url] = asyncio.ensure_future(self._include(source, url))
+            fut = self._includes[url] = asyncio.ensure_future(self._include(source, url, recheck))
         return fut
 
-    async def includes(self, source: str, md_url: str, text: str) -> dict[str, str]:
+    async def includes(self, source: str, md_url: str, text: str, *, fresh: bool = True) -> dict[str, str]:
         """Every ``[!INCLUDE]`` (bounded depth) as ``{resolved path: text}``; raises
-        :class:`FormFailed` if any one cannot be had: the form is then incomplete."""
+        :class:`FormFailed` if any one cannot be had: the form is then incomplete. ``fresh``:
+        ``text`` is new bytes, so its known-missing includes are asked for again."""
         out: dict[str, str] = {}
-        todo = [(F.url_path(md_url), text, 1)]
+        todo = [(F.url_path(md_url), text, 1, fresh)]
         while todo:
-            path, body, depth = todo.pop(0)
+            path, body, depth, changed = todo.pop(0)
             refs = [r for r in dict.fromkeys(F.resolve_include(path, ref) for ref in F.include_refs(body)) if r not in out]
             if not refs:
                 continue
             if depth > self.cfg.fetch.include_depth:
                 raise FormFailed(f"include depth > {self.cfg.fetch.include_depth} at {path}")
-            futs = [self._include_once(source, F.with_path(md_url, r)) for r in refs]
+            futs = [self._include_once(source, F.with_path(md_url, r), changed) for r in refs]
             results = await asyncio.gather(*(asyncio.shield(f) for f in futs), return_exceptions=True)
             for failure in (r for r in results if isinstance(r, BaseException)):
                 raise failure
-            for resolved, itext in zip(refs, results):
+            for resolved, (itext, new) in zip(refs, results):
                 out[resolved] = itext
-                todo.append((resolved, itext, depth + 1))
+                todo.append((resolved, itext, depth + 1, new))
         return out
 
     async def bundle(self, src: SourceConfig, *, last_hash: str | None = None) -> Bundle:
@@ -214,7 +217,7 @@ class SourceFetcher:
                         continue
                     try:
                         md = await self.get(src.name, cand, "markdown")
-                        incs = await self.includes(src.name, cand, md.text)
+                        incs = await self.includes(src.name, cand, md.text, fresh=not md.cached)
                     except FormFailed as exc:
                         failed.append(("markdown", str(exc)))
                         continue
