@@ -1,10 +1,375 @@
-"""Rules stated outside tables: fenced code blocks, bullet lists, NOTE/TIP boxes and sentences."""
+"""Rules stated outside tables: fenced code blocks, bullet lists, NOTE/TIP boxes and sentences.
+
+Pure: reads :attr:`parsers.model.Document.blocks` (both parsers fill them alike, so markdown and
+rendered HTML give the same rules) and returns *unmerged* :class:`~docwatch.model.Rule` values
+whose ``origin`` says where they were read (``code``, ``list``, ``prose``); ``normalize`` merges
+them with the table rules. Context the block does not state (cloud, tab variant, direction) comes
+from its tabs, headings and lead-in through the same function the tables use
+(``normalize._context``), so a host in a code block inside an "Azure Government" tab is usgov.
+
+What counts (general shapes, never page words):
+
+* **Code blocks** whose every non-empty line (comments and bullets aside) is one host, URL, IP,
+  CIDR or, under a lead-in naming service tags, one tag: a plain allowlist. Ports and protocol
+  come from the lead-in ("(TLS 443)", "on port 443", "over HTTPS"). Blocks of commands, scripts,
+  JSON or config are not allowlists, and nothing is read from a block whose lead-in or heading
+  says it is an example/sample/output.
+* **List items** (not already read as a code-host list table): the hosts/tags each item names,
+  when the list's lead-in (or the item itself) states a requirement; under a "service tags"
+  lead-in a bare tag-shaped word (``Storage``, ``WidgetHub``) is a tag. Ports from the item, else
+  the lead-in.
+* **Sentences** (paragraphs, list items, NOTE/TIP/IMPORTANT boxes) that state a requirement: a
+  requirement verb or word ("allow", "must", "required", "add … to your allowlist", "outbound",
+  "access to", "communicates", "over") and no negation ("not", "n't", "no longer", "never"),
+  naming a host/URL/IP/tag and/or ports: verb + (protocol) + port(s)/range + (host/tag) +
+  (direction). Tags in prose are accepted only when they are known Azure tag names
+  (:mod:`docwatch.tagnames`) or written right next to the words "service tag".
+
+Representation choices:
+
+* A sentence that states ports but names no host or tag ("You must allow network traffic to
+  ports 8704 to 8710") gives one rule for the any-address party: ``endpoint`` ``"*"`` (kind
+  ``cidr``, i.e. 0.0.0.0/0, the convention of :mod:`docwatch.normalize_values`) with those ports,
+  the sentence's protocol and direction. A paragraph that is the lead-in of a following table,
+  list or code block gives no such rule: its ports belong to what follows it.
+* Direction: the sentence's own words ("outbound", "inbound"), else the block's context; hosts
+  with no direction anywhere are outbound (what the service calls out to), as in list tables;
+  tags and ``*`` keep ``None`` when nothing says.
+* Protocol: ``tcp``/``udp`` written with the ports, else the one transport the sentence names,
+  else ``tcp`` for HTTPS/HTTP/TLS; "over HTTPS" with no port means 443 (HTTP 80).
+* In a sentence that gives an example ("for example", "e.g.", "such as"), example-style
+  parties (contoso, fabrikam, "my…" names) are dropped; other parties stay.
+"""
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass, field
+
 from docwatch.model import Rule
-from parsers.model import Document
+from docwatch.normalize import _context, _party_fields  # the table context rules, shared
+from docwatch.normalize_values import ANY_ADDRESS, direction_of, is_tag, parties_in_cell, ports_in, sort_ports
+from docwatch.tagnames import canonical_tag
+from parsers.model import Block, Cell, Document, Table, clean_text
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- sentences
+
+_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|incl|no|fig)\.$", re.I)
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])")
+
+
+def sentences(text: str) -> list[str]:
+    """Split paragraph text into sentences (a dot inside a host name never splits: it has no space)."""
+    parts = _SENT_END.split(clean_text(text))
+    out: list[str] = []
+    for p in parts:
+        if out and _ABBREV.search(out[-1]):
+            out[-1] += " " + p
+        else:
+            out.append(p)
+    return [s for s in out if s]
+
+
+_CUE = re.compile(
+    r"\b(allow\w*|permit\w*|open|opened|unblock\w*|whitelist\w*|allow-?list\w*|safe ?list\w*|must|needs?|needed|"
+    r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
+    r"connectivity|connect(?:s|ion|ions)?\s+to|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
+    r"uses?|over|firewall|proxy|traffic|endpoints?)\b", re.I)
+_NEG = re.compile(r"n't\b|\b(not|never|no longer|cannot|instead of|deny|denied|unsupported|unnecessary)\b", re.I)
+_EXAMPLE = re.compile(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b", re.I)
+_EXAMPLE_CONTEXT = re.compile(r"\b(examples?|samples?|for instance|output)\b", re.I)
+_EXAMPLE_PARTY = re.compile(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]", re.I)
+_FILE_EXT = re.compile(
+    r"\.(json|jsonc|exe|msi|js|ts|ps1|psm1|py|sh|bash|yaml|yml|md|txt|log|xml|zip|gz|tar|dll|cer|pem|crt|pfx|conf|"
+    r"cfg|ini|html?|png|jpe?g|svg|gif|csv|toml|cmd|bat|deb|rpm|pkg|nupkg|jar|whl|config)$", re.I)
+_TAG_WORDS = re.compile(r"\bservice[\s-]*tags?\b", re.I)
+
+# ---------------------------------------------------------------- ports in a sentence
+
+_N = r"\d{1,5}(?!\d|\.\d)"
+_NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|,\s*and\b|,\s*or\b)\s*{_N})*"
+_PORT_PHRASES = (
+    # "TCP port 443", "ports 80 and 443", "port 443 (TCP)", "ports 8704 to 8710", "port range 6381-6383"
+    re.compile(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
+               rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", re.I),
+    # "UDP 123", "TCP/443", "TCP: 443"
+    re.compile(rf"\b(?P<p>tcp|udp)\s*[/:]?\s*(?P<n>{_NUMLIST})", re.I),
+    # "443/TCP", "123 (UDP)"
+    re.compile(rf"\b(?P<n>{_N})\s*(?:/\s*|\(\s*)(?P<q>tcp|udp)\b", re.I),
+    # "(TLS 443)", "HTTPS (443)", "HTTPS port 443", "https:443"
+    re.compile(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", re.I),
+)
+_TRANSPORT = re.compile(r"\b(tcp|udp)\b", re.I)
+_APP_PROTO = re.compile(r"(?<![/\w.-])(https|http|tls|ssl)(?![:/\w])", re.I)
+
+
+def port_phrases(text: str | None) -> dict[str | None, list[str]]:
+    """Ports a sentence states, by protocol: ``{"udp": ["123"]}``, ``{None: ["8704-8710"]}``.
+
+    A phrase's own protocol wins; unqualified ports take the one transport the sentence names
+    (``tcp``/``udp``), else ``tcp`` when it names HTTPS/HTTP/TLS. No port but "over HTTPS" → 443."""
+    t = clean_text(text or "")
+    if not t:
+        return {}
+    found: dict[str | None, list[str]] = {}
+    spans: list[tuple[int, int]] = []
+    for rx in _PORT_PHRASES:
+        for m in rx.finditer(t):
+            if any(a <= m.start() < b or a < m.end() <= b for a, b in spans):
+                continue
+            gd = m.groupdict()
+            ports = ports_in(gd["n"])
+            if not ports:
+                continue
+            spans.append(m.span())
+            proto = (gd.get("p") or gd.get("q") or "").lower() or ("tcp" if gd.get("a") else None)
+            found.setdefault(proto, []).extend(ports)
+    transports = {m.group(1).lower() for m in _TRANSPORT.finditer(t)}
+    apps = {m.group(1).lower() for m in _APP_PROTO.finditer(t)}
+    default = transports.pop() if len(transports) == 1 else "any" if len(transports) == 2 else (
+        "tcp" if apps else None)
+    if None in found and default:
+        found.setdefault(default, []).extend(found.pop(None))
+    return {k: sort_ports(v) for k, v in found.items() if v}
+
+
+def implied_ports(text: str | None) -> dict[str | None, list[str]]:
+    """"over HTTPS" with no port number: 443 (HTTP: 80), over TCP. Used only for named parties."""
+    apps = {m.group(1).lower() for m in _APP_PROTO.finditer(clean_text(text or ""))}
+    if "https" in apps or "tls" in apps:
+        return {"tcp": ["443"]}
+    return {"tcp": ["80"]} if "http" in apps else {}
+
+
+# ---------------------------------------------------------------- parties in text
+
+
+_CAMEL = re.compile(r"^(?:[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][A-Za-z0-9]*\.(?:[A-Za-z0-9_]+|<[^<>]+>|\{[^{}]+\}))$")
+_TAG_TOKEN = re.compile(r"(?<![\w.<>/-])[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9_]+|<[^<>\s]+>|\{[^{}\s]+\}))?(?![\w<>/-]|\.\w)")
+
+
+def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool = False) -> str | None:
+    """Whether a tag-shaped word in running text is a service tag, spelled canonically.
+
+    A known Azure tag name counts when it is CamelCase/dotted (``AzureMonitor``, ``Storage.WestUS``),
+    in code, or written next to the words "(service) tag"; "Storage" or "Internet" as plain words
+    are not tags. An unknown name counts only when CamelCase/dotted *and* written next to
+    "service tag" or standing alone under a "service tags" lead-in (``tag_context``): a CamelCase
+    word in code (``VirtualMachineConfiguration``) is a setting, not a tag."""
+    if not is_tag(value):
+        return None
+    esc = re.escape(value)
+    near = re.search(rf"{esc}`?\s+(service\s+)?tags?\b|\btags?\s+`?{esc}\b", text, re.I) is not None
+    shaped = _CAMEL.match(value) is not None
+    known = canonical_tag(value)
+    if known:
+        return known if (shaped or near or code) else None
+    return value if shaped and (near or tag_context) else None
+
+
+def _text_tags(text: str, code: list[str], tag_context: bool) -> list[str]:
+    out = []
+    for c in code:
+        if is_tag(c):
+            tag = _accept_tag(c, text, code=True, tag_context=tag_context)
+            if tag:
+                out.append(tag)
+    for m in _TAG_TOKEN.finditer(text):
+        tag = _accept_tag(m.group(0), text, tag_context=tag_context)
+        if tag:
+            out.append(tag)
+    return out
+
+
+def text_parties(text: str, code: list[str], *, tag_context: bool = False,
+                 example: bool = False) -> list[tuple[str, str]]:
+    """Hosts/URLs/IPs/CIDRs/tags a piece of running text names, as ``(kind, value)``.
+
+    Code spans inside the text are read as code (a command span gives nothing), the rest as
+    words; tags need :func:`_accept_tag`; file names (``setup.exe``) are not hosts."""
+    spans = [c for c in code if c and c in text]
+    plain = text
+    for c in spans:
+        plain = plain.replace(c, " , ")
+    found = parties_in_cell(Cell(code=spans), want_tags=False) if spans else []
+    found += parties_in_cell(Cell.from_items([plain]), want_tags=False)
+    found += [("tag", t) for t in _text_tags(text, spans, tag_context)]
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for kind, value in found:
+        if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0")):
+            continue  # a file name; "any"/the default route is not a party named in prose
+        if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range")):
+            continue
+        if value.lower() not in seen:
+            seen.add(value.lower())
+            out.append((kind, value))
+    return out
+
+
+# ---------------------------------------------------------------- block context
+
+
+@dataclass
+class _BlockCtx:
+    cloud: str | None
+    tab: str | None
+    direction: str | None
+    both: bool
+    required: bool | None
+    section: list[str]
+    lead_ports: dict[str | None, list[str]] = field(default_factory=dict)
+    example: bool = False
+    tag_context: bool = False
+
+
+def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
+    key = (tuple(block.headings), tuple(block.tabs), block.lead_in)
+    hit = memo.get(key)
+    if hit is None:
+        ctx = _context(Table(headings=list(block.headings), tabs=list(block.tabs), lead_in=block.lead_in))
+        lead_ports = port_phrases(block.lead_in) or dict(ctx.ports)
+        innermost = block.headings[-1] if block.headings else ""
+        hit = _BlockCtx(
+            cloud=ctx.cloud, tab=ctx.tab, direction=ctx.direction, both=ctx.direction_both, required=ctx.required,
+            section=list(ctx.section), lead_ports=lead_ports,
+            example=bool(_EXAMPLE_CONTEXT.search(block.lead_in or "") or _EXAMPLE_CONTEXT.search(innermost)),
+            tag_context=bool(_TAG_WORDS.search(block.lead_in or "") or _TAG_WORDS.search(innermost)),
+        )
+        memo[key] = hit
+    return hit
+
+
+def _rules_for(parties: list[tuple[str, str]], ports: dict[str | None, list[str]], ctx: _BlockCtx, *,
+               origin: str, direction: str | None = None, block: Block) -> list[Rule]:
+    """One rule per party × protocol group (a party's own ``:port``/scheme wins over the text's)."""
+    out: list[Rule] = []
+    groups = ports or {None: []}
+    for kind, value in parties:
+        endpoint, ekind, tag, extra, implied = _party_fields(kind, value)
+        named = ekind in ("fqdn", "wildcard", "url", "template")
+        d = direction or ctx.direction or ("both" if ctx.both else None) or ("outbound" if named else None)
+        for proto, plist in ({implied or None: extra}.items() if extra else groups.items()):
+            out.append(Rule(
+                endpoint=endpoint, endpoint_kind=ekind, service_tag=tag, ports=sort_ports(plist),
+                protocol=proto or implied, direction=d, cloud=ctx.cloud, tab=ctx.tab, required=ctx.required,
+                section=list(ctx.section), origin=origin,
+            ))
+    return out
+
+
+# ---------------------------------------------------------------- the three shapes
+
+_LINE_JUNK = re.compile(r"^\s*(?:[-*•+]\s+|\d{1,3}[.)]\s+)?[\"'`]?|[\"'`]?\s*[,;]?\s*$")
+
+
+def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
+    """The parties of a code block that is a plain host/URL/IP (or tag) list, else ``None``."""
+    parties: list[tuple[str, str]] = []
+    for raw in block.text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", "//", ";")):
+            continue
+        tok = _LINE_JUNK.sub("", line)
+        if not tok or re.search(r"\s", tok):
+            return None
+        found = parties_in_cell(Cell(code=[tok]))
+        if len(found) != 1:
+            return None
+        kind, value = found[0]
+        if kind == "tag":
+            value = _accept_tag(value, tok, code=ctx.tag_context, tag_context=ctx.tag_context)
+            if value is None:
+                return None
+        elif _FILE_EXT.search(value.rstrip("/")):
+            return None
+        parties.append((kind, value))
+    return parties or None
+
+
+def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
+                    list_context: bool = False, leads_code: bool = False) -> list[Rule]:
+    if _NEG.search(sentence) or (leads_code and sentence.endswith(":")):
+        return []  # negated, or it introduces the commands of the code block below
+    cue = _CUE.search(sentence) is not None
+    if not (cue or list_context):
+        return []
+    example = _EXAMPLE.search(sentence) is not None
+    parties = text_parties(sentence, block.code, example=example)
+    ports = port_phrases(sentence)
+    if list_context and not ports:
+        ports = ctx.lead_ports
+    direction = direction_of(sentence)
+    if direction == "both" and not re.search(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound",
+                                             sentence, re.I):
+        direction = None
+    if parties:
+        return _rules_for(parties, ports or implied_ports(sentence), ctx, origin=origin, direction=direction,
+                          block=block)
+    if ports and cue and not lead_in_of_next and not list_context:
+        return _rules_for([("cidr", ANY_ADDRESS)], ports, ctx, origin=origin, direction=direction, block=block)
+    return []
+
+
+def _bare_tag(item: str) -> str | None:
+    """The head of a list item under a "service tags" lead-in, when it is one tag-shaped name
+    (``Storage``, ``AzureMonitor``, ``Storage.<region>``, "Azure Monitor")."""
+    head = re.split(r"\s*(?::|\s[-–—]\s|\()", item, maxsplit=1)[0].strip(" .,;`*")
+    if not head or len(head.split()) > 3:
+        return None
+    joined = head.replace(" ", "")
+    known = canonical_tag(joined)
+    if known:
+        return known
+    return joined if " " not in head and _CAMEL.match(joined) else None
 
 
 def text_rules(doc: Document) -> list[Rule]:
     """Unmerged rules from the document's non-table blocks (``origin`` code/list/prose)."""
-    return []
+    rules: list[Rule] = []
+    memo: dict = {}
+    listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
+    leads = {t.lead_in for t in doc.tables if t.lead_in}
+    leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
+    leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
+    for block in doc.blocks:
+        try:
+            rules.extend(_block_rules(block, _block_ctx(block, memo), listed, leads, leads_code))
+        except Exception:  # one odd block never hides the rest of the page
+            log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
+    return rules
+
+
+def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set) -> list[Rule]:
+    if block.kind == "code":
+        if ctx.example:
+            return []
+        parties = _code_parties(block, ctx)
+        if not parties:
+            return []
+        return _rules_for(parties, ctx.lead_ports, ctx, origin="code", block=block)
+    if block.kind == "list_item":
+        if (tuple(block.headings), block.text) in listed or ctx.example:
+            return []
+        lead = block.lead_in or ""
+        allowlist = bool(_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+        if allowlist and ctx.tag_context:
+            tag = _bare_tag(block.text)
+            if tag and not _NEG.search(block.text):
+                extra = [(k, v) for k, v in text_parties(block.text, block.code) if v.lower() != tag.lower()]
+                ports = port_phrases(block.text) or ctx.lead_ports
+                return _rules_for([("tag", tag), *extra], ports, ctx, origin="list",
+                                  direction=direction_of(block.text) if direction_of(block.text) != "both" else None,
+                                  block=block)
+        out: list[Rule] = []
+        for s in sentences(block.text):
+            out += _sentence_rules(s, block, ctx, origin="list", lead_in_of_next=block.text in leads,
+                                   list_context=allowlist, leads_code=block.text in leads_code)
+        return out
+    out = []
+    is_lead, is_code_lead = block.text in leads, block.text in leads_code
+    for s in sentences(block.text):
+        out += _sentence_rules(s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead)
+    return out
