@@ -144,7 +144,7 @@ def record_deadlines(catalog, obs, result, *, deadlines: list | None = None) -> 
 
     ctx = dict(doc_date=ver.get("doc_date"), doc_commit=ver.get("doc_commit") or obs.doc_commit,
                page_url=ver.get("page_url") or obs.page_url,
-               commit_url=obs.commit_url or _commit_url(ver.get("source_url"), ver.get("doc_commit")))
+               commit_url=obs.commit_url or ver.get("commit_url") or _commit_url(ver.get("source_url"), ver.get("doc_commit")))
     baseline = result.status == "first"
     by_key: dict[str, dict[str, Any]] = {}
     for d in found:
@@ -159,7 +159,7 @@ def record_deadlines(catalog, obs, result, *, deadlines: list | None = None) -> 
                                            line=getattr(d, "line", None)))
         item["rule_keys"].update(_rules_named(d, obs.rules))
     events: list[ChangeEvent] = []
-    with catalog._write():
+    with catalog.write():
         if catalog._one("SELECT 1 AS x FROM deadline_scans WHERE version_id = ?", (vid,)):
             return []
         existing = {r["deadline_key"]: r for r in catalog._all(
@@ -198,7 +198,7 @@ def record_deadlines(catalog, obs, result, *, deadlines: list | None = None) -> 
             catalog.db.execute("UPDATE deadlines SET removed_at = ? WHERE id = ?", (at, g["id"]))
         catalog.db.execute("INSERT INTO deadline_scans (version_id, source, found) VALUES (?, ?, ?)",
                            (vid, obs.source, len(by_key)))
-        catalog._insert_events(events)
+        catalog.add_events(events)
     if events:
         log.info("%s: %d deadline event(s)", obs.source, len(events))
     return events
@@ -270,7 +270,7 @@ def due_reminders(catalog, offsets: Iterable[int], *, now: datetime | str | None
     if not offs or "deadlines" not in catalog.db.table_names():
         return []
     events: list[ChangeEvent] = []
-    with catalog._write():
+    with catalog.write():
         sent = {(r["deadline_id"], r["offset_days"]) for r in catalog._all("SELECT deadline_id, offset_days FROM reminders_sent")}
         for d in stored_deadlines(catalog):
             left = d.days_left(today)
@@ -284,7 +284,7 @@ def due_reminders(catalog, offsets: Iterable[int], *, now: datetime | str | None
                 event_id = None
                 if o == fire:
                     ev = _reminder(d, o, left, at)
-                    catalog._insert_events([ev])
+                    catalog.add_events([ev])
                     event_id = catalog.db.execute("SELECT last_insert_rowid()").fetchone()[0]
                     events.append(ev)
                 catalog.db.execute("INSERT INTO reminders_sent (deadline_id, offset_days, sent_at, event_id) VALUES (?, ?, ?, ?)",
@@ -296,7 +296,7 @@ def due_reminders(catalog, offsets: Iterable[int], *, now: datetime | str | None
 
 def _reminder(d: StoredDeadline, offset: int, left: int, at: str) -> ChangeEvent:
     when = "today" if left == 0 else "tomorrow" if left == 1 else f"in {left} days"
-    severity = "high" if offset <= 1 else "medium" if offset <= 7 else "low"
+    severity = "high" if offset <= 1 else "medium"  # channels default to medium and up: reminders reach them
     return ChangeEvent(source=d.source, kind="reminder", rule_key=d.rule_keys[0] if d.rule_keys else None,
                        field="deadline", old=None, new=d.date, severity=severity, impact=f"deadline-in-{offset}d",
                        party=d.parties[0] if d.parties else None, section=d.section,
