@@ -131,7 +131,7 @@ _V6: list = [
         id INTEGER PRIMARY KEY, cloud TEXT NOT NULL, name TEXT NOT NULL, tag_id TEXT, region TEXT,
         region_id INTEGER, platform TEXT, system_service TEXT, network_features TEXT, change_number INTEGER,
         prefix_count INTEGER, prefix_hash TEXT, first_version INTEGER, last_changed_version INTEGER,
-        removed_version INTEGER, UNIQUE(cloud, name))""",
+        removed_version INTEGER, prefixes_now TEXT, UNIQUE(cloud, name))""",
     "CREATE INDEX IF NOT EXISTS tags_lname ON tags(cloud, lower(name))",
     """CREATE TABLE IF NOT EXISTS tag_versions (
         id INTEGER PRIMARY KEY, tag INTEGER NOT NULL, version_id INTEGER NOT NULL,

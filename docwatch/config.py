@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 from docwatch.guard import GuardSettings
 from docwatch.errors import ConfigError, UsageError
 
-DEFAULT_ALLOWED_HOSTS = ("learn.microsoft.com", "raw.githubusercontent.com", "github.com")
+DEFAULT_ALLOWED_HOSTS = ("learn.microsoft.com", "raw.githubusercontent.com", "github.com",
+                         "www.microsoft.com", "download.microsoft.com")  # the last two: service-tag files
 FORMS = ("markdown", "html")
 _NAME_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -72,6 +73,33 @@ class DeadlinesConfig:
 
 
 @dataclass
+class ServiceTagsConfig:
+    """One watched "Azure IP Ranges and Service Tags" file (docwatch/servicetags_fetch.py):
+    a direct ``json_url`` or the download-center ``page_url`` its weekly link is found on."""
+
+    cloud: str = "public"  # public | usgov | china (required in config.toml)
+    json_url: str | None = None
+    page_url: str | None = None
+    name: str | None = None  # source name; default servicetags-<cloud>
+    min_ratio: float = 0.8  # fewer tags or prefixes than this share of the last file's → anomaly
+    max_bytes: int = 25_000_000  # size cap of the JSON file (the Public one is about 4 MB)
+
+    @property
+    def source(self) -> str:
+        return self.name or f"servicetags-{self.cloud}"
+
+
+SERVICETAG_CLOUDS = ("public", "usgov", "china")
+DEFAULT_SERVICETAG_PAGES = {"public": "https://www.microsoft.com/en-us/download/details.aspx?id=56519",
+                            "usgov": "https://www.microsoft.com/en-us/download/details.aspx?id=57063",
+                            "china": "https://www.microsoft.com/en-us/download/details.aspx?id=57062"}
+
+
+def default_servicetags() -> list[ServiceTagsConfig]:
+    return [ServiceTagsConfig(cloud=c, page_url=DEFAULT_SERVICETAG_PAGES[c]) for c in ("public", "usgov")]
+
+
+@dataclass
 class Config:
     catalog_path: str = "docwatch.db"
     snapshot_dir: str = "snapshots"
@@ -82,6 +110,7 @@ class Config:
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     channels: list = field(default_factory=list)
     alerts: dict = field(default_factory=dict)  # the raw [alerts] table
+    servicetags: list[ServiceTagsConfig] = field(default_factory=default_servicetags)
     path: str | None = None  # the file it came from (None: built-in defaults)
 
     def source(self, name: str) -> SourceConfig:
@@ -268,7 +297,8 @@ def check_url(url: str, allowed: list[str], key: str) -> str:
 
 # -- the loader ---------------------------------------------------------------------------
 
-TOP_KEYS = {"catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts", "deadlines"}
+TOP_KEYS = {"catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts", "deadlines",
+            "servicetags"}
 
 
 def parse_config(data: dict, *, base: Path | None = None) -> Config:
@@ -302,6 +332,11 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
                               key=f"sources[{i}].name")
         seen[src.name] = i
         cfg.sources.append(src)
+    if "servicetags" in data:
+        cfg.servicetags = _parse_servicetags(data["servicetags"], cfg.fetch.allowed_hosts)
+    else:  # the defaults, where allowed_hosts lets them be fetched
+        cfg.servicetags = [e for e in default_servicetags()
+                           if host_allowed(urlsplit(e.page_url).hostname, cfg.fetch.allowed_hosts)]
     alerts = data.get("alerts", {})
     if not isinstance(alerts, dict):
         raise ConfigError("expected a table", key="alerts")
@@ -331,6 +366,39 @@ def _parse_source(i: int, raw: Any, allowed: list[str]) -> SourceConfig:
         raise ConfigError(f"forms must be a non-empty list of distinct values from {list(FORMS)}, got {forms!r}",
                           key=f"{key}.forms")
     return SourceConfig(name=name, url=url, markdown_url=md, forms=list(forms))
+
+
+def _parse_servicetags(raw: Any, allowed: list[str]) -> list[ServiceTagsConfig]:
+    """``[[servicetags]]`` entries: ``cloud`` plus exactly one of ``json_url`` / ``page_url``."""
+    if not isinstance(raw, list):
+        raise ConfigError("expected [[servicetags]] tables (an array of tables)", key="servicetags")
+    out: list[ServiceTagsConfig] = []
+    for i, entry in enumerate(raw):
+        key = f"servicetags[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError("expected a table", key=key)
+        if "cloud" not in entry:
+            raise ConfigError(f"missing required key 'cloud' (one of {', '.join(SERVICETAG_CLOUDS)})", key=key)
+        st = _fill(ServiceTagsConfig, key, entry, overrides={"cloud": entry["cloud"]})
+        if st.cloud not in SERVICETAG_CLOUDS:
+            raise ConfigError(f"cloud must be one of {', '.join(SERVICETAG_CLOUDS)}, got {st.cloud!r}", key=f"{key}.cloud")
+        if (st.json_url is None) == (st.page_url is None):
+            raise ConfigError("give exactly one of json_url (the file) or page_url (its download-center page)", key=key)
+        for k in ("json_url", "page_url"):
+            if getattr(st, k) is not None:
+                check_url(getattr(st, k), allowed, f"{key}.{k}")
+        if st.name is not None and not _NAME_RX.match(st.name):
+            raise ConfigError(f"source name {st.name!r} must be letters, digits, '.', '_' or '-'", key=f"{key}.name")
+        if not 0 < st.min_ratio <= 1:
+            raise ConfigError(f"must be > 0 and <= 1, got {st.min_ratio!r}", key=f"{key}.min_ratio")
+        if st.max_bytes < 1:
+            raise ConfigError("must be >= 1", key=f"{key}.max_bytes")
+        for j, other in enumerate(out):
+            if other.cloud == st.cloud or other.source == st.source:
+                raise ConfigError(f"cloud {st.cloud!r} / source {st.source!r} already watched by servicetags[{j}]",
+                                  key=f"{key}.cloud")
+        out.append(st)
+    return out
 
 
 def _validate_schedule(s: ScheduleConfig) -> None:
