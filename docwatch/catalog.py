@@ -318,8 +318,11 @@ class Catalog:
                WHERE r.source = ? AND rv.tombstone = 0 ORDER BY r.rule_key""", (version_id, source))
         return [rule_from_row(r) for r in rows]
 
-    def events(self, *, source: str | None = None, since: str | None = None,
-               version_id: int | None = None) -> list[ChangeEvent]:
+    def events(self, *, source: str | None = None, since: str | None = None, version_id: int | None = None,
+               kind: str | None = None, cloud: str | None = None, min_severity: int | None = None,
+               limit: int | None = None) -> list[ChangeEvent]:
+        """Stored change events, oldest first (``limit``: the newest N). ``cloud`` keeps
+        cloud-neutral events; ``min_severity`` indexes ``info, low, medium, high``."""
         where, params = [], []
         if source:
             where.append("source = ?"); params.append(source)
@@ -327,8 +330,17 @@ class Catalog:
             where.append("detected_at >= ?"); params.append(since)
         if version_id is not None:
             where.append("version_id = ?"); params.append(version_id)
-        sql = "SELECT * FROM change_events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [event_from_row(r) for r in self._all(sql, tuple(params))]
+        if kind:
+            where.append("kind = ?"); params.append(kind)
+        if cloud:
+            where.append("(cloud = ? OR cloud IS NULL)"); params.append(cloud)
+        if min_severity:
+            levels = ("info", "low", "medium", "high")[min_severity:]
+            where.append(f"severity IN ({', '.join('?' for _ in levels)})"); params.extend(levels)
+        sql = "SELECT * FROM change_events" + (" WHERE " + " AND ".join(where) if where else "")
+        if limit:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
+        return [event_from_row(r) for r in self._all(sql + " ORDER BY id", tuple(params))]
 
     # -- writes ----------------------------------------------------------------------------
 

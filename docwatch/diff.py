@@ -266,8 +266,8 @@ def _field_events(old: Rule, new: Rule, fields: list[str], scope: Scope, source:
         elif fld == "cloud":
             if ov is None and (scope.new_clouds == {nv} or scope.new_clouds <= clouds_of_identity):
                 continue  # the page now names the one cloud it always meant, or lists the rule per cloud
-            if nv is None and scope.old_clouds == {ov}:
-                continue  # the page stopped naming its only cloud
+            if nv is None and (scope.old_clouds == {ov} or not scope.new_clouds):
+                continue  # the page stopped naming its only cloud, or dropped its cloud tabs
             sev = "low" if nv is not None and ov is None else "high"
             old_s = CLOUD_NAMES.get(ov, "every cloud") if ov else "every cloud"
             new_s = CLOUD_NAMES.get(nv, nv) if nv else "every cloud"

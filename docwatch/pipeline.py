@@ -155,6 +155,37 @@ def extract_bundle(bundle: dict[str, Any]) -> tuple[Document, list[Rule]]:
     return extract(bundle["text"], path=bundle.get("path"), loader=loader, meta=bundle.get("meta"))
 
 
+@dataclass
+class LocalDocument:
+    """A local file read for ``ingest``: its text, the includes it pulled in, and its extraction."""
+
+    path: str
+    text: str
+    includes: dict[str, str]
+    doc: Document
+    rules: list[Rule]
+    content_hash: str
+
+
+def read_local(path) -> LocalDocument:
+    """Read and extract a local file (includes resolved on disk, within its root), recording
+    every include read so the version can be stored as a bundle and re-extracted later."""
+    from docwatch import documents
+
+    text, diags = documents.read_text_file(path)
+    base = documents.include_loader(path) if hasattr(documents, "include_loader") else documents._fs_loader
+    seen: dict[str, str] = {}
+
+    def loader(resolved: str) -> str | None:
+        body = base(resolved)
+        if body is not None:
+            seen[resolved] = body
+        return body
+
+    doc, rules = extract(text, path=str(path), loader=loader, diagnostics=diags)
+    return LocalDocument(str(path), text, seen, doc, rules, content_hash(text, seen))
+
+
 # -- provenance ------------------------------------------------------------------------------------
 
 def _provenance(version: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +196,7 @@ def _provenance(version: dict[str, Any]) -> dict[str, Any]:
                 commit_url=version.get("commit_url") or commit_url(version.get("source_url"), version.get("doc_commit")))
 
 
-def _stamp(events: list[ChangeEvent], version: dict[str, Any]) -> list[ChangeEvent]:
+def stamp(events: list[ChangeEvent], version: dict[str, Any]) -> list[ChangeEvent]:
     prov = _provenance(version)
     for ev in events:
         for k, v in prov.items():
@@ -250,7 +281,7 @@ def _diff_and_write(catalog, obs: Observation, src, last, accepted, at: str, ver
         events = []
         if not src.get("anomaly_since"):  # one anomaly event per streak
             catalog.set_streak(source, since=at, reason=decision.reason)
-            events = _stamp([_note(source, "anomaly", "high", "anomaly",
+            events = stamp([_note(source, "anomaly", "high", "anomaly",
                                    f"{source}: {decision.reason}; no removals inferred, current rules kept")], version)
             catalog.add_events(events)
         log.warning("%s: suspicious version: %s", source, decision.reason)
@@ -264,7 +295,7 @@ def _diff_and_write(catalog, obs: Observation, src, last, accepted, at: str, ver
         events = _not_reported_before(catalog, source, accepted, delta.events)
         catalog.apply_rules(source, version["id"], at, current, obs.rules, delta.rekeys)
         status = "changed" if events else "unchanged"
-        _stamp(events, version)
+        stamp(events, version)
         catalog.add_events(events)
     catalog.set_version(version["id"], status=status)
     return IngestResult(version["id"], status, confirmed + events, None, version["seq"])
@@ -277,7 +308,7 @@ def _apply_version(catalog, source: str, version: dict[str, Any], current: list[
 
     delta = compute_delta(current, rules, source=source)
     catalog.apply_rules(source, version["id"], version["observed_at"], current, rules, delta.rekeys)
-    events = _stamp(delta.events, version)
+    events = stamp(delta.events, version)
     catalog.add_events(events)
     catalog.set_version(version["id"], status=status, held_rules=None)
     return events
@@ -296,7 +327,7 @@ def _duplicate(catalog, source: str, src, last, at: str, g) -> IngestResult:
         repeats = (last.get("repeats") or 0) + 1
         catalog.set_version(last["id"], repeats=repeats)
         if repeats + 1 == max(2, g.failure_cycles):
-            events = _stamp([_note(source, "anomaly", "high", "still-anomalous",
+            events = stamp([_note(source, "anomaly", "high", "still-anomalous",
                                    f"{source}: still {last['reason']} after {repeats + 1} identical observations; "
                                    "no removals inferred, current rules kept (docwatch accept "
                                    f"{source} --version {last.get('seq')} if the page really changed)")], last)
@@ -321,7 +352,7 @@ def _form_switch(catalog, obs: Observation, accepted, at: str, version_kw: dict,
         summary = (f"{source}: read from its {obs.form} form instead of {accepted['form']}; {agree} of "
                    f"{len(current)} current rules agree, {len(delta.removed)} not found and {len(delta.added)} new in "
                    f"the {obs.form} form (parity check only: no removals inferred, current rules kept)")
-        events = _stamp([_note(source, "form-switch", "info", "form-switch", summary)], version)
+        events = stamp([_note(source, "form-switch", "info", "form-switch", summary)], version)
         catalog.add_events(events)
         return IngestResult(version["id"], "form-switch", events, summary, version["seq"])
     base_version = earlier[-1]
@@ -333,7 +364,7 @@ def _form_switch(catalog, obs: Observation, accepted, at: str, version_kw: dict,
                                       held=obs.rules, **version_kw)
         return IngestResult(version["id"], "anomaly", [], decision.reason, version["seq"])
     version = catalog.add_version(source, at, status="form-switch", kind="form-switch", held=obs.rules, **version_kw)
-    events = _stamp(delta.events, version)
+    events = stamp(delta.events, version)
     catalog.add_events(events)
     return IngestResult(version["id"], "form-switch", events, None, version["seq"])
 
@@ -435,7 +466,7 @@ def reparse(catalog, source: str, store) -> list[ChangeEvent]:
             e.kind, e.severity = "parser", "info"
             e.summary = f"parser: {e.summary}"
         if last is not None:
-            _stamp(events, last)
+            stamp(events, last)
             from docwatch.catalog import now_iso
 
             for e in events:

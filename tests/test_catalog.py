@@ -53,9 +53,9 @@ def test_real_change_versions_tombstones_and_events(cat):
     ingest_file(cat, "synth", BASE, "2025-01-15")
     res = ingest_file(cat, "synth", CHANGED, "2025-03-10")
     got = sorted((e.kind, e.party, e.impact, e.severity) for e in res.events)
-    assert got == [("added", "AzureKeyVault", "tag-added", "medium"),
+    assert got == [("added", "AzureKeyVault", "tag-added", "high"),  # you must open it: high
                    ("modified", "AzureMonitor", "ports-added", "high"),
-                   ("removed", "Sql", "tag-removed", "high")]
+                   ("removed", "Sql", "tag-removed", "medium")]  # you may close it: medium
     assert all(e.detected_at == "2025-03-10T00:00:00Z" and e.version_id == res.version_id for e in res.events)
     assert all(e.doc_date == "2025-03-10" for e in res.events)
     # 5 baseline + AzureMonitor v2 + AzureKeyVault + Sql tombstone
@@ -126,8 +126,10 @@ def test_crash_mid_ingest_keeps_previous_state(cat, tmp_path):
     ingest_file(cat, "synth", BASE, "2025-01-15")
     doc, rules, _ = load(CHANGED)
     broken = rules + [Rule(service_tag="Broken", ports=[object()], direction="outbound")]  # not JSON-serialisable
+    from docwatch.pipeline import Observation, ingest
+
     with pytest.raises(TypeError):
-        cat.ingest("synth", doc, broken, observed_at="2025-03-10", content_hash="x")
+        ingest(cat, Observation("synth", doc, broken, observed_at="2025-03-10", content_hash="x", form="markdown"))
     assert count(cat, "versions") == 1 and count(cat, "rule_versions") == 5 and count(cat, "change_events") == 0
     assert cat.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert ingest_file(cat, "synth", CHANGED, "2025-03-10").status == "changed"
