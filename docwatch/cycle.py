@@ -173,9 +173,7 @@ def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, ru
     obs = Observation(b.source, doc, rules, observed_at=b.observed_at, content_hash=b.content_hash,
                       snapshot_id=snapshot_id, page_url=b.page_url, form=b.form)
     res = ingest(catalog, obs, guard=cfg.guard, store=store)
-    anomaly = res.status == "anomaly"
-    if anomaly:
-        log.warning("%s: suspicious version: %s", b.source, res.reason)
+    anomaly = res.status == "anomaly"  # the pipeline logged why
     cov = _coverage(doc, rules)
     prev = state.source(b.source)
     dropped = _coverage_dropped(prev.coverage if prev else None, cov)

@@ -22,6 +22,17 @@ PAGES = {  # corpus page → the raw GitHub base path its files are served under
 }
 
 
+def config(tmp_path, sources, **fetch_kw):
+    """The fetch tests' config, without the default service-tag files (they would be fetched
+    from the internet): these tests are about page sources."""
+    from test_fetch_helpers import test_config
+
+    cfg = test_config(tmp_path, sources, **fetch_kw)
+    if hasattr(cfg, "servicetags"):
+        cfg.servicetags = []
+    return cfg
+
+
 def version_root(v: dict) -> Path:
     """The version folder of a corpus markdown file (``<version>/articles/...``)."""
     p = v["file"]

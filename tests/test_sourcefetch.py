@@ -13,8 +13,8 @@ from docwatch.crawlstate import CrawlState
 from docwatch.fetch import Fetcher
 from docwatch.snapshots import SnapshotStore
 from docwatch.sourcefetch import FormFailed, SourceFetcher
-from cycle_support import serve_html, serve_markdown, source
-from test_fetch_helpers import FaultServer, test_config
+from cycle_support import config, serve_html, serve_markdown, source
+from test_fetch_helpers import FaultServer
 
 ARC = "arc-servers-network-requirements"
 APIM = "apim-virtual-network-reference"
@@ -55,7 +55,7 @@ def test_markdown_500_falls_back_to_html_and_says_degraded(tmp_path, server):
     md = serve_markdown(server, APIM, 1)
     serve_html(server, APIM, 1, "/learn/apim")
     src = source(server, "apim", md, "/learn/apim", forms=("markdown", "html"))
-    cfg = test_config(tmp_path, [src])
+    cfg = config(tmp_path, [src])
     (b,) = _bundles(cfg, [src])
     assert b.form == "markdown" and b.degraded is None and b.includes  # the availability include came along
     assert b.meta["doc_commit"]  # meta from the rendered page, for a changed markdown version
@@ -69,7 +69,7 @@ def test_markdown_500_falls_back_to_html_and_says_degraded(tmp_path, server):
 def test_missing_include_fails_the_form_fetched_before_or_not(tmp_path, server):
     md = serve_markdown(server, ARC, -1)
     src = source(server, "arc", md)
-    cfg = test_config(tmp_path, [src], missing_include_recheck_hours=0)
+    cfg = config(tmp_path, [src], missing_include_recheck_hours=0)
     server.set(ARC_INCLUDE, {"status": 404, "body": b"404: Not Found"})  # never fetched before
     (err,) = _bundles(cfg, [src])
     assert isinstance(err, FormFailed) and "include" in str(err) and "missing" in str(err)
@@ -86,7 +86,7 @@ def test_known_missing_include_is_rechecked_on_its_own_schedule(tmp_path, server
     md = serve_markdown(server, ARC, -1)
     src = source(server, "arc", md)
     server.set(ARC_INCLUDE, {"status": 404, "body": b"404: Not Found"})
-    cfg = test_config(tmp_path, [src], missing_include_recheck_hours=24)
+    cfg = config(tmp_path, [src], missing_include_recheck_hours=24)
     _bundles(cfg, [src])
     assert server.hits[ARC_INCLUDE] == 1
     (err,) = _bundles(cfg, [src])  # next cycle: remembered, not asked again, the form still fails
@@ -100,7 +100,7 @@ def test_known_missing_include_is_rechecked_on_its_own_schedule(tmp_path, server
     cat.close()
     assert any(r.status == "skipped-missing" and r.url == server.url(ARC_INCLUDE) for r in log)
 
-    due = test_config(tmp_path, [src], missing_include_recheck_hours=0)  # re-check due: asked again
+    due = config(tmp_path, [src], missing_include_recheck_hours=0)  # re-check due: asked again
     serve_markdown(server, ARC, -1)
     hits = server.hits[ARC_INCLUDE]
     (b,) = _bundles(due, [src])
@@ -110,7 +110,7 @@ def test_known_missing_include_is_rechecked_on_its_own_schedule(tmp_path, server
 def test_includes_are_conditional_and_shared_includes_fetched_once(tmp_path, server):
     md = serve_markdown(server, ARC, -1)
     a, b = source(server, "arc-a", md), source(server, "arc-b", md)
-    cfg = test_config(tmp_path, [a, b])
+    cfg = config(tmp_path, [a, b])
     first = _bundles(cfg, [a, b])
     assert first[0].content_hash == first[1].content_hash
     assert server.hits[ARC_INCLUDE] == 1  # two sources, one request this cycle
@@ -123,7 +123,7 @@ def test_unchanged_markdown_does_not_fetch_the_rendered_page(tmp_path, server):
     md = serve_markdown(server, APIM, 1)
     serve_html(server, APIM, 1, "/learn/apim")
     src = source(server, "apim", md, "/learn/apim", forms=("markdown", "html"))
-    cfg = test_config(tmp_path, [src])
+    cfg = config(tmp_path, [src])
     (b,) = _bundles(cfg, [src])
     assert server.hits["/learn/apim"] == 1
     (again,) = _bundles(cfg, [src], {"apim": b.content_hash})
