@@ -1,13 +1,20 @@
 """The ``docwatch`` command line (click).
 
 Commands live in ``docwatch/commands/*.py``; each module exposes ``COMMANDS`` (a list of
-click commands) and this group adds them. Errors are one clear line and an exit code
+click commands). The group is lazy: :data:`LAZY_COMMANDS` maps each command name to
+``module:attribute``; ``docwatch --help`` lists every command with the short help read
+from its docstring in the module's source, without importing any command module, and a
+command imports only what it uses (``query`` never loads httpx, deepdiff or normalize).
+A new command = one entry here; tests/test_imports.py fails when a module's ``COMMANDS``
+holds a command missing from the mapping. Errors are one clear line and an exit code
 (0 ok, 1 runtime failure, 2 bad usage or config); ``--debug`` shows the traceback.
 """
 from __future__ import annotations
 
 import importlib
-import sqlite3
+import importlib.util
+import logging
+import re
 import sys
 from pathlib import Path
 
@@ -15,8 +22,35 @@ import click
 
 from docwatch.errors import DocwatchError
 
-COMMAND_MODULES = ("parse_cmds", "catalog_cmds", "scrape_cmds", "alerts_cmds", "tags_cmds", "export_cmds", "maint_cmds",
-                   "history_cmds")
+log = logging.getLogger(__name__)
+
+# name → "module:attribute" of the click command. Short help is read from the docstring in
+# the module's source (no import), see short_help().
+LAZY_COMMANDS: dict[str, str] = {
+    "parse": "docwatch.commands.parse_cmds:parse_cmd",
+    "rules": "docwatch.commands.parse_cmds:rules_cmd",
+    "ingest": "docwatch.commands.catalog_cmds:ingest_cmd",
+    "changes": "docwatch.commands.catalog_cmds:changes_cmd",
+    "history": "docwatch.commands.catalog_cmds:history_cmd",
+    "diff": "docwatch.commands.catalog_cmds:diff_cmd",
+    "versions": "docwatch.commands.catalog_cmds:versions_cmd",
+    "accept": "docwatch.commands.catalog_cmds:accept_cmd",
+    "reparse": "docwatch.commands.catalog_cmds:reparse_cmd",
+    "query": "docwatch.commands.export_cmds:query_cmd",
+    "export": "docwatch.commands.export_cmds:export_cmd",
+    "drift": "docwatch.commands.export_cmds:drift_cmd",
+    "parity": "docwatch.commands.export_cmds:parity_cmd",
+    "scrape": "docwatch.commands.scrape_cmds:scrape_cmd",
+    "daemon": "docwatch.commands.scrape_cmds:daemon_cmd",
+    "status": "docwatch.commands.scrape_cmds:status_cmd",
+    "replay": "docwatch.commands.scrape_cmds:replay_cmd",
+    "run": "docwatch.commands.scrape_cmds:run_cmd",
+    "alerts": "docwatch.commands.alerts_cmds:alerts",
+    "tags": "docwatch.commands.tags_cmds:tags_group",
+    "backfill": "docwatch.commands.history_cmds:backfill_cmd",
+    "deadlines": "docwatch.commands.history_cmds:deadlines_cmd",
+}
+COMMAND_PACKAGE = "docwatch.commands"
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_DB = "docwatch.db"
 HELP_OPTIONS = ("-h", "--help")
@@ -80,9 +114,80 @@ class AppContext:
             return str(self.db_option or DEFAULT_DB)
 
 
+def load_command(name: str) -> click.Command:
+    """Import the command registered under ``name`` in :data:`LAZY_COMMANDS`. A stale entry (the
+    command moved to another module) still works, found by name in every module's ``COMMANDS``;
+    tests/test_imports.py fails until the entry is fixed."""
+    module, _, attr = LAZY_COMMANDS[name].partition(":")
+    try:
+        command = getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        command = None
+    if isinstance(command, click.Command) and command.name == name:
+        return command
+    log.warning("docwatch.cli.LAZY_COMMANDS[%r] = %r is stale; looking the command up by name", name, LAZY_COMMANDS[name])
+    for found in all_commands():
+        if found.name == name:
+            return found
+    raise click.UsageError(f"command {name!r} is registered but no command module defines it")
+
+
+def all_commands() -> list[click.Command]:
+    """Every command every ``docwatch.commands`` module defines (imports them all: tests, fallback)."""
+    import pkgutil
+
+    package = importlib.import_module(COMMAND_PACKAGE)
+    out = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        out += getattr(importlib.import_module(f"{COMMAND_PACKAGE}.{info.name}"), "COMMANDS", [])
+    return out
+
+
+def short_help(name: str, limit: int = 45) -> str:
+    """The short help click would show for ``name``, read from the docstring of its function in
+    the module's source text, so listing commands imports no command module (and none of what
+    they import). A test checks it against the imported command for every entry."""
+    module, _, attr = LAZY_COMMANDS[name].partition(":")
+    spec = importlib.util.find_spec(module)
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    except OSError:
+        source = ""
+    m = re.search(rf"^def {re.escape(attr)}\(.*?\)\s*(?:->[^:]*)?:\s*\n\s*[rRuU]?(\"\"\"|\'\'\')(.*?)\1",
+                  source, re.M | re.S)
+    if not m:
+        return ""
+    return click.Command(name, help=m.group(2)).get_short_help_str(limit)  # click's own rule, exactly
+
+
 class DocwatchGroup(click.Group):
-    """Turns every error into one ``Error: ...`` line on stderr and an exit code
-    (0 ok, 1 runtime failure, 2 bad usage or config, 130 interrupted); ``--debug`` re-raises."""
+    """Lazy commands from :data:`LAZY_COMMANDS`; turns every error into one ``Error: ...`` line on
+    stderr and an exit code (0 ok, 1 runtime failure, 2 bad usage or config, 130 interrupted);
+    ``--debug`` re-raises."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.add_command(load_command(cmd_name))
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list with each short help read from source: ``--help`` imports no command module."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                cmd = self.commands[name]
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(limit)))
+            else:  # a docstring the source scan cannot read: import that one command
+                rows.append((name, short_help(name, limit) or self.get_command(ctx, name).get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -119,25 +224,29 @@ class DocwatchGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except sqlite3.Error as exc:
-            if _debug(ctx):
-                raise
-            from docwatch.catalog import catalog_error
-
-            obj = ctx.find_object(AppContext)
-            click.echo(f"Error: {catalog_error(obj.shown_db_path() if obj else DEFAULT_DB, exc)}", err=True)
-            ctx.exit(1)
         except KeyboardInterrupt:
             if _debug(ctx):
                 raise
             click.echo("", err=True)  # ends the terminal's ^C echo
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
-        except Exception as exc:  # pragma: no cover - safety net, shown with --debug
+        except Exception as exc:
             if _debug(ctx):
                 raise
+            if _is_sqlite_error(exc):
+                from docwatch.catalog import catalog_error
+
+                obj = ctx.find_object(AppContext)
+                click.echo(f"Error: {catalog_error(obj.shown_db_path() if obj else DEFAULT_DB, exc)}", err=True)
+                ctx.exit(1)
             click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
             ctx.exit(1)
+
+
+def _is_sqlite_error(exc: BaseException) -> bool:
+    """sqlite3 is imported only by commands that open the catalog, so check without importing it."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -160,12 +269,6 @@ def main(ctx: click.Context, db: str | None, config: str | None, debug: bool, lo
     ctx.obj = AppContext(db, config, debug)
     if not ctx.resilient_parsing and not ctx.meta.get(_HELP_ONLY) and (config or ctx.obj.config_path.exists()):
         ctx.obj.config  # noqa: B018 - a bad config is reported whatever the command
-
-
-for _name in COMMAND_MODULES:
-    _module = importlib.import_module(f"docwatch.commands.{_name}")
-    for _command in getattr(_module, "COMMANDS", []):
-        main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
