@@ -3,9 +3,12 @@
 One writer per catalog: :class:`CatalogLock` holds ``fcntl.flock`` on ``<catalog>.lock``
 for as long as a daemon (or a one-off scrape/replay) runs; a second one refuses at once
 with a message naming the holder. SIGTERM/SIGINT stop the scheduler cleanly: the running
-cycle finishes (each ingest is one transaction, so nothing is ever half-written) and no
-new cycle starts. The next run time and daemon state live in the catalog
-(``daemon_state``) so ``docwatch status`` can show them.
+cycle gets :data:`SHUTDOWN_GRACE_SECONDS` to finish, then its in-flight fetches are
+cancelled (they end as failed fetches, never as removals; each ingest is one transaction,
+so nothing is ever half-written) and no new cycle starts. Failed alert deliveries are
+retried by their own scheduler job (``deliveries``), every few seconds as their backoff
+allows, independent of the scrape schedule. The next run time and daemon state live in the
+catalog (``daemon_state``) so ``docwatch status`` can show them.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,8 +29,16 @@ from docwatch.schedule import make_trigger
 log = logging.getLogger(__name__)
 
 
+SHUTDOWN_GRACE_SECONDS = 5.0  # a running cycle's time to finish after SIGTERM before fetches are cancelled
+DELIVERY_POLL_MAX_SECONDS = 60.0  # the delivery job runs at least this often when channels exist
+
+
 class LockHeld(DocwatchError):
     """Another docwatch process is writing to this catalog (exit code 1)."""
+
+
+class LockUnavailable(DocwatchError):
+    """The lock file cannot be created (read-only or missing directory) (exit code 1)."""
 
 
 class CatalogLock:
@@ -36,8 +48,14 @@ class CatalogLock:
         self._fh = None
 
     def acquire(self) -> "CatalogLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+")
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise LockUnavailable(
+                f"cannot create the catalog lock file {self.path} ({why}); the {self.what} needs a writable "
+                f"directory beside the catalog - check its permissions or point --db elsewhere") from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -85,13 +103,16 @@ class Daemon:
         self.signal: int | None = None
         self.last_report = None
         self.cycles = 0
+        self.deliveries = 0  # runs of the delivery job
         self.scheduler = None
+        self._cycle_running = threading.Event()
 
     def run_cycle(self) -> None:
         """The job: one full cycle with its own catalog connection (APScheduler thread)."""
         from docwatch.catalog import Catalog
         from docwatch.cycle import FetchState, now_iso, run_cycle
 
+        self._cycle_running.set()
         catalog = Catalog(self.db_path)
         try:
             state = FetchState(catalog.db)
@@ -108,6 +129,35 @@ class Daemon:
             log.exception("cycle failed")
         finally:
             catalog.close()
+            self._cycle_running.clear()
+
+    def delivery_interval(self) -> float | None:
+        """Seconds between delivery-job runs: the shortest retry base of the enabled channels
+        (a retry is never later than its backoff by more than this), 1..60 s; None: no channels."""
+        bases = [float(ch.retry_base_seconds) for ch in self.cfg.channels if ch.enabled]
+        if not bases:
+            return None
+        return min(DELIVERY_POLL_MAX_SECONDS, max(1.0, min(bases)))
+
+    def run_deliveries(self) -> None:
+        """The delivery job: send whatever is due (retries after their backoff, new events),
+        independent of scrape cycles. Claims keep it from racing the cycle's own delivery."""
+        from docwatch.alerts.outbox import deliver_pending, db_of
+
+        if not self.db_path.exists():
+            return
+        db = db_of(self.db_path)
+        try:
+            if "change_events" not in db.table_names():
+                return
+            report = deliver_pending(db, self.cfg.channels)
+            self.deliveries += 1
+            if report.total("sent"):
+                log.info("deliveries: %s", report)
+        except Exception:
+            log.exception("delivery run failed")
+        finally:
+            db.conn.close()
 
     def _next_run(self) -> datetime | None:
         """Asked from the main thread only (the scheduler's locks are not re-entrant from jobs)."""
@@ -125,6 +175,20 @@ class Daemon:
             FetchState(catalog.db).set_daemon(**values)
         finally:
             catalog.close()
+
+    def _stop_running_cycle(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Give a running cycle ``grace`` seconds, then cancel its in-flight fetches (a
+        trickling server must not hold the shutdown)."""
+        from docwatch.fetch import cancel_all
+
+        if self._cycle_running.is_set():
+            end = time.monotonic() + grace
+            while self._cycle_running.is_set() and time.monotonic() < end:
+                time.sleep(0.05)
+        if self._cycle_running.is_set():
+            n = cancel_all("daemon shutting down")
+            log.warning("cycle still running %.0fs after the stop request: cancelled in-flight fetches (%d fetcher(s))",
+                        grace, n)
 
     def stop(self, signum=None, _frame=None) -> None:
         """Signal handler: only sets flags (logging here could deadlock on its lock)."""
@@ -154,6 +218,12 @@ class Daemon:
             # the first cycle runs right away; then the trigger (with jitter) takes over
             self.scheduler.add_job(self.run_cycle, make_trigger(self.cfg.schedule), id="cycle",
                                    next_run_time=started + timedelta(seconds=0.1))
+            every = self.delivery_interval()
+            if every is not None:
+                from apscheduler.triggers.interval import IntervalTrigger
+
+                self.scheduler.add_job(self.run_deliveries, IntervalTrigger(seconds=every, timezone=timezone.utc),
+                                       id="deliveries", misfire_grace_time=None)
             self.scheduler.start()
             log.info("daemon started (pid %d) on %s", os.getpid(), self.db_path)
             shown = None
@@ -167,6 +237,8 @@ class Daemon:
             finally:
                 if self.signal is not None:
                     log.info("received %s: finishing the running cycle, then stopping", signal.Signals(self.signal).name)
+                self.scheduler.pause()  # no new cycle or delivery run starts
+                self._stop_running_cycle()
                 self.scheduler.shutdown(wait=True)  # waits for the running cycle to finish
                 for s, h in old.items():
                     signal.signal(s, h)
