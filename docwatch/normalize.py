@@ -32,7 +32,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from docwatch.model import Rule
+from docwatch.model import ORIGINS, Rule
+from docwatch.tagnames import is_known_tag
 from docwatch.normalize_values import (
     ANY_ADDRESS,
     cloud_annotations,
@@ -44,9 +45,13 @@ from docwatch.normalize_values import (
     is_tag,
     is_virtual_network,
     parse_ports,
+    cloud_labels,
+    normalize_endpoint,
+    normalize_tag,
     parse_protocol,
     parties_in_cell,
     ports_in,
+    ports_in_sentence,
     scheme_port,
     sort_ports,
     split_endpoint_port,
@@ -73,8 +78,11 @@ _PURPOSE_WORDS = (
 )
 _ENDPOINT_RX = re.compile(
     r"\b(hosts?|host ?names?|urls?|uris?|fqdns?|endpoints?|address(es)?|ip|ips|ip ranges?|domains?( names?)?|"
-    r"dns names?|agent resources?|servers?|destination hosts?)\b"
+    r"dns names?|agent resources?|servers?|destination hosts?|dns|(?:dns |host |a |cname )?records?|targets?)\b"
 )
+# "Region name", "Azure Government region", "Geography", "Location": where, not who
+_REGION_RX = re.compile(
+    r"(?:azure\s+)?(?:(?:us\s+)?gov(?:ernment)?\s+|china\s+)?(?:regions?|locations?|geograph(?:y|ies)|datacenters?)(?:\s+names?)?")
 
 
 @dataclass
@@ -85,6 +93,7 @@ class Column:
     direction: str | None = None  # e.g. "Outbound Port(s)"
     when: bool = False  # REQUIRED column whose text is kept in ``when``
     tagged: bool = False  # SOURCE/DEST/PAIR header that says it holds service tags
+    known: bool = False  # IGNORE on purpose (examples, next hops): never promoted by its content
 
 
 def _header(text: str) -> str:
@@ -99,8 +108,8 @@ def classify_column(header: str) -> Column:
     h = _header(header)
     if not h:
         return Column(IGNORE)
-    if "private link" in h or "example" in h:
-        return Column(IGNORE)
+    if "private link" in h or "example" in h or "next hop" in h:
+        return Column(IGNORE, known=True)
     has_ports = re.search(r"\bports?\b|\bport ranges?\b", h) is not None
     if h in ("from", "source", "to", "destination"):
         return Column(SOURCE if h in ("from", "source") else DEST)  # "Use | From | To" (App Service)
@@ -110,7 +119,7 @@ def classify_column(header: str) -> Column:
         return Column(PAIR, tagged="tag" in h)
     if has_ports:
         if h.startswith("source"):
-            return Column(IGNORE)  # source ports say nothing about the remote party
+            return Column(IGNORE, known=True)  # source ports say nothing about the remote party
         if "protocol" in h or "transport" in h:
             return Column(PROTO_PORTS)
         return Column(PORTS, direction=_single_direction(h))
@@ -134,11 +143,11 @@ def classify_column(header: str) -> Column:
         return Column(SOURCE)
     if h.startswith("destination") and not _ENDPOINT_RX.search(h.replace("destination", "", 1)):
         return Column(DEST)
+    if _REGION_RX.fullmatch(h):
+        return Column(REGION, cloud=cloud_of_label(header))
     if _ENDPOINT_RX.search(h):  # "Destination Endpoint", "Destination FQDN": where traffic goes
         toward = "outbound" if h.startswith(("destination", "target")) else None
         return Column(ENDPOINT, direction=_single_direction(h) or toward)
-    if re.fullmatch(r"regions?|azure regions?|location", h):
-        return Column(REGION)
     for word, rank in _PURPOSE_WORDS:
         if re.search(rf"\b{word}", h):
             return Column(PURPOSE, rank=rank)
@@ -156,10 +165,62 @@ def _single_direction(text: str) -> str | None:
 _PROTO_CELL = re.compile(r"(tcp|udp|icmp\w*|n/a)(\s*[/,&]\s*(tcp|udp|icmp\w*))*", re.I)
 
 
+def _column_cells(table: Table, i: int) -> list[Cell]:
+    return [row[i] for row in table.rows if i < len(row) and row[i].text]
+
+
+_TLDS = frozenset("com net org io ms us cn de gov mil edu uk fr jp info biz co dev app cloud azure windows".split())
+
+
+def _surely_host(kind: str, value: str) -> bool:
+    """A token that can only be an address: a URL, IP, CIDR, range, template or wildcard, or a
+    lower-case DNS name with three labels or a common top-level domain ("Calendars.Read",
+    "outlook.timezone" are not); never the any-address ``*``."""
+    if value == ANY_ADDRESS or kind == "tag":
+        return False
+    if kind == "url" and "://" not in value:  # "Microsoft.Network/virtualNetworks/read" is a permission
+        kind, value = "fqdn", value.split("/", 1)[0]
+    if kind != "fqdn":
+        return True
+    labels = value.split(".")
+    return value == value.lower() and (len(labels) >= 3 or labels[-1] in _TLDS)
+
+
+def _host_cell(cell: Cell) -> bool:
+    """The cell is mostly host/URL/IP tokens (prose words around them at most as many as hosts)."""
+    hosts = [p for p in parties_in_cell(cell, want_tags=False) if _surely_host(*p)]
+    if not hosts:
+        return False
+    return len(cell.text.split()) <= 2 * len(hosts)
+
+
+def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
+    """Column meaning from what the cells hold, whatever the header says: an unnamed column of
+    host/URL/IP tokens is a host column; a host-named column ("Endpoint name") holding no party
+    at all while another column holds them is a purpose column."""
+    cols = list(cols)
+    has_party = any(c.role in PARTY_ROLES for c in cols)
+    for i, c in enumerate(cols):
+        if c.known or c.role not in (IGNORE, PURPOSE):
+            continue
+        cells = _column_cells(table, i)
+        hosty = sum(1 for cell in cells if _host_cell(cell))
+        if cells and (hosty == len(cells) if c.role == PURPOSE or has_party else 2 * hosty >= len(cells) and hosty):
+            cols[i] = Column(ENDPOINT)
+    named = [i for i, c in enumerate(cols) if c.role == ENDPOINT]
+    if len(named) > 1 or named and any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
+        empty = [i for i in named if not any(parties_in_cell(cell) for cell in _column_cells(table, i))]
+        if len(empty) < len(named) or any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
+            for i in empty:
+                cols[i] = Column(PURPOSE, rank=3)
+    return cols
+
+
 def _roles(table: Table) -> list[Column]:
-    """Column roles from headers; a column whose every cell is a protocol word is the protocol
-    column whatever its header says ("Service: TCP" in Azure Stack HCI port tables)."""
-    cols = [classify_column(c) for c in table.columns]
+    """Column roles from headers, then from content (:func:`_roles_by_content`); a column whose
+    every cell is a protocol word is the protocol column whatever its header says ("Service: TCP"
+    in Azure Stack HCI port tables)."""
+    cols = _roles_by_content(table, [classify_column(c) for c in table.columns])
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
         for i, c in enumerate(cols):
             if c.role not in (IGNORE, PURPOSE) or re.search(r"\bports?\b", _header(table.columns[i])):
@@ -204,6 +265,10 @@ class _Ctx:
     required: bool | None = None  # tab labelled "Required" / "Optional"
     section: list[str] = field(default_factory=list)
     ports: dict[str | None, list[str]] = field(default_factory=dict)  # "… uses **port 443**." in the lead-in
+    not_required_ports: list[str] = field(default_factory=list)  # "ports 9000-9100 aren't required"
+    set_aside: str | None = None  # why no party of this table is a rule (reserved ranges, proxy bypass)
+    example: bool = False  # the table's heading/lead-in calls its values examples
+    route_table: bool = False  # "Address prefix | Next hop": destinations of routes, not next hops
 
 
 def _context(table: Table) -> _Ctx:
@@ -233,17 +298,62 @@ def _context(table: Table) -> _Ctx:
     if ctx.direction is None and not ctx.direction_both:  # "IP address dependencies": what the service calls out to
         if any(re.search(r"\bdependenc(y|ies)\b", t or "", re.I) for t in texts[:2]):
             ctx.direction = "outbound"
-    ctx.ports = ports_of_lead_in(table.lead_in)
+    lead_in = _without_not_required_ports(table.lead_in, ctx)
+    ctx.ports = ports_of_lead_in(lead_in)
+    _set_aside_context(table, ctx)
     if ctx.tab:
         t = ctx.tab.lower()
         ctx.required = True if t in ("required", "mandatory") else False if t in ("optional",) else None
     if ctx.required is None:  # "Azure Global required network rules", "…aren't required, but are recommended"
         # a variant tab ("Situational") sits between the heading and the table: the heading no longer speaks for it
-        for text in (table.lead_in, table.headings[-1] if table.headings and not ctx.tab else None):
+        for text in (lead_in, table.headings[-1] if table.headings and not ctx.tab else None):
             ctx.required = _required_of_context(text)
             if ctx.required is not None:
                 break
     return ctx
+
+
+_NOT_REQUIRED = re.compile(r"(?:\bnot|n't|\bnever)\s+(?:strictly\s+)?(?:required|needed)\b|\boptional\b", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def _without_not_required_ports(text: str | None, ctx: _Ctx) -> str | None:
+    """A lead-in sentence "ports 9000-9100 aren't required" concerns those ports only: they go to
+    ``ctx.not_required_ports`` and the sentence no longer speaks for the whole table."""
+    if not text or not _NOT_REQUIRED.search(text):
+        return text
+    kept = []
+    for sentence in _SENTENCE_END.split(text):
+        ports = ports_in_sentence(sentence) if _NOT_REQUIRED.search(sentence) else {}
+        if ports:
+            ctx.not_required_ports += [p for plist in ports.values() for p in plist]
+        else:
+            kept.append(sentence)
+    return " ".join(kept) or None
+
+
+# what the table's own words say its addresses are: not destinations to allow
+_SET_ASIDE = (
+    ("reserved or internal address range (not a destination to allow)",
+     re.compile(r"\breserved\b|\b(?:must|should|can)\s*(?:not|n't)\s+overlap|\bnot\s+overlap|"
+                r"\b(?:do\s+not|don't|never|cannot|can't)\s+(?:re)?use\b|\baddress\s+spaces?\s+to\s+avoid|\bavoid\s+(?:these|the following|using)\b"
+                r"|\bused\s+internally\b|\binternally\b", re.I)),
+    ("proxy-bypass list (traffic that skips the proxy, not a destination to allow)",
+     re.compile(r"\bbypass\b|\bno_?proxy\b|\bproxy\s+exclusions?\b|\bexclude\b[^.]*\bproxy\b", re.I)),
+)
+_EXAMPLE_CONTEXT = re.compile(r"(?<![\w.-])(?:examples?|samples?)(?![\w.-])|\be\.g\.|\bfor instance\b|\billustrat", re.I)
+
+
+def _set_aside_context(table: Table, ctx: _Ctx) -> None:
+    """Reserved ranges, proxy-bypass lists, examples and route tables, from the innermost heading,
+    the lead-in and the column headers."""
+    texts = [table.headings[-1] if table.headings else "", table.lead_in or "", " | ".join(table.columns)]
+    for reason, rx in _SET_ASIDE:
+        if any(rx.search(t) for t in texts):
+            ctx.set_aside = reason
+            break
+    ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2])
+    ctx.route_table = any("next hop" in _header(c) for c in table.columns)
 
 
 _REQUIRED_CONTEXT = re.compile(
@@ -296,14 +406,29 @@ def _required_of(text: str) -> bool | None:
     return None
 
 
-def _required_from_purpose(cell: Cell) -> bool | None:
+_BOLD_SAYS = re.compile(r"\b(?:required|mandatory|optional|not\s+required|not\s+needed)\b", re.I)
+_BOLD_CONDITION = re.compile(r"\b(?:if|when|unless|only|based on|depending)\b", re.I)
+_CONDITION = re.compile(r"^(?:only\b|if\b|when\b|for\b|used\s+(?:only\s+)?(?:for|when|if)\b)", re.I)
+
+
+def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_required: bool = False) -> bool | None:
+    """``required`` from a purpose cell's bold text: when the bold text itself says required or
+    optional; when the page's legend says bold marks required rows; or when the whole purpose
+    (the main purpose column, not a category label) is bold and is not a condition. "(optional)"
+    anywhere says optional."""
     text = cell.text
-    if cell.bold:
-        first = clean_text(cell.bold[0])
-        if len(first) >= 3 and text.startswith(first[: min(len(first), 30)]):
-            return True
     if re.search(r"\(\s*optional\s*\)|^optional\b", text, re.I):
         return False
+    if cell.bold:
+        first = clean_text(cell.bold[0])
+        said = _BOLD_SAYS.search(first)
+        if said:  # "**Required**", "**Optional**"; "**Required if you use RStudio**" is a condition
+            return None if _BOLD_CONDITION.search(first) else False if _NOT_REQUIRED.search(first) else True
+        leading = len(first) >= 3 and text.startswith(first[: min(len(first), 30)])
+        if leading and bold_means_required:
+            return True
+        if leading and cols_rank <= 1 and first == clean_text(text) and not _CONDITION.match(first):
+            return True
     return None
 
 
@@ -312,6 +437,9 @@ _ANY_WORDS = {"any", "*", "all", "any source", "any destination", "any address",
 _SIDE_PORTS = re.compile(
     r"^(?P<who>.+?):\s*(?P<ports>all ports|any port|\d{1,5}(?:\s*[-–]\s*\d{1,5})?(?:\s*,\s*\d{1,5}(?:\s*[-–]\s*\d{1,5})?)*)"
     r"(?P<rest>\s*(?:\(.*\))?\s*\.?)$", re.I)
+# a role a reader maps to their own addresses: "Admin workstation", "Customer networks"
+_ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,60}$")
+_STOP = frozenset("the a an and or of for to from in on your you its their all any with by via".split())
 
 
 @dataclass
@@ -319,6 +447,7 @@ class _Side:
     written: str | None = None
     parties: list[tuple[str, str]] = field(default_factory=list)
     ports: list[str] = field(default_factory=list)
+    role: str | None = None  # the side names a role, not an address or tag
 
     @property
     def rank(self) -> int:
@@ -335,8 +464,9 @@ class _Side:
 def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -> _Side:
     """One source/destination side: its text as written, its parties and the ports it names.
 
-    ``Any``/``*`` is the any-address party; free text ("Cluster servers", "Management machine")
-    gives no party. Names with spaces count as tags only in a column whose header says "tag".
+    ``Any``/``*`` is the any-address party. Names with spaces count as tags only in a column whose
+    header says "tag"; elsewhere a word is a tag only when it is a known Azure tag name. Free text
+    with no party ("Admin workstation", "Cluster servers") is a role.
     """
     cell = cell if text is None and cell is not None else Cell.from_items([text or ""])
     written = clean_text(cell.text) or None
@@ -357,8 +487,10 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     side.parties = [p for p in parties_in_cell(source_cell, tag_column=tagged and bool(source_cell.code))
                     if p[1] != ANY_ADDRESS]
     if not side.parties:
-        tags = tags_in_text(who) if tagged else [t for t in [tag_in_text(who)] if t and is_tag(t)]
+        tags = tags_in_text(who) if tagged else [t for t in [tag_in_text(who)] if t and is_tag(t) and is_known_tag(t)]
         side.parties = [("tag", t) for t in tags if t.lower() not in _NOT_A_PARTY]
+    if not side.parties and who.lower().strip(" .") not in _NOT_A_PARTY and _ROLE_RX.match(who) and len(who.split()) <= 8:
+        side.role = who.strip(" .")
     return side
 
 
@@ -366,8 +498,9 @@ def _pick_side(src: _Side, dst: _Side, direction: str | None) -> tuple[list[tupl
     """The remote parties of a source/destination pair (and the ports written on that side).
 
     The side the direction points at wins when it names a party; a specific party beats the
-    any-address, which beats ``VirtualNetwork``. When the remote side is free text ("Source IP
-    addresses for remote access") there is no party to key a rule on: nothing is returned.
+    any-address, which beats ``VirtualNetwork`` (``*`` → ``VirtualNetwork`` is a VirtualNetwork
+    rule). When the remote side names no party there is nothing to key an address rule on
+    (a role rule may still be made, see :func:`_role_party`).
     """
     preferred, other = (src, dst) if direction == "inbound" else (dst, src) if direction == "outbound" else (None, None)
     if preferred is not None:
@@ -375,7 +508,7 @@ def _pick_side(src: _Side, dst: _Side, direction: str | None) -> tuple[list[tupl
             return preferred.specific(), preferred.ports or other.ports
         if other.rank == 3:
             return other.specific(), other.ports or preferred.ports
-        if preferred.rank == 1 and other.rank <= 1:
+        if preferred.rank == 1 and other.rank <= 2:
             return [("tag", "VirtualNetwork")], preferred.ports or other.ports
         return [], []
     best = max((dst, src), key=lambda s: s.rank)  # dst first: ties go to the destination
@@ -386,7 +519,29 @@ def _pick_side(src: _Side, dst: _Side, direction: str | None) -> tuple[list[tupl
     return best.specific(), best.ports or (src if best is dst else dst).ports
 
 
-def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | None]:
+def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[str]) -> _Side | None:
+    """The role-named remote side when no side names an address: by direction, else the side that
+    does not name the page's own service (its words do not appear in the headings), else the
+    destination. The any-address ``*`` is never a role."""
+    if direction == "inbound":
+        order = (src, dst)
+    elif direction == "outbound":
+        order = (dst, src)
+    else:
+        words = {w for h in headings for w in re.findall(r"[a-z0-9]{3,}", h.lower())} - _STOP
+
+        def local(side: _Side) -> bool:
+            return bool(side.role) and bool(set(re.findall(r"[a-z0-9]{3,}", side.role.lower())) & words)
+        order = (src, dst) if local(dst) and not local(src) else (dst, src)
+    for side in order:
+        if side.role and side.rank == 0:
+            return side
+        if side.rank:
+            return None  # the remote side names an address or the any-address
+    return None
+
+
+def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | None, int]:
     parts = sorted(((c.rank, i) for i, c in enumerate(cols) if c.role == PURPOSE and i < len(row) and row[i].text), key=lambda x: x)
     texts: list[str] = []
     for _, i in parts:
@@ -394,19 +549,22 @@ def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | No
         if t and t not in texts:
             texts.append(t)
     main = row[parts[0][1]] if parts else None
-    return (" — ".join(texts) or None), main
+    return (" — ".join(texts) or None), main, (parts[0][0] if parts else 0)
 
 
 def _party_fields(kind: str, value: str) -> tuple[str | None, str | None, str | None, list[str], str | None]:
     """(endpoint, endpoint_kind, service_tag, ports written on the party, protocol it implies)."""
     if kind == "tag":
         tag, extra = split_tag_port(value)
-        return None, None, tag, extra, None
+        return None, None, normalize_tag(tag), extra, None
+    if kind == "role":
+        return value, "role", None, [], None
     endpoint, extra = split_endpoint_port(value)
     implied = scheme_port(endpoint)
     if not extra and implied:
         extra = [implied]
     proto = "tcp" if implied or re.match(r"^https?://", endpoint, re.I) else None
+    endpoint = normalize_endpoint(endpoint)
     return endpoint, endpoint_kind(endpoint) or kind, None, extra, proto
 
 
@@ -421,121 +579,260 @@ def _cell_required(cells: dict[int, Cell], cols: list[Column]) -> bool | None:
     return None
 
 
-def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: list[Cell]) -> list[Rule]:
-    cells = {i: row[i] for i in range(min(len(row), len(cols)))}
-    by_role: dict[str, list[int]] = {}
-    for i, c in enumerate(cols):
-        if i in cells:
-            by_role.setdefault(c.role, []).append(i)
+# ---------------------------------------------------------------- one row
 
-    def text(role: str) -> str:
-        return " ".join(cells[i].text for i in by_role.get(role, []) if cells[i].text)
 
-    # direction: column > port header > single-direction context > table shape > "both" context
-    direction = direction_of(text(DIRECTION)) if DIRECTION in by_role else None
+@dataclass
+class _Row:
+    """One table row with its cells grouped by column role."""
+
+    cells: dict[int, Cell]
+    cols: list[Column]
+    by_role: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, row: list[Cell], cols: list[Column]) -> "_Row":
+        cells = {i: row[i] for i in range(min(len(row), len(cols)))}
+        by_role: dict[str, list[int]] = {}
+        for i, c in enumerate(cols):
+            if i in cells:
+                by_role.setdefault(c.role, []).append(i)
+        return cls(cells, cols, by_role)
+
+    def has(self, role: str) -> bool:
+        return role in self.by_role
+
+    def text(self, role: str) -> str:
+        return " ".join(self.cells[i].text for i in self.by_role.get(role, []) if self.cells[i].text)
+
+
+_EXPLICIT_DIRECTION = re.compile(
+    r"\((inbound|outbound)\)|\b(inbound|outbound)\s+(?:traffic|connections?|calls?|communication|access|rules?)\b", re.I)
+
+
+def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
+    """Direction column > port header > single-direction context > the purpose/description cell
+    ("(inbound)", "inbound traffic from") > "both" context. The table *shape* (a lone Source
+    column) is applied later, and only to parties read from that side."""
+    direction = direction_of(r.text(DIRECTION)) if r.has(DIRECTION) else None
     if direction is None:
-        direction = next((cols[i].direction for i in cells if cols[i].direction), None)
+        direction = next((r.cols[i].direction for i in r.cells if r.cols[i].direction), None)
     if direction is None:
         direction = ctx.direction
-    if direction is None and (SOURCE in by_role) != (DEST in by_role) and PAIR not in by_role:
-        direction = "inbound" if SOURCE in by_role else "outbound"
+    if direction is None and purpose:
+        found = {(m.group(1) or m.group(2)).lower() for m in _EXPLICIT_DIRECTION.finditer(purpose)}
+        direction = found.pop() if len(found) == 1 else None
     if direction is None and ctx.direction_both:
         direction = "both"
+    return direction
 
-    protocol = parse_protocol(text(PROTOCOL)) if PROTOCOL in by_role else None
-    if protocol is None and DIRECTION in by_role:  # "…need outbound connection on UDP"
-        m = re.search(r"\b(tcp|udp)\b", text(DIRECTION), re.I)
+
+def _row_protocol(r: _Row) -> str | None:
+    protocol = parse_protocol(r.text(PROTOCOL)) if r.has(PROTOCOL) else None
+    if protocol is None and r.has(DIRECTION):  # "…need outbound connection on UDP"
+        m = re.search(r"\b(tcp|udp)\b", r.text(DIRECTION), re.I)
         protocol = m.group(1).lower() if m else None
+    return protocol
+
+
+_PORT_ROLES = {PORTS, PAIR_PORTS, PROTO_PORTS}
+# a tag column cell that is one identifier ("Widget.ChinaNorth2", "Storage.<region>"), not "Storage tag" prose
+_TAGGY = re.compile(r"^\s*[A-Z][A-Za-z0-9]*(?:\.\S+)?\s*$")
+
+
+def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) -> tuple[dict[str | None, list[str]], str | None]:
+    """``{protocol: ports}`` from the port columns; with no port column, from the lead-in's single
+    port phrase, else from the description ("plain HTTP on TCP 80 and TLS on TCP 443")."""
     ports: dict[str | None, list[str]] = {}
     for role, kw in ((PORTS, {}), (PAIR_PORTS, {"source_dest": True}), (PROTO_PORTS, {})):
-        for i in by_role.get(role, []):
-            cell = cells[i]
+        for i in r.by_role.get(role, []):
+            cell = r.cells[i]
             items = [_drop_marks(it, cell.footnotes) for it in (cell.items or [cell.text])]
             for proto, plist in parse_ports(items, default_protocol=protocol, **kw).items():
                 ports.setdefault(proto, []).extend(plist)
+    if ports or _PORT_ROLES & r.by_role.keys():
+        return ports, protocol
+    stated = ctx.ports or (ports_in_sentence(purpose) if purpose and not _names_parties(r) else {})
+    if stated:
+        ports = {(p or protocol): list(v) for p, v in stated.items()}
+        protocol = protocol or (next(iter(ports)) if len(ports) == 1 else None)
+    return ports, protocol
 
-    if not ports and ctx.ports and not ({PORTS, PAIR_PORTS, PROTO_PORTS} & by_role.keys()):
-        ports = {(p or protocol): list(v) for p, v in ctx.ports.items()}
-        protocol = protocol or next(iter(ports))
-    purpose, purpose_cell = _purpose(row, cols)
+
+def _names_parties(r: _Row) -> bool:
+    """A purpose cell naming hosts or tags of its own ("AzureFrontDoor.FirstParty: TCP, port 80")
+    states ports for those, not for the row."""
+    return any(parties_in_cell(r.cells[i]) for i in r.by_role.get(PURPOSE, []))
+
+
+def _row_cloud(r: _Row, ctx: _Ctx) -> str | None:
+    """Tab/heading cloud < an environment column; else "Azure China: MCR" in a purpose cell or a
+    region/geography that implies a cloud ("China East 2", "US Gov Virginia", "Azure Government")."""
     cloud = ctx.cloud
-    if CLOUD in by_role:
-        cloud = cloud_of_label(text(CLOUD)) or cloud
-    if cloud is None:  # "Azure China: MCR" in a scenario/purpose cell
-        for i in by_role.get(PURPOSE, []):
-            m = re.match(r"^([^:]{3,40}):", cells[i].text)
+    if r.has(CLOUD):
+        cloud = cloud_of_label(r.text(CLOUD)) or cloud
+    if cloud is None:
+        for i in r.by_role.get(PURPOSE, []):
+            m = re.match(r"^([^:]{3,40}):", r.cells[i].text)
             cloud = cloud_of_label(m.group(1)) if m else None
             if cloud:
                 break
-    if purpose is None and REGION in by_role:
-        purpose = clean_text(text(REGION)) or None
+    if cloud is None:
+        for i in r.by_role.get(REGION, []):
+            cloud = cloud_of_label(r.cells[i].text) or r.cols[i].cloud
+            if cloud:
+                break
+    return cloud
 
+
+def _row_required(r: _Row, ctx: _Ctx, purpose_cell: Cell | None, rank: int,
+                  bold_means_required: bool) -> tuple[bool | None, str | None]:
     required, when = ctx.required, None
-    if REQUIRED in by_role:
-        rtext = clean_text(text(REQUIRED))
-        r = _required_of(rtext)
-        if r is None and rtext and any(cols[i].when for i in by_role[REQUIRED]):
-            r = True  # "When required: At installation time" = required, under the condition kept in `when`
-        required = r if r is not None else required
-        if rtext and (any(cols[i].when for i in by_role[REQUIRED]) or r is None):
+    if r.has(REQUIRED):
+        rtext = clean_text(r.text(REQUIRED))
+        req = _required_of(rtext)
+        is_when = any(r.cols[i].when for i in r.by_role[REQUIRED])
+        if req is None and rtext and is_when:
+            req = True  # "When required: At installation time" = required, under the condition kept in `when`
+        required = req if req is not None else required
+        if rtext and (is_when or req is None):
             when = rtext
     else:
-        r = _cell_required(cells, cols)
-        required = r if r is not None else required
-    if purpose_cell is not None and (REQUIRED not in by_role or required is None):
-        r = _required_from_purpose(purpose_cell)
-        required = r if r is not None else required
+        req = _cell_required(r.cells, r.cols)
+        required = req if req is not None else required
+    if purpose_cell is not None and (not r.has(REQUIRED) or required is None):
+        req = _required_from_purpose(purpose_cell, rank, bold_means_required=bold_means_required)
+        required = req if req is not None else required
+    return required, when
 
-    # parties: (kind, value, cloud override)
+
+def _tag_cell_parties(cell: Cell) -> list[tuple[str, str]]:
+    if cell.code:
+        return parties_in_cell(cell, tag_column=True)
+    # "WindowsUpdate and HDInsight" > items of CamelCase tags > "Azure Monitor", "Storage tag"
+    named = [t for t in tags_in_text(cell.text) if t.lower() not in _NOT_A_PARTY]
+    found = [("tag", t) for t in named] if len(named) > 1 else parties_in_cell(cell, tag_column=_TAGGY.match(cell.text) is not None)
+    return found or [("tag", t) for t in named]
+
+
+def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None) -> tuple[list[tuple[str, str, str | None]], str | None]:
+    """(kind, value, cloud override) of the parties named in host/tag columns, and the service tag
+    that covers the row's addresses ("Address | … | Service tag")."""
     parties: list[tuple[str, str, str | None]] = []
-    for i in by_role.get(ENDPOINT, []):
-        found = parties_in_cell(cells[i])
-        notes = cloud_annotations(cells[i])
+    for i in r.by_role.get(ENDPOINT, []):
+        cell = r.cells[i]
+        found = parties_in_cell(cell, tag_column=ctx.route_table)
+        notes = cloud_annotations(cell)
+        notes.update(cloud_labels(cell))
         implicit = "public" if cloud is None and notes and "public" not in notes.values() else None
         parties += [(k, v, notes.get(v.lower(), implicit)) for k, v in found]
-    for i in by_role.get(CLOUD_HOSTS, []):
-        parties += [(k, v, cols[i].cloud) for k, v in parties_in_cell(cells[i])]
-    row_tags: list[tuple[str, str]] = []
-    for i in by_role.get(TAG, []):
-        cell = cells[i]
-        if cell.code:
-            found = parties_in_cell(cell, tag_column=True)
-        else:  # "WindowsUpdate and HDInsight" > items of CamelCase tags > "Azure Monitor", "Storage tag"
-            named = [t for t in tags_in_text(cell.text) if t.lower() not in _NOT_A_PARTY]
-            found = [("tag", t) for t in named] if len(named) > 1 else parties_in_cell(cell)
-            found = found or [("tag", t) for t in named]
-        row_tags += found
+    for i in r.by_role.get(CLOUD_HOSTS, []):
+        parties += [(k, v, r.cols[i].cloud) for k, v in parties_in_cell(r.cells[i])]
+    row_tags = [p for i in r.by_role.get(TAG, []) for p in _tag_cell_parties(r.cells[i])]
     if parties:  # "Address | … | Service tag": the tag is the one that covers this address
         attach = next((v for k, v in row_tags if k == "tag"), None)
         parties += [(k, v, None) for k, v in row_tags if k != "tag"]
-    else:
-        attach = None
-        parties += [(k, v, None) for k, v in row_tags]
+        return parties, attach
+    return parties + [(k, v, None) for k, v in row_tags], None
 
-    source = destination = None
-    sides: tuple[_Side, _Side] | None = None
-    if PAIR in by_role:
-        pair_text = text(PAIR)
-        tagged = any(cols[i].tagged for i in by_role[PAIR])
+
+def _row_sides(r: _Row) -> tuple[_Side, _Side] | None:
+    if r.has(PAIR):
+        pair_text = r.text(PAIR)
+        tagged = any(r.cols[i].tagged for i in r.by_role[PAIR])
         if "/" in pair_text:
             s, d = pair_text.split("/", 1)
-            sides = (_side(None, s, tagged=tagged), _side(None, d, tagged=tagged))
-    elif SOURCE in by_role or DEST in by_role:
-        src = _side(cells[by_role[SOURCE][0]], tagged=cols[by_role[SOURCE][0]].tagged) if SOURCE in by_role else _Side()
-        dst = _side(cells[by_role[DEST][0]], tagged=cols[by_role[DEST][0]].tagged) if DEST in by_role else _Side()
-        sides = (src, dst)
+            return _side(None, s, tagged=tagged), _side(None, d, tagged=tagged)
+        return None
+    if r.has(SOURCE) or r.has(DEST):
+        src = _side(r.cells[r.by_role[SOURCE][0]], tagged=r.cols[r.by_role[SOURCE][0]].tagged) if r.has(SOURCE) else _Side()
+        dst = _side(r.cells[r.by_role[DEST][0]], tagged=r.cols[r.by_role[DEST][0]].tagged) if r.has(DEST) else _Side()
+        return src, dst
+    return None
+
+
+def _repair_row(table: Table, cols: list[Column], row: list[Cell]) -> tuple[list[Cell], str | None]:
+    """A row where a missing pipe merged a party and its port ("VirtualNetwork 6391" in the tag
+    column, the protocol in the port column, the last cell empty): the cells shifted back and the
+    port recovered. Only when unambiguous; returns the row and what was mended."""
+    if not row or row[-1].text:
+        return row, None
+    for i, c in enumerate(cols[:-1]):
+        if c.role not in PARTY_ROLES or i + 1 >= len(row) or cols[i + 1].role not in _PORT_ROLES:
+            continue
+        m = _MERGED_PORT.match(row[i].text)
+        nxt = row[i + 1].text
+        if m and not ports_in(nxt) and parse_protocol(nxt) and (is_tag(m.group(1)) or endpoint_kind(m.group(1))):
+            fixed = row[:i] + [Cell.from_items([m.group(1)]), Cell.from_items([m.group(2)])] + row[i + 1:-1]
+            return fixed, (f"cell {row[i].text!r} under {table.columns[i]!r} holds the next cell's port "
+                           f"(a missing '|'); read as {m.group(1)!r} with port {m.group(2)}")
+    return row, None
+
+
+_MERGED_PORT = re.compile(r"^(\S+)\s+(\d{1,5}(?:\s*-\s*\d{1,5})?)$")
+_CONTOSO = re.compile(r"(?:^|[./@-])(contoso|fabrikam|adventure-?works|northwind(?:traders)?|wingtip(?:toys)?|"
+                      r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee)(?:[.-]|$)", re.I)
+_EXAMPLE_HOST = re.compile(r"(?:^|[./])example\.(?:com|net|org)(?:[/:]|$)|\.example$|\.test$|\.invalid$", re.I)
+_DOC_IP = re.compile(r"^(?:192\.0\.2|198\.51\.100|203\.0\.113)\.")
+_EXAMPLE_ITEM = re.compile(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", re.I)
+
+
+def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
+    """Why a party is not a destination to allow (``None`` when it is one)."""
+    if ctx.set_aside and kind != "tag":
+        return ctx.set_aside
+    if ctx.route_table and value.strip() in ("0.0.0.0/0", "::/0"):
+        return "default route of a route table (not a destination to allow)"
+    if kind == "tag":
+        return None
+    if _CONTOSO.search(value):
+        return "example domain (fictitious company name)"
+    if (_EXAMPLE_HOST.search(value) or _DOC_IP.match(value)) and (ctx.example or _EXAMPLE_ITEM.search(cell_text)):
+        return "example address (the page calls it an example)"
+    return None
+
+
+def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: list[Cell],
+               set_aside: list[Diagnostic] | None = None, bold_means_required: bool = False) -> list[Rule]:
+    """The rules of one row: one per party × protocol. Parties the table calls reserved, bypassed,
+    examples or default routes go to ``set_aside`` as ``not-a-rule`` diagnostics instead."""
+    r = _Row.of(row, cols)
+    purpose, purpose_cell, rank = _purpose(row, cols)
+    direction = _row_direction(r, ctx, purpose)
+    protocol = _row_protocol(r)
+    ports, protocol = _row_ports(r, ctx, protocol, purpose)
+    cloud = _row_cloud(r, ctx)
+    if purpose is None and r.has(REGION):
+        purpose = clean_text(r.text(REGION)) or None
+    required, when = _row_required(r, ctx, purpose_cell, rank, bold_means_required)
+    parties, attach = _row_parties(r, ctx, cloud)
+
+    source = destination = None
+    sides = _row_sides(r)
     if sides:
         source, destination = sides[0].written, sides[1].written
         if not parties:
             picked, side_ports = _pick_side(sides[0], sides[1], direction)
+            if not picked:
+                role = _role_party(sides[0], sides[1], direction, table.headings)
+                picked = [("role", role.role)] if role else []
+                side_ports = role.ports if role else []
             parties += [(k, v, None) for k, v in picked]
             if side_ports and not ports:
                 ports = {protocol: sort_ports(side_ports)}
+            if direction is None and picked and (SOURCE in r.by_role) != (DEST in r.by_role) and PAIR not in r.by_role:
+                direction = "inbound" if SOURCE in r.by_role else "outbound"  # the lone side is the remote one
 
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
+    cell_text = " ".join(c.text for c in row)
     rules: list[Rule] = []
     for kind, value, cloud_override in parties:
+        why = _not_a_rule(kind, value, ctx, cell_text)
+        if why:
+            if set_aside is not None:
+                set_aside.append(Diagnostic("not-a-rule", why, table.line, "info", token=value, section=list(ctx.section)))
+            continue
         endpoint, ekind, service_tag, extra, implied_proto = _party_fields(kind, value)
         groups = {k: list(v) for k, v in ports.items()} or {protocol or implied_proto: []}
         if extra:
@@ -550,14 +847,28 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
         if rule_direction is None and (ekind in _NAMED_KINDS or named_row):
             rule_direction = "outbound"  # DNS names are only ever destinations a client resolves
         for proto, plist in groups.items():
+            rule_required = required
+            if rule_required is None and ctx.not_required_ports and plist and all(
+                    _port_within(p, ctx.not_required_ports) for p in plist):
+                rule_required = False
             rules.append(Rule(
-                endpoint=endpoint, endpoint_kind=ekind, service_tag=service_tag or attach,
+                endpoint=endpoint, endpoint_kind=ekind, service_tag=service_tag or (attach and normalize_tag(attach)),
                 source=source, destination=destination, ports=sort_ports(plist),
                 protocol=proto, direction=rule_direction, cloud=cloud_override or cloud, tab=ctx.tab,
-                required=required, when=when, purpose=purpose,
+                required=rule_required, when=when, purpose=purpose,
                 section=list(ctx.section), table=None, row=index,
+                origin="list" if table.kind == "list" else "table",
             ))
     return rules
+
+
+def _port_within(port: str, ranges: list[str]) -> bool:
+    """``port`` (a number or ``a-b``) lies inside one of ``ranges``."""
+    def span(p: str) -> tuple[int, int] | None:
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", p)
+        return (int(m.group(1)), int(m.group(2) or m.group(1))) if m else None
+    s = span(port)
+    return bool(s) and any((o := span(r)) and o[0] <= s[0] and s[1] <= o[1] for r in ranges)
 
 
 def _drop_marks(item: str, footnotes: list[str]) -> str:
@@ -579,13 +890,15 @@ def _list_rules(table: Table, ctx: _Ctx) -> list[Rule]:
                     direction=ctx.direction or ("both" if ctx.direction_both else None)
                     or ("outbound" if ekind in _NAMED_KINDS else None),
                     cloud=notes.get(value.lower()) or ctx.cloud, tab=ctx.tab, required=ctx.required,
-                    section=list(ctx.section), row=index,
+                    section=list(ctx.section), row=index, origin="list",
                 ))
     return rules
 
 
-def table_rules(table: Table, index: int | None = None) -> list[Rule]:
-    """Unmerged rules of one table (empty for a table that is not a rule table)."""
+def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagnostic] | None = None, *,
+                bold_means_required: bool = False) -> list[Rule]:
+    """Unmerged rules of one table (empty for a table that is not a rule table). ``diagnostics``
+    receives ``repaired-row`` warnings and ``not-a-rule`` notes for values set aside."""
     ctx = _context(table)
     if table.kind == "list":
         rules = _list_rules(table, ctx)
@@ -593,7 +906,13 @@ def table_rules(table: Table, index: int | None = None) -> list[Rule]:
         cols = _roles(table)
         if not _looks_like_rule_columns(cols):
             return []
-        rules = [r for i, row in enumerate(table.rows) for r in _row_rules(table, cols, ctx, i, row)]
+        rules = []
+        for i, row in enumerate(table.rows):
+            row, repaired = _repair_row(table, cols, row)
+            if repaired and diagnostics is not None:
+                diagnostics.append(Diagnostic("repaired-row", f"row {i + 1}: {repaired}", table.line, "warning",
+                                              section=list(ctx.section)))
+            rules += _row_rules(table, cols, ctx, i, row, diagnostics, bold_means_required)
     for r in rules:
         r.table = index
     return rules
@@ -607,16 +926,24 @@ def _join(values) -> str | None:
     return " / ".join(distinct) or None
 
 
+def _origin_rank(origin: str | None) -> int:
+    return ORIGINS.index(origin) if origin in ORIGINS else len(ORIGINS)
+
+
 def merge_rules(rules: list[Rule]) -> list[Rule]:
-    """One rule per :attr:`Rule.key`; ports unioned, texts distinct+sorted, required if any."""
+    """One rule per :attr:`Rule.key`; ports unioned, texts distinct+sorted, required if any; the
+    origin is the most structured one that stated it (table > list > code > prose); the deadline
+    the first one stated."""
     groups: dict[str, list[Rule]] = {}
     for r in rules:
         groups.setdefault(r.key, []).append(r)
     merged = []
     for key in sorted(groups):
         rs = groups[key]
-        first = min(rs, key=lambda r: (r.table if r.table is not None else -1, r.row if r.row is not None else -1))
+        first = min(rs, key=lambda r: (_origin_rank(r.origin), r.table if r.table is not None else -1,
+                                       r.row if r.row is not None else -1))
         req = [r.required for r in rs]
+        dated = next((r for r in rs if r.deadline), None)
         merged.append(Rule(
             endpoint=min((r.endpoint for r in rs if r.endpoint), default=None),
             endpoint_kind=min((r.endpoint_kind for r in rs if r.endpoint_kind), default=None),
@@ -628,21 +955,39 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
             required=True if True in req else False if False in req else None,
             when=_join(r.when for r in rs),
             purpose=_join(r.purpose for r in rs),
-            section=list(first.section), table=first.table, row=first.row,
+            deadline=dated.deadline if dated else None,
+            deadline_text=dated.deadline_text if dated else next((r.deadline_text for r in rs if r.deadline_text), None),
+            section=list(first.section), table=first.table, row=first.row, origin=first.origin,
         ))
     return merged
 
 
+_BOLD_LEGEND = re.compile(r"\bbold(?:ed)?\b[^.]{0,120}\b(?:required|mandatory)\b", re.I)
+
+
+def _bold_means_required(doc: Document) -> bool:
+    """The page's own legend says bold rows are required ("**Bold** items in the Purpose column
+    indicate port configurations required …", APIM)."""
+    texts = [getattr(b, "text", "") for b in getattr(doc, "blocks", None) or []]
+    texts += [t.lead_in for t in doc.tables if t.lead_in]
+    return any(_BOLD_LEGEND.search(t or "") for t in texts)
+
+
 def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     """All rules of a document (merged and sorted by key) plus one ``normalize-failed``
-    diagnostic per table that could not be normalized. A malformed table never hides the
-    others; callers that feed the catalog add the diagnostics to the document so the
-    false-alarm guard sees that rules are missing, rather than reading them as removed."""
+    diagnostic per table that could not be normalized (and the ``repaired-row`` / ``not-a-rule``
+    notes of the tables that could). A malformed table never hides the others; callers that feed
+    the catalog add the diagnostics to the document so the false-alarm guard sees that rules are
+    missing, rather than reading them as removed."""
     rules: list[Rule] = []
     failures: list[Diagnostic] = []
+    notes: list[Diagnostic] = []
+    bold = _bold_means_required(doc)
     for index, table in enumerate(doc.tables):
         try:
-            rules.extend(table_rules(table, index))
+            found: list[Diagnostic] = []
+            rules.extend(table_rules(table, index, found, bold_means_required=bold))
+            notes.extend(found)
         except Exception as exc:
             log.warning("could not normalize table %d (%s)", index, " › ".join(table.headings), exc_info=True)
             failures.append(Diagnostic("normalize-failed", f"table {index} ({' › '.join(table.headings)}): "
@@ -650,8 +995,11 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     from docwatch.coverage import coverage_diagnostics  # the coverage pass (tokens seen → rules)
     from docwatch.textrules import text_rules  # code blocks, lists, alerts and sentences
 
+    from docwatch.deadlines import apply_deadlines, find_deadlines  # dated requirements → Rule.deadline
+
     rules.extend(text_rules(doc))
-    merged = merge_rules(rules)
+    merged = apply_deadlines(merge_rules(rules), find_deadlines(doc))
+    failures += notes
     return merged, failures + coverage_diagnostics(doc, merged, failures)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from docwatch.tagnames import canonical_tag, is_known_tag
 from parsers.model import clean_text
 
 # ---------------------------------------------------------------- ports / protocols
@@ -98,20 +99,12 @@ def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol
     groups: dict[str | None, list[str]] = {}
     prefixed: list[tuple[str, str]] = []
     plain: list[str] = []
-    for item in items:
-        item = clean_text(item)
-        if not item:
-            continue
-        if source_dest and "/" in item:
-            item = item.rsplit("/", 1)[1]
-        m = _PROTO_PREFIX.match(item)
-        s = _PROTO_SUFFIX.search(item)
-        if m:
-            prefixed.append((parse_protocol(m.group(1)) or "any", item[m.end():]))
-        elif s:
-            prefixed.append((parse_protocol(s.group(1) or s.group(2)) or "any", item[: s.start()] + " " + item[s.end():]))
-        else:
-            plain.append(item)
+    for whole in items:
+        whole = clean_text(whole)
+        if source_dest and "/" in whole:
+            whole = whole.rsplit("/", 1)[1]
+        for item in _PROTO_SEGMENT.split(whole):
+            _classify_port_item(item.strip(" ,;"), prefixed, plain)
     for proto, rest in prefixed:
         groups.setdefault(proto, []).extend(ports_in(rest))
     plain_ports = [p for item in plain for p in ports_in(item)]
@@ -124,6 +117,41 @@ def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol
     return {k: sort_ports(v) for k, v in groups.items() if v}
 
 
+# "TCP 443, UDP 3478-3481", "443 (TCP), 3478 (UDP)", "443/TCP; 3478/UDP": each protocol owns its own segment
+_PROTO_SEGMENT = re.compile(
+    r"(?:(?<=\))|(?<=\btcp)|(?<=\budp))\s*(?:[,;]|\band\b)\s*|\s*(?:[,;]|\band\b)\s*(?=(?:tcp|udp)\b)", re.I)
+
+
+def _classify_port_item(item: str, prefixed: list[tuple[str, str]], plain: list[str]) -> None:
+    """One port segment: protocol-qualified (``UDP: 5831``, ``443 (TCP)``) or plain."""
+    if item:
+        m = _PROTO_PREFIX.match(item)
+        s = _PROTO_SUFFIX.search(item)
+        if m:
+            prefixed.append((parse_protocol(m.group(1)) or "any", item[m.end():]))
+        elif s:
+            prefixed.append((parse_protocol(s.group(1) or s.group(2)) or "any", item[: s.start()] + " " + item[s.end():]))
+        else:
+            plain.append(item)
+
+
+# "plain HTTP on TCP 80 and TLS on TCP 443", "over TCP port 443", "port 8443 (TCP)", "ports 80 and 443"
+_SENTENCE_PORTS = re.compile(
+    r"\b(?:(?P<p1>tcp|udp)\s+(?:ports?\s+)?|ports?\s+)"
+    r"(?P<ports>\d{1,5}(?:\s*(?:-|–|to|through)\s*\d{1,5})?(?:\s*(?:,|,?\s*and|,?\s*or)\s*\d{1,5}(?:\s*(?:-|–)\s*\d{1,5})?)*)"
+    r"\b(?:\s*\((?P<p2>tcp|udp)\))?", re.I)
+
+
+def ports_in_sentence(text: str | None) -> dict[str | None, list[str]]:
+    """Ports a sentence states, by protocol: only numbers written after "port(s)" or a protocol
+    word count, so "TLS 1.2" or "5 minutes" never read as ports."""
+    out: dict[str | None, list[str]] = {}
+    for m in _SENTENCE_PORTS.finditer(clean_text(text or "")):
+        proto = (m.group("p1") or m.group("p2") or "").lower() or None
+        out.setdefault(proto, []).extend(ports_in(m.group("ports")))
+    return {k: sort_ports(v) for k, v in out.items() if v}
+
+
 # ---------------------------------------------------------------- hosts / tags
 
 _PLACEHOLDER = re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
@@ -132,7 +160,10 @@ _IP_RE = re.compile(rf"^{_IPV4}$")
 _CIDR_RE = re.compile(rf"^{_IPV4}/\d{{1,2}}$|^[0-9a-f:]+:[0-9a-f:]*/\d{{1,3}}$", re.I)
 _IPV6_RE = re.compile(r"^(?=.*:.*:)[0-9a-f:]+$", re.I)
 _LABEL = re.compile(r"^[a-z0-9_*](?:[a-z0-9_*-]*[a-z0-9_*])?$", re.I)
-_TAG_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9]+|<[^<>]+>|\{[^{}]+\}))?$")
+_TAG_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*|<[^<>]+>|\{[^{}]+\}))?$")
+# "198.51.100.16 - 198.51.100.31": one range, written without spaces as the endpoint
+_IP_RANGE_SPACED = re.compile(rf"\b({_IPV4})\s*[-–—]\s*({_IPV4})\b")
+_IP_RANGE_RE = re.compile(rf"^{_IPV4}-{_IPV4}$")
 _CAMEL_RE = re.compile(r"^(?:[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][A-Za-z0-9]*\.(?:[A-Za-z0-9]+|<[^<>]+>))$")
 _HOST_PORT = re.compile(r"^(?P<host>[^/:]+):(?P<port>\d{1,5})$")
 _URL_PORT = re.compile(r"^[a-z][a-z0-9+.-]*://[^/:]+:(\d{1,5})(?:/|$)", re.I)
@@ -171,6 +202,8 @@ def endpoint_kind(ep: str) -> str | None:
         return "cidr"  # any address (0.0.0.0/0), see the module docstring
     if _CIDR_RE.match(s):
         return "cidr"
+    if _IP_RANGE_RE.match(s):
+        return "ip_range"
     if _IP_RE.match(s) or _IPV6_RE.match(s):
         return "ip"
     has_scheme = re.match(r"^[a-z][a-z0-9+.-]*://", s, re.I) is not None
@@ -220,8 +253,11 @@ def split_tag_port(value: str) -> tuple[str, list[str]]:
     return value, []
 
 
-def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool, whole: bool) -> str | None:
-    """Kind of one candidate token (see module docstring), or ``None`` when it is not a party."""
+def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool, whole: bool, alone: bool = True) -> str | None:
+    """Kind of one candidate token (see module docstring), or ``None`` when it is not a party.
+
+    Outside a tag column a word is a tag only when it is a known Azure tag name, and a plain
+    word ("Storage", "Sql") only when it stands alone: "Azure SQL" names a service."""
     if tok == ANY_ADDRESS:
         return "cidr" if whole else None
     base, port = tok, None
@@ -234,10 +270,35 @@ def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool,
         return None
     if _ADDR_PLACEHOLDER.match(base) and (code or port or forced_tag):
         return "template"
-    if is_tag(base) and (code or forced_tag or tag_column or _CAMEL_RE.match(base)):
+    if is_tag(base) and (forced_tag or tag_column or is_known_tag(base) and (alone or _CAMEL_RE.match(base))):
         if port is None or _TAG_PORT.match(tok):
             return "tag"  # "AzureFrontDoor.FirstParty" is a tag, not a host: tags start upper-case
     return endpoint_kind(tok)
+
+
+def collapse_ip_ranges(text: str) -> str:
+    """``a - b`` (IPv4) written as the single token ``a-b``."""
+    return _IP_RANGE_SPACED.sub(r"\1-\2", text) if "-" in text or "–" in text or "—" in text else text
+
+
+def normalize_endpoint(ep: str) -> str:
+    """One spelling per endpoint: a URL's trailing ``/`` does not make a second rule."""
+    if "/" in ep and re.match(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$", ep, re.I):
+        return ep.rstrip("/")
+    return ep
+
+
+def normalize_tag(tag: str) -> str:
+    """One spelling per tag: ``Widget. NorthUS`` → ``Widget.NorthUS``; ``Azure Monitor`` → ``AzureMonitor``
+    when the joined name is a known tag (in its canonical case)."""
+    t = _DOT_SPACES.sub(".", tag.strip())
+    if " " in t:
+        joined = canonical_tag(t.replace(" ", ""))
+        return joined or t
+    return t  # as written: "SQL" and "Sql" are one identity already (keys are case-folded)
+
+
+_DOT_SPACES = re.compile(r"\s*\.\s+|\s+\.\s*")
 
 
 def _candidates(fragment: str) -> list[str]:
@@ -268,40 +329,41 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
     ``tag_column``: the cell sits in a service-tag column, so ``SQL`` or ``HDInsight`` are tags.
     """
     foot = set(footnotes if footnotes is not None else getattr(cell, "footnotes", []) or [])
-    code = [c for c in (getattr(cell, "code", None) or []) if c.strip()]
-    raw: list[tuple[str, bool, bool]] = []  # (token, forced tag, whole item)
+    code = [collapse_ip_ranges(c) for c in (getattr(cell, "code", None) or []) if c.strip()]
+    raw: list[tuple[str, bool, bool, bool]] = []  # (token, forced tag, whole item, alone in its piece)
     if code:
         for c in code:
             c = c.strip()
             if c.startswith("(") or (c.startswith("-") and not c.startswith("-.")):
                 continue  # "(if using custom DNS servers)", "--proxy-https"
             if _PLACEHOLDER.search(c) or not re.search(r"[\s,]", c):
-                raw.append((c, False, True))  # `<your ACR name>.azurecr.io` keeps its spaces
+                raw.append((c, False, True, True))  # `<your ACR name>.azurecr.io` keeps its spaces
                 continue
             toks = [t for t in re.split(r"[\s,]+", c) if t and t.lower() not in _CONNECTORS]
             kinds = [_classify_token(_strip_footnotes(t, foot).strip(_TRAILING_JUNK), code=True, forced_tag=False,
-                                     tag_column=tag_column, whole=False) for t in toks]
+                                     tag_column=tag_column, whole=False, alone=False) for t in toks]
             if toks and all(kinds):
-                raw.extend((t, False, False) for t in toks)  # else: a phrase such as `appliance VM IPs`
+                raw.extend((t, False, False, False) for t in toks)  # else: a phrase such as `appliance VM IPs`
     else:
         for item in list(getattr(cell, "items", None) or []):
-            item = _strip_footnotes(item, foot)
+            item = collapse_ip_ranges(_strip_footnotes(item, foot))
             whole = item.strip().strip("`\\") == ANY_ADDRESS
             forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
             for piece in re.split(r",|;|\s+(?:or|and)\s+", item):
                 forced = forced or _TAG_LABEL.match(piece) is not None
                 piece = _TAG_LABEL.sub("", piece)
-                raw.extend((t, forced, whole) for t in _candidates(piece))
+                cands = _candidates(piece)
+                raw.extend((t, forced, whole, len(cands) == 1) for t in cands)
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for tok, forced, whole in raw:
+    for tok, forced, whole, alone in raw:
         tok = _strip_footnotes(tok.strip().strip("`"), foot).strip(_TRAILING_JUNK)
         tok = tok.lstrip("\\")
         if tok.endswith("*") and tok[-2:-1].isalpha() and "." in tok and "/" not in tok and not code:
             tok = tok.rstrip("*")  # footnote asterisk: "k8connecthelm.azureedge.net*"
         if not tok or tok.lower() in seen:
             continue
-        kind = _classify_token(tok, code=bool(code), forced_tag=forced, tag_column=tag_column, whole=whole)
+        kind = _classify_token(tok, code=bool(code), forced_tag=forced, tag_column=tag_column, whole=whole, alone=alone)
         if kind == "tag" and not want_tags or kind not in (None, "tag") and not want_hosts:
             kind = None
         if kind:
@@ -324,6 +386,30 @@ def cloud_annotations(cell) -> dict[str, str]:
                 continue
             for tok in _candidates(piece):
                 out[tok.strip("`").lower()] = cloud
+    return out
+
+
+_PLAIN_AZURE = re.compile(r"^(?:microsoft\s+)?azure(?:\s+cloud)?$", re.I)
+
+
+def cloud_labels(cell) -> dict[str, str]:
+    """Hosts under bold cloud labels inside one cell (``**Azure**``, host, ``**Azure Government**``,
+    host …) → ``{token: cloud}``; a bare "Azure" label is the public cloud."""
+    bold = {clean_text(b).strip(" :").lower() for b in getattr(cell, "bold", None) or []}
+    if not bold:
+        return {}
+    out: dict[str, str] = {}
+    current = None
+    for item in list(getattr(cell, "items", None) or []):
+        label = clean_text(item).strip(" :")
+        if label.lower() in bold:
+            cloud = cloud_of_label(label) or ("public" if _PLAIN_AZURE.match(label) else None)
+            if cloud or current:
+                current = cloud
+            continue
+        if current:
+            for tok in _candidates(item):
+                out[tok.strip("`").lower()] = current
     return out
 
 
@@ -361,6 +447,8 @@ def tags_in_text(text: str) -> list[str]:
     t = clean_text(text or "")
     if not t:
         return []
+    if len(t.split()) <= 3:
+        t = _DOT_SPACES.sub(".", t)  # "Widget. NorthUS": a tag split by a stray space
     whole = tag_in_text(t)
     pieces = [p for p in re.split(r",|;|\s+(?:or|and|&)\s+", t) if p.strip()]
     if len(pieces) > 1:
