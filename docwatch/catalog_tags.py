@@ -135,7 +135,7 @@ def ingest_tag_file(cat: Catalog, tf: TagFile, *, observed_at: str | None = None
     with cat._write():
         src = cat._source_row(source, at, url)
         last = cat.last_version(source)
-        if last and last["content_hash"] == tf.content_hash:
+        if last and last["content_hash"] == tf.content_hash and not (accept and last["status"] == "anomaly"):
             healthy = last["status"] in ACCEPTED_STATUSES
             cat.db.execute("UPDATE sources SET last_seen = ?, anomaly_since = CASE WHEN ? THEN NULL ELSE anomaly_since END, "
                            "anomaly_reason = CASE WHEN ? THEN NULL ELSE anomaly_reason END WHERE id = ?",
