@@ -1,10 +1,203 @@
-"""Coverage: every host-, URL-, IP-, CIDR- or tag-like token seen on a page, and what became of it."""
+"""Coverage: every host-, URL-, IP-, CIDR- or tag-like token seen on a page, and what became of it.
+
+An allow-list that is silently incomplete is worse than none, so docwatch says what it saw but
+could not turn into a rule. Tokens are read from the page's content only (table cells, list items,
+paragraphs, alerts, code blocks; never page chrome, which the parsers leave out), deduplicated per
+page (case-folded, scheme, trailing ``/`` and ``:port`` ignored), and each ends in one of:
+
+* **in rules** – a rule's endpoint, tag, source/destination, a URL rule's host, or an end of an
+  ``ip_range`` rule;
+* **set aside** – classified as not a rule: a ``not-a-rule`` diagnostic names it (reserved
+  ranges, proxy-bypass lists, example domains… from normalize), or it stands where text rules
+  deliberately read nothing: a command/script code block, an example/sample/output context, a
+  negated sentence ("don't access pypi.org");
+* **unparsed** – neither: an ``unparsed`` info diagnostic with its line and section.
+
+Tags count as tokens when they are known Azure tag names written as tags (CamelCase/dotted, in
+code, or a whole table cell), so "Azure Storage" in a sentence is not a token.
+
+Other components call :func:`coverage_counts` (``docwatch rules``, ``status``, the cycle log).
+"""
 from __future__ import annotations
 
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
 from docwatch.model import Rule
+from docwatch.normalize_values import endpoint_kind
+from docwatch.tagnames import canonical_tag
+from docwatch.textrules import _CAMEL, _EXAMPLE_CONTEXT, _FILE_EXT, _NEG, _TAG_TOKEN, sentences
 from parsers.model import Diagnostic, Document
+
+_HOSTISH = re.compile(
+    r"(?<![\w@/.<>{}*-])(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?(?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>|\{[^{}\s]{1,40}\})"
+    r"(?:[.-](?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>|\{[^{}\s]{1,40}\}))*\.(?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>)"
+    r"(?::\d{1,5})?(?:/[^\s<>\"'`)\],|]*)?", re.I)
+_TRAIL = ".,;:)\"'`"
+
+
+@dataclass
+class Token:
+    value: str  # as written
+    key: str  # normalized identity (see module docstring)
+    kind: str  # endpoint kind or "tag"
+    line: int | None
+    section: list[str]
+    aside: str | None = None  # why the page context sets it aside, if it does
+
+
+@dataclass
+class Coverage:
+    """Counts of distinct host/URL/IP/CIDR/tag-like tokens on one page."""
+
+    seen: int = 0
+    in_rules: int = 0
+    set_aside: int = 0
+    unparsed: int = 0
+
+    @property
+    def ratio(self) -> float:
+        """Share of tokens accounted for (in a rule or set aside); 1.0 for a page with none."""
+        return 1.0 if not self.seen else (self.in_rules + self.set_aside) / self.seen
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": round(self.ratio, 4)}
+
+    def summary(self) -> str:
+        return (f"coverage: {self.seen} tokens seen, {self.in_rules} in rules, {self.set_aside} set aside, "
+                f"{self.unparsed} unparsed ({self.ratio:.0%})")
+
+
+def _key(value: str) -> str:
+    v = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip().strip(_TRAIL).lower())
+    host, _, path = v.partition("/")
+    host = re.sub(r":\d{1,5}$", "", host)
+    path = path.rstrip("/")
+    return f"{host}/{path}" if path else host
+
+
+def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
+    if "." not in text:
+        return
+    for m in _HOSTISH.finditer(text):
+        tok = m.group(0).rstrip(_TRAIL)
+        if _FILE_EXT.search(tok.rstrip("/")):
+            continue
+        kind = endpoint_kind(tok) or endpoint_kind(re.sub(r":\d{1,5}$", "", tok))
+        if kind:
+            yield tok, kind
+
+
+def _tag_tokens(text: str, code: list[str], *, whole_cell: bool = False) -> Iterator[str]:
+    for c in code:
+        tag = canonical_tag(c) if " " not in c else None
+        if tag:
+            yield tag
+    if whole_cell and len(text) < 60 and re.fullmatch(r"[A-Za-z][A-Za-z0-9 ]*(?:\.[A-Za-z0-9<>{}_]+)?", text):
+        tag = canonical_tag(text.replace(" ", ""))
+        if tag:
+            yield tag
+            return
+    for m in _TAG_TOKEN.finditer(text):
+        if _CAMEL.match(m.group(0)):
+            tag = canonical_tag(m.group(0))
+            if tag:
+                yield tag
+
+
+def page_tokens(doc: Document) -> list[Token]:
+    """Every host/URL/IP/CIDR/tag-like token of the page's content, in page order (not deduplicated)."""
+    out: list[Token] = []
+    for t in doc.tables:
+        for row in t.rows:
+            for cell in row:
+                texts = cell.items or [cell.text]
+                for item in texts:
+                    for tok, kind in _host_tokens(item):
+                        out.append(Token(tok, _key(tok), kind, t.line, list(t.headings)))
+                    for tag in _tag_tokens(item, [], whole_cell=True):
+                        out.append(Token(tag, tag.lower(), "tag", t.line, list(t.headings)))
+                for tag in _tag_tokens("", cell.code):
+                    out.append(Token(tag, tag.lower(), "tag", t.line, list(t.headings)))
+    for b in doc.blocks:
+        context_aside = "example or sample context" if (
+            _EXAMPLE_CONTEXT.search(b.lead_in or "") or (b.headings and _EXAMPLE_CONTEXT.search(b.headings[-1]))
+        ) else None
+        if b.kind == "code":
+            aside = context_aside or "in a command/script/config code block, not an allowlist"
+            for tok, kind in _host_tokens(b.text):
+                out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), aside))
+            continue
+        if b.kind == "list_item" and b.lead_in and _NEG.search(b.lead_in):
+            context_aside = context_aside or "in a list under a negated lead-in"
+        for s in sentences(b.text):
+            aside = context_aside or ("in a negated sentence" if _NEG.search(s) else None)
+            for tok, kind in _host_tokens(s):
+                out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), aside))
+            for tag in _tag_tokens(s, [c for c in b.code if c in s]):
+                out.append(Token(tag, tag.lower(), "tag", b.line, list(b.headings), aside))
+    return out
+
+
+def _rule_keys(rules: list[Rule]) -> set[str]:
+    keys: set[str] = set()
+    for r in rules:
+        for v in (r.endpoint, r.service_tag):
+            if v:
+                keys.add(_key(v))
+                keys.add(v.strip().lower())
+        for side in (r.source, r.destination):
+            for v in (side or "").split(" / "):
+                if v.strip():
+                    keys.add(_key(v))
+        if r.endpoint_kind == "ip_range" and r.endpoint:
+            keys.update(p.strip() for p in r.endpoint.split("-"))
+        if r.endpoint_kind == "url" and r.endpoint:
+            keys.add(_key(r.endpoint).split("/", 1)[0])
+    return keys
+
+
+def _aside_keys(diagnostics: list[Diagnostic] | None) -> set[str]:
+    return {_key(d.token) for d in diagnostics or [] if d.code == "not-a-rule" and d.token} | {
+        d.token.strip().lower() for d in diagnostics or [] if d.code == "not-a-rule" and d.token}
+
+
+def _classify(doc: Document, rules: list[Rule], diagnostics: list[Diagnostic] | None) -> tuple[Coverage, list[Token]]:
+    in_rules, aside_keys = _rule_keys(rules), _aside_keys(diagnostics if diagnostics is not None else doc.diagnostics)
+    first: dict[str, Token] = {}
+    state: dict[str, str] = {}
+    for tok in page_tokens(doc):
+        k = tok.key
+        if k in in_rules or k.split("/", 1)[0] in in_rules and tok.kind == "url":
+            state[k] = "rule"
+        elif state.get(k) != "rule":
+            if k in aside_keys or tok.value.lower() in aside_keys or tok.aside:
+                state[k] = "aside"
+            elif k not in state:
+                state[k] = "unparsed"
+        first.setdefault(k, tok)
+    cov = Coverage(seen=len(state))
+    unparsed: list[Token] = []
+    for k, st in state.items():
+        if st == "rule":
+            cov.in_rules += 1
+        elif st == "aside":
+            cov.set_aside += 1
+        else:
+            cov.unparsed += 1
+            unparsed.append(first[k])
+    return cov, unparsed
+
+
+def coverage_counts(doc: Document, rules: list[Rule], diagnostics: list[Diagnostic] | None = None) -> Coverage:
+    """Tokens seen / in rules / set aside / unparsed for one parsed page and its normalized rules.
+    ``diagnostics`` defaults to the document's own (where ``extract`` puts normalize's notes)."""
+    return _classify(doc, rules, diagnostics)[0]
 
 
 def coverage_diagnostics(doc: Document, rules: list[Rule], diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """``unparsed`` diagnostics for tokens that ended in no rule and were not set aside."""
-    return []
+    _, unparsed = _classify(doc, rules, [*doc.diagnostics, *diagnostics])
+    return [Diagnostic("unparsed", f"{t.value} ({t.kind}) is on the page but in no rule", t.line, "info",
+                       token=t.value, section=list(t.section)) for t in unparsed]

@@ -10,7 +10,7 @@ import json
 import click
 
 from docwatch.documents import load_local
-from docwatch.normalize import normalize
+from docwatch.normalize import normalize_checked
 
 
 def _echo_json(data) -> None:
@@ -73,11 +73,23 @@ def parse_cmd(path: str, as_json: bool) -> None:
 @click.command("rules")
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the normalized rules as a JSON list.")
-def rules_cmd(path: str, as_json: bool) -> None:
-    """Show the normalized network rules of a local markdown or HTML file."""
-    rules = normalize(load_local(path))
+@click.option("--coverage", "with_coverage", is_flag=True,
+              help="With --json: print an object {rules, coverage, unparsed} instead of the bare list.")
+def rules_cmd(path: str, as_json: bool, with_coverage: bool) -> None:
+    """Show the normalized network rules of a local markdown or HTML file, and its coverage:
+    host/URL/IP/CIDR/tag-like tokens seen on the page, turned into rules, set aside, unparsed."""
+    from docwatch.coverage import coverage_counts
+
+    doc = load_local(path)
+    rules, diags = normalize_checked(doc)
+    cov = coverage_counts(doc, rules, [*doc.diagnostics, *diags])
+    unparsed = [d for d in diags if d.code == "unparsed"]
     if as_json:
-        _echo_json([r.to_dict() for r in rules])
+        if with_coverage:
+            _echo_json({"rules": [r.to_dict() for r in rules], "coverage": cov.to_dict(),
+                        "unparsed": [d.to_dict() for d in unparsed]})
+        else:  # the bare list is the stable contract (DESIGN.md)
+            _echo_json([r.to_dict() for r in rules])
         return
     from rich.table import Table as RichTable
 
@@ -92,7 +104,14 @@ def rules_cmd(path: str, as_json: bool) -> None:
             ",".join(r.ports) or "-", {True: "yes", False: "no"}.get(r.required, "-"),
             (r.purpose or "")[:120],
         )
-    _console().print(rt)
+    console = _console()
+    console.print(rt)
+    from rich.text import Text
+
+    console.print(Text(cov.summary(), style="bold"))
+    for d in unparsed:
+        where = " › ".join(d.section or []) or "(no heading)"
+        console.print(Text(f"  unparsed: {d.token}  [{where}" + (f", line {d.line}]" if d.line else "]"), style="yellow"))
 
 
 COMMANDS = [parse_cmd, rules_cmd]
