@@ -8,6 +8,7 @@ and the line it is written on, so the user can go straight to it. A missing defa
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -33,6 +34,7 @@ class SourceConfig:
     url: str
     markdown_url: str | None = None
     forms: list[str] = field(default_factory=lambda: list(FORMS))  # preference order
+    role: str | None = None  # "reference": tracked and diffed, never exported as allow rules
 
 
 @dataclass
@@ -57,6 +59,7 @@ class FetchConfig:
     max_bytes: int = 5_000_000
     max_redirects: int = 5
     include_depth: int = 3
+    keep_suspicious: int = 5  # suspicious bodies (error pages, collapsed extractions) kept per source
     # scrape cycle (docwatch/cycle.py): whole-cycle deadline, parse processes (0/1 = serial),
     # how often a known-missing include is asked for again, fetch-log retention
     cycle_timeout: float = 3600.0
@@ -110,6 +113,7 @@ class Config:
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     channels: list = field(default_factory=list)
     alerts: dict = field(default_factory=dict)  # the raw [alerts] table
+    exports: list = field(default_factory=list)  # [[exports]] entries (ExportConfig), rewritten after a changing cycle
     servicetags: list[ServiceTagsConfig] = field(default_factory=default_servicetags)
     path: str | None = None  # the file it came from (None: built-in defaults)
 
@@ -124,6 +128,19 @@ class Config:
 # -- locating a key in the file text ------------------------------------------------------
 
 _HEADER_RX = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def check_source_name(name: str, key: str | None = None) -> str:
+    """Source names are ``[a-z0-9][a-z0-9._-]*``: they name files, URLs and log lines, so no
+    newline, slash, ``..`` tricks or upper case."""
+    if not isinstance(name, str) or not _SOURCE_NAME.fullmatch(name) or ".." in name:
+        where = f"{key}: " if key else ""
+        raise UsageError(f"{where}bad source name {name!r}: use lower-case letters, digits, '.', '_' and '-', "
+                         "starting with a letter or digit")
+    return name
 
 
 def _split_key(key: str) -> list[str | int]:
@@ -197,6 +214,8 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
 def _check_type(key: str, value: Any, typ: type) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if typ in (int, float) and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value!r}", key=key)
     if typ in (int, float) and isinstance(value, bool):
         raise ConfigError(f"expected {_TYPE_NAMES[typ]}, got {value!r}", key=key)
     if not isinstance(value, typ):
@@ -297,7 +316,7 @@ def check_url(url: str, allowed: list[str], key: str) -> str:
 
 # -- the loader ---------------------------------------------------------------------------
 
-TOP_KEYS = {"catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts", "deadlines",
+TOP_KEYS = {"exports", "catalog_path", "snapshot_dir", "sources", "schedule", "fetch", "guard", "alerts", "deadlines",
             "servicetags"}
 
 
@@ -316,6 +335,7 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         _validate_fetch(cfg.fetch)
     if "guard" in data:
         cfg.guard = _fill(GuardSettings, "guard", data["guard"])
+        _validate_guard(cfg.guard)
     if "deadlines" in data:
         cfg.deadlines = _fill(DeadlinesConfig, "deadlines", data["deadlines"])
         for i, d in enumerate(cfg.deadlines.reminders):
@@ -337,6 +357,7 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
     else:  # the defaults, where allowed_hosts lets them be fetched
         cfg.servicetags = [e for e in default_servicetags()
                            if host_allowed(urlsplit(e.page_url).hostname, cfg.fetch.allowed_hosts)]
+    cfg.exports = _parse_exports(data.get("exports", []))
     alerts = data.get("alerts", {})
     if not isinstance(alerts, dict):
         raise ConfigError("expected a table", key="alerts")
@@ -349,13 +370,15 @@ def _parse_source(i: int, raw: Any, allowed: list[str]) -> SourceConfig:
     key = f"sources[{i}]"
     if not isinstance(raw, dict):
         raise ConfigError("expected a table", key=key)
-    _unknown(key, raw, {"name", "url", "markdown_url", "forms"})
+    _unknown(key, raw, {"name", "url", "markdown_url", "forms", "role"})
     for req in ("name", "url"):
         if req not in raw:
             raise ConfigError(f"missing required key {req!r}", key=key)
     name = _check_type(f"{key}.name", raw["name"], str)
-    if not _NAME_RX.match(name):
-        raise ConfigError(f"source name {name!r} must be letters, digits, '.', '_' or '-'", key=f"{key}.name")
+    try:
+        check_source_name(name)
+    except UsageError as exc:
+        raise ConfigError(str(exc), key=f"{key}.name") from None
     url = check_url(_check_type(f"{key}.url", raw["url"], str), allowed, f"{key}.url")
     md = raw.get("markdown_url")
     if md is not None:
@@ -365,7 +388,56 @@ def _parse_source(i: int, raw: Any, allowed: list[str]) -> SourceConfig:
     if not forms or any(f not in FORMS for f in forms) or len(set(forms)) != len(forms):
         raise ConfigError(f"forms must be a non-empty list of distinct values from {list(FORMS)}, got {forms!r}",
                           key=f"{key}.forms")
-    return SourceConfig(name=name, url=url, markdown_url=md, forms=list(forms))
+    role = raw.get("role")
+    if role is not None and role not in SOURCE_ROLES:
+        raise ConfigError(f"role must be one of {list(SOURCE_ROLES)}, got {role!r}", key=f"{key}.role")
+    return SourceConfig(name=name, url=url, markdown_url=md, forms=list(forms), role=role)
+
+
+SOURCE_ROLES = ("reference",)
+EXPORT_OPTIONS = {"cloud": str, "sources": list, "required_only": bool, "as_of": str, "regions": list,
+                  "since_version": int, "pac_route": str, "pac_default": str, "policy_name": str, "priority": int}
+
+
+@dataclass
+class ExportConfig:
+    """One ``[[exports]]`` entry: a file the daemon rewrites (atomically) after a changing cycle."""
+
+    format: str
+    path: str
+    options: dict = field(default_factory=dict)
+
+
+def _parse_exports(raw: Any) -> list[ExportConfig]:
+    from docwatch.exports import FORMATS
+
+    if not isinstance(raw, list):
+        raise ConfigError("expected [[exports]] tables (an array of tables)", key="exports")
+    out: list[ExportConfig] = []
+    for i, e in enumerate(raw):
+        key = f"exports[{i}]"
+        if not isinstance(e, dict):
+            raise ConfigError("expected a table", key=key)
+        _unknown(key, e, {"format", "path", "options"})
+        for req in ("format", "path"):
+            if req not in e:
+                raise ConfigError(f"missing required key {req!r}", key=key)
+        fmt = _check_type(f"{key}.format", e["format"], str)
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})", key=f"{key}.format")
+        opts = e.get("options", {})
+        if not isinstance(opts, dict):
+            raise ConfigError("expected a table", key=f"{key}.options")
+        _unknown(f"{key}.options", opts, set(EXPORT_OPTIONS))
+        for k, typ in EXPORT_OPTIONS.items():
+            if k in opts:
+                _check_type(f"{key}.options.{k}", opts[k], typ)
+        if opts.get("cloud") not in (None, "public", "usgov", "china"):
+            raise ConfigError(f"cloud must be public, usgov or china, got {opts['cloud']!r}", key=f"{key}.options.cloud")
+        if fmt == "pac" and not opts.get("pac_default"):
+            raise ConfigError("a pac export needs options.pac_default (e.g. 'PROXY proxy:8080')", key=f"{key}.options")
+        out.append(ExportConfig(format=fmt, path=_check_type(f"{key}.path", e["path"], str), options=dict(opts)))
+    return out
 
 
 def _parse_servicetags(raw: Any, allowed: list[str]) -> list[ServiceTagsConfig]:
@@ -418,7 +490,32 @@ def _validate_schedule(s: ScheduleConfig) -> None:
             raise ConfigError("must be >= 0", key=f"schedule.{k}")
 
 
+# Ceilings: a value past these is a typo (minutes for seconds, an extra zero), not a wish.
+_FETCH_MAX = {"concurrency": 256, "per_host": 64, "retries": 20, "max_redirects": 20, "include_depth": 20,
+              "keep_suspicious": 10_000, "max_bytes": 1_000_000_000, "connect_timeout": 3600,
+              "read_timeout": 3600, "total_timeout": 86400, "backoff": 3600, "backoff_max": 86400,
+              "retry_after_max": 86400}
+
+
+def _validate_guard(g: GuardSettings) -> None:
+    """Ratios are shares of a page (0..1); a negative count would disable the guard unseen."""
+    for k in ("min_table_ratio", "max_removed_ratio"):
+        v = getattr(g, k, None)
+        if v is not None and not 0 <= v <= 1:
+            raise ConfigError(f"must be between 0 and 1 (a share of the last accepted version), got {v!r}",
+                              key=f"guard.{k}")
+    for k, v in vars(g).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+            raise ConfigError(f"must be >= 0, got {v!r}", key=f"guard.{k}")
+
+
 def _validate_fetch(f: FetchConfig) -> None:
+    for k, most in _FETCH_MAX.items():
+        v = getattr(f, k, None)
+        if isinstance(v, (int, float)) and v > most:
+            raise ConfigError(f"{v!r} is out of range (at most {most})", key=f"fetch.{k}")
+    if f.keep_suspicious < 0:
+        raise ConfigError("must be >= 0", key="fetch.keep_suspicious")
     for k in ("concurrency", "per_host", "max_bytes"):
         if getattr(f, k) < 1:
             raise ConfigError("must be >= 1", key=f"fetch.{k}")
@@ -473,6 +570,9 @@ def load_config(path: Path, required: bool = False) -> Config:
         raise ConfigError(f"cannot read config file ({detail})", path=str(path)) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError("TOML nesting is too deep (arrays or tables nested hundreds of levels)",
+                          path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:
@@ -482,6 +582,8 @@ def load_config(path: Path, required: bool = False) -> Config:
         raise ConfigError(f"TOML syntax error: {msg}", line=line, path=str(path)) from None
     try:
         cfg = parse_config(data)
+    except RecursionError:
+        raise ConfigError("config nesting is too deep", path=str(path)) from None
     except ConfigError as exc:
         line = exc.line or (find_line(text, exc.key) if exc.key else None)
         raise ConfigError(exc.message, key=exc.key, line=line, path=str(path)) from None

@@ -1,5 +1,7 @@
 """Read-side queries over the catalog: current or as-of rules with filters, and the history of
-one endpoint or service tag. Plain SQL on the tables (indexed: ``rules(source)``,
+one endpoint or service tag. ``cloud`` includes the rules that name no cloud (they apply to every
+cloud) unless ``only_cloud``; ``host`` answers "which rule allows this host" through wildcards and
+``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source)``,
 ``rule_versions(rule, valid_from)``), so as-of and history stay fast on large catalogs.
 """
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from docwatch.catalog import Catalog, parse_time
+from docwatch.exports.patterns import tag_matches_query
 
 _COLUMNS = """r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
@@ -25,7 +28,9 @@ class RuleFilter:
     direction: str | None = None
     port: str | None = None
     tag: str | None = None
-    endpoint: str | None = None  # glob, case-insensitive
+    endpoint: str | None = None  # glob, case-insensitive; without glob characters: like ``host``
+    host: str | None = None  # a host name: rules whose endpoint pattern allows it (``matched_by``)
+    only_cloud: bool = False  # strict ``cloud``: leave out the cloud-neutral rules
     as_of: str | None = None  # ISO date/time; a bare date includes the whole day
 
 
@@ -64,18 +69,44 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
     if flt.source:
         where.append("r.source = ?"); params.append(flt.source)
     if flt.cloud:
-        where.append("lower(rv.cloud) = lower(?)"); params.append(flt.cloud)
+        where.append("lower(rv.cloud) = lower(?)" if flt.only_cloud else "(rv.cloud IS NULL OR lower(rv.cloud) = lower(?))")
+        params.append(flt.cloud)
     if flt.direction:
         where.append("(lower(rv.direction) = lower(?) OR rv.direction = 'both')"); params.append(flt.direction)
-    if flt.tag:
-        where.append("lower(rv.service_tag) = lower(?)"); params.append(flt.tag)
-    if flt.endpoint:
+    if flt.tag:  # the base name narrows in SQL; tag_matches_query decides
+        where.append("(lower(rv.service_tag) = lower(?) OR lower(rv.service_tag) LIKE lower(?) || '.%')")
+        params += [flt.tag.split(".", 1)[0]] * 2
+    host = flt.host or (flt.endpoint if flt.endpoint and not any(c in flt.endpoint for c in "*?[") else None)
+    if flt.endpoint and host is None:
         where.append("lower(rv.endpoint) GLOB lower(?)"); params.append(flt.endpoint)
+    if host:
+        where.append("rv.endpoint IS NOT NULL")
     sql = f"SELECT {_COLUMNS} {_FROM.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
     if flt.port:
         rows = [r for r in rows if port_matches(flt.port, r["ports"])]
+    if flt.tag:
+        rows = [r for r in rows if tag_matches_query(r["service_tag"], flt.tag)]
+    if host:
+        rows = _allowing(rows, host)
     return rows
+
+
+def _allowing(rows: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
+    """The rules whose endpoint (host, wildcard, URL or template) allows ``host``; each gets
+    ``matched_by`` naming the pattern and how it matched (exact, wildcard, template)."""
+    from docwatch.exports.patterns import has_placeholder, host_of, pattern_covers
+
+    want = host_of(host)
+    out = []
+    for r in rows:
+        ep = r["endpoint"]
+        if r.get("endpoint_kind") not in ("fqdn", "wildcard", "url", "template") or not pattern_covers(ep, want):
+            continue
+        how = "exact" if host_of(ep) == want else "template" if has_placeholder(ep) else "wildcard"
+        r["matched_by"] = {"pattern": ep, "match": how}
+        out.append(r)
+    return out
 
 
 def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[dict[str, Any]]:

@@ -70,17 +70,19 @@ def test_history_shows_versions_and_tombstone(run):
 
 def test_export_json_m365_shape_and_csv(run, tmp_path):
     _loaded(run)
-    doc = json.loads(run("export", "--format", "json").output)
-    assert list(doc) == ["Worldwide", "USGovernment", "China"]  # rules without a cloud apply everywhere
-    sets = doc["Worldwide"]
+    r = run("export", "--format", "json")
+    doc = json.loads(r.stdout)  # stderr carries the catalog version and warnings
+    assert list(doc["instances"]) == ["Worldwide", "USGovernment", "China"]  # rules without a cloud apply everywhere
+    assert doc["catalogVersion"] > 0 and "catalog version" in r.stderr
+    sets = doc["instances"]["Worldwide"]
     mon = [s for s in sets if s.get("serviceTags") == ["AzureMonitor"]][0]
-    assert mon["tcpPorts"] == "443,1886,12000" and mon["expressRoute"] is False and mon["serviceArea"] == "synth"
-    assert {"id", "serviceArea", "serviceAreaDisplayName", "urls", "tcpPorts", "expressRoute", "category", "required"} <= set(mon)
+    assert mon["tcpPorts"] == "443,1886,12000" and "udpPorts" not in mon and mon["expressRoute"] is False and mon["serviceArea"] == "synth"
+    assert {"id", "serviceArea", "serviceAreaDisplayName", "category", "expressRoute", "required"} <= set(mon)
     out = tmp_path / "rules.csv"
     r = run("export", "--format", "csv", "-o", out)
     assert r.exit_code == 0
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("source,cloud,tab,direction,endpoint") and len(lines) == 6
+    assert lines[0].startswith("catalog_version,endpoint_set_id,source,cloud,tab,direction,endpoint") and len(lines) == 6
 
 
 def test_diff_between_stored_versions(run):

@@ -1,0 +1,307 @@
+"""What every export format starts from: the catalog's rules, filtered, with protocols made
+explicit only where the page's notation implies them, grouped into endpoint sets with stable ids.
+
+* **Catalog version** = the highest ``rule_versions.id``. Every stored change of a rule fact (an
+  addition, a modification, a tombstone) writes one rule version, so the number grows exactly
+  when the catalog's content changes and never goes back; it needs no counter of its own.
+  ``changes-json --since-version N`` lists what was written after version N.
+* **Endpoint-set ids** live in ``endpoint_sets`` (schema v7, ``AUTOINCREMENT``: allocated once,
+  never reused). A set is keyed by what it *is* (source, cloud, tab, direction, required,
+  protocol, ports, purpose), never by its position, so adding or removing another set leaves
+  its id alone and a new member joins the set it belongs to under the same id.
+* **Protocols.** A rule whose page states no protocol is TCP only when the notation implies it:
+  an ``http(s)://`` URL, a named host on web ports only (80/443: a firewall can allow a DNS
+  name there only as HTTP/HTTPS), or a purpose/heading that says HTTP/HTTPS. Anything else is
+  exported as ``protocol unknown`` with a note, never doubled into TCP and UDP.
+* ``cloud`` null means every cloud; role parties ("needs your own addresses") are set apart;
+  sources with ``role = "reference"`` in config.toml are never exported as allow rules.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from docwatch.catalog import Catalog
+from docwatch.exports.patterns import HOST_KINDS, REGION_PLACEHOLDER, resolve_region, url_scheme
+from docwatch.normalize_values import sort_ports
+from docwatch.query import RuleFilter, query_rules
+
+log = logging.getLogger(__name__)
+
+CLOUDS = ("public", "usgov", "china")
+WEB_PORTS = {"80", "443"}
+_WEB_WORDS = re.compile(r"\bhttps?\b", re.I)
+UNKNOWN = "unknown"
+
+
+@dataclass
+class ExportRequest:
+    """The options of one export (CLI flags or one ``[[exports]]`` entry)."""
+
+    format: str = "json"
+    cloud: str | None = None
+    sources: list[str] = field(default_factory=list)
+    required_only: bool = False
+    as_of: str | None = None
+    regions: list[str] = field(default_factory=list)
+    since_version: int = 0
+    pac_route: str = "DIRECT"
+    pac_default: str | None = None
+    policy_name: str = "docwatch"
+    priority: int = 500  # Azure Firewall rule collection group priority
+    reference_sources: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ExportWarning:
+    """Something a format could not express; listed on stderr and in the file where it can be."""
+
+    code: str  # e.g. wildcard-not-expressible, unresolved-template, fqdn-in-nsg, protocol-unknown
+    source: str
+    party: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.source}: {self.party}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "source": self.source, "party": self.party, "message": self.message}
+
+
+@dataclass
+class Member:
+    """One rule of an endpoint set, protocol made explicit (``unknown`` when the page says none)."""
+
+    rule_key: str
+    endpoint: str | None
+    endpoint_kind: str | None
+    service_tag: str | None
+    ports: list[str]
+    protocol: str  # tcp | udp | any | icmp | unknown
+    protocol_note: str | None
+    row: dict[str, Any]
+
+    @property
+    def party(self) -> str:
+        return self.endpoint or self.service_tag or ""
+
+
+@dataclass
+class EndpointSet:
+    id: int
+    key: str
+    source: str
+    cloud: str | None
+    tab: str | None
+    direction: str | None
+    required: bool | None
+    protocol: str
+    ports: list[str]
+    purpose: str | None
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.source + (f" ({self.tab})" if self.tab else "")
+
+
+@dataclass
+class ExportData:
+    catalog_version: int
+    request: ExportRequest
+    sets: list[EndpointSet]
+    roles: list[dict[str, Any]]
+    warnings: list[ExportWarning] = field(default_factory=list)
+    skipped_reference: list[str] = field(default_factory=list)
+
+    def warn(self, code: str, source: str, party: str, message: str) -> None:
+        w = ExportWarning(code, source, party, message)
+        if w not in self.warnings:
+            self.warnings.append(w)
+
+
+@dataclass
+class ExportResult:
+    format: str
+    text: str
+    catalog_version: int
+    warnings: list[ExportWarning]
+
+
+def catalog_version(catalog: Catalog) -> int:
+    row = catalog.db.execute("SELECT max(id) FROM rule_versions").fetchone()
+    return int(row[0] or 0)
+
+
+def effective_protocol(row: dict[str, Any]) -> tuple[str, str | None]:
+    """(protocol, note): the stated protocol, TCP where the notation implies it, else unknown."""
+    if row.get("protocol"):
+        return row["protocol"], None
+    kind, ep, ports = row.get("endpoint_kind"), row.get("endpoint") or "", list(row.get("ports") or [])
+    if kind in HOST_KINDS and url_scheme(ep):
+        return "tcp", f"TCP implied by the {url_scheme(ep)}:// URL"
+    if kind in HOST_KINDS and ports and set(ports) <= WEB_PORTS:
+        return "tcp", "TCP implied: a named host on web ports (HTTP/HTTPS)"
+    text = " ".join(str(x) for x in (row.get("purpose"), row.get("when"), *(row.get("section") or [])) if x)
+    if ports and set(ports) <= WEB_PORTS and _WEB_WORDS.search(text):
+        return "tcp", "TCP implied: the page says HTTP/HTTPS"
+    return UNKNOWN, "protocol unknown: the page states no protocol for these ports; confirm before allowing"
+
+
+def is_required(row: dict[str, Any]) -> bool:
+    """Requirement pages list what must be allowed: only an explicit ``required: false`` is optional."""
+    return row.get("required") is not False
+
+
+def _norm_purpose(p: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", (p or "").lower()).strip()
+
+
+def set_key(row: dict[str, Any], protocol: str) -> str:
+    """What an endpoint set is; its id is allocated once per key."""
+    return json.dumps([row["source"], row.get("cloud"), row.get("tab"), row.get("direction"),
+                       row.get("required"), protocol, sort_ports(list(row.get("ports") or [])),
+                       _norm_purpose(row.get("purpose"))], ensure_ascii=False)
+
+
+def allocate_set_ids(catalog: Catalog, keys: dict[str, str]) -> dict[str, int]:
+    """Ids for set keys (key → source); new keys get the next ids in key order, once and for ever."""
+    have: dict[str, int] = {}
+    wanted = sorted(keys)
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        marks = ",".join("?" for _ in chunk)
+        have.update({k: v for k, v in catalog.db.execute(
+            f"SELECT set_key, id FROM endpoint_sets WHERE set_key IN ({marks})", chunk)})
+    missing = [k for k in wanted if k not in have]
+    if missing:
+        from docwatch.catalog_schema import now_iso
+
+        with catalog._write():
+            for k in missing:
+                catalog.db.execute("INSERT OR IGNORE INTO endpoint_sets (set_key, source, created_at) VALUES (?, ?, ?)",
+                                   (k, keys[k], now_iso()))
+            marks = ",".join("?" for _ in missing)
+            have.update({k: v for k, v in catalog.db.execute(
+                f"SELECT set_key, id FROM endpoint_sets WHERE set_key IN ({marks})", missing)})
+    return have
+
+
+def _expand_regions(row: dict[str, Any], regions: list[str]) -> list[dict[str, Any]]:
+    """One copy per ``--region`` of a rule whose host or tag has a ``<region>`` placeholder."""
+    ep, tag = row.get("endpoint") or "", row.get("service_tag") or ""
+    if not regions or not (REGION_PLACEHOLDER.search(ep) or REGION_PLACEHOLDER.search(tag)):
+        return [row]
+    out = []
+    for region in regions:
+        r = dict(row)
+        if ep:
+            r["endpoint"] = resolve_region(ep, region)
+        if tag:
+            r["service_tag"] = resolve_region(tag, region, tag=True)
+        r["region"] = region
+        out.append(r)
+    return out
+
+
+def select_rows(catalog: Catalog, req: ExportRequest) -> tuple[list[dict[str, Any]], list[str]]:
+    """Current (or as-of) rules of the requested sources and cloud; reference sources left out."""
+    rows: list[dict[str, Any]] = []
+    for src in (req.sources or [None]):
+        rows += query_rules(catalog, RuleFilter(source=src, cloud=req.cloud, as_of=req.as_of))
+    skipped = sorted({r["source"] for r in rows if r["source"] in req.reference_sources})
+    rows = [r for r in rows if r["source"] not in req.reference_sources]
+    if req.required_only:
+        rows = [r for r in rows if is_required(r)]
+    return rows, skipped
+
+
+def collect(catalog: Catalog, req: ExportRequest) -> ExportData:
+    """Rules → endpoint sets (stable ids) and role rules, for one export request."""
+    rows, skipped = select_rows(catalog, req)
+    roles = [r for r in rows if r.get("endpoint_kind") == "role"]
+    groups: dict[str, list[tuple[dict[str, Any], str, str | None]]] = {}
+    for row in rows:
+        if row.get("endpoint_kind") == "role":
+            continue
+        for r in _expand_regions(row, req.regions):
+            proto, note = effective_protocol(r)
+            groups.setdefault(set_key(r, proto), []).append((r, proto, note))
+    ids = allocate_set_ids(catalog, {k: v[0][0]["source"] for k, v in groups.items()})
+    sets = []
+    for key, members in groups.items():
+        first, proto, _ = members[0]
+        es = EndpointSet(id=ids[key], key=key, source=first["source"], cloud=first.get("cloud"), tab=first.get("tab"),
+                         direction=first.get("direction"), required=first.get("required"), protocol=proto,
+                         ports=sort_ports(list(first.get("ports") or [])), purpose=first.get("purpose"))
+        seen = set()
+        for r, p, note in sorted(members, key=lambda m: ((m[0].get("endpoint") or "").lower(), m[0].get("service_tag") or "")):
+            ident = (r.get("endpoint"), r.get("service_tag"))
+            if ident in seen:
+                continue
+            seen.add(ident)
+            es.members.append(Member(r["rule_key"], r.get("endpoint"), r.get("endpoint_kind"), r.get("service_tag"),
+                                     list(r.get("ports") or []), p, note, r))
+        sets.append(es)
+    sets.sort(key=lambda s: s.id)
+    data = ExportData(catalog_version(catalog), req, sets, sorted(roles, key=lambda r: (r["source"], r["rule_key"])),
+                      skipped_reference=skipped)
+    for es in sets:
+        if es.protocol == UNKNOWN and es.ports:
+            for m in es.members:
+                data.warn("protocol-unknown", es.source, m.party,
+                          f"ports {','.join(es.ports)} with no stated protocol: listed as protocol unknown, not as TCP+UDP")
+    for r in data.roles:
+        data.warn("role-needs-addresses", r["source"], r.get("endpoint") or "",
+                  "names a role, not an address: needs your own addresses (exported apart)")
+    return data
+
+
+def instances(es: EndpointSet, cloud: str | None) -> list[str]:
+    """The clouds a set applies to: its own, or every cloud (or the requested one) when null."""
+    if es.cloud:
+        return [es.cloud]
+    return [cloud] if cloud else list(CLOUDS)
+
+
+def firewall_host(data: ExportData, es: EndpointSet, m: Member, fmt: str) -> str | None:
+    """A member's host as firewalls write it (``host`` or ``*.domain``), or ``None`` with a warning.
+
+    A ``<placeholder>`` that is the leftmost label becomes ``*.`` (the reader's own resource);
+    an unresolved ``<region>`` needs ``--region``; a ``*`` inside a label (``*pytorch.org``) or
+    a placeholder further right cannot be written as one firewall FQDN."""
+    from docwatch.exports.patterns import host_of, is_placeholder_label, labels
+
+    host = host_of(m.endpoint or "")
+    labs = labels(host)
+    if REGION_PLACEHOLDER.search(host):
+        data.warn("unresolved-template", es.source, m.party, f"{fmt}: <region> template not resolved; pass --region")
+        return None
+    if labs and is_placeholder_label(labs[0]):
+        labs[0] = "*"
+    if any(is_placeholder_label(lab) for lab in labs):
+        data.warn("template-not-expressible", es.source, m.party, f"{fmt}: a placeholder inside the name cannot be one FQDN")
+        return None
+    if host == "*" or any("*" in lab for lab in labs[1:]) or ("*" in labs[0] and labs[0] != "*"):
+        data.warn("wildcard-not-expressible", es.source, m.party,
+                  f"{fmt}: wildcard only as a whole leftmost label ('*.domain') can be expressed")
+        return None
+    return ".".join(labs)
+
+
+def region_tag(data: ExportData, es: EndpointSet, m: Member, fmt: str) -> str | None:
+    tag = m.service_tag or ""
+    if REGION_PLACEHOLDER.search(tag) or "<" in tag:
+        data.warn("unresolved-template", es.source, tag, f"{fmt}: regional tag template not resolved; pass --region")
+        return None
+    return tag
+
+
+def warn_no_ports(data: ExportData, es: EndpointSet, m: Member, fmt: str) -> bool:
+    if es.ports:
+        return False
+    data.warn("no-ports", es.source, m.party, f"{fmt}: the page states no port; not exported")
+    return True
