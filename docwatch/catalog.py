@@ -389,18 +389,19 @@ class Catalog:
                     snapshot_id: str | None = None, meta: dict[str, Any] | None = None, page_url: str | None = None,
                     commit_url: str | None = None, table_count: int = 0, rule_count: int = 0,
                     reason: str | None = None, kind: str | None = None, held: list[Rule] | None = None,
-                    form: str | None = None, parser_version: str | None = None) -> dict[str, Any]:
+                    form: str | None = None, parser_version: str | None = None,
+                    missing_includes: list[str] | None = None) -> dict[str, Any]:
         """Insert one document version (numbered per source) and return its row."""
         meta = meta or {}
         seq = (self.db.execute("SELECT coalesce(max(seq), 0) FROM versions WHERE source = ?", (source,)).fetchone()[0]) + 1
         vid = self.db.execute(
             """INSERT INTO versions (source, observed_at, content_hash, snapshot_id, doc_date, doc_commit, page_url,
                source_url, table_count, rule_count, status, reason, held_rules, seq, form, parser_version, kind,
-               commit_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               commit_url, missing_includes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (source, at, content_hash, snapshot_id, meta.get("doc_date"), meta.get("doc_commit"), page_url,
              meta.get("source_url"), table_count, rule_count, status, reason,
              None if held is None else _dumps([r.to_dict() for r in held]), seq, form, parser_version, kind,
-             commit_url)).lastrowid
+             commit_url, _dumps(missing_includes) if missing_includes else None)).lastrowid
         return self._one("SELECT * FROM versions WHERE id = ?", (vid,))
 
     def set_version(self, vid: int, **values: Any) -> None:

@@ -10,7 +10,8 @@ What is held (never reported as removals):
 * ``no-tables`` / ``no-rules``: nothing left where there was something (hard: only ``accept``
   or a later healthy version ends it, never a confirmation);
 * ``few-tables``: under ``min_table_ratio`` of the last accepted version's tables;
-* ``missing-include``: an include that could not be read while rules would be removed;
+* ``missing-include``: an include the last accepted version could read (or did not reference)
+  is missing now, while rules would be removed;
 * ``rekeyed``: more than ``max_removed_ratio`` of the previous rules removed or moved (by
   identity pairing, so restatements do not count; net counts would miss a page where most keys
   vanish while the count grows).
@@ -61,6 +62,17 @@ class Baseline:
     rule_count: int = 0
     table_count: int = 0
     form: str | None = None
+    missing_includes: frozenset[str] = frozenset()  # includes that version could not read either
+
+
+def missing_includes(doc: Document | None) -> frozenset[str]:
+    """Names of the includes a document references but could not read (``missing-include``)."""
+    out = set()
+    for d in (doc.diagnostics if doc is not None else []):
+        if d.code == "missing-include":
+            ref = d.token or (d.message.split("include not found: ", 1)[-1].split(" at ")[0])
+            out.add(ref.replace("\\", "/").rsplit("/", 1)[-1])
+    return frozenset(out)
 
 
 @dataclass
@@ -98,10 +110,10 @@ def decide(base: Baseline | None, doc: Document | None, rules: list[Rule], delta
     if prev_tables > 1 and tables < prev_tables * g.min_table_ratio:
         return Decision("hold", "few-tables", f"only {tables} of {prev_tables} tables found "
                         f"(below {g.min_table_ratio:.0%})")
-    missing = [d for d in diags if d.code == "missing-include"]
-    if missing and delta.removed and prev_rules > 0:
-        return Decision("hold", "missing-include", f"{missing[0].message}; {len(delta.removed)} rules would "
-                        "read as removed")
+    newly_missing = sorted(missing_includes(doc) - base.missing_includes)
+    if newly_missing and delta.removed and prev_rules > 0:  # an include missing all along is no news
+        return Decision("hold", "missing-include", f"include {newly_missing[0]} could not be read; "
+                        f"{len(delta.removed)} rules would read as removed")
     if prev_rules >= g.min_rules and delta.gross_changed > prev_rules * g.max_removed_ratio:
         n = delta.gross_changed
         return Decision("hold", "rekeyed", f"{n} of {prev_rules} rules removed or moved at once "

@@ -218,7 +218,7 @@ def ingest(catalog, obs: Observation, *, guard=None, accept: bool = False, store
     before the diff."""
     from docwatch.catalog import parse_time
     from docwatch.errors import UsageError
-    from docwatch.guard import GuardSettings
+    from docwatch.guard import GuardSettings, missing_includes
 
     g = guard or GuardSettings()
     at = parse_time(obs.observed_at, what="observed_at")
@@ -242,7 +242,8 @@ def ingest(catalog, obs: Observation, *, guard=None, accept: bool = False, store
         version_kw = dict(content_hash=obs.content_hash, snapshot_id=obs.snapshot_id, meta=meta,
                           page_url=obs.page_url or src.get("page_url"), commit_url=obs.commit_url,
                           table_count=len(obs.doc.tables) if obs.doc is not None else 0, rule_count=len(obs.rules),
-                          form=obs.form, parser_version=parser_version())
+                          form=obs.form, parser_version=parser_version(),
+                          missing_includes=sorted(missing_includes(obs.doc)))
         if (accepted is not None and obs.form and accepted.get("form") and obs.form != accepted["form"]
                 and not accept):
             return _form_switch(catalog, obs, accepted, at, version_kw, g)
@@ -254,7 +255,8 @@ def _baseline(version: dict[str, Any] | None):
 
     if version is None:
         return None
-    return Baseline(version.get("rule_count") or 0, version.get("table_count") or 0, version.get("form"))
+    return Baseline(version.get("rule_count") or 0, version.get("table_count") or 0, version.get("form"),
+                    frozenset(json.loads(version.get("missing_includes") or "[]")))
 
 
 def _diff_and_write(catalog, obs: Observation, src, last, accepted, at: str, version_kw: dict, g, accept: bool) -> IngestResult:

@@ -37,10 +37,16 @@ def test_apim_2025_to_2026_exact_port_and_purpose_changes(tmp_path):
     mon = _ev(apr10, impact="ports-added")[0]
     assert mon.direction == "outbound" and "12000" in mon.new and "12000" not in mon.old
     assert mon.summary.startswith("port 12000 added for AzureMonitor outbound")
-    # 2026-04-30: VirtualNetwork TCP 6380 -> 10000 (Redis), purpose reworded; AzureMonitor 12000 gone again.
-    got = sorted((e.party, e.impact) for e in apr30.events)
+    # 2026-04-30: VirtualNetwork TCP 6380 -> 10000 (Redis), purpose reworded; AzureMonitor 12000 gone again;
+    # the TLS certificate-chain paragraph (CRL/OCSP hosts on ports 80 and 443, stated in prose) was deleted.
+    # The page's availability include is missing in every corpus version: no news, not an anomaly.
+    assert apr30.status == "changed"
+    got = sorted((e.party, e.impact) for e in apr30.events if e.impact != "endpoint-removed")
     assert got == [("AzureMonitor", "ports-removed"), ("VirtualNetwork", "ports-added"),
                    ("VirtualNetwork", "ports-removed")]
+    assert sorted(e.party for e in apr30.events if e.impact == "endpoint-removed") == [
+        "cacerts.digicert.com", "crl.microsoft.com", "crl3.digicert.com", "csp.digicert.com",
+        "mscrl.microsoft.com", "oneocsp.microsoft.com"]
     vnet_add = [e for e in apr30.events if e.impact == "ports-added"][0]
     assert vnet_add.summary.startswith("port 10000 added for VirtualNetwork")
     assert sorted(e.summary.split(" for ")[0] for e in apr30.events if e.impact == "ports-removed") == [

@@ -78,14 +78,14 @@ def test_our_variants_tab_group_dropped_and_notation_changed(dw):
     res = ingest_pair(dw, HERE / "synthetic_change_tabs_v1.md", HERE / "synthetic_change_tabs_v2.md")
     got = [(e["kind"], e["party"], e.get("field"), e["severity"]) for e in res["events"]]
     # the only real changes: the gov-only host went away (you may close it), and a port was added
-    assert sorted(got) == [("modified", "ingest.contoso-widgets.net", "ports", "high"),
-                           ("removed", "gov.contoso-widgets.us", None, "medium")]
+    assert sorted(got) == [("modified", "ingest.wdgtcloud.net", "ports", "high"),
+                           ("removed", "gov.wdgtcloud.us", None, "medium")]
 
 
 def test_a_real_move_between_clouds_is_reported(dw):
     res = ingest_pair(dw, HERE / "synthetic_change_move_v1.md", HERE / "synthetic_change_move_v2.md")
     got = [(e["kind"], e["party"], e.get("field"), e["severity"]) for e in res["events"]]
-    assert got == [("modified", "files.contoso-widgets.net", "cloud", "high")]
+    assert got == [("modified", "files.wdgtcloud.net", "cloud", "high")]
 
 
 def test_versions_are_numbered_per_source_and_diff_uses_them(dw):
@@ -108,10 +108,10 @@ def test_changes_filters_and_ids(dw):
 
 def test_accept_an_anomaly_applies_its_events_at_its_own_date(dw, tmp_path):
     page = tmp_path / "page.md"
-    rows = "\n".join(f"| h{i}.contoso-widgets.net | 443 |" for i in range(8))
+    rows = "\n".join(f"| h{i}.wdgtcloud.net | 443 |" for i in range(8))
     page.write_text(f"# Widget\n\n| Host | Port |\n| --- | --- |\n{rows}\n")
     dw("ingest", page, "--source", "w", "--at", "2025-01-01")
-    rows = "\n".join(f"| n{i}.contoso-widgets.net | 443 |" for i in range(8))
+    rows = "\n".join(f"| n{i}.wdgtcloud.net | 443 |" for i in range(8))
     page.write_text(f"# Widget\n\n| Host | Port |\n| --- | --- |\n{rows}\n")
     held = json.loads(dw("ingest", page, "--source", "w", "--at", "2025-02-01", "--json").stdout)
     assert held["status"] == "anomaly" and [e["kind"] for e in held["events"]] == ["anomaly"]
@@ -125,7 +125,7 @@ def test_accept_an_anomaly_applies_its_events_at_its_own_date(dw, tmp_path):
 
 def test_ingest_accept_on_bytes_stored_as_an_anomaly_accepts_them(dw, tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# W\n\n| Host | Port |\n| --- | --- |\n" + "".join(f"| a{i}.contoso-widgets.net | 443 |\n" for i in range(6)))
+    page.write_text("# W\n\n| Host | Port |\n| --- | --- |\n" + "".join(f"| a{i}.wdgtcloud.net | 443 |\n" for i in range(6)))
     dw("ingest", page, "--source", "w", "--at", "2025-01-01")
     page.write_text("# W\n\nThe table could not be shown.\n")
     assert json.loads(dw("ingest", page, "--source", "w", "--at", "2025-01-02", "--json").stdout)["status"] == "anomaly"
@@ -135,7 +135,7 @@ def test_ingest_accept_on_bytes_stored_as_an_anomaly_accepts_them(dw, tmp_path):
 
 def test_identical_collapsed_page_is_reported_again_after_k_observations(dw, tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# W\n\n| Host | Port |\n| --- | --- |\n" + "".join(f"| a{i}.contoso-widgets.net | 443 |\n" for i in range(6)))
+    page.write_text("# W\n\n| Host | Port |\n| --- | --- |\n" + "".join(f"| a{i}.wdgtcloud.net | 443 |\n" for i in range(6)))
     dw("ingest", page, "--source", "w", "--at", "2025-01-01")
     page.write_text("# W\n\nSign in to continue.\n")
     for day in range(2, 7):
@@ -155,7 +155,7 @@ def test_reparse_turns_parser_differences_into_parser_events_never_alerts(dw, tm
     src = HERE / "synthetic_change_tabs_v1.md"
     store = SnapshotStore(tmp_path / "snapshots")
     local = pipeline.read_local(src)
-    older = [r for r in local.rules if r.party != "ingest.contoso-widgets.net"]  # what the old parser saw
+    older = [r for r in local.rules if r.party != "ingest.wdgtcloud.net"]  # what the old parser saw
     with Catalog(tmp_path / "dw.db") as cat:
         res = pipeline.ingest(cat, pipeline.Observation(
             "w", local.doc, older, observed_at="2025-01-01", content_hash=local.content_hash, form="markdown",
@@ -165,7 +165,7 @@ def test_reparse_turns_parser_differences_into_parser_events_never_alerts(dw, tm
     out = dw("reparse", "w").stdout
     assert "1 parser events" in out
     ev = changes(dw, "--kind", "parser")
-    assert [(e["party"], e["severity"]) for e in ev] == [("ingest.contoso-widgets.net", "info")]
+    assert [(e["party"], e["severity"]) for e in ev] == [("ingest.wdgtcloud.net", "info")]
     from docwatch.alerts.config import parse_channels
 
     feed = parse_channels({"feed": {"kind": "atom", "path": str(tmp_path / "feed.xml"), "min_severity": "info"}})[0]
