@@ -1,11 +1,15 @@
-"""Bad input through the real console script: one ``Error:`` line on stderr, the right exit code
-(1 runtime failure, 2 bad usage/config/path), never a traceback; ``--json`` output is pure JSON.
+"""Bad input: one ``Error:`` line on stderr, the right exit code (1 runtime failure, 2 bad
+usage/config/path), never a traceback; ``--json`` output is pure JSON.
 
-Every case runs a real subprocess (the installed ``docwatch`` script next to the interpreter, else
-``python -m docwatch.cli``) in a temp directory without a config.toml; the cases share one catalog.
+The cases run the real command group in-process with click's ``CliRunner`` (stdout and stderr
+kept apart, ``sys.exit`` codes as the shell sees them) in a temp directory without a
+config.toml; they share one catalog. What only a process shows runs as a real subprocess of
+the installed ``docwatch`` script: a sample of the cases, ``--debug`` tracebacks, file
+permissions, and Ctrl-C.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,8 +38,25 @@ def _env() -> dict[str, str]:
 
 
 def run(args: list[str], cwd: Path, prefix: list[str] | None = None, **kw) -> subprocess.CompletedProcess:
+    """The installed console script as a real process."""
     return subprocess.run([*(prefix or []), *CLI, *args], cwd=cwd, capture_output=True, text=True,
                           env=_env(), timeout=120, **kw)
+
+
+def invoke(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The same command in this process (CliRunner): what the shell would see, without a fork."""
+    from click.testing import CliRunner
+
+    from docwatch.cli import main
+
+    env = {k: None for k in os.environ if k.startswith("DOCWATCH_")} | {"DOCWATCH_OFFLINE": "1"}
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(main, args, env=env, prog_name="docwatch")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        raise AssertionError("".join(traceback.format_exception(result.exception)))  # escaped the group: a bug
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +64,7 @@ def ws(tmp_path_factory) -> Path:
     """A workspace: a catalog with two versions of source ``s1`` and a gallery of bad files."""
     d = tmp_path_factory.mktemp("cli_errors")
     for path, at in ((BASE, "2025-01-01"), (CHANGED, "2025-02-01")):
-        r = run(["--db", "good.db", "ingest", str(path), "--source", "s1", "--at", at], d)
+        r = invoke(["--db", "good.db", "ingest", str(path), "--source", "s1", "--at", at], d)
         assert r.returncode == 0, r.stderr
     (d / "adir").mkdir()
     (d / "empty.md").write_text("")
@@ -147,6 +168,21 @@ def _check_error(r: subprocess.CompletedProcess, code: int, fragment: str) -> No
 
 @pytest.mark.parametrize("args,code,fragment", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_is_one_error_line(ws, args, code, fragment):
+    _check_error(invoke(args, ws), code, fragment)
+
+
+# one case per kind of failure, through the real console script: usage, path, config, catalog
+SCRIPT_CASES = [
+    ([*DB, "parse", "missing.md"], 2, "missing.md"),
+    (["--db", "missing.db", "changes", "--json"], 2, "no catalog at missing.db"),
+    (["--db", "notsqlite.db", "changes"], 1, "not a usable docwatch catalog"),
+    ([*DB, "--config", "badtoml.toml", "status"], 2, "TOML syntax error"),
+    ([*DB, "nosuchcmd"], 2, "No such command 'nosuchcmd'"),
+]
+
+
+@pytest.mark.parametrize("args,code,fragment", SCRIPT_CASES, ids=[" ".join(c[0]) for c in SCRIPT_CASES])
+def test_console_script_gives_the_same_one_line(ws, args, code, fragment):
     _check_error(run(args, ws), code, fragment)
 
 
@@ -183,16 +219,16 @@ def test_unreadable_file_and_read_only_catalog(ws):
     ["history", "unknown.example.com", "--json"],
 ])
 def test_json_output_is_only_json(ws, args):
-    r = run([*DB, *args], ws)
+    r = invoke([*DB, *args], ws)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)  # nothing else on stdout
     assert data or args[0] == "history" and "unknown" in args[1]
 
 
 def test_help_and_bare_group_succeed_even_with_a_bad_config(ws):
-    r = run(["--config", "badtoml.toml", "parse", "--help"], ws)
+    r = invoke(["--config", "badtoml.toml", "parse", "--help"], ws)
     assert r.returncode == 0 and "Usage: docwatch parse" in r.stdout, r.stderr
-    r = run(["--config", "badtoml.toml", "alerts", "list", "--help"], ws)
+    r = invoke(["--config", "badtoml.toml", "alerts", "list", "--help"], ws)
     assert r.returncode == 0 and "--json" in r.stdout, r.stderr
     r = run([], ws)
     assert r.returncode == 0 and "Commands:" in r.stdout and r.stderr == ""
@@ -207,28 +243,30 @@ def test_ctrl_c_is_one_line_and_exit_130(ws, tmp_path):
     """SIGINT while a scrape waits on a server that never answers: no traceback, catalog intact."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen(8)  # never accepts: the fetch hangs until its read timeout
+    server.listen(8)
+    server.settimeout(30)
     port = server.getsockname()[1]
     cfg = tmp_path / "hang.toml"
-    cfg.write_text(f'catalog_path = "{tmp_path / "hang.db"}"\n[fetch]\nallowed_hosts = ["127.0.0.1"]\nretries = 0\n'
+    cfg.write_text(f'catalog_path = "{tmp_path / "hang.db"}"\n[fetch]\nallowed_hosts = ["127.0.0.1:{port}"]\nretries = 0\n'
                    f'[[sources]]\nname = "hang"\nurl = "http://127.0.0.1:{port}/page"\nforms = ["html"]\n')
     env = _env()
     env.pop("DOCWATCH_OFFLINE")
     proc = subprocess.Popen([*CLI, "--config", str(cfg), "scrape"], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    conn = None
     try:
-        lock = tmp_path / "hang.db.lock"
-        deadline = time.monotonic() + 30
-        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.05)  # wait until the scrape holds the catalog lock, i.e. is fetching
+        conn, _ = server.accept()  # the scrape is now waiting for a response that never comes
+        time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+        if conn is not None:
+            conn.close()
         server.close()
     r = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     _check_error(r, 130, "interrupted")
-    status = run(["--config", str(cfg), "status", "--json"], tmp_path)
+    status = invoke(["--config", str(cfg), "status", "--json"], tmp_path)
     assert status.returncode == 0 and json.loads(status.stdout)["running"] is None, status.stderr
