@@ -58,7 +58,7 @@ def discover_json_url(html: str, base_url: str, cloud: str) -> str | None:
     """The newest ``ServiceTags_<Cloud>_<YYYYMMDD>.json`` link of ``cloud`` on a download page
     (in ``href``s, script JSON with ``\\/`` or ``\\u002F`` escapes, or plain text), absolute."""
     text = unescape(html.replace("\\/", "/").replace("\\u002F", "/").replace("\\u002f", "/"))
-    best: tuple[str, str] | None = None
+    best: tuple[str, bool, bool, str] | None = None
     for m in _LINK.finditer(text):
         if cloud_of(m.group(1)) != cloud:
             continue
@@ -66,9 +66,12 @@ def discover_json_url(html: str, base_url: str, cloud: str) -> str | None:
             day = date(int(m.group(2)[:4]), int(m.group(2)[4:6]), int(m.group(2)[6:])).isoformat()
         except ValueError:
             continue
-        if best is None or day > best[0]:
-            best = (day, urljoin(base_url, m.group(0)))
-    return best[1] if best else None
+        link = m.group(0)
+        # newest first; for one date a full URL beats a path, a path beats a bare file name in text
+        rank = (day, "://" in link, "/" in link, urljoin(base_url, link))
+        if best is None or rank[:3] > best[:3]:
+            best = rank
+    return best[3] if best else None
 
 
 def confirmation_url(html: str, base_url: str) -> str | None:
