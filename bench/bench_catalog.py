@@ -18,6 +18,7 @@ from pathlib import Path
 from docwatch.catalog import Catalog
 from docwatch.diff import diff_rules
 from docwatch.model import Rule
+from docwatch.pipeline import Observation, ingest
 from docwatch.query import RuleFilter, history, query_rules
 
 CORPUS = Path(os.environ.get("DOCWATCH_SHARED", Path(__file__).resolve().parent.parent.parent / "shared")) / "corpus" / "markdown"
@@ -57,7 +58,8 @@ def bench_corpus(tmp: Path) -> list[tuple[str, str, str]]:
     t = time.perf_counter()
     for page, items in series:
         for i, (v, doc, rules) in enumerate(items):
-            cat.ingest(page, doc, rules, observed_at=f"{v['ms_date']}T00:00:{i:02d}Z", content_hash=v["commit"])
+            ingest(cat, Observation(page, doc, rules, observed_at=f"{v['ms_date']}T00:00:{i:02d}Z",
+                                    content_hash=v["commit"], form="markdown"))
     dt = time.perf_counter() - t
     nrv = cat.db.execute("SELECT count(*) FROM rule_versions").fetchone()[0]
     nver = cat.db.execute("SELECT count(*) FROM versions").fetchone()[0]
@@ -67,7 +69,8 @@ def bench_corpus(tmp: Path) -> list[tuple[str, str, str]]:
     before = nrv
     t = time.perf_counter()
     for i in range(1000):
-        cat.ingest(page, doc, rules, observed_at=f"2030-01-01T00:{i // 60:02d}:{i % 60:02d}Z")  # no hash: full diff path
+        ingest(cat, Observation(page, doc, rules, observed_at=f"2030-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+                                form="markdown"))  # no hash: full diff path
     dt = time.perf_counter() - t
     after = cat.db.execute("SELECT count(*) FROM rule_versions").fetchone()[0]
     rows.append(("1,000 re-ingests of an unchanged version", f"{after - before} rule rows added ({dt / 1000 * 1000:.1f} ms each)", "0 rows"))
