@@ -246,7 +246,8 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
     state = CrawlState(catalog.db)
     store = SnapshotStore(cfg.snapshot_dir)
     sources = cfg.sources if sources is None else sources
-    extractor = Extractor(cfg.fetch.parse_workers)
+    # a pool pays off only when there is more than one page to parse
+    extractor = Extractor(cfg.fetch.parse_workers if len(sources) > 1 else 1)
     timeout = cfg.fetch.cycle_timeout
     try:
         # every fetch ends by the cycle deadline; what is still running just after it is cancelled
