@@ -3,7 +3,13 @@
 Objects live at ``<root>/objects/<sha[:2]>/<sha>.gz``: the key is the sha256 of the raw
 bytes, so identical content is stored once. Writes are atomic (temp file, fsync,
 ``os.replace``) so a crash never leaves half an object; reads re-hash and refuse a
-corrupt object (:class:`CorruptSnapshot`) rather than trusting it.
+corrupt object (:class:`CorruptSnapshot`) rather than trusting it, and ``put`` verifies an
+object that already exists and rewrites it when it does not match (a corrupt object is
+repaired by the next fetch of the same bytes instead of warning every cycle).
+
+Retention: bodies kept as evidence of a suspicious fetch are capped per source
+(:func:`prune_suspicious`, the newest ``keep_suspicious``), and :func:`collect_garbage`
+(``docwatch gc``) removes objects no catalog row refers to.
 
 Recorded snapshots (shipped in the repo for offline replay) are the same kind of store
 rooted at ``snapshots/recorded`` plus ``snapshots/recorded.json`` listing, per snapshot:
@@ -14,13 +20,18 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import os
 import tempfile
-from dataclasses import MISSING, asdict, dataclass, fields
+import time
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from docwatch.errors import DocwatchError, UsageError
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "recorded.json"
 RECORDED_DIR = "recorded"
@@ -49,7 +60,11 @@ class SnapshotStore:
         digest = sha256(data)
         target = self.path_for(digest)
         if target.is_file():
-            return digest
+            try:
+                _read_verified(target, digest, "snapshot")
+                return digest
+            except CorruptSnapshot as exc:
+                log.warning("%s; rewriting it from the bytes just fetched", exc)
         target.parent.mkdir(parents=True, exist_ok=True)
         # mtime=0: the same bytes always compress to the same object file
         blob = gzip.compress(data, compresslevel=6, mtime=0)
@@ -72,6 +87,143 @@ class SnapshotStore:
     def get(self, digest: str) -> bytes:
         """The bytes stored under ``digest``; verified, else :class:`CorruptSnapshot`."""
         return _read_verified(self.path_for(digest), digest, "snapshot")
+
+    def digests(self) -> dict[str, Path]:
+        """Every stored object (digest → file); temp files of interrupted writes excluded."""
+        out: dict[str, Path] = {}
+        objects = self.root / "objects"
+        if objects.is_dir():
+            for p in objects.glob("??/*.gz"):
+                out[p.name[:-3]] = p
+        return out
+
+    def remove(self, digest: str) -> int:
+        """Delete one object; returns the bytes freed (0 when it was not there)."""
+        p = self.path_for(digest)
+        try:
+            size = p.stat().st_size
+            p.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+
+# -- retention and garbage collection ----------------------------------------------------------
+
+_REF_COLUMNS = ("sha256", "snapshot_id")  # catalog columns that name a snapshot object
+
+
+def _rows(db, sql: str, params=()) -> list[tuple]:
+    return list(db.execute(sql, list(params)).fetchall())
+
+
+def referenced_digests(db, keep_suspicious: int) -> set[str]:
+    """Digests some catalog row still needs: any ``sha256`` / ``snapshot_id`` column of any
+    table (versions, HTTP cache, fetch log, tag caches - new tables count automatically),
+    except that suspicious fetch-log rows only count for the newest ``keep_suspicious`` per source."""
+    refs: set[str] = set()
+    for table in db.table_names():
+        cols = [c for c in db[table].columns_dict if c in _REF_COLUMNS or c.endswith("_sha256")]
+        for col in cols:
+            where = ""
+            if table == "fetch_log" and "status" in db[table].columns_dict:
+                where = " and status != 'suspicious'"
+            refs.update(r[0] for r in _rows(db, f'select distinct "{col}" from "{table}" where "{col}" is not null{where}'))
+    if "fetch_log" in db.table_names():
+        refs.update(_kept_suspicious(db, keep_suspicious))
+    return refs
+
+
+def _kept_suspicious(db, keep: int, source: str | None = None) -> set[str]:
+    """The newest ``keep`` distinct suspicious bodies of each source (or of ``source``)."""
+    where, params = ["status = 'suspicious'", "sha256 is not null"], []
+    if source is not None:
+        where.append("source = ?")
+        params.append(source)
+    kept: dict[str, list[str]] = {}
+    for src, digest in _rows(db, f"select source, sha256 from fetch_log where {' and '.join(where)} "
+                                 "order by id desc", params):
+        mine = kept.setdefault(src, [])
+        if digest not in mine and len(mine) < keep:
+            mine.append(digest)
+    return {d for ds in kept.values() for d in ds}
+
+
+def prune_suspicious(db, store: SnapshotStore, source: str, keep: int) -> list[str]:
+    """Delete ``source``'s suspicious bodies beyond the newest ``keep`` (unless some other row
+    still refers to them). Call after recording a suspicious fetch. Returns the digests removed."""
+    if "fetch_log" not in db.table_names():
+        return []
+    old = {r[0] for r in _rows(db, "select distinct sha256 from fetch_log where status = 'suspicious' "
+                                   "and source = ? and sha256 is not null", [source])}
+    drop = old - _kept_suspicious(db, keep, source)
+    if not drop:
+        return []
+    drop -= referenced_digests(db, keep)
+    removed = [d for d in sorted(drop) if store.remove(d)]
+    if removed:
+        log.info("%s: removed %d old suspicious bodies (keeping the newest %d)", source, len(removed), keep)
+    return removed
+
+
+@dataclass
+class GcReport:
+    """What ``docwatch gc`` found and did."""
+
+    objects: int = 0  # objects in the store before
+    referenced: int = 0  # of them, still referenced
+    removed: list[str] = field(default_factory=list)  # digests removed (or, dry run, to remove)
+    young: int = 0  # unreferenced but newer than min_age: left for a running cycle to record
+    bytes_freed: int = 0
+    temp_files: int = 0  # leftovers of interrupted writes removed
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "removed": len(self.removed)}
+
+    def __str__(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        return (f"{self.objects} objects, {self.referenced} referenced; {verb} {len(self.removed)} "
+                f"({self.bytes_freed / 1e6:.1f} MB), {self.young} too recent to judge, "
+                f"{self.temp_files} temp files")
+
+
+def collect_garbage(db, store: SnapshotStore, *, keep_suspicious: int, min_age_seconds: float = 3600.0,
+                    dry_run: bool = False) -> GcReport:
+    """Remove objects no catalog row refers to. Objects younger than ``min_age_seconds`` are
+    kept: a cycle stores the bytes before it records the fetch, so a fresh object may be
+    about to be referenced."""
+    report = GcReport(dry_run=dry_run)
+    refs = referenced_digests(db, keep_suspicious)
+    now = time.time()
+    objects = store.digests()
+    report.objects = len(objects)
+    for digest, path in sorted(objects.items()):
+        if digest in refs:
+            report.referenced += 1
+            continue
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        if now - st.st_mtime < min_age_seconds:
+            report.young += 1
+            continue
+        report.removed.append(digest)
+        report.bytes_freed += st.st_size
+        if not dry_run:
+            store.remove(digest)
+    objects_dir = store.root / "objects"
+    if objects_dir.is_dir():
+        for tmp in objects_dir.glob("??/.tmp-*"):
+            try:
+                if now - tmp.stat().st_mtime >= min_age_seconds:
+                    report.temp_files += 1
+                    if not dry_run:
+                        tmp.unlink()
+            except FileNotFoundError:
+                pass
+    return report
 
 
 def _fsync_dir(path: Path) -> None:
