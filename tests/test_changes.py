@@ -200,3 +200,31 @@ def test_parser_upgrade_reparses_before_the_next_diff(dw, tmp_path):
     res = json.loads(dw("ingest", tmp_path / "v2.md", "--source", "w", "--at", "2025-02-01", "--json").stdout)
     assert dropped not in {e["party"] for e in res["events"] if e["kind"] == "added"}
     assert [e["party"] for e in changes(dw, "--kind", "parser")] == [dropped]
+
+
+@pytest.mark.corpus
+def test_form_fallback_is_a_form_switch_note_never_removals(tmp_path):
+    """Markdown 2026-04-10 accepted; the markdown then fails and the rendered HTML of 2026-04-30 is
+    read instead: one `form-switch` note, no removals; when the markdown of 2026-04-30 comes back,
+    the changes seen in the HTML form are not reported twice."""
+    from catalog_helpers import ingest_file
+    from conftest import corpus_versions
+    from docwatch.catalog import Catalog
+
+    page = "apim-virtual-network-reference"
+    md = {v["version"]: v["file"] for v in corpus_versions(page)}
+    html = _require(SHARED / "corpus" / "rendered" / page)
+    cat = Catalog(tmp_path / "c.db")
+    assert ingest_file(cat, page, md["2026-04-10_johntrogan_46809bda68"], "2026-04-10").status == "first"
+    switch = ingest_file(cat, page, html / "2026-04-10_johntrogan_46809bda68.html", "2026-04-11")
+    assert switch.status == "form-switch"
+    assert [(e.kind, e.severity) for e in switch.events] == [("form-switch", "info")]
+    assert "current rules agree" in switch.events[0].summary
+    later = ingest_file(cat, page, html / "2026-04-30_jeofyoung_6f2cca4e44.html", "2026-04-30")
+    assert later.status == "form-switch"
+    seen_in_html = {(e.kind, e.party, e.impact) for e in later.events}
+    assert ("modified", "VirtualNetwork", "ports-added") in seen_in_html  # a real change, seen in the fallback form
+    back = ingest_file(cat, page, md["2026-04-30_jeofyoung_6f2cca4e44"], "2026-05-01")
+    assert back.status in ("changed", "unchanged")
+    assert not {(e.kind, e.party, e.impact) for e in back.events} & seen_in_html  # not reported twice
+    assert not [e for e in cat.events(source=page) if e.kind == "removed" and e.version_id == switch.version_id]
