@@ -397,3 +397,19 @@ def unknown_tags(cat: Catalog) -> list[UnknownTag]:
 
 def cloud_label(cloud: str) -> str:
     return CLOUD_FILE_NAMES.get(cloud, cloud)
+
+
+def add_resolved(cat: Catalog, rows: list[dict[str, Any]], regions: list[str] | tuple[str, ...] = (),
+                 as_of: str | None = None) -> list[dict[str, Any]]:
+    """``query --resolve``: each rule row naming a service tag gets ``prefixes`` (its tag's, or for
+    ``Tag.<region>`` the given regions'), from the file of the rule's cloud (public when none)."""
+    cache: dict[tuple, list[str]] = {}
+    for r in rows:
+        tag = r.get("service_tag")
+        if not tag:
+            continue
+        key = (tag.lower(), r.get("cloud"))
+        if key not in cache:
+            cache[key] = resolve_tag(cat, tag, r.get("cloud"), list(regions), as_of)
+        r["prefixes"] = cache[key]
+    return rows

@@ -29,6 +29,8 @@ CLOUD = click.Choice(["public", "usgov", "china"])
               "works like --host.")
 @click.option("--host", metavar="NAME", help="Is this host allowed, and by which rule (wildcards, <placeholder> templates).")
 @click.option("--as-of", "as_of", metavar="DATE", help="Rules in force at DATE (a bare date includes the whole day).")
+@click.option("--resolve", is_flag=True, help="Add each tag rule's prefixes from the service-tag files.")
+@click.option("--region", "regions", metavar="REGION", multiple=True, help="With --resolve: Tag.<region> for REGION.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def query_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
@@ -37,8 +39,13 @@ def query_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
 
     if kw.get("as_of"):
         parse_time(kw["as_of"], what="--as-of date")
+    resolve, regions = kw.pop("resolve"), kw.pop("regions")
     cat = _open(ctx, kw.get("source"))
     rows = query_rules(cat, RuleFilter(**kw))
+    if resolve:  # service tags → prefixes (docwatch/catalog_tags.py)
+        from docwatch.catalog_tags import add_resolved
+
+        add_resolved(cat, rows, regions, kw.get("as_of"))
     if kw.get("host") and not as_json:
         if not rows:
             click.echo(f"{kw['host']}: no rule allows this host.")
@@ -50,6 +57,10 @@ def query_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
                       for r in rows])
         return
     _rules_out(rows, as_json, "Rules" + (f" as of {kw['as_of']}" if kw.get("as_of") else ""))
+    if resolve and not as_json:
+        from docwatch.commands.tags_cmds import echo_resolved
+
+        echo_resolved(rows)
 
 
 def _reference(ctx: click.Context) -> set[str]:

@@ -136,3 +136,13 @@ def used_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 COMMANDS = [tags_group]
+
+
+def echo_resolved(rows: list[dict]) -> None:
+    """The prefixes ``query --resolve`` added, one line per tag rule (the full lists are in --json)."""
+    for r in rows:
+        if "prefixes" not in r:
+            continue
+        shown = ", ".join(r["prefixes"][:8]) + (f", … ({len(r['prefixes'])} in all)" if len(r["prefixes"]) > 8 else "")
+        click.echo(f"{r['source']}: {r['service_tag']} ({r.get('cloud') or 'public'}): "
+                   f"{len(r['prefixes'])} prefixes{': ' + shown if shown else ' (no file, unknown tag or template without --region)'}")
