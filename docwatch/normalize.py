@@ -82,7 +82,8 @@ _ENDPOINT_RX = re.compile(
 )
 # "Region name", "Azure Government region", "Geography", "Location": where, not who
 _REGION_RX = re.compile(
-    r"(?:azure\s+)?(?:(?:us\s+)?gov(?:ernment)?\s+|china\s+)?(?:regions?|locations?|geograph(?:y|ies)|datacenters?)(?:\s+names?)?")
+    r"(?:azure\s+)?(?:(?:us\s+)?gov(?:ernment)?\s+|china\s+)?(?:data\s*cent(?:er|re)\s+)?"
+    r"(?:regions?|locations?|geograph(?:y|ies)|data\s*cent(?:er|re)s?)(?:\s+names?)?")
 
 
 @dataclass
@@ -207,6 +208,8 @@ def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
         hosty = sum(1 for cell in cells if _host_cell(cell))
         if cells and (hosty == len(cells) if c.role == PURPOSE or has_party else 2 * hosty >= len(cells) and hosty):
             cols[i] = Column(ENDPOINT)
+        elif cells and c.role == IGNORE and sum(len(cell.text.split()) for cell in cells) >= 5 * len(cells):
+            cols[i] = Column(PURPOSE, rank=6)  # "What it covers": sentences describe the row
     named = [i for i, c in enumerate(cols) if c.role == ENDPOINT]
     if len(named) > 1 or named and any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
         empty = [i for i in named if not any(parties_in_cell(cell) for cell in _column_cells(table, i))]
@@ -268,7 +271,7 @@ class _Ctx:
     not_required_ports: list[str] = field(default_factory=list)  # "ports 9000-9100 aren't required"
     set_aside: str | None = None  # why no party of this table is a rule (reserved ranges, proxy bypass)
     example: bool = False  # the table's heading/lead-in calls its values examples
-    route_table: bool = False  # "Address prefix | Next hop": destinations of routes, not next hops
+    next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
 
 
 def _context(table: Table) -> _Ctx:
@@ -353,7 +356,7 @@ def _set_aside_context(table: Table, ctx: _Ctx) -> None:
             ctx.set_aside = reason
             break
     ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2])
-    ctx.route_table = any("next hop" in _header(c) for c in table.columns)
+    ctx.next_hops = [i for i, c in enumerate(table.columns) if "next hop" in _header(c)]
 
 
 _REQUIRED_CONTEXT = re.compile(
@@ -715,13 +718,27 @@ def _tag_cell_parties(cell: Cell) -> list[tuple[str, str]]:
     return found or [("tag", t) for t in named]
 
 
-def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None) -> tuple[list[tuple[str, str, str | None]], str | None]:
+# "MySQL", "ControlPlaneUri", "Q7R": identifiers that look like tags (mixed case, or capitals and digits)
+_TAG_LOOKING = re.compile(r"(?<![\w.:/<{-])([A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*|[A-Z]+\d[A-Z0-9]*)(?![\w.:/>}-])")
+
+
+def _tag_lookalikes(cell: Cell, found: list[tuple[str, str]]) -> list[str]:
+    """Tag-looking words in a host cell that are not known tag names, so became no party."""
+    named = {v.lower() for _, v in found}
+    return [w for w in dict.fromkeys(_TAG_LOOKING.findall(cell.text)) if w.lower() not in named and not is_known_tag(w)]
+
+
+def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
+                 lookalikes: list[str] | None = None) -> tuple[list[tuple[str, str, str | None]], str | None]:
     """(kind, value, cloud override) of the parties named in host/tag columns, and the service tag
-    that covers the row's addresses ("Address | … | Service tag")."""
+    that covers the row's addresses ("Address | … | Service tag"). Tag-looking words that are no
+    known tag go to ``lookalikes``."""
     parties: list[tuple[str, str, str | None]] = []
     for i in r.by_role.get(ENDPOINT, []):
         cell = r.cells[i]
-        found = parties_in_cell(cell, tag_column=ctx.route_table)
+        found = parties_in_cell(cell, tag_column=bool(ctx.next_hops))
+        if lookalikes is not None:
+            lookalikes += _tag_lookalikes(cell, found)
         notes = cloud_annotations(cell)
         notes.update(cloud_labels(cell))
         implicit = "public" if cloud is None and notes and "public" not in notes.values() else None
@@ -781,7 +798,7 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     """Why a party is not a destination to allow (``None`` when it is one)."""
     if ctx.set_aside and kind != "tag":
         return ctx.set_aside
-    if ctx.route_table and value.strip() in ("0.0.0.0/0", "::/0"):
+    if bool(ctx.next_hops) and value.strip() in ("0.0.0.0/0", "::/0"):
         return "default route of a route table (not a destination to allow)"
     if kind == "tag":
         return None
@@ -805,7 +822,17 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if purpose is None and r.has(REGION):
         purpose = clean_text(r.text(REGION)) or None
     required, when = _row_required(r, ctx, purpose_cell, rank, bold_means_required)
-    parties, attach = _row_parties(r, ctx, cloud)
+    lookalikes: list[str] = []
+    parties, attach = _row_parties(r, ctx, cloud, lookalikes)
+    if set_aside is not None:
+        set_aside += [Diagnostic("not-a-rule", "next hop of a route (where traffic is sent, not a destination to allow)",
+                                 table.line, "info", token=v, section=list(ctx.section))
+                      for i in ctx.next_hops if i < len(row) for _, v in parties_in_cell(row[i])]
+        set_aside += [Diagnostic("not-a-rule", f"a label in the {table.columns[i]!r} column, not a party", table.line,
+                                 "info", token=r.cells[i].text, section=list(ctx.section))
+                      for i in r.by_role.get(PURPOSE, []) if is_known_tag(r.cells[i].text) and is_tag(r.cells[i].text)]
+        set_aside += [Diagnostic("not-a-rule", "looks like a service tag but is no known tag name and stands in no tag "
+                                 "column", table.line, "info", token=w, section=list(ctx.section)) for w in lookalikes]
 
     source = destination = None
     sides = _row_sides(r)
@@ -997,7 +1024,7 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
 
     from docwatch.deadlines import apply_deadlines, find_deadlines  # dated requirements → Rule.deadline
 
-    rules.extend(text_rules(doc))
+    rules.extend(text_rules(doc, rules))
     merged = apply_deadlines(merge_rules(rules), find_deadlines(doc))
     failures += notes
     return merged, failures + coverage_diagnostics(doc, merged, failures)

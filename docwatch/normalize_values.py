@@ -149,6 +149,9 @@ def ports_in_sentence(text: str | None) -> dict[str | None, list[str]]:
     for m in _SENTENCE_PORTS.finditer(clean_text(text or "")):
         proto = (m.group("p1") or m.group("p2") or "").lower() or None
         out.setdefault(proto, []).extend(ports_in(m.group("ports")))
+    named = [k for k in out if k]
+    if None in out and len(named) == 1:  # "TCP port 8080, then port 8081": the one protocol named
+        out[named[0]] += out.pop(None)
     return {k: sort_ports(v) for k, v in out.items() if v}
 
 
