@@ -11,7 +11,7 @@ import feedparser
 import pytest
 
 from docwatch.alerts import deliver_pending, parse_channels
-from docwatch.alerts import atom, slack, teams
+from docwatch.alerts import atom, mail, slack, teams
 from docwatch.alerts.digest import StoredEvent, build_digest, event_from_row
 from docwatch.alerts.outbox import DeliveryMeta, send_test
 from docwatch.model import ChangeEvent
@@ -40,7 +40,10 @@ def test_digest_groups_by_page_and_cloud_and_truncates():
     assert d.total == 79 and d.shown == 20 and d.hidden == 59
     assert sum(g.hidden for g in d.groups) == 59 and d.more_line() is None  # each group counts its own cut
     keys = [(g.source, g.cloud) for g in d.groups]
-    assert keys == sorted(keys, key=lambda k: (k[0], k[1] is None, k[1] or ""))
+    rank = ("info", "low", "medium", "high").index
+    top = {(g.source, g.cloud): max(rank(e.event.severity) for e in events
+                                    if (e.event.source, e.event.cloud) == (g.source, g.cloud)) for g in d.groups}
+    assert keys == sorted(keys, key=lambda k: (-top[k], k[0], k[1] is None, k[1] or ""))  # most severe group first
     assert len({(e.event.source, e.event.cloud) for e in events}) == len(keys)  # every group got lines
     for g in d.groups:
         ranks = [("info", "low", "medium", "high").index(i.event.severity) for i in g.items]
@@ -48,7 +51,10 @@ def test_digest_groups_by_page_and_cloud_and_truncates():
         assert g.total == sum(1 for e in events if (e.event.source, e.event.cloud) == (g.source, g.cloud))
     two = build_digest("x", events, max_items=20, max_groups=2)
     left_out = sum(1 for e in events if (e.event.source, e.event.cloud) not in {(g.source, g.cloud) for g in two.groups})
-    assert two.more_line() == f"… and {left_out} more changes in 4 more page/cloud groups"
+    since = min(e.event.detected_at for e in events
+                if (e.event.source, e.event.cloud) not in {(g.source, g.cloud) for g in two.groups})
+    assert two.more_line() == (f"… and {left_out} more changes in 4 more page/cloud groups; "
+                               f"all of them: docwatch changes --since {since}")
     assert two.shown == 20 and sum(g.hidden for g in two.groups) + left_out == 59
     few = build_digest("x", events[:3], max_items=20)
     assert few.hidden == 0 and few.more_line() is None
@@ -78,6 +84,50 @@ def test_event_rows_round_trip_through_json_columns(tmp_path):
                    db.execute("select * from change_events").fetchone()))
     bare = event_from_row(row).event
     assert (bare.severity, bare.summary, bare.section) == ("low", "", [])
+
+
+def test_groups_are_ordered_by_severity_high_first():
+    events = [StoredEvent(1, event(1, source="a-page", severity="low")),
+              StoredEvent(2, event(2, source="b-page", severity="high")),
+              StoredEvent(3, event(3, source="c-page", severity="medium")),
+              StoredEvent(4, event(4, source="a-page", cloud="usgov", severity="high"))]
+    d = build_digest("x", events)
+    assert [(g.source, g.cloud, g.top_severity) for g in d.groups] == [
+        ("a-page", "usgov", "high"), ("b-page", "public", "high"), ("c-page", "public", "medium"), ("a-page", "public", "low")]
+
+
+def test_a_cut_digest_ends_with_the_command_that_lists_the_rest_and_the_page_link():
+    learn = "https://learn.microsoft.com/azure/azure-monitor/fundamentals/azure-monitor-network-access"
+    events = [StoredEvent(i, event(i, cloud="usgov", detected_at=f"2024-05-0{1 + i % 3}T10:00:00Z")) for i in range(1, 9)]
+    d = build_digest("x", events, max_items=3)
+    (g,) = d.groups
+    cmd = "docwatch changes --source azure-monitor --cloud usgov --since 2024-05-01T10:00:00Z"
+    assert g.hidden == 5 and g.rest_command == cmd
+    assert g.more_line() == f"… and 5 more changes; all of them: {cmd}; page: {learn}"
+    text = mail.render_text(d)
+    assert f"… and 5 more changes; all of them: {cmd}; page: {learn}" in text
+    assert f"<code>{cmd}</code>" in mail.render_html(d)
+    section = slack.render(d)["blocks"][1]["text"]["text"]
+    assert section.splitlines()[-1] == f"_… and 5 more changes_; all of them: `{cmd}`; <{learn}|page>"
+    card = teams.render(d)["attachments"][0]["content"]
+    subtle = [el["text"] for el in card["body"][1]["items"] if el.get("isSubtle")]
+    assert subtle == [teams.escape(g.more_line())] and "more changes" in subtle[0]
+    assert build_digest("x", events[:2], max_items=3).groups[0].more_line() is None
+
+
+def test_values_read_as_english():
+    from docwatch.alerts.digest import describe, fmt_value
+
+    old_writer = event(1, kind="modified", field="protocol", old="tcp", new=None,
+                       summary="protocol changed from 'tcp' to None for x.example.com (s, public cloud)")
+    assert describe(old_writer) == "protocol changed from TCP to none for x.example.com (s, public cloud)"
+    bare = event(2, kind="modified", field="required", old=True, new=False, summary="", party="x.example.com")
+    assert describe(bare) == "required of x.example.com changed: yes → no"
+    assert fmt_value({"ports": ["443", "1886"], "protocol": "udp"}) == "ports: 443, 1886; protocol: UDP"
+    wording = event(3, summary="the page's note isn't changed; ports ['443', '80'] added")
+    assert describe(wording) == "the page's note isn't changed; ports 443, 80 added"
+    for text in (mail.render_text(build_digest("x", [StoredEvent(1, old_writer), StoredEvent(2, bare)])),):
+        assert not re.search(r"\b(None|True|False)\b|'tcp'", text), text
 
 
 # ---------------------------------------------------------------- escaping
@@ -156,6 +206,22 @@ def test_atom_feed_is_valid_newest_first_capped_and_stable(tmp_path):
     assert len(feed2.entries) == 5 and [e.id for e in feed2.entries][1:] == first_ids[:4]
 
 
+def test_atom_ids_are_unique_per_event_across_a_port_swap(tmp_path):
+    db = make_outbox(tmp_path / "c.db")
+    ch = _atom_channel(tmp_path)
+    swap = dict(kind="modified", field="ports", old=["80"], new=["8080"], version_id=7, detected_at="2024-05-01T10:00:00Z")
+    add_events(db, [event(1, impact="ports-removed", summary="port 80 removed for host1 outbound TCP", **swap),
+                    event(1, impact="ports-added", summary="port 8080 added for host1 outbound TCP", **swap),
+                    event(1, impact="ports-added", summary="port 8080 added for host1 outbound TCP", **swap)])
+    deliver_pending(db, [ch], now=T0)
+    feed = feedparser.parse(Path(ch.path).read_bytes())
+    ids = [e.id for e in feed.entries]
+    assert len(ids) == 3 and len(set(ids)) == 3, ids
+    deliver_pending(db, [ch], now=T0)  # rewritten: the same ids
+    again = feedparser.parse(Path(ch.path).read_bytes())
+    assert [e.id for e in again.entries] == ids
+
+
 def test_atom_test_command_writes_a_valid_feed_without_events(tmp_path):
     db = make_outbox(tmp_path / "c.db")
     ch = _atom_channel(tmp_path)
@@ -211,6 +277,7 @@ def test_real_corpus_changes_reach_every_receiver_intact(httpserver, tmp_path, m
     assert [ChangeEvent(**{k: v for k, v in e.items() if k != "id"}) for e in got] == events
     slack_text = json.dumps(receivers["slack"].accepted[0]["json"], ensure_ascii=False)
     assert f"… and {len(events) - 25} more changes" in slack_text
+    assert "docwatch changes --source azureml-behind-firewall" in slack_text
     # real doc text with angle brackets (<region>, <your ACR name>) is escaped, not a Slack link
     if any("<region>" in (e.summary or "") for e in events):
         assert "&lt;region&gt;" in slack_text

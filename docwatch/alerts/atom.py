@@ -42,10 +42,23 @@ def atom_time(value: str | None, default: datetime | None = None) -> str:
 
 
 def entry_id(e: StoredEvent) -> str:
-    ev = e.event
-    ident = json.dumps([ev.source, ev.version_id, ev.kind, ev.rule_key, ev.field, ev.old, ev.new, ev.detected_at],
-                       sort_keys=True, default=str)
+    """A hash of every fact of the event (not its row id), so ids survive a catalog rebuild and
+    two events of one version (a port swap: "80 removed", "8080 added") never share one."""
+    facts = {k: v for k, v in e.event.to_dict().items() if k != "id"}
+    ident = json.dumps(facts, sort_keys=True, default=str)
     return "urn:docwatch:change:" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:32]
+
+
+def entry_ids(events: list[StoredEvent]) -> list[str]:
+    """Ids for one feed, unique even for events identical in every fact (then the row id tells them apart)."""
+    seen: dict[str, int] = {}
+    out = []
+    for e in events:
+        base = entry_id(e)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.append(base if not n else f"{base}:{e.id if e.id is not None else n}")
+    return out
 
 
 def recent_events(db, channel: AtomChannel, upto_id: int | None = None) -> list[StoredEvent]:
@@ -80,10 +93,10 @@ def render(channel: AtomChannel, events: list[StoredEvent], *, now: datetime | N
     ET.SubElement(feed, q("updated")).text = atom_time(events[0].event.detected_at if events else None, now)
     ET.SubElement(ET.SubElement(feed, q("author")), q("name")).text = "docwatch"
     ET.SubElement(feed, q("generator")).text = "docwatch"
-    for e in events:
+    for e, ident in zip(events, entry_ids(events)):
         ev = e.event
         entry = ET.SubElement(feed, q("entry"))
-        ET.SubElement(entry, q("id")).text = entry_id(e)
+        ET.SubElement(entry, q("id")).text = ident
         cloud = CLOUD_LABELS.get(ev.cloud, ev.cloud or "all clouds")
         ET.SubElement(entry, q("title")).text = _clean(f"[{ev.severity.upper()}] {ev.source} ({cloud}): {describe(ev, 200)}")
         ET.SubElement(entry, q("updated")).text = atom_time(ev.detected_at, now)

@@ -1,12 +1,16 @@
 """One digest per delivery: change events grouped by page (source) and cloud, truncated.
 
 Every channel renders the same :class:`Digest`, so Slack, Teams, e-mail and webhooks agree
-on what was shown and what was cut ("… and 37 more changes"). Doc text inside events is
-untrusted; renderers escape it for their own markup.
+on what was shown and what was cut. Groups come most severe first; a cut ends with the exact
+``docwatch changes`` command that lists the rest, and the page link. Values read as English
+(``none``, ``yes``, ``TCP``), also in summaries an older writer stored with Python reprs.
+Doc text inside events is untrusted; renderers escape it for their own markup.
 """
 from __future__ import annotations
 
+import ast
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -49,22 +53,44 @@ def event_from_row(row: dict[str, Any]) -> StoredEvent:
     return StoredEvent(row.get("id"), ChangeEvent(**values))
 
 
+_PROTOCOLS = {"tcp": "TCP", "udp": "UDP"}
+
+
 def fmt_value(value: Any, limit: int = 120) -> str:
+    """A stored value as a reader says it: none, yes/no, TCP, ``443, 1886``, ``key: value``."""
     if value is None:
         text = "none"
-    elif isinstance(value, (list, tuple)):
-        text = ", ".join(str(v) for v in value) or "none"
     elif isinstance(value, bool):
         text = "yes" if value else "no"
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(fmt_value(v, limit) for v in value) or "none"
+    elif isinstance(value, dict):
+        text = "; ".join(f"{k}: {fmt_value(v, limit)}" for k, v in value.items()) or "none"
     else:
-        text = str(value)
+        text = _PROTOCOLS.get(str(value), str(value))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# A Python literal inside prose: None/True/False, a quoted string not part of a word ("page's"
+# is not one), or a list of such strings, as older summaries were written with !r.
+_PY_LITERAL = re.compile(r"\[(?:\s*(?:'[^'\n]*'|\d+)\s*,?)*\]|(?<!\w)'[^'\s][^'\n]{0,80}?'(?!\w)|\b(?:None|True|False)\b")
+
+
+def plain_values(text: str) -> str:
+    """Python reprs in a summary (``from 'tcp' to None``) rewritten as plain words."""
+    def repl(m: re.Match) -> str:
+        try:
+            return fmt_value(ast.literal_eval(m.group()))
+        except (ValueError, SyntaxError):
+            return m.group()
+
+    return _PY_LITERAL.sub(repl, text)
+
+
 def describe(event: ChangeEvent, limit: int = 300) -> str:
     """One plain line for an event: its summary, or one built from its fields."""
-    text = " ".join((event.summary or "").split())
+    text = plain_values(" ".join((event.summary or "").split()))
     if not text:
         party = event.party or event.rule_key or "?"
         if event.kind == "modified" and event.field:
@@ -76,6 +102,22 @@ def describe(event: ChangeEvent, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def changes_command(source: str | None = None, cloud: str | None = None, since: str | None = None) -> str:
+    """The ``docwatch changes`` command that lists a cut part of a digest."""
+    cmd = "docwatch changes"
+    if source:
+        cmd += f" --source {source}"
+    if cloud:
+        cmd += f" --cloud {cloud}"
+    if since:
+        cmd += f" --since {since}"
+    return cmd
+
+
+def _earliest(events: Iterable[StoredEvent]) -> str | None:
+    return min((e.event.detected_at for e in events if e.event.detected_at), default=None)
+
+
 @dataclass
 class Group:
     source: str
@@ -84,6 +126,8 @@ class Group:
     total: int = 0
     page_url: str | None = None
     commit_url: str | None = None
+    since: str | None = None  # earliest detected_at of the group's events
+    top_severity: str = "low"
 
     @property
     def hidden(self) -> int:
@@ -92,6 +136,19 @@ class Group:
     @property
     def cloud_label(self) -> str:
         return CLOUD_LABELS.get(self.cloud, self.cloud or "all clouds")
+
+    @property
+    def rest_command(self) -> str:
+        return changes_command(self.source, self.cloud, self.since)
+
+    def more_line(self, hidden: int | None = None) -> str | None:
+        """"… and N more changes; all of them: `docwatch changes …`; page: URL" when lines were
+        cut (``hidden`` overrides the count when a renderer cut more for size)."""
+        n = self.hidden if hidden is None else hidden
+        if n <= 0:
+            return None
+        url = safe_url(self.page_url)
+        return f"{more_in_group(n)}; all of them: {self.rest_command}" + (f"; page: {url}" if url else "")
 
 
 @dataclass
@@ -135,15 +192,20 @@ class Digest:
             head += f" ({counts['high']} high)"
         return head
 
+    def left_out(self) -> list[StoredEvent]:
+        shown = {(g.source, g.cloud) for g in self.groups}
+        return [e for e in self.events if (e.event.source, e.event.cloud) not in shown]
+
     def more_line(self) -> str | None:
-        """"… and N more changes in M more page/cloud groups" for groups left out entirely
-        (each shown group says how many of its own lines were cut); None when none were."""
-        left_out = self.total - sum(g.total for g in self.groups)
-        if not left_out:
+        """"… and N more changes in M more page/cloud groups; all of them: `docwatch changes …`"
+        for groups left out entirely (each shown group says what of its own was cut)."""
+        rest = self.left_out()
+        if not rest:
             return None
-        n = self.hidden_groups
-        return (f"… and {left_out} more change{'s' if left_out != 1 else ''} in {n} more "
-                f"page/cloud group{'s' if n != 1 else ''}")
+        n, sources = self.hidden_groups, {e.event.source for e in rest}
+        cmd = changes_command(next(iter(sources)) if len(sources) == 1 else None, None, _earliest(rest))
+        return (f"… and {len(rest)} more change{'s' if len(rest) != 1 else ''} in {n} more "
+                f"page/cloud group{'s' if n != 1 else ''}; all of them: {cmd}")
 
 
 def more_in_group(n: int) -> str:
@@ -155,20 +217,22 @@ def severity_key(e: StoredEvent) -> tuple:
 
 
 def build_digest(channel: str, events: Iterable[StoredEvent], *, max_items: int = 25, max_groups: int = 10) -> Digest:
-    """Group by (source, cloud), most severe first within a group; show at most
-    ``max_items`` lines, shared round-robin so every shown group gets some."""
+    """Group by (source, cloud); groups with the most severe event first (then by page and
+    cloud), most severe first within a group; show at most ``max_items`` lines, shared
+    round-robin so every shown group gets some."""
     events = list(events)
     by_key: dict[tuple, list[StoredEvent]] = {}
     for e in events:
         by_key.setdefault((e.event.source, e.event.cloud), []).append(e)
-    keys = sorted(by_key, key=lambda k: (k[0], k[1] is None, k[1] or ""))
+    top = {k: max(SEVERITY_RANK.get(m.event.severity, 1) for m in v) for k, v in by_key.items()}
+    keys = sorted(by_key, key=lambda k: (-top[k], k[0], k[1] is None, k[1] or ""))
     groups: list[Group] = []
     for key in keys[:max_groups]:
         members = sorted(by_key[key], key=severity_key)
         first = next((m.event for m in reversed(members) if m.event.page_url), None)
         commit = next((m.event for m in reversed(members) if m.event.commit_url), None)
         groups.append(Group(key[0], key[1], [], len(members), first.page_url if first else None,
-                            commit.commit_url if commit else None))
+                            commit.commit_url if commit else None, _earliest(members), members[0].event.severity))
     budget = max(1, max_items)
     pools = {id(g): sorted(by_key[(g.source, g.cloud)], key=severity_key) for g in groups}
     while budget > 0:

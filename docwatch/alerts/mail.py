@@ -42,7 +42,7 @@ def render_text(digest: Digest) -> str:
         for item in g.items:
             out.append(f"  - [{item.event.severity.upper()}] {describe(item.event)}")
         if g.hidden:
-            out.append(f"  {more_in_group(g.hidden)}")
+            out.append(f"  {g.more_line()}")
         for label, url in (("page", safe_url(g.page_url)), ("commit", safe_url(g.commit_url))):
             if url:
                 out.append(f"  {label}: {url}")
@@ -61,7 +61,7 @@ def render_html(digest: Digest) -> str:
             sev = item.event.severity
             parts.append(f"<li><b style=\"color:{SEV_COLORS.get(sev, '#555')}\">{e(sev.upper())}</b> {e(describe(item.event))}</li>")
         if g.hidden:
-            parts.append(f"<li><i>{e(more_in_group(g.hidden))}</i></li>")
+            parts.append(f"<li><i>{e(more_in_group(g.hidden))}</i>; all of them: <code>{e(g.rest_command)}</code></li>")
         parts.append("</ul>")
         links = [f"<a href=\"{e(url, quote=True)}\">{label}</a>"
                  for label, url in (("Open page", safe_url(g.page_url)), ("Doc commit", safe_url(g.commit_url))) if url]

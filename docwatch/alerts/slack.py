@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from docwatch.alerts.config import SlackChannel
-from docwatch.alerts.digest import Digest, describe, more_in_group, safe_url
+from docwatch.alerts.digest import Digest, Group, describe, more_in_group, safe_url
 from docwatch.alerts.transport import dumps, post
 
 SEV_EMOJI = {"high": ":red_circle:", "medium": ":large_orange_circle:", "low": ":large_blue_circle:", "info": ":white_circle:"}
@@ -37,6 +37,12 @@ def link(url: str | None, label: str) -> str | None:
     return f"<{url.replace('&', '&amp;')}|{escape(label)}>" if url else None
 
 
+def more_text(g: Group, hidden: int) -> str:
+    """The cut: how many, the command listing them all, and the page link."""
+    page = link(g.page_url, "page")
+    return f"_{more_in_group(hidden)}_; all of them: {code(g.rest_command)}" + (f"; {page}" if page else "")
+
+
 def render(digest: Digest) -> dict:
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": digest.title[:HEADER_LIMIT], "emoji": True}}]
     for g in digest.groups:
@@ -50,7 +56,7 @@ def render(digest: Digest) -> dict:
             shown += 1
         hidden = g.total - shown
         if hidden:
-            lines.append(f"_{more_in_group(hidden)}_")
+            lines.append(more_text(g, hidden))
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines), "verbatim": True}})
         links = [x for x in (link(g.page_url, "Open page"), link(g.commit_url, "Doc commit")) if x]
         elements = [{"type": "mrkdwn", "text": f"{escape(g.source)} · {g.total} change{'s' if g.total != 1 else ''}", "verbatim": True}]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from docwatch.alerts.config import TeamsChannel
-from docwatch.alerts.digest import Digest, describe, more_in_group, safe_url
+from docwatch.alerts.digest import Digest, describe, safe_url
 from docwatch.alerts.transport import dumps, post
 
 CARD_VERSION = "1.4"
@@ -40,7 +40,7 @@ def render_card(digest: Digest) -> dict:
                 _run(describe(e)),
             ]})
         if g.hidden:
-            items.append({"type": "TextBlock", "text": more_in_group(g.hidden),
+            items.append({"type": "TextBlock", "text": escape(g.more_line()),
                           "isSubtle": True, "wrap": True})
         actions = [{"type": "Action.OpenUrl", "title": title, "url": url}
                    for title, url in (("Open page", safe_url(g.page_url)), ("Doc commit", safe_url(g.commit_url))) if url]
