@@ -114,7 +114,9 @@ class Config:
     channels: list = field(default_factory=list)
     alerts: dict = field(default_factory=dict)  # the raw [alerts] table
     exports: list = field(default_factory=list)  # [[exports]] entries (ExportConfig), rewritten after a changing cycle
-    servicetags: list[ServiceTagsConfig] = field(default_factory=default_servicetags)
+    # [[servicetags]]; a config file without the key gets default_servicetags() (parse_config), a
+    # Config built in code watches none unless given
+    servicetags: list[ServiceTagsConfig] = field(default_factory=list)
     path: str | None = None  # the file it came from (None: built-in defaults)
 
     def source(self, name: str) -> SourceConfig:
