@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from docwatch.model import Rule
 from docwatch.normalize_values import endpoint_kind
 from docwatch.tagnames import canonical_tag
-from docwatch.textrules import _CAMEL, _EXAMPLE_CONTEXT, _FILE_EXT, _NEG, _TAG_TOKEN, sentences
+from docwatch.textrules import _CAMEL, _EXAMPLE, _EXAMPLE_CONTEXT, _EXAMPLE_PARTY, _FILE_EXT, _NEG, _TAG_TOKEN, sentences
 from parsers.model import Diagnostic, Document
 
 _HOSTISH = re.compile(
@@ -133,8 +133,11 @@ def page_tokens(doc: Document) -> list[Token]:
             context_aside = context_aside or "in a list under a negated lead-in"
         for s in sentences(b.text):
             aside = context_aside or ("in a negated sentence" if _NEG.search(s) else None)
+            example = _EXAMPLE.search(s) is not None
             for tok, kind in _host_tokens(s):
-                out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), aside))
+                why = aside or ("an example in the sentence" if example and (
+                    _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None)
+                out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), why))
             for tag in _tag_tokens(s, [c for c in b.code if c in s]):
                 out.append(Token(tag, tag.lower(), "tag", b.line, list(b.headings), aside))
     return out

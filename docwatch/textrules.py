@@ -38,7 +38,10 @@ Representation choices:
 * Protocol: ``tcp``/``udp`` written with the ports, else the one transport the sentence names,
   else ``tcp`` for HTTPS/HTTP/TLS; "over HTTPS" with no port means 443 (HTTP 80).
 * In a sentence that gives an example ("for example", "e.g.", "such as"), example-style
-  parties (contoso, fabrikam, "my…" names) are dropped; other parties stay.
+  parties (contoso, fabrikam, "my…" names) and IP addresses are dropped; other parties stay.
+* A "paragraph" longer than :data:`MAX_PARAGRAPH` characters is a page flattened to text (a saved
+  text dump whose line, list and sentence boundaries are gone, words glued across them): reading
+  requirements from it would invent parties, so it gives none (its tokens show as unparsed).
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ from docwatch.tagnames import canonical_tag
 from parsers.model import Block, Cell, Document, Table, clean_text
 
 log = logging.getLogger(__name__)
+
+MAX_PARAGRAPH = 3000  # characters; real Learn paragraphs stay well under 1,000
 
 # ---------------------------------------------------------------- sentences
 
@@ -75,9 +80,13 @@ def sentences(text: str) -> list[str]:
 _CUE = re.compile(
     r"\b(allow\w*|permit\w*|open|opened|unblock\w*|whitelist\w*|allow-?list\w*|safe ?list\w*|must|needs?|needed|"
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
-    r"connectivity|connect(?:s|ion|ions)?\s+to|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
+    r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
     r"uses?|over|firewall|proxy|traffic|endpoints?)\b", re.I)
-_NEG = re.compile(r"n't\b|\b(not|never|no longer|cannot|instead of|deny|denied|unsupported|unnecessary)\b", re.I)
+_NEG = re.compile(r"n't\b|\b(not|never|no longer|cannot|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
+                  r"deprecat\w*|decommission\w*)\b", re.I)
+# a list whose lead-in names what the items are ("these hosts:", "the following endpoints") is a list of parties
+_LIST_CUE = re.compile(r"\b(hosts?|host ?names?|urls?|fqdns?|domains?|endpoints?|addresses|destinations?|"
+                       r"allow-?list\w*|safe ?list\w*)\b", re.I)
 _EXAMPLE = re.compile(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b", re.I)
 _EXAMPLE_CONTEXT = re.compile(r"\b(examples?|samples?|for instance|output)\b", re.I)
 _EXAMPLE_PARTY = re.compile(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]", re.I)
@@ -102,7 +111,7 @@ _PORT_PHRASES = (
     re.compile(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", re.I),
 )
 _TRANSPORT = re.compile(r"\b(tcp|udp)\b", re.I)
-_APP_PROTO = re.compile(r"(?<![/\w.-])(https|http|tls|ssl)(?![:/\w])", re.I)
+_APP_PROTO = re.compile(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", re.I)
 
 
 def port_phrases(text: str | None) -> dict[str | None, list[str]]:
@@ -226,17 +235,20 @@ class _BlockCtx:
 
 
 def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
-    key = (tuple(block.headings), tuple(block.tabs), block.lead_in)
+    """The table context rules applied to a block; a paragraph's previous paragraph is not its
+    lead-in (only code blocks and list items take facts from the paragraph that introduces them)."""
+    lead_in = block.lead_in if block.kind in ("code", "list_item") else None
+    key = (tuple(block.headings), tuple(block.tabs), lead_in)
     hit = memo.get(key)
     if hit is None:
-        ctx = _context(Table(headings=list(block.headings), tabs=list(block.tabs), lead_in=block.lead_in))
-        lead_ports = port_phrases(block.lead_in) or dict(ctx.ports)
+        ctx = _context(Table(headings=list(block.headings), tabs=list(block.tabs), lead_in=lead_in))
+        lead_ports = port_phrases(lead_in) or dict(ctx.ports) or implied_ports(lead_in)
         innermost = block.headings[-1] if block.headings else ""
         hit = _BlockCtx(
             cloud=ctx.cloud, tab=ctx.tab, direction=ctx.direction, both=ctx.direction_both, required=ctx.required,
             section=list(ctx.section), lead_ports=lead_ports,
-            example=bool(_EXAMPLE_CONTEXT.search(block.lead_in or "") or _EXAMPLE_CONTEXT.search(innermost)),
-            tag_context=bool(_TAG_WORDS.search(block.lead_in or "") or _TAG_WORDS.search(innermost)),
+            example=bool(_EXAMPLE_CONTEXT.search(lead_in or "") or _EXAMPLE_CONTEXT.search(innermost)),
+            tag_context=bool(_TAG_WORDS.search(lead_in or "") or _TAG_WORDS.search(innermost)),
         )
         memo[key] = hit
     return hit
@@ -326,8 +338,11 @@ def _bare_tag(item: str) -> str | None:
     return joined if " " not in head and _CAMEL.match(joined) else None
 
 
-def text_rules(doc: Document) -> list[Rule]:
-    """Unmerged rules from the document's non-table blocks (``origin`` code/list/prose)."""
+def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
+    """Unmerged rules from the document's non-table blocks (``origin`` code/list/prose).
+
+    ``known``: the page's table rules; a text rule that restates one of them (same party and
+    direction) takes the facts it leaves open (cloud, tab, protocol) from it, see :func:`reconcile`."""
     rules: list[Rule] = []
     memo: dict = {}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
@@ -339,10 +354,61 @@ def text_rules(doc: Document) -> list[Rule]:
             rules.extend(_block_rules(block, _block_ctx(block, memo), listed, leads, leads_code))
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
+    return reconcile(rules, known or [])
+
+
+_RANK = {"table": 0, "list": 1, "code": 2, "prose": 3}
+_OPEN_FACTS = ("cloud", "tab", "protocol")
+
+
+def reconcile(rules: list[Rule], known: list[Rule]) -> list[Rule]:
+    """A sentence restating a requirement a table (or a code block) already gives must not make a
+    second rule for the same party and direction: when exactly one better-placed rule (table >
+    list > code > prose) with the same :attr:`Rule.identity` agrees on every fact both state, the
+    text rule takes its cloud, tab and protocol, so the merge unions them into one rule (ports the
+    better rule already covers, "29876 and 29877" against "29876-29877", are taken as it writes
+    them). A port-only sentence (party ``*``) names no party, so it restates nothing."""
+    anchors: dict[str, list[Rule]] = {}
+    for r in [*known, *sorted(rules, key=lambda r: _RANK.get(r.origin, 9))]:
+        anchors.setdefault(r.identity, []).append(r)
+    for r in rules:
+        if r.endpoint == ANY_ADDRESS:
+            continue
+        better = [a for a in anchors.get(r.identity, ()) if a is not r and _RANK.get(a.origin, 9) < _RANK.get(r.origin, 9)
+                  and all(getattr(a, f) is None or getattr(r, f) is None or getattr(a, f) == getattr(r, f)
+                          for f in _OPEN_FACTS)]
+        variants = {tuple(getattr(a, f) for f in _OPEN_FACTS) for a in better}
+        if len(variants) != 1:
+            continue
+        for f, v in zip(_OPEN_FACTS, variants.pop()):
+            if getattr(r, f) is None:
+                setattr(r, f, v)
+        covering = next((a for a in better if a.ports and all(_covered(p, a.ports) for p in r.ports)), None)
+        if covering is not None and r.ports:
+            r.ports = list(covering.ports)
     return rules
 
 
+def _bounds(port: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"(\d+)(?:-(\d+))?", port)
+    return (int(m.group(1)), int(m.group(2) or m.group(1))) if m else None
+
+
+def _covered(port: str, ports: list[str]) -> bool:
+    """``port`` (a number or range) lies within one of ``ports`` (``*`` covers everything)."""
+    b = _bounds(port)
+    for p in ports:
+        if p == "*":
+            return True
+        c = _bounds(p)
+        if b and c and c[0] <= b[0] and b[1] <= c[1]:
+            return True
+    return False
+
+
 def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set) -> list[Rule]:
+    if block.kind != "code" and len(block.text) > MAX_PARAGRAPH:
+        return []
     if block.kind == "code":
         if ctx.example:
             return []
@@ -354,7 +420,7 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         if (tuple(block.headings), block.text) in listed or ctx.example:
             return []
         lead = block.lead_in or ""
-        allowlist = bool(_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+        allowlist = bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
         if allowlist and ctx.tag_context:
             tag = _bare_tag(block.text)
             if tag and not _NEG.search(block.text):
