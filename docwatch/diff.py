@@ -152,6 +152,15 @@ def removed_event(rule: Rule, source: str) -> ChangeEvent:
                   summary=f"{_noun(rule)} {_who(rule)}{ports} removed {_where(rule, source)}")
 
 
+def narrowed_event(rule: Rule, still: list[Rule], source: str) -> ChangeEvent:
+    """A rule that stays on the page only for some clouds or tabs: something you may close elsewhere."""
+    where = sorted({CLOUD_NAMES.get(r.cloud, r.cloud) if r.cloud else (r.tab or "every cloud") for r in still})
+    was = CLOUD_NAMES.get(rule.cloud, rule.cloud) if rule.cloud else (rule.tab or "every cloud")
+    return _event(source, "modified", rule, field="cloud" if rule.cloud or not rule.tab else "tab", severity="low",
+                  impact="scope-narrowed", old=event_facts(rule), new=[event_facts(r) for r in still],
+                  summary=f"{_noun(rule)} {_who(rule)} now stated only for {', '.join(where)} (was {was}) ({source})")
+
+
 # -- pairing ---------------------------------------------------------------------------------
 
 @dataclass
@@ -332,7 +341,9 @@ def compute_delta(old: list[Rule], new: list[Rule], *, source: str) -> Delta:
             continue
         delta.removed.append(o)
         broader = _broader(o, siblings)
-        if not broader:
+        if not broader and siblings and o.cloud is None:  # a general statement now made only for some clouds/tabs
+            delta.events.append(narrowed_event(o, siblings, source))
+        elif not broader:
             delta.events.append(removed_event(o, source))
         else:  # merged into a rule of wider scope: only ports it no longer states are a change
             _merged_ports(delta, o, broader, "removed", source)
