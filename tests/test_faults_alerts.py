@@ -283,3 +283,35 @@ def test_secret_terms_keep_hosts_and_plain_words():
     terms = secret_terms("https://hooks.slack.com/services/T0SECRET/B0SECRET/xoxSECRETTOKEN")
     assert {"T0SECRET", "B0SECRET", "xoxSECRETTOKEN"} <= set(terms)
     assert "hooks.slack.com" not in terms and "services" not in terms
+
+
+def test_alerts_cli_shows_a_held_channel_and_skip_releases_it(tmp_path, recorder, monkeypatch):
+    from click.testing import CliRunner
+
+    from docwatch.catalog import Catalog
+    from docwatch.cli import main
+
+    monkeypatch.setenv("DW_RACE_SECRET", SECRET)
+    rec = recorder(fail=1)
+    db_path = tmp_path / "cat.db"
+    Catalog(db_path).close()
+    db = make_outbox(db_path)
+    add_events(db, [event(1)])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'catalog_path = "{db_path}"\n[alerts.hook]\nkind = "webhook"\nurl = "{rec.url("/hook")}"\n'
+                   'secret_env = "DW_RACE_SECRET"\nmax_attempts = 1\n')
+    run = lambda *a: CliRunner().invoke(main, ["--config", str(cfg), *a])  # noqa: E731
+    first = run("alerts", "deliver")
+    assert first.exit_code == 1 and "HTTP 500" in first.output
+    later = add_events(db, [event(2)])
+    db.conn.close()
+    held = run("alerts", "deliver")
+    assert "HELD" in held.output and len(rec.posts) == 1
+    listed = run("alerts", "list")
+    assert "HELD since" in listed.output and "alerts skip hook" in listed.output
+    assert json.loads(run("alerts", "list", "--json").output)["channels"][0]["state"] == "held"
+    skipped = run("alerts", "skip", "hook")
+    assert skipped.exit_code == 0, skipped.output
+    assert "1 delivery skipped (1 events will not be sent)" in skipped.output
+    assert [[e["id"] for e in json.loads(p["body"])["events"]] for p in rec.posts[1:]] == [later]
+    assert run("alerts", "skip", "nope").exit_code == 2
