@@ -103,3 +103,27 @@ def test_used_unknown_and_query_resolve(tmp_path, st, corpus_dir):
     assert storage and set(storage[0]["prefixes"]) == set(plain["Storage.EastUS"])
     r = _run(db, "query", "--source", "azureml", "--resolve")
     assert r.exit_code == 0 and "Storage.<region> (public): 0 prefixes" in r.output
+
+
+def test_servicetags_config_entries_and_errors(tmp_path):
+    from docwatch.config import load_config
+
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[[servicetags]]\ncloud = "china"\njson_url = "https://download.microsoft.com/x/ServiceTags_China_20250101.json"\n'
+                  'name = "tags-cn"\nmin_ratio = 0.5\n')
+    (entry,) = load_config(ok).servicetags
+    assert (entry.cloud, entry.source, entry.min_ratio, entry.page_url) == ("china", "tags-cn", 0.5, None)
+    empty = tmp_path / "empty.toml"
+    empty.write_text('catalog_path = "x.db"\n')
+    assert [e.cloud for e in load_config(empty).servicetags] == ["public", "usgov"]  # the defaults
+    empty.write_text('[fetch]\nallowed_hosts = ["learn.microsoft.com"]\n')
+    assert load_config(empty).servicetags == []  # defaults only where allowed_hosts lets them be fetched
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[servicetags]]\ncloud = "public"\npage_url = "https://www.microsoft.com/en-us/download/details.aspx?id=56519"\n\n'
+                   '[[servicetags]]\ncloud = "mars"\njson_url = "https://download.microsoft.com/x.json"\n')
+    r = CliRunner().invoke(_cli(), ["--config", str(bad), "tags", "used"])
+    assert r.exit_code == 2 and r.output.strip().count("\n") == 0
+    assert "line 6" in r.output and "[servicetags[1].cloud] cloud must be one of public, usgov, china" in r.output
+    bad.write_text('[[servicetags]]\ncloud = "usgov"\njson_url = "https://evil.example.com/x.json"\n')
+    r = CliRunner().invoke(_cli(), ["--config", str(bad), "tags", "used"])
+    assert r.exit_code == 2 and "line 3" in r.output and "not in fetch.allowed_hosts" in r.output

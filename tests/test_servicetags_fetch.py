@@ -143,3 +143,18 @@ def test_every_failure_is_an_anomaly_never_a_removal(tmp_path, server, corpus_di
     (out,) = _run(cfg, cat)
     assert out.status == "changed" and out.events > 0
     cat.close()
+
+
+def test_the_scrape_cycle_runs_the_service_tag_entries(tmp_path, server, corpus_dir):
+    from docwatch.cycle import run_cycle
+
+    server.set("/gov.json", {"body": _raw(corpus_dir, "ServiceTags_AzureGovernment_2025-07-13.json.gz"), "headers": OCTET})
+    cfg = _config(tmp_path, server, [ServiceTagsConfig(cloud="usgov", json_url=server.url("/gov.json"))])
+    cat = Catalog(cfg.catalog_path)
+    report = run_cycle(cfg, cat, deliver=False)
+    assert [(o.source, o.status) for o in report.extras] == [("servicetags-usgov", "first")]
+    server.set("/gov.json", {"body": _raw(corpus_dir, "ServiceTags_AzureGovernment_2025-11-23.json.gz"), "headers": OCTET})
+    report = run_cycle(cfg, cat, deliver=False)
+    assert [(o.source, o.status) for o in report.extras] == [("servicetags-usgov", "changed")]
+    assert cat.events(source="servicetags-usgov")
+    cat.close()

@@ -14,14 +14,20 @@ from docwatch.errors import UsageError
 CLOUD_CHOICE = click.Choice(["public", "usgov", "china"])
 
 
+def _entry(ctx: click.Context, cloud: str):
+    """The ``[[servicetags]]`` entry of ``cloud`` (its source name and min_ratio), if configured."""
+    for entry in getattr(ctx.obj.config, "servicetags", []) or []:
+        if entry.cloud == cloud:
+            return entry
+    return None
+
+
 def _source_for(ctx: click.Context, cloud: str) -> str:
     """The configured source name of ``cloud``'s entry, else ``servicetags-<cloud>``."""
     from docwatch.servicetags import source_name
 
-    for entry in getattr(ctx.obj.config, "servicetags", []) or []:
-        if entry.cloud == cloud:
-            return entry.source
-    return source_name(cloud)
+    entry = _entry(ctx, cloud)
+    return entry.source if entry else source_name(cloud)
 
 
 @click.group("tags")
@@ -57,8 +63,12 @@ def ingest_cmd(ctx: click.Context, path: Path, at: str | None, cloud: str | None
         res = record_tag_anomaly(cat, target, f"{path.name}: {exc}", source=_source_for(ctx, target),
                                  observed_at=observed or file_date(path.name))
     else:
+        from docwatch.servicetags import DEFAULT_MIN_RATIO
+
+        entry = _entry(ctx, cloud or tf.cloud)
         res = ingest_tag_file(cat, tf, observed_at=observed, expected_cloud=cloud, accept=accept,
-                              source=_source_for(ctx, cloud or tf.cloud), url=str(path.resolve()))
+                              source=_source_for(ctx, cloud or tf.cloud), url=str(path.resolve()),
+                              min_ratio=entry.min_ratio if entry else DEFAULT_MIN_RATIO)
     if res.events:
         _queue_alerts(ctx, cat)
     if as_json:
