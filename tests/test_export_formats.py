@@ -215,3 +215,36 @@ def test_csv_has_set_ids_and_protocol_notes(synth_dw):
     assert {r["catalog_version"] for r in rows} and all(r["endpoint_set_id"] for r in rows)
     kv = [r for r in rows if r["service_tag"] == "AzureKeyVault"][0]
     assert kv["protocol"] == "unknown" and "protocol unknown" in kv["protocol_note"]
+
+
+def test_edl_ips_resolves_tags_from_real_service_tag_data(tmp_path, corpus_dir):
+    dw = Dw(tmp_path)
+    dw("tags", "ingest", corpus_dir / "servicetags" / "ServiceTags_Public_2025-10-17.json.gz")
+    dw.ingest(SYNTH, "widget", "2025-04-01")
+    lines = dw.export("edl-ips", "--region", "EastUS").splitlines()
+    for line in lines:  # IP, CIDR or range, nothing else on the line
+        lo = line.split("-")[0]
+        ipaddress.ip_network(lo, strict=False)
+    nets = {ipaddress.ip_network(x) for x in lines if "-" not in x}
+    assert ipaddress.ip_network("198.51.100.0/24") in nets
+    assert len(lines) > 100  # AzureMonitor and Storage.EastUS prefixes came from the tag file
+    r = dw("export", "--format", "edl-ips")  # without --region the Storage.<region> template is warned
+    assert "Storage.<region>" in r.stderr and len(r.stdout.splitlines()) < len(lines)
+
+
+def test_role_rules_are_exported_apart(tmp_path):
+    page = tmp_path / "roles.md"
+    page.write_text("# Widget cluster ports\n\nInbound traffic\n\n| Source | Destination | Protocol | Port | Purpose |\n"
+                    "|---|---|---|---|---|\n| Admin workstation | Widget nodes | TCP | 22 | Management |\n"
+                    "| AzureLoadBalancer | VirtualNetwork | TCP | 8080 | Health probe |\n")
+    dw = Dw(tmp_path)
+    dw.ingest(page, "cluster", "2025-01-01")
+    doc = dw.export_json("json")
+    assert [r["role"] for r in doc["roleRules"]] == ["Admin workstation"]
+    assert doc["roleRules"][0]["notes"] == "needs your own addresses"
+    listed = [s for sets in doc["instances"].values() for s in sets]
+    assert all("Admin workstation" not in s.get("urls", []) for s in listed)
+    nsg = dw.export_json("nsg")
+    assert {w["code"] for w in nsg["metadata"]["warnings"]} >= {"role-needs-addresses"}
+    (rule,) = nsg["resources"][0]["properties"]["securityRules"]
+    assert rule["properties"]["sourceAddressPrefix"] == "AzureLoadBalancer" and rule["properties"]["direction"] == "Inbound"
