@@ -14,9 +14,16 @@ Choices for shapes the pages leave open (see also :mod:`docwatch.normalize_value
   gives one rule per address with ``service_tag`` set to the tag covering it, not extra
   tag-only rules; a row with only a tag gives a tag rule.
 * Source/Destination (or From/To) rows key on the remote side; ``Any``/``*`` there is the
-  any-address endpoint ``*``. A row whose remote side is only prose ("Cluster servers",
-  "Source IP addresses for remote access") gives no rule: every rule names a host, URL, IP,
-  CIDR, template or service tag.
+  any-address endpoint ``*``. A row whose sides name no address or tag ("Admin workstation" →
+  "Cluster nodes") gives a ``role`` rule keyed on the remote role (by direction; else the side
+  that does not name the page's own service), so changes to it are tracked.
+* Columns mean what their header says, else what their cells hold: a column of host/URL/IP
+  tokens is a host column whatever its header; a host-named column holding no party is a
+  purpose. Region/geography columns name no party but may imply a cloud ("China East 2").
+* Not rules (``not-a-rule`` diagnostics instead): ranges the table calls reserved / not to
+  overlap, proxy-bypass lists, example hosts (contoso-style always; example.com-style and
+  documentation IPs only when the page calls them examples), route-table next hops and the
+  default route, tag-looking words that are no known tag name outside a tag column.
 * ``required`` comes from a Required/When-required column, a "Required"/"Optional" item in a
   category cell, bold/"(optional)" purposes, a Required/Optional tab, or else a lead-in or
   innermost heading that plainly says so ("Azure Global required network rules",
@@ -189,6 +196,9 @@ def _surely_host(kind: str, value: str) -> bool:
 
 def _host_cell(cell: Cell) -> bool:
     """The cell is mostly host/URL/IP tokens (prose words around them at most as many as hosts)."""
+    words = cell.text.split()
+    if 2 * sum(1 for w in words if "." in w or ":" in w) < len(words):
+        return False  # cheap: not enough dotted tokens to be hosts
     hosts = [p for p in parties_in_cell(cell, want_tags=False) if _surely_host(*p)]
     if not hosts:
         return False
@@ -420,7 +430,7 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
     (the main purpose column, not a category label) is bold and is not a condition. "(optional)"
     anywhere says optional."""
     text = cell.text
-    if re.search(r"\(\s*optional\s*\)|^optional\b", text, re.I):
+    if _OPTIONAL_NOTE.search(text):
         return False
     if cell.bold:
         first = clean_text(cell.bold[0])
@@ -435,6 +445,12 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
     return None
 
 
+_OPTIONAL_NOTE = re.compile(r"\(\s*optional\s*\)|^optional\b", re.I)
+_LABEL_PREFIX = re.compile(r"^([^:]{3,40}):")  # "Azure China: MCR"
+_TCP_UDP = re.compile(r"\b(tcp|udp)\b", re.I)
+_HTTP_SCHEME = re.compile(r"^https?://", re.I)
+_WORD3 = re.compile(r"[a-z0-9]{3,}")
+_PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?")
 _ANY_WORDS = {"any", "*", "all", "any source", "any destination", "any address", "any ip", "internet (any)"}
 # "database.windows.net: 1433", "Internet: 53", "App Service Environment subnet: All ports"
 _SIDE_PORTS = re.compile(
@@ -531,10 +547,10 @@ def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[st
     elif direction == "outbound":
         order = (dst, src)
     else:
-        words = {w for h in headings for w in re.findall(r"[a-z0-9]{3,}", h.lower())} - _STOP
+        words = {w for h in headings for w in _WORD3.findall(h.lower())} - _STOP
 
         def local(side: _Side) -> bool:
-            return bool(side.role) and bool(set(re.findall(r"[a-z0-9]{3,}", side.role.lower())) & words)
+            return bool(side.role) and bool(set(_WORD3.findall(side.role.lower())) & words)
         order = (src, dst) if local(dst) and not local(src) else (dst, src)
     for side in order:
         if side.role and side.rank == 0:
@@ -566,7 +582,7 @@ def _party_fields(kind: str, value: str) -> tuple[str | None, str | None, str | 
     implied = scheme_port(endpoint)
     if not extra and implied:
         extra = [implied]
-    proto = "tcp" if implied or re.match(r"^https?://", endpoint, re.I) else None
+    proto = "tcp" if implied or _HTTP_SCHEME.match(endpoint) else None
     endpoint = normalize_endpoint(endpoint)
     return endpoint, endpoint_kind(endpoint) or kind, None, extra, proto
 
@@ -633,7 +649,7 @@ def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
 def _row_protocol(r: _Row) -> str | None:
     protocol = parse_protocol(r.text(PROTOCOL)) if r.has(PROTOCOL) else None
     if protocol is None and r.has(DIRECTION):  # "…need outbound connection on UDP"
-        m = re.search(r"\b(tcp|udp)\b", r.text(DIRECTION), re.I)
+        m = _TCP_UDP.search(r.text(DIRECTION))
         protocol = m.group(1).lower() if m else None
     return protocol
 
@@ -655,7 +671,9 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
                 ports.setdefault(proto, []).extend(plist)
     if ports or _PORT_ROLES & r.by_role.keys():
         return ports, protocol
-    stated = ctx.ports or (ports_in_sentence(purpose) if purpose and not _names_parties(r) else {})
+    stated = ctx.ports or ports_in_sentence(purpose)
+    if stated and not ctx.ports and _names_parties(r):
+        stated = {}
     if stated:
         ports = {(p or protocol): list(v) for p, v in stated.items()}
         protocol = protocol or (next(iter(ports)) if len(ports) == 1 else None)
@@ -676,7 +694,7 @@ def _row_cloud(r: _Row, ctx: _Ctx) -> str | None:
         cloud = cloud_of_label(r.text(CLOUD)) or cloud
     if cloud is None:
         for i in r.by_role.get(PURPOSE, []):
-            m = re.match(r"^([^:]{3,40}):", r.cells[i].text)
+            m = _LABEL_PREFIX.match(r.cells[i].text)
             cloud = cloud_of_label(m.group(1)) if m else None
             if cloud:
                 break
@@ -892,7 +910,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
 def _port_within(port: str, ranges: list[str]) -> bool:
     """``port`` (a number or ``a-b``) lies inside one of ``ranges``."""
     def span(p: str) -> tuple[int, int] | None:
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", p)
+        m = _PORT_SPAN.fullmatch(p)
         return (int(m.group(1)), int(m.group(2) or m.group(1))) if m else None
     s = span(port)
     return bool(s) and any((o := span(r)) and o[0] <= s[0] and s[1] <= o[1] for r in ranges)
@@ -905,12 +923,18 @@ def _drop_marks(item: str, footnotes: list[str]) -> str:
     return item
 
 
-def _list_rules(table: Table, ctx: _Ctx) -> list[Rule]:
+def _list_rules(table: Table, ctx: _Ctx, set_aside: list[Diagnostic] | None = None) -> list[Rule]:
     rules = []
     for index, row in enumerate(table.rows):
         for cell in row:
             notes = cloud_annotations(cell)
             for kind, value in parties_in_cell(cell):
+                why = _not_a_rule(kind, value, ctx, cell.text)
+                if why:
+                    if set_aside is not None:
+                        set_aside.append(Diagnostic("not-a-rule", why, table.line, "info", token=value,
+                                                    section=list(ctx.section)))
+                    continue
                 endpoint, ekind, tag, extra, proto = _party_fields(kind, value)
                 rules.append(Rule(
                     endpoint=endpoint, endpoint_kind=ekind, service_tag=tag, ports=sort_ports(extra), protocol=proto,
@@ -928,7 +952,7 @@ def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagno
     receives ``repaired-row`` warnings and ``not-a-rule`` notes for values set aside."""
     ctx = _context(table)
     if table.kind == "list":
-        rules = _list_rules(table, ctx)
+        rules = _list_rules(table, ctx, diagnostics)
     else:
         cols = _roles(table)
         if not _looks_like_rule_columns(cols):

@@ -180,6 +180,17 @@ _NOT_TAGS = {"servicetag", "servicetags", "fqdntag", "fqdntags", "or", "and"}
 _CONNECTORS = {"and", "or", "&", "-", "–", "—", "/"}
 
 
+_LAST_LABEL = re.compile(r"[a-z*][a-z0-9*-]*", re.I)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_PORT_SUFFIX = re.compile(r":\d{1,5}$")
+_HTTP_URL = re.compile(r"^(https?)://[^/:]+(?:/|$)", re.I)
+_SLASHED_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$", re.I)
+_LIST_SEP = re.compile(r",|;|\s+(?:or|and)\s+")
+_PARENS = re.compile(r"\([^)]*\)")
+_SPACE_OR_COMMA = re.compile(r"[\s,]+")
+_TAG_WORD = re.compile(r"\b(service\s+|fqdn\s+)?tags?\b", re.I)
+
+
 def _strip_placeholders(s: str) -> str:
     return _PLACEHOLDER.sub("x", s)
 
@@ -193,7 +204,7 @@ def _is_hostname(host: str) -> bool:
     if not all(lbl and _LABEL.match(lbl) for lbl in labels):
         return False
     last = labels[-1]
-    return last == "x" or last == "*" or (len(last) >= 2 and re.fullmatch(r"[a-z*][a-z0-9*-]*", last, re.I) is not None)
+    return last == "x" or last == "*" or (len(last) >= 2 and _LAST_LABEL.fullmatch(last) is not None)
 
 
 def endpoint_kind(ep: str) -> str | None:
@@ -209,10 +220,11 @@ def endpoint_kind(ep: str) -> str | None:
         return "ip_range"
     if _IP_RE.match(s) or _IPV6_RE.match(s):
         return "ip"
-    has_scheme = re.match(r"^[a-z][a-z0-9+.-]*://", s, re.I) is not None
-    rest = re.sub(r"^[a-z][a-z0-9+.-]*://", "", s, flags=re.I)
+    scheme = _SCHEME.match(s)
+    has_scheme = scheme is not None
+    rest = s[scheme.end():] if scheme else s
     host, _, path = rest.partition("/")
-    host = re.sub(r":\d{1,5}$", "", host)
+    host = _PORT_SUFFIX.sub("", host)
     if not (_is_hostname(host) or _IP_RE.match(host)):
         return None
     if _PLACEHOLDER.search(s):
@@ -242,7 +254,7 @@ def split_endpoint_port(ep: str) -> tuple[str, list[str]]:
 
 def scheme_port(ep: str) -> str | None:
     """The port a URL without an explicit port implies: ``https://`` → 443, ``http://`` → 80."""
-    m = re.match(r"^(https?)://[^/:]+(?:/|$)", ep.strip(), re.I)
+    m = _HTTP_URL.match(ep.strip())
     if not m:
         return None
     return "443" if m.group(1).lower() == "https" else "80"
@@ -286,7 +298,7 @@ def collapse_ip_ranges(text: str) -> str:
 
 def normalize_endpoint(ep: str) -> str:
     """One spelling per endpoint: a URL's trailing ``/`` does not make a second rule."""
-    if "/" in ep and re.match(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$", ep, re.I):
+    if ep.endswith("/") and _SLASHED_URL.match(ep):
         return ep.rstrip("/")
     return ep
 
@@ -307,8 +319,8 @@ _DOT_SPACES = re.compile(r"\s*\.\s+|\s+\.\s*")
 def _candidates(fragment: str) -> list[str]:
     """Split a piece of cell text into candidate tokens (commas, 'or'/'and', whitespace)."""
     out: list[str] = []
-    for piece in re.split(r",|;|\s+(?:or|and)\s+", fragment):
-        piece = re.sub(r"\([^)]*\)", " ", piece)  # "(NuGet Downloads)", "(Windows)"
+    for piece in _LIST_SEP.split(fragment):
+        piece = _PARENS.sub(" ", piece) if "(" in piece else piece  # "(NuGet Downloads)", "(Windows)"
         piece = piece.strip(_TRAILING_JUNK + " ")
         if not piece:
             continue
@@ -339,10 +351,10 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
             c = c.strip()
             if c.startswith("(") or (c.startswith("-") and not c.startswith("-.")):
                 continue  # "(if using custom DNS servers)", "--proxy-https"
-            if _PLACEHOLDER.search(c) or not re.search(r"[\s,]", c):
+            if _PLACEHOLDER.search(c) or not _SPACE_OR_COMMA.search(c):
                 raw.append((c, False, True, True))  # `<your ACR name>.azurecr.io` keeps its spaces
                 continue
-            toks = [t for t in re.split(r"[\s,]+", c) if t and t.lower() not in _CONNECTORS]
+            toks = [t for t in _SPACE_OR_COMMA.split(c) if t and t.lower() not in _CONNECTORS]
             kinds = [_classify_token(_strip_footnotes(t, foot).strip(_TRAILING_JUNK), code=True, forced_tag=False,
                                      tag_column=tag_column, whole=False, alone=False) for t in toks]
             if toks and all(kinds):
@@ -352,7 +364,7 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
             item = collapse_ip_ranges(_strip_footnotes(item, foot))
             whole = item.strip().strip("`\\") == ANY_ADDRESS
             forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
-            for piece in re.split(r",|;|\s+(?:or|and)\s+", item):
+            for piece in _LIST_SEP.split(item):
                 forced = forced or _TAG_LABEL.match(piece) is not None
                 piece = _TAG_LABEL.sub("", piece)
                 cands = _candidates(piece)
@@ -428,7 +440,7 @@ def _strip_footnotes(text: str, foot: set[str]) -> str:
 
 def tag_in_text(text: str) -> str | None:
     """A service tag named in free text ("BatchNodeManagement.region service tag", "Internet")."""
-    t = clean_text(re.sub(r"\b(service\s+|fqdn\s+)?tags?\b", " ", text, flags=re.I)).strip(_TRAILING_JUNK)
+    t = clean_text(_TAG_WORD.sub(" ", text)).strip(_TRAILING_JUNK)
     if not t or t.lower() in ("n/a", "na", "none", "-", "—", "not applicable"):
         return None
     if is_tag(t):
@@ -462,7 +474,7 @@ def tags_in_text(text: str) -> list[str]:
 
 
 def is_virtual_network(tag: str | None) -> bool:
-    return bool(tag) and re.sub(r"\s+", "", tag).lower() == "virtualnetwork"
+    return bool(tag) and "".join(tag.split()).lower() == "virtualnetwork"
 
 
 # ---------------------------------------------------------------- clouds / directions
