@@ -126,6 +126,12 @@ def test_m365_json_shape_reference_and_protocols(corpus_dw):
     assert mon["Worldwide"] and mon["Worldwide"] == mon["USGovernment"] == mon["China"]
     one = corpus_dw.export_json("json", "--cloud", "usgov")
     assert list(one["instances"]) == ["USGovernment"]
+    # APIM marks some rows optional (required false): --required-only leaves exactly those out
+    apim = [s for s in doc["instances"]["Worldwide"] if s["serviceArea"] == "apim-virtual-network-reference"]
+    req = corpus_dw.export_json("json", "--required-only", "--source", "apim-virtual-network-reference")
+    kept = req["instances"]["Worldwide"]
+    assert any(s["category"] == "Default" for s in apim) and all(s["required"] for s in kept)
+    assert {s["id"] for s in kept} == {s["id"] for s in apim if s["required"]}
 
 
 def test_every_format_is_deterministic(corpus_dw):
@@ -157,6 +163,8 @@ def test_azure_firewall_follows_rest_api_rules(corpus_dw, synth_dw):
     assert ("wildcard-not-expressible", "*pkgs.widget.example.io") in warned
     assert ("unresolved-template", "Storage.<region>") in warned
     assert ("protocol-unknown", "AzureKeyVault") in warned  # no protocol stated for a tag: not doubled, not TCP
+    r = synth_dw("export", "--format", "azure-firewall")  # the same warnings on stderr
+    assert "warning: widget: *pkgs.widget.example.io: azure-firewall:" in r.stderr
     regional = check_rule_collection_group(synth_dw.export_json("azure-firewall", "--region", "EastUS"))
     assert "Storage.EastUS" in {a for r in regional for a in r.get("destinationAddresses", [])}
 
