@@ -106,12 +106,13 @@ def _current_state(cat: Catalog, cloud: str) -> tuple[dict[str, TagState], dict[
     state: dict[str, TagState] = {}
     ids: dict[str, int] = {}
     live: dict[str, int] = {}
-    for tid, name, h, n, region, removed in cat.db.execute(
-            "SELECT id, name, prefix_hash, prefix_count, region, removed_version FROM tags WHERE cloud = ?", (cloud,)):
+    for tid, name, h, n, region, removed, number, service in cat.db.execute(
+            "SELECT id, name, prefix_hash, prefix_count, region, removed_version, change_number, system_service "
+            "FROM tags WHERE cloud = ?", (cloud,)):
         ids[name] = tid
         if removed is None:
             live[name] = tid
-            state[name] = TagState(name, h, n or 0, region or "", bool(region) and "." in name)
+            state[name] = TagState(name, h, n or 0, region or "", bool(region) and "." in name, number, service)
     return state, ids, live
 
 
@@ -238,6 +239,12 @@ def _apply(cat: Catalog, tf: TagFile, vid: int, at: str, *, first: bool, source:
         if c.added:
             db.conn.executemany("INSERT OR IGNORE INTO tag_prefixes (tag, prefix, v_from) VALUES (?, ?, ?)",
                            ((tid, p, vid) for p in c.added))
+    for name, tag in tf.tags.items():  # facts changed without a prefix change: a tag version, no event
+        st = state.get(name)
+        if st and name not in changed and (st.change_number, st.region, st.system_service) != \
+                (tag.change_number, tag.region or "", tag.system_service):
+            upsert(tag, 0, 0)
+            changed.add(name)
     for name in diff.changed_hash - changed:  # same set, new order: remember the new hash only
         db.execute("UPDATE tags SET prefix_hash = ?, prefixes_now = ? WHERE id = ?",
                    (tf.tags[name].prefix_hash, "\n".join(tf.tags[name].prefixes), live[name]))

@@ -221,6 +221,8 @@ class TagState:
     prefix_count: int
     region: str = ""
     regional: bool = False
+    change_number: int | None = None
+    system_service: str | None = None
 
 
 @dataclass

@@ -212,3 +212,21 @@ def test_usage_index_templates_and_region_less_tags():
     assert idx.users("Sql.westeurope", True) == ["x"] and idx.users("Sql.EastUS", True) == []
     assert effective_after("2025-12-29") == "2026-01-05"
     assert sort_prefixes(["10.0.0.0/8", "2603::/16", "9.0.0.0/8", "9.0.0.0/8"]) == ["9.0.0.0/8", "10.0.0.0/8", "2603::/16"]
+
+
+def test_facts_without_prefix_changes_are_versions_without_events(tmp_path, corpus_dir):
+    gov = _files(corpus_dir, "AzureGovernment")[0]
+    cat = Catalog(tmp_path / "cat.db")
+    _ingest(cat, gov)
+    doc = json.loads(gzip.decompress(gov.read_bytes()))
+    tag = next(v for v in doc["values"] if v["name"] == "AzureCloud")
+    tag["properties"]["changeNumber"] += 1
+    tag["properties"]["addressPrefixes"].reverse()  # same set, another order
+    doc["changeNumber"] += 1
+    before = _counts(cat)
+    res = ingest_tag_file(cat, parse_tag_file(json.dumps(doc).encode()), observed_at="2025-07-20")
+    assert res.status == "unchanged" and res.events == []
+    after = _counts(cat)
+    assert after["tag_prefixes"] == before["tag_prefixes"] and after["tag_versions"] == before["tag_versions"] + 1
+    assert tag_as_of(cat, "AzureCloud", "usgov").change_number == tag["properties"]["changeNumber"]
+    assert tag_as_of(cat, "AzureCloud", "usgov", "2025-07-14").change_number == tag["properties"]["changeNumber"] - 1
