@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import posixpath
 import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from docwatch.documents import decode_text, looks_binary
@@ -376,29 +377,11 @@ class History:
         return {p: self._texts[o] or "" for p, o in snap.files if o != "-" and self._texts.get(o) is not None}
 
 
-def _loader(snap: Snapshot, history: History, extra: set[str]) -> Callable[[str], str | None]:
-    """The parser's include loader for one snapshot; it records paths our reference scan missed."""
-    texts = history.texts_of(snap)
-
-    def load(path: str) -> str | None:
-        path = posixpath.normpath(path)
-        if path in texts:
-            return texts[path]
-        got = history.git.read(snap.commit.sha, path)
-        if got is None:
-            return None
-        extra.add(path)
-        return history.text(got[0], got[1])
-
-    return load
-
-
 def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | None = None,
              since: str | None = None, until: str | None = None,
              on_progress: Callable[[BackfillStats], None] | None = None) -> BackfillStats:
     """Ingest the history of ``source``'s page from the clone at ``repo`` (see module doc)."""
     from docwatch.catalog import parse_time
-    from docwatch.pipeline import Observation, extract, ingest
 
     src = cfg.source(source)
     page = page_path or page_path_from_url(src.markdown_url)
@@ -435,8 +418,9 @@ def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | No
                 f"catalog's latest version (use --since {last['observed_at'][:10]} or a new source name)")
         slug = git.github_slug()
         stats.phase = "ingesting"
-        for snap in todo:
-            _ingest_snapshot(catalog, cfg, source, src.url, snap, history, slug, stats, extract, ingest, Observation)
+        jobs = [_extract_args(snap, history, slug) for snap in todo]
+        for snap, (doc, rules) in zip(todo, _extract_all(jobs, _workers(cfg, len(jobs)))):
+            _ingest_snapshot(catalog, cfg, source, src.url, snap, slug, doc, rules, stats)
             if on_progress:
                 on_progress(stats)
     finally:
@@ -447,20 +431,63 @@ def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | No
     return stats
 
 
-def _ingest_snapshot(catalog, cfg, source, page_url, snap, history, slug, stats, extract, ingest, Observation):
+PARALLEL_FROM = 16  # fewer versions than this are parsed in-process (a pool costs ~1 s to start)
+WINDOW = 64  # versions in flight at once, so memory stays flat on long histories
+
+
+def _workers(cfg, versions: int) -> int:
+    if versions < PARALLEL_FROM:
+        return 1
+    return max(1, int(getattr(getattr(cfg, "fetch", None), "parse_workers", 0) or os.cpu_count() or 1))
+
+
+def _extract_args(snap: Snapshot, history: History, slug: str | None) -> tuple:
+    """What the pure extraction of one snapshot needs (picklable, for worker processes)."""
+    sha = snap.commit.sha
+    texts = history.texts_of(snap)
+    meta = {"doc_commit": sha,
+            "source_url": f"https://github.com/{slug}/blob/{sha}/{snap.page_path}" if slug else None}
+    return (texts[snap.page_path], snap.page_path, "markdown", texts, meta, [])
+
+
+def _extract_all(jobs: list[tuple], workers: int) -> Iterator[tuple]:
+    """``docwatch.pipeline.extract`` of every job, in order; parallel over ``workers`` processes
+    (extraction dominates a backfill), in-process when 1 or when the pool cannot start."""
+    from docwatch.cycle import extract_parts
+
+    if workers <= 1:
+        for job in jobs:
+            yield extract_parts(*job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    done = 0
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for start in range(0, len(jobs), WINDOW):
+                window = jobs[start:start + WINDOW]
+                for result in pool.map(extract_parts, *zip(*window), chunksize=2):
+                    done += 1
+                    yield result
+    except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
+        log.warning("backfill: parse workers failed (%s); parsing in-process", exc)
+        for job in jobs[done:]:
+            yield extract_parts(*job)
+
+
+def _ingest_snapshot(catalog, cfg, source: str, page_url: str, snap: Snapshot, slug: str | None,
+                     doc, rules, stats: BackfillStats) -> None:
+    """One version through the one ingest path, with the commit's provenance; then its deadlines."""
     from docwatch.deadline_store import record_deadlines
+    from docwatch.pipeline import Observation, ingest
 
     sha = snap.commit.sha
-    source_url = f"https://github.com/{slug}/blob/{sha}/{snap.page_path}" if slug else None
-    commit_link = f"https://github.com/{slug}/commit/{sha}" if slug else None
-    extra: set[str] = set()
-    text = history.texts_of(snap)[snap.page_path]
-    doc, rules = extract(text, path=snap.page_path, loader=_loader(snap, history, extra),
-                         meta={"doc_commit": sha, "source_url": source_url})
-    if extra:
-        log.debug("backfill: %s read includes %s beyond the reference scan", sha[:10], sorted(extra))
     obs = Observation(source=source, doc=doc, rules=rules, observed_at=snap.commit.time, content_hash=snap.key,
-                      page_url=page_url, form="markdown", doc_commit=sha, commit_url=commit_link)
+                      page_url=page_url, form="markdown", doc_commit=sha,
+                      commit_url=f"https://github.com/{slug}/commit/{sha}" if slug else None)
     res = ingest(catalog, obs, guard=cfg.guard)
     stats.versions_ingested += 1
     stats.events += len(res.events)

@@ -40,13 +40,10 @@ class _Record:
 
 
 def dl(day: str, sentence: str, parties=(), section=("Outbound endpoints",), line=12):
-    kw = dict(date=date.fromisoformat(day), sentence=sentence, parties=list(parties), section=list(section), line=line)
+    kw = dict(sentence=sentence, parties=list(parties), section=list(section), line=line)
     if _Deadline is not None:
-        try:
-            return _Deadline(**kw)
-        except TypeError:
-            pass
-    return _Record(**kw)
+        return _Deadline(date=day, **kw)
+    return _Record(date=date.fromisoformat(day), **kw)
 
 
 def put(cat, text: str, at: str, deadlines, source="svc"):
@@ -202,5 +199,8 @@ def test_real_corpus_deadlines_are_stored(tmp_path):
         dates = {(d.source, d.date) for d in stored_deadlines(cat)}
         assert ("monitor", "2026-03-01") in dates and ("arc", "2025-10-28") in dates
         arc = next(d for d in stored_deadlines(cat, source="arc") if d.date == "2025-10-28")
-        assert "AzureArcInfrastructure" in arc.sentence
+        assert "AzureArcInfrastructure" in arc.sentence and arc.level == "rule"
+        assert any("azurearcinfrastructure" in k for k in arc.rule_keys)
+        tls = next(d for d in stored_deadlines(cat, source="monitor") if d.date == "2026-03-01")
+        assert tls.level == "page" and "TLS 1.2" in tls.sentence  # names no rule: kept at page level
     assert CORPUS.exists()
