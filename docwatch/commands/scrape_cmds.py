@@ -154,16 +154,19 @@ def status_cmd(app, as_json: bool) -> None:
     t = Table(show_lines=False)
     for c in ("source", "rules", "last status", "form", "last success", "last error", "coverage"):
         t.add_column(c, overflow="fold")
+    notes = []
     for r in report.sources:
         err = f"{r.last_error_at}: {r.last_error}" if r.last_error else "-"
-        if r.fail_streak:
-            err += f" (failing {r.fail_streak} cycle(s) in a row)"
-        form = r.form or "-"
-        if r.degraded:
-            form += f" (degraded: {r.degraded})"
+        form = (r.form or "-") + (" (degraded)" if r.degraded else "")
         t.add_row(r.source, str(r.rules), r.last_status or "never run", form, r.last_success or "-", err,
                   _coverage_text(r.coverage))
+        if r.degraded:
+            notes.append(f"{r.source}: degraded: {r.degraded}")
+        if r.fail_streak:
+            notes.append(f"{r.source}: fetch failing {r.fail_streak} cycle(s) in a row (rules kept)")
     Console(width=None if sys.stdout.isatty() else 160, file=sys.stdout).print(t)
+    for n in notes:
+        click.echo(f"  {n}")
 
 
 def _replay_dir(cfg, directory: str | None) -> Path:

@@ -1,0 +1,89 @@
+"""``docwatch status`` after real cycles: form used and degraded (the preferred form failed),
+failure streak, coverage counts and current rules per source, read through the crawl state's
+public read model, without writing to the catalog."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docwatch.catalog import Catalog
+from docwatch.cli import main
+from docwatch.crawlstate import status_report
+from docwatch.cycle import run_cycle
+from cycle_support import config, serve_html, serve_markdown, source
+from test_fetch_helpers import FaultServer
+
+APIM, MONITOR = "apim-virtual-network-reference", "azure-monitor-network-access"
+
+
+@pytest.fixture
+def server():
+    srv = FaultServer()
+    yield srv
+    srv.close()
+
+
+def _files(db: str) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in Path(db).parent.glob(Path(db).name + "*") if p.suffix != ".lock"}
+
+
+@pytest.fixture
+def scraped(tmp_path, server):
+    """apim read from its rendered page (markdown 500), monitor failing its second cycle."""
+    md = serve_markdown(server, APIM, 1)
+    serve_html(server, APIM, 1, "/learn/apim")
+    mon = serve_markdown(server, MONITOR, -1)
+    cfg = config(tmp_path, [source(server, "apim", md, "/learn/apim", forms=("markdown", "html")),
+                            source(server, "monitor", mon)], retries=0)
+    cat = Catalog(cfg.catalog_path)
+    run_cycle(cfg, cat)
+    server.set(md, {"status": 500, "body": b"oops"})
+    server.set(mon, {"status": 503, "body": b"busy"})
+    run_cycle(cfg, cat)
+    cat.close()
+    return cfg
+
+
+def test_status_json_shows_degraded_form_streak_and_coverage(scraped):
+    before = _files(scraped.catalog_path)
+    r = CliRunner().invoke(main, ["--db", scraped.catalog_path, "status", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {s["source"]: s for s in json.loads(r.output)["sources"]}
+    apim, mon = rows["apim"], rows["monitor"]
+    assert apim["form"] == "html" and "preferred form markdown failed" in apim["degraded"]
+    assert apim["rules"] > 20 and apim["last_error"] is None and apim["fail_streak"] == 0
+    assert apim["coverage"] and apim["coverage"].get("rules", apim["coverage"].get("in_rules", 0)) > 0
+    assert mon["last_status"] == "failed" and "HTTP 503" in mon["last_error"] and mon["fail_streak"] == 1
+    assert mon["rules"] > 10 and mon["last_success"]  # its rules are kept
+    assert _files(scraped.catalog_path) == before  # a read command writes nothing
+
+
+def test_status_table_names_the_degraded_source(scraped):
+    r = CliRunner().invoke(main, ["--db", scraped.catalog_path, "status"])
+    assert r.exit_code == 0, r.output
+    assert "apim: degraded: preferred form markdown failed" in r.output
+    assert "monitor: fetch failing 1 cycle(s) in a row" in r.output
+
+
+def test_status_reads_a_catalog_without_crawl_tables(scraped):
+    """A catalog whose crawl tables are not there (made before migration 5 and opened by a
+    reader, which never migrates) reads as no crawl state, not an error."""
+    conn = sqlite3.connect(scraped.catalog_path)
+    for t in ("http_cache", "fetch_log", "source_state", "daemon_state"):
+        conn.execute(f"DROP TABLE {t}")
+    conn.commit()
+    conn.close()
+    cat = Catalog(scraped.catalog_path, create=False)
+    try:
+        report = status_report(cat, ["apim"])
+    finally:
+        cat.close()
+    rows = {s.source: s for s in report.sources}
+    assert rows["apim"].configured and rows["apim"].rules > 20 and rows["apim"].last_status is None
+    assert rows["monitor"].rules > 10 and not rows["monitor"].configured
