@@ -27,7 +27,17 @@ from typing import Any, Iterator
 from docwatch.model import Rule
 from docwatch.normalize_values import endpoint_kind
 from docwatch.tagnames import canonical_tag
-from docwatch.textrules import _CAMEL, _EXAMPLE, _EXAMPLE_CONTEXT, _EXAMPLE_PARTY, _FILE_EXT, _NEG, _TAG_TOKEN, sentences
+from docwatch.textrules import (  # the same word classes text rules read by, so the two agree
+    _CAMEL,
+    _EXAMPLE,
+    _EXAMPLE_CONTEXT,
+    _EXAMPLE_PARTY,
+    _FILE_EXT,
+    _NEG,
+    _TAG_TOKEN,
+    MAX_PARAGRAPH,
+    sentences,
+)
 from parsers.model import Diagnostic, Document
 
 _HOSTISH = re.compile(
@@ -131,9 +141,10 @@ def page_tokens(doc: Document) -> list[Token]:
             continue
         if b.kind == "list_item" and b.lead_in and _NEG.search(b.lead_in):
             context_aside = context_aside or "in a list under a negated lead-in"
+        flattened = len(b.text) > MAX_PARAGRAPH  # a text dump: nothing was read from it, nothing set aside
         for s in sentences(b.text):
-            aside = context_aside or ("in a negated sentence" if _NEG.search(s) else None)
-            example = _EXAMPLE.search(s) is not None
+            aside = None if flattened else context_aside or ("in a negated sentence" if _NEG.search(s) else None)
+            example = _EXAMPLE.search(s) is not None and not flattened
             for tok, kind in _host_tokens(s):
                 why = aside or ("an example in the sentence" if example and (
                     _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date as _date
 from typing import Any
 
 from docwatch.model import Rule
@@ -75,9 +76,10 @@ def _iso(m: re.Match) -> tuple[str, str] | None:
             y, mo, d, prec = int(g["y4"]), _month(g["mon4"]), 1, "month"
     except (KeyError, TypeError, ValueError):
         return None
-    if not (1 <= mo <= 12 and 1 <= d <= 31):
+    try:
+        return _date(y, mo, d).isoformat(), prec
+    except ValueError:  # "February 30": not a date
         return None
-    return f"{y:04d}-{mo:02d}-{d:02d}", prec
 
 
 def _month(name: str) -> int:
