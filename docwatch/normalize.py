@@ -458,6 +458,16 @@ _SIDE_PORTS = re.compile(
     r"(?P<rest>\s*(?:\(.*\))?\s*\.?)$", re.I)
 # a role a reader maps to their own addresses: "Admin workstation", "Customer networks"
 _ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,60}$")
+_NOT_ROLE = re.compile(r"^(?:see|refer|use|same as|depends|varies|optional|required|not applicable|n/?a|none|tbd)\b", re.I)
+
+
+def _is_role(text: str) -> bool:
+    """A short name of a machine, network or person ("Admin workstation"), not a sentence or note."""
+    t = text.strip()
+    return (t.lower() not in _NOT_A_PARTY and not t.endswith(".") and len(t.split()) <= 6
+            and _ROLE_RX.match(t) is not None and _NOT_ROLE.match(t) is None)
+
+
 _STOP = frozenset("the a an and or of for to from in on your you its their all any with by via".split())
 
 
@@ -508,8 +518,8 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     if not side.parties:
         tags = tags_in_text(who) if tagged else [t for t in [tag_in_text(who)] if t and is_tag(t) and is_known_tag(t)]
         side.parties = [("tag", t) for t in tags if t.lower() not in _NOT_A_PARTY]
-    if not side.parties and who.lower().strip(" .") not in _NOT_A_PARTY and _ROLE_RX.match(who) and len(who.split()) <= 8:
-        side.role = who.strip(" .")
+    if not side.parties and _is_role(who):
+        side.role = who.strip()
     return side
 
 
@@ -551,7 +561,8 @@ def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[st
 
         def local(side: _Side) -> bool:
             return bool(side.role) and bool(set(_WORD3.findall(side.role.lower())) & words)
-        order = (src, dst) if local(dst) and not local(src) else (dst, src)
+        # the side naming the page's own service is never the remote one
+        order = tuple(side for side in (dst, src) if not local(side)) if local(dst) != local(src) else (dst, src)
     for side in order:
         if side.role and side.rank == 0:
             return side
@@ -626,7 +637,8 @@ class _Row:
 
 
 _EXPLICIT_DIRECTION = re.compile(
-    r"\((inbound|outbound)\)|\b(inbound|outbound)\s+(?:traffic|connections?|calls?|communication|access|rules?)\b", re.I)
+    r"\((inbound|outbound)\)|\b(inbound|outbound)\s+(?:traffic|connections?|calls?|communication|access|rules?)\b"
+    r"|^(inbound|outbound)\b", re.I)
 
 
 def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
@@ -639,7 +651,7 @@ def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
     if direction is None:
         direction = ctx.direction
     if direction is None and purpose:
-        found = {(m.group(1) or m.group(2)).lower() for m in _EXPLICIT_DIRECTION.finditer(purpose)}
+        found = {next(g for g in m.groups() if g).lower() for m in _EXPLICIT_DIRECTION.finditer(purpose)}
         direction = found.pop() if len(found) == 1 else None
     if direction is None and ctx.direction_both:
         direction = "both"
@@ -703,6 +715,9 @@ def _row_cloud(r: _Row, ctx: _Ctx) -> str | None:
             cloud = cloud_of_label(r.cells[i].text) or r.cols[i].cloud
             if cloud:
                 break
+    if cloud is None and 0 in r.cells and r.cols[0].role in (IGNORE, PURPOSE):  # a row label: "US Gov Virginia"
+        label = r.cells[0].text
+        cloud = cloud_of_label(label) if label and len(label.split()) <= 5 else None
     return cloud
 
 

@@ -417,11 +417,15 @@ def cloud_labels(cell) -> dict[str, str]:
     current = None
     for item in list(getattr(cell, "items", None) or []):
         label = clean_text(item).strip(" :")
-        if label.lower() in bold:
-            cloud = cloud_of_label(label) or ("public" if _PLAIN_AZURE.match(label) else None)
+        lead = next((b for b in bold if label.lower().startswith(b + ":")), None) if label.lower() not in bold else None
+        if label.lower() in bold or lead:  # "**Azure Government**" alone, or "**Azure Government**: host"
+            name = label[: len(lead)] if lead else label
+            cloud = cloud_of_label(name) or ("public" if _PLAIN_AZURE.match(name) else None)
             if cloud or current:
                 current = cloud
-            continue
+            if not lead:
+                continue
+            item = label[len(lead) + 1:]
         if current:
             for tok in _candidates(item):
                 out[tok.strip("`").lower()] = current

@@ -86,6 +86,7 @@ def test_role_names_become_role_rules_with_ports_and_protocol():
     assert one(rules, "*")["endpoint_kind"] == "cidr"  # the any-address is never a role
     assert one(rules, "203.0.113.40")["endpoint_kind"] == "ip"  # an address side beats a role
     assert "Gizmo fleet hosts" not in parties(rules)
+    assert not [r for r in rules if r["ports"] in (["2222"], ["2223"])]  # a note or a sentence is no role
 
 
 def facts_of(rule: dict, *names: str) -> tuple:
@@ -101,6 +102,8 @@ def test_bold_cloud_labels_inside_a_cell():
     assert one(rules, "auth.gizmo-cloud.us")["cloud"] == "usgov"
     assert one(rules, "auth-backup.gizmo-cloud.us")["cloud"] == "usgov"
     assert one(rules, "auth.gizmo-cloud.cn")["cloud"] == "china"
+    assert one(rules, "portal.gizmo-cloud.com")["cloud"] == "public"  # "**Azure**: host"
+    assert one(rules, "portal.gizmo-cloud.us")["cloud"] == "usgov"
 
 
 def test_region_and_geography_names_imply_a_cloud():
@@ -111,6 +114,8 @@ def test_region_and_geography_names_imply_a_cloud():
     assert one(rules, "Gizmo.USDoDEast")["cloud"] == "usgov"
     assert one(rules, "Gizmo.USGovVirginia")["cloud"] == "usgov"
     assert not {"US DoD", "US DoD East", "DoD", "China North 3"} & parties(rules)  # regions are not parties
+    assert one(rules, "192.0.2.160")["cloud"] == "usgov"  # a row label under a generic "Name" header
+    assert one(rules, "192.0.2.170")["cloud"] is None
 
 
 # ---------------------------------------------------------------- ports
