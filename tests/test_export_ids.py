@@ -55,9 +55,27 @@ def test_ids_do_not_shift_when_another_set_is_added(tmp_path):
     v1 = max(e["version"] for e in entries if e["add"]["effectiveDate"].startswith("2025-01-01"))
     later = dw.export_json("changes-json", "--since-version", v1)["changes"]
     assert {(e["endpointSetId"], e["disposition"], e["impact"]) for e in later} == {
-        (second["Alpha"]["id"], "add", "AddedUrl"), (second["Gamma"]["id"], "change", "AddedUrl")}
+        (second["Alpha"]["id"], "Add", "AddedUrl"), (second["Gamma"]["id"], "Change", "AddedUrl")}
     gamma = [e for e in later if e["endpointSetId"] == second["Gamma"]["id"]][0]
     assert gamma["add"]["urls"] == ["c2.widget.example.com"] and gamma["add"]["effectiveDate"].startswith("2025-02-01")
     # entry ids are numbered over the whole history: the same with or without --since-version
     assert {e["id"] for e in later} <= {e["id"] for e in entries}
     assert dw.export_json("changes-json", "--since-version", feed["catalogVersion"])["changes"] == []
+    # --as-of gives the rules in force then: the first version's sets, under today's ids
+    then = {s["notes"]: s for s in dw.export_json("json", "--as-of", "2025-01-15")["instances"]["Worldwide"]}
+    assert then["Gamma"] == first["Gamma"] and "Alpha" not in then
+
+
+def test_removed_set_is_a_remove_entry(tmp_path):
+    page = tmp_path / "p.md"
+    rows = "| `b.widget.example.com` | HTTPS | 443 | Beta |\n| `c.widget.example.com` | HTTPS | 443 | Gamma |\n"
+    head = "# Reqs\n\nOutbound traffic\n\n| Host | Protocol | Port | Purpose |\n|---|---|---|---|\n"
+    page.write_text(head + rows)
+    dw = Dw(tmp_path)
+    dw.ingest(page, "w", "2025-01-01")
+    v1 = dw.export_json("json")["catalogVersion"]
+    page.write_text(head + rows.splitlines(True)[0])
+    dw.ingest(page, "w", "2025-02-01")
+    (entry,) = dw.export_json("changes-json", "--since-version", v1)["changes"]
+    assert entry["disposition"] == "Remove" and entry["remove"] == {"urls": ["c.widget.example.com"]}
+    assert entry["impact"] == "RemovedIpOrUrl"

@@ -8,7 +8,7 @@ ports whose protocol the page does not state, ``unknownProtocolPorts``), ``roleR
 that need your own addresses) and ``warnings``. A set whose cloud is null is in every instance.
 
 ``changes-json`` is the ``/changes`` shape: one entry per endpoint set per catalog version, with
-``id``, ``endpointSetId``, ``disposition`` (add / change / remove), ``impact``, ``version``,
+``id``, ``endpointSetId``, ``disposition`` (``Add`` / ``Change`` / ``Remove``, as M365 spells them), ``impact``, ``version``,
 ``effectiveDate``, ``add`` / ``remove`` (urls, ips, serviceTags) and, for a change of a member's
 other facts, ``previous`` / ``current``. Entries are numbered over the whole history, so an id
 never changes; ``--since-version N`` keeps the entries of versions after N.
@@ -173,7 +173,7 @@ def change_entries(catalog, req: ExportRequest) -> tuple[list[dict[str, Any]], i
         adds, removes = _bucket(e["adds"]), _bucket(e["removes"])
         item: dict[str, Any] = {
             "id": n, "endpointSetId": ids[key],
-            "disposition": "add" if e["before"] == 0 and e["adds"] else "remove" if e["after"] == 0 and e["removes"] else "change",
+            "disposition": "Add" if e["before"] == 0 and e["adds"] else "Remove" if e["after"] == 0 and e["removes"] else "Change",
             "impact": _impact(adds, removes, bool(e["changes"])), "version": gv,
             "serviceArea": e["rows"][0]["source"]}
         if adds:
