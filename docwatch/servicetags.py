@@ -144,7 +144,12 @@ def sniff_cloud(data: bytes, name: str | None = None) -> str | None:
     m = _CLOUD_FIELD.search(head)
     if m and cloud_of(m.group(1).decode()):
         return cloud_of(m.group(1).decode())
-    n = _NAME_DATE.search(name or "") or re.search(r"ServiceTags_([A-Za-z]+)", name or "")
+    return name_cloud(name)
+
+
+def name_cloud(name: str | None) -> str | None:
+    """The cloud a file name or URL claims: ``ServiceTags_AzureGovernment_20251027.json`` → ``usgov``."""
+    n = re.search(r"ServiceTags_([A-Za-z]+)", name or "")
     return cloud_of(n.group(1)) if n else None
 
 

@@ -127,3 +127,21 @@ def test_servicetags_config_entries_and_errors(tmp_path):
     bad.write_text('[[servicetags]]\ncloud = "usgov"\njson_url = "https://evil.example.com/x.json"\n')
     r = CliRunner().invoke(_cli(), ["--config", str(bad), "tags", "used"])
     assert r.exit_code == 2 and "line 3" in r.output and "not in fetch.allowed_hosts" in r.output
+
+
+def test_wrong_cloud_file_is_an_anomaly(tmp_path, st):
+    db = tmp_path / "cat.db"
+    gov = st / "ServiceTags_AzureGovernment_2025-07-13.json.gz"
+    named_public = tmp_path / "ServiceTags_Public_20251201.json.gz"
+    named_public.write_bytes(gov.read_bytes())
+    r = _run(db, "tags", "ingest", str(named_public))
+    assert r.exit_code == 0 and r.output.startswith("servicetags-public: version 1 anomaly")
+    assert "file is for cloud 'AzureGovernment' (usgov), expected 'Public' (public)" in r.output
+    r = _run(db, "tags", "ingest", str(gov), "--cloud", "public", "--at", "2025-12-02")
+    assert "duplicate" in r.output  # the same bytes as the anomalous version: nothing new
+    events = json.loads(_run(db, "changes", "--source", "servicetags-public", "--json").output)
+    assert [e["kind"] for e in events] == ["anomaly"]
+    r = _run(db, "tags", "show", "AzureCloud", "--cloud", "public")
+    assert r.exit_code == 2  # nothing was applied to the public cloud
+    r = _run(db, "tags", "ingest", str(gov))
+    assert r.output.startswith("servicetags-usgov: version") and " first " in r.output

@@ -39,14 +39,15 @@ def tags_group() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--at", "at", metavar="ISO-DATE", help="When the file was published/observed (default: the date in "
               "its name, else now).")
-@click.option("--cloud", type=CLOUD_CHOICE, help="The cloud this file must be for (another cloud is an anomaly).")
+@click.option("--cloud", type=CLOUD_CHOICE, help="The cloud this file must be for (default: the one its name "
+              "claims, if any); a file for another cloud is an anomaly.")
 @click.option("--accept", is_flag=True, help="Accept the file even if the guard flags far fewer tags or prefixes.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def ingest_cmd(ctx: click.Context, path: Path, at: str | None, cloud: str | None, accept: bool, as_json: bool) -> None:
     """Record a ServiceTags_*.json[.gz] file as a version of servicetags-<cloud>, diff it, queue alerts."""
     from docwatch.catalog_tags import ingest_tag_file, record_tag_anomaly
-    from docwatch.servicetags import TagFileError, file_date, parse_tag_file, sniff_cloud
+    from docwatch.servicetags import TagFileError, file_date, name_cloud, parse_tag_file, sniff_cloud
 
     observed = parse_time(at, what="--at date") if at else None
     try:
@@ -65,9 +66,10 @@ def ingest_cmd(ctx: click.Context, path: Path, at: str | None, cloud: str | None
     else:
         from docwatch.servicetags import DEFAULT_MIN_RATIO
 
-        entry = _entry(ctx, cloud or tf.cloud)
-        res = ingest_tag_file(cat, tf, observed_at=observed, expected_cloud=cloud, accept=accept,
-                              source=_source_for(ctx, cloud or tf.cloud), url=str(path.resolve()),
+        expected = cloud or name_cloud(path.name)  # a file named for another cloud is one too
+        entry = _entry(ctx, expected or tf.cloud)
+        res = ingest_tag_file(cat, tf, observed_at=observed, expected_cloud=expected, accept=accept,
+                              source=_source_for(ctx, expected or tf.cloud), url=str(path.resolve()),
                               min_ratio=entry.min_ratio if entry else DEFAULT_MIN_RATIO)
     if res.events:
         _queue_alerts(ctx, cat)
