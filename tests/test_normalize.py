@@ -460,4 +460,8 @@ def test_lead_in_port_applies_to_a_table_without_port_column(corpus_dir):
     rules = {(r.cloud, r.endpoint): r for r in normalize(load_local(page))}
     assert rules[("usgov", "*.azure-automation.us")].ports == ["443"]
     assert rules[("public", "*.blob.core.windows.net")].ports == ["443"]
-    assert all(r.ports == ["443"] for r in rules.values())
+    assert all(r.ports == ["443"] for r in rules.values() if r.origin in ("table", "list"))
+    # the page also names two tags in a sentence ("… use the service tags GuestAndHybridManagement
+    # and AzureMonitor."): prose rules, no port stated
+    prose = {r.service_tag for r in normalize(load_local(page)) if r.origin == "prose"}
+    assert prose == {"GuestAndHybridManagement", "AzureMonitor"}
