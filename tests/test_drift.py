@@ -92,3 +92,19 @@ def test_bad_policy_files_are_usage_errors(synth, tmp_path):
     assert r.exit_code == 2 and "neither" in r.output
     r = synth("drift", "--policy", tmp_path / "missing.json", ok=False)
     assert r.exit_code == 2 and "no such policy file" in r.output
+
+
+def test_exported_nsg_round_trip(synth, tmp_path):
+    policy = tmp_path / "nsg.json"
+    policy.write_text(synth.export("nsg", "--region", "eastus"))
+    report = _drift(synth, policy)
+    # all that the NSG export could express is covered; the rest was warned about
+    warned = {w["party"] for w in json.loads(policy.read_text())["metadata"]["warnings"]}
+    assert _parties(report["covered"]) == ["198.51.100.0/24", "203.0.113.7", "AzureMonitor", "Storage.<region>"]
+    assert {f["party"] for f in report["must_add"] + report["partial"]} <= warned
+    assert report["review"] == []
+
+
+def test_unknown_source_is_a_usage_error(synth):
+    r = synth("drift", "--policy", HERE / "synthetic_policy_nsg.json", "--source", "nope", ok=False)
+    assert r.exit_code == 2 and "unknown source 'nope'" in r.output

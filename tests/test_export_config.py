@@ -65,3 +65,21 @@ def test_bad_source_role(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_config(p)
     assert "[sources[0].role]" in str(exc.value) and "line 4" in str(exc.value)
+
+
+def test_an_unwritable_entry_does_not_stop_the_others(tmp_path, caplog):
+    dw = Dw(tmp_path)
+    dw.ingest(SYNTH, "widget", "2025-04-01")
+    good = tmp_path / "good.txt"
+    dw.config.write_text(dw.config.read_text() + f"""
+[[exports]]
+format = "edl-urls"
+path = "{tmp_path / 'missing-dir' / 'x.txt'}"
+
+[[exports]]
+format = "edl-urls"
+path = "{good}"
+""")
+    with Catalog(dw.db) as cat:
+        assert write_configured_exports(load_config(dw.config), cat) == [good]
+    assert good.read_text() and "not written" in caplog.text

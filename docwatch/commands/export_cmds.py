@@ -111,6 +111,9 @@ def export_cmd(ctx: click.Context, fmt: str, sources: tuple[str, ...], regions: 
     req = ExportRequest(format=fmt, sources=list(sources), regions=list(regions), reference_sources=_reference(ctx), **kw)
     res = run_export(cat, req)
     _emit(res.text, output)
+    skipped = sorted(req.reference_sources & (set(sources) or set(cat.source_names())))
+    if skipped:
+        click.echo(f"note: reference sources not exported as allow rules: {', '.join(skipped)}", err=True)
     for w in res.warnings:
         click.echo(f"warning: {w.line()}", err=True)
     click.echo(f"{fmt}: catalog version {res.catalog_version}, {len(res.warnings)} warnings", err=True)

@@ -85,12 +85,19 @@ def reference_sources(cfg) -> set[str]:
 
 
 def write_configured_exports(cfg, catalog) -> list[Path]:
-    """Rewrite every ``[[exports]]`` file from ``catalog`` (atomically); the paths written."""
+    """Rewrite every ``[[exports]]`` file from ``catalog`` (atomically); the paths written.
+    An entry that cannot be written is logged as an error and skipped."""
+    from docwatch.errors import DocwatchError
+
     written = []
     for entry in getattr(cfg, "exports", []):
-        res = run_export(catalog, request_from_config(entry, cfg))
         path = Path(entry.path)
-        atomic_write(path, res.text)
+        try:  # one bad entry (unwritable path) must not keep the others stale
+            res = run_export(catalog, request_from_config(entry, cfg))
+            atomic_write(path, res.text)
+        except DocwatchError as exc:
+            log.error("export %s (%s) not written: %s", path, entry.format, exc)
+            continue
         for w in res.warnings:
             log.info("export %s: %s", path, w.line())
         log.info("export %s: %s, catalog version %d, %d warnings", path, entry.format, res.catalog_version,

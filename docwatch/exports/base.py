@@ -282,6 +282,8 @@ def firewall_host(data: ExportData, es: EndpointSet, m: Member, fmt: str) -> str
         return None
     if labs and is_placeholder_label(labs[0]):
         labs[0] = "*"
+        data.warn("template-widened", es.source, m.party,
+                  f"{fmt}: written as {'.'.join(labs)} (narrow it to your own {m.party.split('.')[0]} if you can)")
     if any(is_placeholder_label(lab) for lab in labs):
         data.warn("template-not-expressible", es.source, m.party, f"{fmt}: a placeholder inside the name cannot be one FQDN")
         return None
