@@ -125,7 +125,7 @@ _V5: list = [
 _V6: list = [
     """CREATE TABLE IF NOT EXISTS tag_files (
         version_id INTEGER PRIMARY KEY, cloud TEXT NOT NULL, change_number INTEGER, file_date TEXT,
-        effective_after TEXT, tag_count INTEGER, prefix_count INTEGER, url TEXT)""",
+        effective_after TEXT, tag_count INTEGER, prefix_count INTEGER, url TEXT, snapshot_id TEXT)""",
     "CREATE INDEX IF NOT EXISTS tag_files_cloud ON tag_files(cloud, version_id)",
     """CREATE TABLE IF NOT EXISTS tags (
         id INTEGER PRIMARY KEY, cloud TEXT NOT NULL, name TEXT NOT NULL, tag_id TEXT, region TEXT,

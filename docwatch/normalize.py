@@ -876,7 +876,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
             if not picked:
                 role = _role_party(sides[0], sides[1], direction, table.headings)
                 picked = [("role", role.role)] if role else []
-                side_ports = role.ports if role else []
+                side_ports = (role.ports or next(x.ports for x in sides if x is not role)) if role else []
             parties += [(k, v, None) for k, v in picked]
             if side_ports and not ports:
                 ports = {protocol: sort_ports(side_ports)}
