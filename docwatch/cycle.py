@@ -102,9 +102,11 @@ class CycleReport:
 
 def extract_parts(text: str, path: str | None, form: str, includes: dict[str, str], meta: dict,
                   diagnostics: list):
-    """Module-level so a worker process can run it: the bundle's fields in, (doc, rules) out."""
-    return extract(text, path=path, loader=includes.get if form == "markdown" else None, meta=meta,
-                   diagnostics=diagnostics)
+    """Module-level so a worker process can run it: the bundle's fields in, (doc, rules,
+    coverage counts) out. Coverage is counted here too, off the event loop."""
+    doc, rules = extract(text, path=path, loader=includes.get if form == "markdown" else None, meta=meta,
+                         diagnostics=diagnostics)
+    return doc, rules, coverage_of(doc, rules)
 
 
 def _bundle_args(b: Bundle) -> tuple:
@@ -137,32 +139,27 @@ class Extractor:
 
 # -- processing: shared by scrape and replay -----------------------------------------------------
 
-def _coverage(doc, rules) -> dict[str, int]:
-    """Coverage counts of one parsed document (docwatch.coverage when it offers them)."""
-    from docwatch import coverage
+def coverage_of(doc, rules) -> dict[str, int]:
+    """Coverage counts of one parsed document (tokens seen, in rules, set aside, unparsed)."""
+    from dataclasses import asdict
 
-    counts = getattr(coverage, "coverage_counts", None)
-    if counts is not None:
-        c = counts(doc, rules)
-        return {k: int(v) for k, v in (vars(c) if hasattr(c, "__dict__") else dict(c)).items()
-                if isinstance(v, (int, float))}
-    return {"rules": len(rules), "unparsed": sum(1 for d in doc.diagnostics if d.code == "unparsed")}
+    from docwatch.coverage import coverage_counts
+
+    return {k: int(v) for k, v in asdict(coverage_counts(doc, rules)).items()}
 
 
 def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> str | None:
-    if not before:
+    """A reason when this version accounts for fewer of its page's tokens than the last one."""
+    if not before or "seen" not in before or "seen" not in after:
         return None
-    drops = []
-    if after.get("unparsed", 0) > before.get("unparsed", 0):
-        drops.append(f"unparsed tokens {before.get('unparsed', 0)} → {after['unparsed']}")
-    for key in ("in_rules", "rules"):
-        if key in after and key in before and after[key] < before[key]:
-            drops.append(f"{key.replace('_', ' ')} {before[key]} → {after[key]}")
-            break
-    return "; ".join(drops) or None
+    ratio = lambda c: 1.0 if not c["seen"] else (c.get("in_rules", 0) + c.get("set_aside", 0)) / c["seen"]  # noqa: E731
+    if after.get("unparsed", 0) > before.get("unparsed", 0) or ratio(after) < ratio(before) - 1e-9:
+        return (f"{after.get('unparsed', 0)} unparsed of {after['seen']} tokens (was {before.get('unparsed', 0)} "
+                f"of {before['seen']}); coverage {ratio(before):.0%} → {ratio(after):.0%}")
+    return None
 
 
-def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, rules,
+def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, rules, cov: dict[str, int],
                      store: SnapshotStore | None = None) -> SourceOutcome:
     """Hand one parsed bundle to the pipeline; record the outcome and coverage in the state.
     With ``store``, the version's snapshot is the whole bundle (page + includes), so a later
@@ -174,7 +171,6 @@ def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, ru
                       snapshot_id=snapshot_id, page_url=b.page_url, form=b.form)
     res = ingest(catalog, obs, guard=cfg.guard, store=store)
     anomaly = res.status == "anomaly"  # the pipeline logged why
-    cov = _coverage(doc, rules)
     prev = state.source(b.source)
     dropped = _coverage_dropped(prev.coverage if prev else None, cov)
     if dropped:
@@ -216,8 +212,7 @@ def process_bundle(catalog, cfg: Config, state: CrawlState, b: Bundle) -> Source
     if out is not None:
         return out
     EXTRACTIONS["count"] += 1
-    doc, rules = extract_parts(*_bundle_args(b))
-    return ingest_extracted(catalog, cfg, state, b, doc, rules)
+    return ingest_extracted(catalog, cfg, state, b, *extract_parts(*_bundle_args(b)))
 
 
 def fetch_failed(catalog, cfg: Config, state: CrawlState, source: str, reason: str, page_url: str | None,
@@ -262,8 +257,7 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 try:
                     out = unchanged_bundle(catalog, cfg, state, b)
                     if out is None:
-                        doc, rules = await extractor.extract(b)
-                        out = ingest_extracted(catalog, cfg, state, b, doc, rules, store)
+                        out = ingest_extracted(catalog, cfg, state, b, *await extractor.extract(b), store)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a parser/catalog bug must not take the other sources down

@@ -87,3 +87,21 @@ def test_status_reads_a_catalog_without_crawl_tables(scraped):
     rows = {s.source: s for s in report.sources}
     assert rows["apim"].configured and rows["apim"].rules > 20 and rows["apim"].last_status is None
     assert rows["monitor"].rules > 10 and not rows["monitor"].configured
+
+
+def test_coverage_is_stored_shown_and_a_drop_is_warned(tmp_path, server, caplog):
+    """v2 of a made-up page adds a table naming a host in no rule: the cycle log warns that
+    coverage dropped, and status shows the new counts."""
+    here = Path(__file__).parent
+    server.set("/md/widget.md", {"body": (here / "synthetic_cycle_cov_v1.md").read_bytes()})
+    cfg = config(tmp_path, [source(server, "widget", "/md/widget.md")])
+    cat = Catalog(cfg.catalog_path)
+    run_cycle(cfg, cat)
+    server.set("/md/widget.md", {"body": (here / "synthetic_cycle_cov_v2.md").read_bytes()})
+    with caplog.at_level("WARNING", logger="docwatch.cycle"):
+        run_cycle(cfg, cat)
+    cat.close()
+    assert any("widget: coverage dropped" in r.getMessage() and "1 unparsed" in r.getMessage() for r in caplog.records)
+    r = CliRunner().invoke(main, ["--db", cfg.catalog_path, "status", "--json"])
+    cov = {s["source"]: s for s in json.loads(r.output)["sources"]}["widget"]["coverage"]
+    assert cov["unparsed"] == 1 and cov["in_rules"] == 2 and cov["seen"] == 3
