@@ -154,19 +154,21 @@ def ingest_tag_file(cat: Catalog, tf: TagFile, *, observed_at: str | None = None
         reason = None if accept else guard_reason(
             tf, expected_cloud=expected_cloud, last_tags=accepted and accepted["tag_count"],
             last_prefixes=accepted and accepted["prefix_count"], min_ratio=min_ratio)
-        common = dict(content_hash=tf.content_hash, snapshot_id=snapshot_id, page_url=url, source_url=url,
+        common = dict(content_hash=tf.content_hash, page_url=url, source_url=url,
                       doc_date=tf.file_date or at[:10], doc_commit=str(tf.change_number), table_count=len(tf.tags),
                       rule_count=tf.prefix_count)
         if reason:
-            vid = _insert_version(cat, source, at, "anomaly", reason=reason, **common)
+            vid = _insert_version(cat, source, at, "anomaly", reason=reason, snapshot_id=snapshot_id, **common)
             ev = cat._anomaly_event(src, source, reason, at, cloud=tf.cloud, version_id=vid, page_url=url,
                                     doc_date=common["doc_date"], doc_commit=common["doc_commit"])
             return TagIngestResult(source, vid, "anomaly", [ev] if ev else [], reason, len(tf.tags), tf.prefix_count)
+        # the snapshot id stays off accepted `versions` rows: page tools (reparse, backfill) re-extract
+        # the snapshots of those rows as documents; tag_files keeps it
         vid = _insert_version(cat, source, at, "pending", **common)
         cat.db.execute("INSERT INTO tag_files (version_id, cloud, change_number, file_date, effective_after, tag_count, "
-                       "prefix_count, url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "prefix_count, url, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (vid, tf.cloud, tf.change_number, common["doc_date"], effective_after(common["doc_date"]),
-                        len(tf.tags), tf.prefix_count, url))
+                        len(tf.tags), tf.prefix_count, url, snapshot_id))
         cat.db.execute("UPDATE sources SET anomaly_since = NULL, anomaly_reason = NULL, last_seen = ? WHERE id = ?",
                        (at, src["id"]))
         stored = _apply(cat, tf, vid, at, first=accepted is None, source=source, url=url, day=common["doc_date"])

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from docwatch.catalog import Catalog
-from docwatch.catalog_tags import (ingest_tag_file, record_tag_anomaly, resolve_tag, tag_as_of, tags_used,
-                                   unknown_tags)
+from docwatch.catalog_tags import ingest_tag_file, record_tag_anomaly, resolve_tag, tag_as_of
 from docwatch.errors import UsageError
 from docwatch.servicetags import (TagFileError, UsageIndex, effective_after, parse_tag_file, sniff_cloud,
                                   sort_prefixes)

@@ -78,7 +78,8 @@ def test_page_discovery_conditional_get_and_weekly_change(tmp_path, server, corp
     (out,) = _run(cfg, cat)
     assert (out.source, out.status, out.url) == ("servicetags-public", "first", server.url(JSON_PATH))
     assert tag_as_of(cat, "AzureCloud", "public").file_change_number == 370
-    row = cat._one("SELECT doc_date, snapshot_id FROM versions WHERE id = (SELECT max(id) FROM versions)")
+    row = cat._one("SELECT v.doc_date, f.snapshot_id FROM versions v JOIN tag_files f ON f.version_id = v.id "
+                   "WHERE v.id = (SELECT max(id) FROM versions)")
     assert row["doc_date"] == "2025-10-20"  # the date in the weekly file name
     assert SnapshotStore(cfg.snapshot_dir).has(row["snapshot_id"])
 
