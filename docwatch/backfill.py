@@ -447,17 +447,23 @@ def _extract_args(snap: Snapshot, history: History, slug: str | None) -> tuple:
     texts = history.texts_of(snap)
     meta = {"doc_commit": sha,
             "source_url": f"https://github.com/{slug}/blob/{sha}/{snap.page_path}" if slug else None}
-    return (texts[snap.page_path], snap.page_path, "markdown", texts, meta, [])
+    return (texts[snap.page_path], snap.page_path, texts, meta)
+
+
+def extract_job(text: str, path: str, files: dict[str, str], meta: dict) -> tuple:
+    """Module-level (a worker process runs it): :func:`docwatch.pipeline.extract` of one
+    snapshot, includes served from the blobs read at that commit."""
+    from docwatch.pipeline import extract
+
+    return extract(text, path=path, loader=files.get, meta=meta)
 
 
 def _extract_all(jobs: list[tuple], workers: int) -> Iterator[tuple]:
     """``docwatch.pipeline.extract`` of every job, in order; parallel over ``workers`` processes
     (extraction dominates a backfill), in-process when 1 or when the pool cannot start."""
-    from docwatch.cycle import extract_parts
-
     if workers <= 1:
         for job in jobs:
-            yield extract_parts(*job)
+            yield extract_job(*job)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -469,13 +475,13 @@ def _extract_all(jobs: list[tuple], workers: int) -> Iterator[tuple]:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for start in range(0, len(jobs), WINDOW):
                 window = jobs[start:start + WINDOW]
-                for result in pool.map(extract_parts, *zip(*window), chunksize=2):
+                for result in pool.map(extract_job, *zip(*window), chunksize=2):
                     done += 1
                     yield result
     except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
         log.warning("backfill: parse workers failed (%s); parsing in-process", exc)
         for job in jobs[done:]:
-            yield extract_parts(*job)
+            yield extract_job(*job)
 
 
 def _ingest_snapshot(catalog, cfg, source: str, page_url: str, snap: Snapshot, slug: str | None,

@@ -230,7 +230,7 @@ def test_bad_input_is_one_clear_line(aml_repo, tmp_path):
 def monitor_repo(tmp_path_factory):
     """Azure Monitor history: the real page moves twice (app/ → azure-monitor/ → fundamentals/);
     each move is its own commit, as docs repositories do it."""
-    vs = corpus_versions(MON)[1:5]  # 2023 app/ → 2024 azure-monitor/ → 2025 fundamentals/
+    vs = [corpus_versions(MON)[i] for i in (1, 2, 4)]  # 2023 app/ → 2024 azure-monitor/ → 2025 fundamentals/
     assert len({v["path"].split("/", 1)[1] for v in vs}) == 3
     repo = init_repo(tmp_path_factory.mktemp("mon") / "docs")
     shas, prev_path = [], None
@@ -249,7 +249,9 @@ def monitor_repo(tmp_path_factory):
 def test_partial_clone_follows_page_moves(monitor_repo, tmp_path):
     origin, vs, shas = monitor_repo
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", "--filter=blob:none", "--no-checkout", f"file://{origin}", str(clone)],
+    subprocess.run(["git", "clone", "-q", "--filter=blob:none", "--sparse", f"file://{origin}", str(clone)],
+                   check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(clone), "sparse-checkout", "set", "articles/azure-monitor/fundamentals"],
                    check=True, capture_output=True)
     assert subprocess.run(["git", "-C", str(clone), "config", "remote.origin.promisor"],
                           capture_output=True, text=True).stdout.strip() == "true"
@@ -270,6 +272,21 @@ def test_partial_clone_follows_page_moves(monitor_repo, tmp_path):
     finally:
         hand.close()
         cat.close()
+
+
+def test_shallow_clone_backfills_what_it_has(monitor_repo, tmp_path):
+    origin, vs, shas = monitor_repo
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{origin}", str(clone)], check=True,
+                   capture_output=True)
+    config(tmp_path, "mon", MON_PAGE)
+    db = tmp_path / "bf.db"
+    r = cli(tmp_path, db, "backfill", "mon", "--repo", clone, "--json")
+    assert r.exit_code == 0, r.output
+    # history stops at the shallow boundary: the move to fundamentals/ (the page as of then), the last version
+    with Catalog(db) as c:
+        assert [v["doc_commit"] for v in c.versions("mon")] == [git(origin, "rev-parse", "HEAD~1").strip(), shas[-1]]
+        assert c.versions("mon")[0]["observed_at"] == f"{vs[-1]['ms_date']}T06:00:00Z"
 
 
 def test_nested_includes_and_later_include(tmp_path):
