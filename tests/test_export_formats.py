@@ -150,6 +150,12 @@ def test_azure_firewall_follows_rest_api_rules(corpus_dw, synth_dw):
     # names come from endpoint-set ids: the same across runs and with other options
     again = check_rule_collection_group(corpus_dw.export_json("azure-firewall", "--priority", "700"))
     assert [r["name"] for r in again] == [r["name"] for r in rules]
+    # Azure ML states "*.<region>.batch.azure.com | ANY | 443": with --region the TCP part is an
+    # application rule and the UDP part a warning (a wildcard cannot be a network rule)
+    ml = corpus_dw.export_json("azure-firewall", "--source", "azureml-behind-firewall", "--region", "eastus")
+    fqdns = {f for r in check_rule_collection_group(ml) for f in r.get("targetFqdns", [])}
+    assert "*.eastus.batch.azure.com" in fqdns and "*.blob.core.windows.net" in fqdns
+    assert ("udp-not-expressible", "*.eastus.batch.azure.com") in {(w["code"], w["party"]) for w in ml["metadata"]["warnings"]}
 
     s = synth_dw.export_json("azure-firewall")
     rules = check_rule_collection_group(s)

@@ -52,14 +52,21 @@ def _rules_for_set(data: ExportData, es) -> tuple[list[dict], list[dict]]:
             host = firewall_host(data, es, m, FMT)
             if host is None:
                 continue
-            protos = _app_protocols(es.ports, url_scheme(m.endpoint or "")) if es.protocol == "tcp" else None
+            wild = host.startswith("*")
+            # "any" on a named host: a network rule (TCP and UDP); a wildcard can only be an
+            # application rule, so its TCP part is exported and the UDP part warned about
+            web = es.protocol == "tcp" or (es.protocol == "any" and wild)
+            protos = _app_protocols(es.ports, url_scheme(m.endpoint or "")) if web else None
+            if protos and es.protocol == "any":
+                data.warn("udp-not-expressible", es.source, m.party,
+                          f"{FMT}: protocol any: the TCP part is an application rule, UDP to a wildcard FQDN cannot be allowed")
             if protos:
                 name = f"s{es.id}-app-" + "-".join(f"{p['protocolType'].lower()}{p['port']}" for p in protos)
                 rule = app.setdefault(name, {"ruleType": "ApplicationRule", "name": name, "description": desc,
                                              "sourceAddresses": ["*"], "protocols": protos, "targetFqdns": [],
                                              "terminateTLS": False})
                 rule["targetFqdns"].append(host)
-            elif host.startswith("*"):
+            elif wild:
                 data.warn("wildcard-not-expressible", es.source, m.party,
                           f"{FMT}: a wildcard FQDN is allowed only in application rules (HTTP/HTTPS)")
             else:
