@@ -378,13 +378,14 @@ class History:
 
 
 def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | None = None,
-             since: str | None = None, until: str | None = None,
+             since: str | None = None, until: str | None = None, store=None,
              on_progress: Callable[[BackfillStats], None] | None = None) -> BackfillStats:
-    """Ingest the history of ``source``'s page from the clone at ``repo`` (see module doc)."""
+    """Ingest the history of ``source``'s page from the clone at ``repo`` (see module doc).
+    With a snapshot ``store``, each version is kept as a bundle so ``reparse`` can re-read it."""
     from docwatch.catalog import parse_time
 
     src = cfg.source(source)
-    page = page_path or page_path_from_url(src.markdown_url)
+    page = posixpath.normpath(page_path.strip().lstrip("/")) if page_path else page_path_from_url(src.markdown_url)
     if not page:
         raise UsageError(f"source {source!r} has no GitHub markdown_url to take the page path from: pass --path PAGE_PATH")
     since_iso = parse_time(since, what="--since date") if since else None
@@ -419,8 +420,8 @@ def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | No
         slug = git.github_slug()
         stats.phase = "ingesting"
         jobs = [_extract_args(snap, history, slug) for snap in todo]
-        for snap, (doc, rules) in zip(todo, _extract_all(jobs, _workers(cfg, len(jobs)))):
-            _ingest_snapshot(catalog, cfg, source, src.url, snap, slug, doc, rules, stats)
+        for snap, job, (doc, rules) in zip(todo, jobs, _extract_all(jobs, _workers(cfg, len(jobs)))):
+            _ingest_snapshot(catalog, cfg, source, src.url, snap, slug, job, doc, rules, stats, store)
             if on_progress:
                 on_progress(stats)
     finally:
@@ -484,17 +485,22 @@ def _extract_all(jobs: list[tuple], workers: int) -> Iterator[tuple]:
             yield extract_job(*job)
 
 
-def _ingest_snapshot(catalog, cfg, source: str, page_url: str, snap: Snapshot, slug: str | None,
-                     doc, rules, stats: BackfillStats) -> None:
+def _ingest_snapshot(catalog, cfg, source: str, page_url: str, snap: Snapshot, slug: str | None, job: tuple,
+                     doc, rules, stats: BackfillStats, store=None) -> None:
     """One version through the one ingest path, with the commit's provenance; then its deadlines."""
     from docwatch.deadline_store import record_deadlines
-    from docwatch.pipeline import Observation, ingest
+    from docwatch.pipeline import Observation, ingest, store_bundle
 
     sha = snap.commit.sha
+    snapshot_id = None
+    if store is not None:
+        text, path, files, meta = job
+        snapshot_id = store_bundle(store, text=text, form="markdown", path=path, meta=meta,
+                                   includes={p: t for p, t in files.items() if p != path})
     obs = Observation(source=source, doc=doc, rules=rules, observed_at=snap.commit.time, content_hash=snap.key,
-                      page_url=page_url, form="markdown", doc_commit=sha,
+                      snapshot_id=snapshot_id, page_url=page_url, form="markdown", doc_commit=sha,
                       commit_url=f"https://github.com/{slug}/commit/{sha}" if slug else None)
-    res = ingest(catalog, obs, guard=cfg.guard)
+    res = ingest(catalog, obs, guard=cfg.guard, store=store)
     stats.versions_ingested += 1
     stats.events += len(res.events)
     if res.status == "anomaly":

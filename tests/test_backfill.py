@@ -108,6 +108,8 @@ def aml_repo(tmp_path_factory):
 def config(tmp_path: Path, name: str, page: str) -> Path:
     cfg = tmp_path / "config.toml"
     cfg.write_text(f"""
+snapshot_dir = "{tmp_path / 'snapshots'}"
+
 [[sources]]
 name = "{name}"
 url = "https://learn.microsoft.com/en-us/azure/x/{name}"
@@ -167,6 +169,7 @@ def test_backfill_matches_ingest_by_hand(aml_repo, aml_done):
             assert rules_of(cat, "aml", b["id"]) == rules_of(hand, "aml", h["id"])
             assert rule_events(cat, "aml", b["id"]) == rule_events(hand, "aml", h["id"])
             assert b["status"] == h["status"]
+        assert all(v["snapshot_id"] for v in bv)  # kept as bundles: `reparse` can re-read them
         extra = [v for v in bv if v["doc_commit"] not in shas]
         assert len(extra) == 1 and extra[0]["status"] == "unchanged"
         assert not cat.events(source="aml", version_id=extra[0]["id"])

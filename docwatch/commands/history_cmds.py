@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from docwatch.commands.catalog_cmds import _echo_json, _open, _print_table, _queue_alerts
+from docwatch.commands.catalog_cmds import _echo_json, _open, _print_table, _queue_alerts, _store
 from docwatch.errors import UsageError
 
 
@@ -46,7 +46,7 @@ def backfill_cmd(ctx: click.Context, source: str, repo: Path, page_path: str | N
     cfg = ctx.obj.config
     cfg.source(source)  # unknown source: usage error before the catalog is created
     cat = _open(ctx, create=True)
-    stats = backfill(cat, cfg, source, repo, page_path=page_path, since=since, until=until,
+    stats = backfill(cat, cfg, source, repo, page_path=page_path, since=since, until=until, store=_store(cfg),
                      on_progress=_Progress(source, quiet or as_json))
     if stats.events:
         _queue_alerts(ctx, cat)
