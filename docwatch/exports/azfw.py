@@ -15,7 +15,7 @@ from typing import Any
 
 from docwatch.exports.base import UNKNOWN, ExportData, firewall_host, region_tag, warn_no_ports
 from docwatch.exports.m365 import dumps
-from docwatch.exports.patterns import url_scheme
+from docwatch.exports.patterns import ip_range_nets, url_scheme
 
 API_VERSION = "2023-09-01"
 TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -79,11 +79,12 @@ def _rules_for_set(data: ExportData, es) -> tuple[list[dict], list[dict]]:
             addr = m.endpoint if m.endpoint else region_tag(data, es, m, FMT)
             if not addr:
                 continue
+            addrs = [str(n) for n in ip_range_nets(addr)] if m.endpoint_kind == "ip_range" else [addr]
             name = f"s{es.id}-addr"
             rule = net.setdefault(name, {"ruleType": "NetworkRule", "name": name, "description": desc,
                                          "ipProtocols": IP_PROTOCOLS[es.protocol], "sourceAddresses": ["*"],
                                          "destinationAddresses": [], "destinationPorts": list(es.ports)})
-            rule["destinationAddresses"].append(addr)
+            rule["destinationAddresses"].extend(addrs)
     for r in (*app.values(), *net.values()):
         for k in ("targetFqdns", "destinationFqdns", "destinationAddresses"):
             if k in r:

@@ -13,7 +13,11 @@ import re
 
 from docwatch.normalize_values import _PLACEHOLDER  # the one placeholder notation of the normalizer
 
-REGION_PLACEHOLDER = re.compile(r"<\s*(?:azure[\s_-]*)?(?:region|location)(?:[\s_-]*name)?\s*>|\{\s*region\s*\}", re.I)
+# a placeholder naming the region: <region>, <Region>, <region-name>, <your region>, {location} ...
+# (not a region *pair*, which is another region than the reader's)
+REGION_PLACEHOLDER = re.compile(
+    r"<(?![^<>]*pair)[^<>]*(?:region|location)[^<>]*>|\{(?![^{}]*pair)[^{}]*(?:region|location)[^{}]*\}"
+    r"|\$\{?(?:region|location)\}?", re.I)
 HOST_KINDS = ("fqdn", "wildcard", "url", "template")
 
 
