@@ -106,8 +106,13 @@ def show_cmd(ctx: click.Context, name: str, cloud: str, as_of: str | None, famil
     view = tag_as_of(cat, name, cloud, as_of)
     if view is None:
         names = [r[0] for r in cat.db.execute("SELECT name FROM tags WHERE cloud = ?", (cloud,))]
+        from docwatch.servicetags import split_rule_tag
+
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        if split_rule_tag(name)[2]:
+            hint = f" ({name} is a template: name a region, e.g. {name.split('.')[0]}.EastUS, or use " \
+                   "`docwatch query --resolve --region R`)"
         raise UsageError(f"no tag {name!r} in the {cloud} file{' as of ' + as_of if as_of else ''}{hint}")
     prefixes = view.ipv4 if family == "ipv4" else view.ipv6 if family == "ipv6" else view.prefixes
     if as_json:
