@@ -3,13 +3,22 @@
 Figures: fetch-only time vs the ideal ceil(500/16) x 50 ms at concurrency 16 (goal <= 1.3x);
 the full first cycle (fetch + snapshot + parse + normalize + ingest) for reference; then the
 all-304 cycle's time and the rule rows it writes (goal 0).
+
+Side by side with urlwatch 2.29 (installed by ``make bench`` into ``.venv/bench`` only; set
+``DOCWATCH_URLWATCH`` to another ``urlwatch`` executable): both watch the same 500 URLs on
+the same server, each as a command a user runs (``docwatch scrape`` / ``urlwatch``, process
+start included); the timed run is the second one, when every answer is 304. Each is shown
+against its own ideal (urlwatch runs 10 workers) and docwatch against urlwatch (goal ≤ 0.5×).
 """
 from __future__ import annotations
 
 import asyncio
 import math
-import tempfile
 import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +26,9 @@ from pathlib import Path
 N_SOURCES = 500
 CONCURRENCY = 16
 LATENCY = 0.050
+URLWATCH_WORKERS = 10  # urlwatch 2.x: worker.MAX_WORKERS
+REPO = Path(__file__).resolve().parent.parent
+BENCH_VENV = REPO / ".venv" / "bench"
 
 PAGE = """---
 title: Service {i} network requirements
@@ -126,9 +138,65 @@ def run() -> list[tuple[str, str, str]]:
             rows.append(("all-304 cycle time", f"{t_304:.2f} s = {t_304 / ideal:.2f}x ideal ({n304} x 304)",
                          "<= 1.3x ideal"))
             rows.append(("all-304 cycle rule rows written", str(written), "0"))
+            rows += side_by_side(port, Path(tmp), sources)
     finally:
         server.terminate()
         server.join(5)
+    return rows
+
+
+def _urlwatch() -> tuple[str | None, str]:
+    """The urlwatch executable, or None and why not."""
+    exe = os.environ.get("DOCWATCH_URLWATCH") or str(BENCH_VENV / "bin" / "urlwatch")
+    if Path(exe).is_file():
+        return str(Path(exe).resolve()), ""
+    log = REPO / ".venv" / "bench.log"
+    why = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+    return None, (f"urlwatch not installed: {why[0][:160]}" if why else
+                  "urlwatch not installed (run `make bench`, which installs urlwatch==2.29 into .venv/bench)")
+
+
+def _timed_run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return took
+
+
+def side_by_side(port: int, tmp: Path, sources) -> list[tuple[str, str, str]]:
+    """``docwatch scrape`` and ``urlwatch`` over the same 500 URLs, second (all-304) run timed."""
+    work = tmp / "side"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCWATCH_")} | {"HOME": str(work)}
+    lines = [f'catalog_path = "{work / "dw.db"}"', f'snapshot_dir = "{work / "snaps"}"', "[fetch]",
+             f"concurrency = {CONCURRENCY}", f"per_host = {CONCURRENCY}", "retries = 0",
+             f'allowed_hosts = ["127.0.0.1:{port}"]']
+    for s in sources:
+        lines += ["[[sources]]", f'name = "{s.name}"', f'url = "{s.url}"', f'markdown_url = "{s.markdown_url}"',
+                  'forms = ["markdown"]']
+    (work / "config.toml").write_text("\n".join(lines) + "\n")
+    script = Path(sys.executable).with_name("docwatch")
+    dw = [str(script)] if script.is_file() else [sys.executable, "-m", "docwatch.cli"]
+    _timed_run(dw + ["--config", "config.toml", "scrape"], work, env)
+    t_dw = _timed_run(dw + ["--config", "config.toml", "scrape"], work, env)
+    ideal_dw = math.ceil(N_SOURCES / CONCURRENCY) * LATENCY
+    rows = [("no-change cycle, `docwatch scrape` process, all 304",
+             f"{t_dw:.2f} s = {t_dw / ideal_dw:.2f}x its ideal {ideal_dw:.2f} s", "<= 1.3x ideal")]
+    exe, why = _urlwatch()
+    if exe is None:
+        return rows + [("no-change cycle, urlwatch 2.29, same URLs", why, "-")]
+    (work / "urls.yaml").write_text("".join(f"url: {s.markdown_url}\n---\n" for s in sources))
+    uw = [exe, "--urls", str(work / "urls.yaml"), "--config", str(work / "urlwatch.yaml"),
+          "--cache", str(work / "cache.db"), "--hooks", str(work / "hooks.py")]
+    _timed_run(uw, work, env)  # first run: every job is new
+    t_uw = _timed_run(uw, work, env)
+    ideal_uw = math.ceil(N_SOURCES / URLWATCH_WORKERS) * LATENCY
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    rows += [(f"no-change cycle, {version or 'urlwatch'}, same URLs, all 304",
+              f"{t_uw:.2f} s = {t_uw / ideal_uw:.2f}x its ideal {ideal_uw:.2f} s ({URLWATCH_WORKERS} workers)", "report"),
+             ("no-change cycle: docwatch / urlwatch", f"{t_dw / t_uw:.2f}x", "<= 0.5x")]
     return rows
 
 
