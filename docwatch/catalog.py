@@ -363,7 +363,7 @@ class Catalog:
         for ev in events:
             row = [getattr(ev, c) for c in cols]
             for i, c in enumerate(cols):
-                if c in ("old", "new", "section"):
+                if c in ("old", "new", "section", "used_by"):
                     row[i] = _dumps(row[i])
             ev.id = self.db.execute(sql, row).lastrowid
 
@@ -494,7 +494,7 @@ class Catalog:
 
 def event_from_row(row: dict[str, Any]) -> ChangeEvent:
     d = {k: row.get(k) for k in ChangeEvent.__dataclass_fields__}
-    for k in ("old", "new"):
+    for k in ("old", "new", "used_by"):
         d[k] = _loads(d[k])
     d["section"] = _loads(d["section"]) or []
     return ChangeEvent(**d)

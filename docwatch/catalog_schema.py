@@ -89,6 +89,7 @@ _V4: list = [
     "ALTER TABLE versions ADD COLUMN kind TEXT",
     "ALTER TABLE versions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE versions ADD COLUMN commit_url TEXT",
+    "ALTER TABLE versions ADD COLUMN missing_includes TEXT",
     _number_versions,
     "CREATE UNIQUE INDEX IF NOT EXISTS versions_seq ON versions(source, seq)",
     "ALTER TABLE rule_versions ADD COLUMN deadline TEXT",
@@ -200,7 +201,7 @@ VIEWS = {
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
     "changes": """SELECT id, detected_at, source, cloud, kind, rule_key, party, field, old, new,
         severity, impact, tab, direction, section, summary, doc_date, doc_commit, page_url,
-        commit_url, version_id FROM change_events""",
+        commit_url, version_id, effective_after, used_by FROM change_events""",
     # service tags (docwatch/catalog_tags.py)
     "service_tags": """SELECT t.cloud, t.name, t.tag_id, t.region, t.region_id, t.platform, t.system_service,
         t.network_features, t.change_number, t.prefix_count,

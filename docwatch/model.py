@@ -107,6 +107,8 @@ class ChangeEvent:
     page_url: str | None = None
     commit_url: str | None = None
     version_id: int | None = None
+    effective_after: str | None = None  # service tags: the date new prefixes may be in use (file date + 7 days)
+    used_by: list[str] | None = None  # service tags: the watched sources whose rules use the tag
     id: int | None = None  # the change_events row id, once stored
 
     def to_dict(self) -> dict[str, Any]:

@@ -198,7 +198,7 @@ def reparse_cmd(ctx: click.Context, source: str | None) -> None:
 
     cat = _open(ctx, source, create=True)
     store = _store(ctx.obj.config)
-    for name in [source] if source else cat.source_names():
+    for name in [source] if source else [n for n in cat.source_names() if not n.startswith("servicetags-")]:
         events = pipeline.reparse(cat, name, store)
         click.echo(f"{name}: reparsed with parser {pipeline.parser_version()} ({len(events)} parser events)")
 
