@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "tags": "docwatch.commands.tags_cmds:tags_group",
     "backfill": "docwatch.commands.history_cmds:backfill_cmd",
     "deadlines": "docwatch.commands.history_cmds:deadlines_cmd",
+    "gc": "docwatch.commands.maint_cmds:gc_cmd",
 }
 COMMAND_PACKAGE = "docwatch.commands"
 DEFAULT_CONFIG = "config.toml"
