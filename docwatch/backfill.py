@@ -142,14 +142,16 @@ class Git:
                 return name[len("remote."):-len(".promisor")]
         return None
 
-    def prefetch(self, blobs: set[str]) -> None:
-        """Fetch the blobs a partial clone lacks in one request rather than one per read."""
+    def prefetch(self, commits: list[str], paths: list[str]) -> None:
+        """Fetch the blobs of ``paths`` at ``commits`` that a partial clone lacks, in one request
+        rather than one lazy fetch per read. ``rev-list --missing=print`` lists them without
+        fetching (``cat-file --batch-check`` would fetch each one)."""
         remote = self.promisor_remote()
-        if not remote or not blobs:
+        if not remote or not commits or not paths:
             return
-        check = self._run("cat-file", "--batch-check=%(objectname)", "--buffer",
-                          input="".join(f"{b}\n" for b in sorted(blobs)), check=False, )
-        missing = [ln.split()[0] for ln in check.splitlines() if ln.endswith(" missing")]
+        out = self._run("rev-list", "--objects", "--missing=print", "--no-walk", "--stdin", "--", *paths,
+                        input="".join(f"{c}\n" for c in commits), check=False)
+        missing = sorted({ln[1:].split()[0] for ln in out.splitlines() if ln.startswith("?")})
         if not missing:
             return
         log.info("backfill: fetching %d blobs from %s (partial clone)", len(missing), remote)
@@ -342,8 +344,8 @@ class History:
             for lg in logs.values():
                 for c in lg:
                     commits.setdefault(c.sha, c)
-            self.git.prefetch({ch.blob for c in commits.values() for ch in c.changes if ch.blob}
-                              - set(self._texts))
+            if pending or not snaps:  # first round, or new include paths: their blobs in one fetch
+                self.git.prefetch(sorted(commits), sorted(tracked))
             order = self._order(commits, page_shas)
             new_paths: set[str] = set()
             current: str | None = None

@@ -260,9 +260,12 @@ def test_partial_clone_follows_page_moves(monitor_repo, tmp_path):
                           capture_output=True, text=True).stdout.strip() == "true"
     config(tmp_path, "mon", MON_PAGE)
     db = tmp_path / "bf.db"
+    packs = len(list((clone / ".git/objects/pack").glob("*.pack")))
     r = cli(tmp_path, db, "backfill", "mon", "--repo", clone, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["versions_ingested"] == len(vs)  # the pure moves are no new versions
+    # the missing blobs came in one batch fetch (one new pack), not one lazy fetch per blob
+    assert len(list((clone / ".git/objects/pack").glob("*.pack"))) == packs + 1
     hand = Catalog(by_hand(tmp_path, "mon", vs))
     cat = Catalog(db)
     try:
