@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -123,18 +124,25 @@ class Extractor:
 
     async def extract(self, b: Bundle):
         EXTRACTIONS["count"] += 1
-        if self.workers <= 1:
-            return await asyncio.to_thread(extract_parts, *_bundle_args(b))
-        if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, extract_parts, *_bundle_args(b))
+        if self.workers > 1:
+            try:
+                if self._pool is None:
+                    methods = multiprocessing.get_all_start_methods()
+                    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+                    self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+                return await asyncio.get_running_loop().run_in_executor(self._pool, extract_parts, *_bundle_args(b))
+            except (BrokenProcessPool, RuntimeError, OSError) as exc:
+                # no worker processes here (e.g. a __main__ without the spawn guard, no /dev/shm):
+                # the same extraction in a thread, for the rest of the cycle
+                log.warning("parse workers unavailable (%s: %s); parsing in a thread", type(exc).__name__, exc)
+                self.close()
+                self.workers = 1
+        return await asyncio.to_thread(extract_parts, *_bundle_args(b))
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- processing: shared by scrape and replay -----------------------------------------------------
@@ -162,10 +170,10 @@ def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> s
 def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, rules, cov: dict[str, int],
                      store: SnapshotStore | None = None) -> SourceOutcome:
     """Hand one parsed bundle to the pipeline; record the outcome and coverage in the state.
-    With ``store``, the version's snapshot is the whole bundle (page + includes), so a later
-    parser upgrade can re-extract it."""
+    With ``store``, a page with includes or page meta is snapshotted as a bundle (page, includes,
+    meta), so a later parser upgrade can re-extract it as it was; a lone page is its own snapshot."""
     snapshot_id = b.snapshot_id
-    if store is not None:
+    if store is not None and (b.includes or any(b.meta.values())):
         snapshot_id = store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
     obs = Observation(b.source, doc, rules, observed_at=b.observed_at, content_hash=b.content_hash,
                       snapshot_id=snapshot_id, page_url=b.page_url, form=b.form)
@@ -181,29 +189,34 @@ def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, ru
                          error=res.reason if anomaly else None, form=b.form, degraded=b.degraded)
 
 
-def _anomaly_open(catalog, source: str) -> bool:
-    row = next(iter(catalog.db.query("SELECT anomaly_since FROM sources WHERE name = ?", [source])), None)
-    return bool(row and row["anomaly_since"])
+def open_streaks(catalog) -> set[str]:
+    """Sources with an open anomaly streak (one read per cycle, not one per source)."""
+    return {r["name"] for r in catalog.db.query("SELECT name FROM sources WHERE anomaly_since IS NOT NULL")}
 
 
-def unchanged_bundle(catalog, cfg: Config, state: CrawlState, b: Bundle) -> SourceOutcome | None:
-    """Same bytes as the source's last version: no parse. The catalog is written only when
-    the last version is not a healthy one or an anomaly streak is open (the pipeline then
-    ends the streak, or counts the repeat of an anomalous version)."""
+def unchanged_bundle(catalog, cfg: Config, state: CrawlState, b: Bundle, *, last: dict | None = None,
+                     streaks: set[str] | None = None) -> SourceOutcome | None:
+    """Same bytes as the source's last version (``last``, read if not given): no parse. The
+    catalog is written only when that version is not a healthy one or an anomaly streak is
+    open: the pipeline then ends the streak, or counts the repeat of an anomalous version."""
     from docwatch.catalog import ACCEPTED_STATUSES
 
-    last = catalog.last_version(b.source) if b.content_hash else None
-    if not last or last["content_hash"] != b.content_hash:
+    if last is None and b.content_hash:
+        last = catalog.last_version(b.source)
+    if not last or not b.content_hash or last["content_hash"] != b.content_hash:
         return None
-    status = "duplicate"
-    if last["status"] not in ACCEPTED_STATUSES or _anomaly_open(catalog, b.source):
+    status, reason = "duplicate", None
+    streak = b.source in (open_streaks(catalog) if streaks is None else streaks)
+    if last["status"] not in ACCEPTED_STATUSES or streak:
         res = ingest(catalog, Observation(b.source, None, [], observed_at=b.observed_at, content_hash=b.content_hash,
                                           snapshot_id=b.snapshot_id, page_url=b.page_url, form=b.form),
                      guard=cfg.guard)
         status = res.status if res.status == "duplicate" else "unchanged"
-    state.source_done(b.source, status, None, b.observed_at or now_iso(), form=b.form, degraded=b.degraded,
+        if last["status"] == "anomaly":  # the same suspicious bytes again: still anomalous
+            status, reason = "anomaly", res.reason or last.get("reason")
+    state.source_done(b.source, status, reason, b.observed_at or now_iso(), form=b.form, degraded=b.degraded,
                       fail_streak=0)
-    return SourceOutcome(b.source, status, form=b.form, degraded=b.degraded)
+    return SourceOutcome(b.source, status, error=reason, form=b.form, degraded=b.degraded)
 
 
 def process_bundle(catalog, cfg: Config, state: CrawlState, b: Bundle) -> SourceOutcome:
@@ -248,14 +261,16 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
         # every fetch ends by the cycle deadline; what is still running just after it is cancelled
         async with F.Fetcher(cfg.fetch, client=client, deadline=time.monotonic() + timeout) as fetcher:
             sf = SourceFetcher(fetcher, state, store, cfg)
+            streaks = open_streaks(catalog)
 
             async def one(src: SourceConfig) -> SourceOutcome:
                 try:
-                    b = await sf.bundle(src, last_hash=catalog.last_content_hash(src.name))
+                    last = catalog.last_version(src.name)
+                    b = await sf.bundle(src, last_hash=last["content_hash"] if last else None)
                 except FormFailed as exc:
                     return fetch_failed(catalog, cfg, state, src.name, str(exc), src.url, now_iso())
                 try:
-                    out = unchanged_bundle(catalog, cfg, state, b)
+                    out = unchanged_bundle(catalog, cfg, state, b, last=last, streaks=streaks)
                     if out is None:
                         out = ingest_extracted(catalog, cfg, state, b, *await extractor.extract(b), store)
                 except asyncio.CancelledError:
