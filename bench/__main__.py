@@ -7,6 +7,7 @@ asserted: the benchmarks inform, the tests decide.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    logging.getLogger("docwatch").setLevel(logging.ERROR)  # a bench's own failures are reported below
     wanted = set(argv)
     names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
     failed = 0

@@ -100,7 +100,7 @@ def run() -> list[tuple[str, str, str]]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             fetch = FetchConfig(concurrency=CONCURRENCY, per_host=CONCURRENCY, retries=0,
-                                allowed_hosts=["127.0.0.1"], read_timeout=10.0)
+                                allowed_hosts=[f"127.0.0.1:{port}"], read_timeout=10.0)
             sources = [SourceConfig(name=f"s{i}", url=f"http://127.0.0.1:{port}/learn/{i}",
                                     markdown_url=f"http://127.0.0.1:{port}/md/{i}.md", forms=["markdown"])
                        for i in range(N_SOURCES)]
