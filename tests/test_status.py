@@ -105,3 +105,32 @@ def test_coverage_is_stored_shown_and_a_drop_is_warned(tmp_path, server, caplog)
     r = CliRunner().invoke(main, ["--db", cfg.catalog_path, "status", "--json"])
     cov = {s["source"]: s for s in json.loads(r.output)["sources"]}["widget"]["coverage"]
     assert cov["unparsed"] == 1 and cov["in_rules"] == 2 and cov["seen"] == 3
+
+
+def test_status_shows_an_alert_channel_held_by_a_failed_delivery(tmp_path, server, monkeypatch):
+    from docwatch.config import load_config
+
+    monkeypatch.setenv("DOCWATCH_TEST_HOOK_SECRET", "s3cret-for-tests")
+    first = serve_markdown(server, MONITOR, -2)
+    # the alert receiver is the page server, which refuses POSTs (HTTP 501): every delivery fails
+    toml = tmp_path / "config.toml"
+    toml.write_text(
+        f'catalog_path = "{tmp_path / "c.db"}"\nsnapshot_dir = "{tmp_path / "s"}"\n'
+        f'[fetch]\nretries = 0\nbackoff = 0.001\nparse_workers = 1\nallowed_hosts = ["127.0.0.1:{server.port}"]\n'
+        f'[[sources]]\nname = "monitor"\nurl = "{server.url("/learn/monitor")}"\n'
+        f'markdown_url = "{server.url(first)}"\nforms = ["markdown"]\n'
+        f'[alerts.hook]\nkind = "webhook"\nurl = "{server.url("/hook")}"\nsecret_env = "DOCWATCH_TEST_HOOK_SECRET"\n'
+        'max_attempts = 1\nmin_severity = "low"\n')
+    cfg = load_config(toml)
+    cfg.servicetags = []
+    cat = Catalog(cfg.catalog_path)
+    run_cycle(cfg, cat)
+    serve_markdown(server, MONITOR, -1)  # a real new version: change events for the channel
+    run_cycle(cfg, cat)
+    cat.close()
+    r = CliRunner().invoke(main, ["--config", str(toml), "status"])
+    assert r.exit_code == 0, r.output
+    assert "alert channels:" in r.output and "hook: HELD since" in r.output
+    r = CliRunner().invoke(main, ["--config", str(toml), "status", "--json"])
+    (hook,) = json.loads(r.output)["channels"]
+    assert hook["name"] == "hook" and hook["state"] == "held" and hook["failed"] == 1

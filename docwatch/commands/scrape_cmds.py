@@ -132,6 +132,7 @@ def status_cmd(app, as_json: bool) -> None:
     catalog = app.catalog(create=False)
     try:
         report = status_report(catalog, [s.name for s in cfg.sources])
+        channels = _channel_states(catalog, cfg)
     finally:
         catalog.close()
     daemon = report.daemon
@@ -139,7 +140,7 @@ def status_cmd(app, as_json: bool) -> None:
     rows = [dict(r.to_dict(), configured=r.configured) for r in report.sources]
     info = {"catalog": str(db_path), "running": holder, "next_run": daemon.get("next_run") if holder else None,
             "last_cycle": daemon.get("last_cycle"), "last_cycle_summary": daemon.get("last_cycle_summary"),
-            "sources": rows}
+            "sources": rows, "channels": [vars(c).copy() for c in channels]}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -167,6 +168,19 @@ def status_cmd(app, as_json: bool) -> None:
     Console(width=None if sys.stdout.isatty() else 160, file=sys.stdout).print(t)
     for n in notes:
         click.echo(f"  {n}")
+    if channels:
+        click.echo("alert channels:")
+        for c in channels:
+            click.echo(f"  {c.line()}")
+
+
+def _channel_states(catalog, cfg) -> list:
+    """Per alert channel: ok, retrying or held (read-only), from the outbox."""
+    if not cfg.channels:
+        return []
+    from docwatch.alerts.outbox import channel_states
+
+    return channel_states(catalog, cfg.channels)
 
 
 def _replay_dir(cfg, directory: str | None) -> Path:
