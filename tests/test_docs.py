@@ -30,13 +30,22 @@ def readme() -> str:
 
 
 def section(title: str) -> str:
-    """The README text under the heading ``title`` (any level), up to the next heading of that level or above."""
-    text = readme()
-    m = re.search(rf"^(#+) {re.escape(title)}\s*$", text, re.M)
-    assert m, f"README has no section {title!r}"
-    level = len(m.group(1))
-    end = re.search(rf"^#{{1,{level}}} ", text[m.end():], re.M)
-    return text[m.end(): m.end() + end.start() if end else len(text)]
+    """The README text under the heading ``title`` (any level), up to the next heading of that
+    level or above; ``#`` lines inside fenced code blocks are not headings."""
+    lines, out, level, fenced = readme().splitlines(), None, 0, False
+    for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"(#+) (.*?)\s*$", line)
+        if out is None:
+            if m and m.group(2) == title:
+                out, level = [], len(m.group(1))
+            continue
+        if m and len(m.group(1)) <= level:
+            break
+        out.append(line)
+    assert out is not None, f"README has no section {title!r}"
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- commands and options
@@ -158,17 +167,48 @@ def test_every_config_key_is_in_the_config_reference():
     assert not missing, f"config.toml keys missing from the README's config reference: {missing}"
 
 
-def test_every_alert_channel_kind_and_key_is_documented():
-    from docwatch.alerts.config import CHANNEL_KINDS
+def shown_default(key) -> str:
+    """A registry key's default as the README's channel table writes it."""
+    if key.required:
+        return "required"
+    if key.default in (None, (), []):
+        return "unset"
+    if isinstance(key.default, bool):
+        return f"`{str(key.default).lower()}`"
+    if isinstance(key.default, str):
+        return f'`"{key.default}"`'
+    return f"`{key.default:g}`" if isinstance(key.default, float) else f"`{key.default}`"
 
-    text = section("Alert channels")
-    problems = []
+
+def channel_table() -> dict[tuple[str, str], str]:
+    """(kind or "every kind", key) → default cell, from the README's channel table."""
+    out = {}
+    for line in section("Alert channels").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")] if line.startswith("| ") else []
+        if len(cells) == 4 and cells[1].startswith("`"):
+            kinds = re.findall(r"`([a-z]+)`", cells[0]) or [cells[0]]
+            for kind in kinds:
+                out[(kind, cells[1].strip("`"))] = cells[2]
+    return out
+
+
+def test_channel_reference_matches_the_registry():
+    from docwatch.alerts.config import CHANNEL_KINDS, Channel
+
+    table, problems = channel_table(), []
+    common = {k.name for k in Channel.OWN_KEYS}
+    expected = {("every kind", k.name): k for k in Channel.OWN_KEYS}
     for kind, cls in CHANNEL_KINDS.items():
-        if f'kind = "{kind}"' not in text:
-            problems.append(f"kind {kind!r} has no example")
-        problems += [f"{kind}: `{k.name}`" for k in cls.all_keys()
-                     if not re.search(rf"`{re.escape(k.name)}[` =]|^(# ?)?{re.escape(k.name)} = ", text, re.M)]
-    assert not problems, "README 'Alert channels' lacks: " + "; ".join(problems)
+        expected |= {(kind, k.name): k for k in cls.all_keys() if k.name not in common}
+        if f'kind = "{kind}"' not in section("Alert channels"):
+            problems.append(f"no example for kind {kind!r}")
+    for where, key in sorted(expected.items()):
+        if where not in table:
+            problems.append(f"{where[0]}: `{where[1]}` has no row")
+        elif table[where] != shown_default(key):
+            problems.append(f"{where[0]}: `{where[1]}` default is {shown_default(key)}, README says {table[where]}")
+    problems += [f"{w[0]}: `{w[1]}` is documented but not in the registry" for w in sorted(set(table) - set(expected))]
+    assert not problems, "README channel table vs docwatch.alerts.config.CHANNEL_KINDS: " + "; ".join(problems)
 
 
 # ---------------------------------------------------------------- catalog tables and views
