@@ -229,10 +229,16 @@ def process_bundle(catalog, cfg: Config, state: CrawlState, b: Bundle) -> Source
 
 
 def fetch_failed(catalog, cfg: Config, state: CrawlState, source: str, reason: str, page_url: str | None,
-                 at: str) -> SourceOutcome:
+                 at: str, *, interrupted: bool = False) -> SourceOutcome:
     """Nothing complete could be fetched. A warning until it has failed ``guard.failure_cycles``
-    cycles in a row; then one anomaly event for the streak (the catalog keeps it to one)."""
+    cycles in a row; then one anomaly event for the streak (the catalog keeps it to one).
+    ``interrupted`` (shutdown cancelled the fetches): says nothing about the page, so the
+    streak is left as it was."""
     prev = state.source(source)
+    if interrupted:
+        log.info("%s: not fetched: %s", source, reason)
+        state.source_done(source, "failed", reason, at)
+        return SourceOutcome(source, "failed", error=reason)
     streak = (prev.fail_streak if prev else 0) + 1
     needed = max(1, getattr(cfg.guard, "failure_cycles", 3))
     if streak >= needed:
@@ -268,7 +274,8 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                     last = catalog.last_version(src.name)
                     b = await sf.bundle(src, last_hash=last["content_hash"] if last else None)
                 except FormFailed as exc:
-                    return fetch_failed(catalog, cfg, state, src.name, str(exc), src.url, now_iso())
+                    return fetch_failed(catalog, cfg, state, src.name, str(exc), src.url, now_iso(),
+                                        interrupted=bool(getattr(fetcher, "cancelled", None)))
                 try:
                     out = unchanged_bundle(catalog, cfg, state, b, last=last, streaks=streaks)
                     if out is None:

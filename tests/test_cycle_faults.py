@@ -111,3 +111,21 @@ def test_sources_not_done_by_the_cycle_deadline_fail_with_that_reason(tmp_path, 
     assert got["slow"].status == "failed" and "deadline" in got["slow"].error
     assert counts(cat)["removed"] == 0
     cat.close()
+
+
+def test_a_shutdown_cancelling_fetches_is_no_failure_streak(tmp_path, server):
+    import threading
+
+    from docwatch.fetch import cancel_all
+
+    server.set("/slow.md", {"action": "sleep", "seconds": 3, "body": b"# late\n"})
+    cfg = config(tmp_path, [source(server, "slow", "/slow.md")], read_timeout=10.0, retries=0)
+    cfg.guard.failure_cycles = 1  # a real failure would be an anomaly at once
+    cat = Catalog(cfg.catalog_path)
+    timer = threading.Timer(0.5, cancel_all, args=("shutting down",))
+    timer.start()
+    out = run_cycle(cfg, cat).outcomes[0]
+    timer.join()
+    assert out.status == "failed" and "shutting down" in out.error
+    assert CrawlState(cat.db).source("slow").fail_streak == 0 and counts(cat)["anomalies"] == 0
+    cat.close()
