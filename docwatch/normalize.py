@@ -346,14 +346,23 @@ def _without_not_required_ports(text: str | None, ctx: _Ctx) -> str | None:
 
 
 # what the table's own words say its addresses are: not destinations to allow
+RESERVED = "reserved or internal address range (not a destination to allow)"
+BYPASS = "proxy-bypass list (traffic that skips the proxy, not a destination to allow)"
 _SET_ASIDE = (
-    ("reserved or internal address range (not a destination to allow)",
-     re.compile(r"\breserved\b|\b(?:must|should|can)\s*(?:not|n't)\s+overlap|\bnot\s+overlap|"
-                r"\b(?:do\s+not|don't|never|cannot|can't)\s+(?:re)?use\b|\baddress\s+spaces?\s+to\s+avoid|\bavoid\s+(?:these|the following|using)\b"
-                r"|\bused\s+internally\b|\binternally\b", re.I)),
-    ("proxy-bypass list (traffic that skips the proxy, not a destination to allow)",
-     re.compile(r"\bbypass\b|\bno_?proxy\b|\bproxy\s+exclusions?\b|\bexclude\b[^.]*\bproxy\b", re.I)),
+    (RESERVED,
+     re.compile(r"\breserved\b[^.|]{0,40}\b(?:ranges?|address(?:es)?|ips?|cidrs?|subnets?|spaces?|prefix(?:es)?|networks?)\b|"
+                r"\b(?:ranges?|address(?:es)?|cidrs?|subnets?|prefix(?:es)?)\s+(?:are|is)\s+reserved\b|"
+                r"\b(?:must|should|can|do|does)\s*(?:not|n't)\s+overlap|\bnot\s+overlap|\bno\s+overlap|"
+                r"\b(?:do\s+not|don't|never|cannot|can't)\s+(?:re)?use\s+(?:these|this|them|the following)\b|"
+                r"\baddress\s+spaces?\s+to\s+avoid|\bavoid\s+(?:these|the following)\s+(?:ranges?|address)", re.I)),
+    (BYPASS,
+     re.compile(r"\bproxy\b[^.|]{0,30}\b(?:bypass|exclusions?|exceptions?)\b|\bbypass(?:es|ing)?\b[^.|]{0,30}\bprox(?:y|ies)\b|"
+                r"\bno_?proxy\b|\bexclude\b[^.|]*\bfrom\b[^.|]*\bproxy\b", re.I)),
 )
+# in a proxy-bypass list, what stays internal: private/loopback/link-local addresses, domain
+# suffixes written with a leading dot, single-label and cluster-local names
+_PRIVATE = re.compile(r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.)|^localhost$|"
+                      r"\.(?:local|svc|internal|lan|corp|home)$|^[^.]+$", re.I)
 _EXAMPLE_CONTEXT = re.compile(r"(?<![\w.-])(?:examples?|samples?)(?![\w.-])|\be\.g\.|\bfor instance\b|\billustrat", re.I)
 
 
@@ -829,7 +838,11 @@ _EXAMPLE_ITEM = re.compile(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-]
 
 def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     """Why a party is not a destination to allow (``None`` when it is one)."""
-    if ctx.set_aside and kind != "tag":
+    if ctx.set_aside == BYPASS and kind != "tag":
+        # public service endpoints a page tells you to bypass the proxy for must still be allowed
+        if _PRIVATE.search(value) or f".{value}" in cell_text or kind in ("cidr", "ip_range"):
+            return BYPASS
+    elif ctx.set_aside and kind != "tag":
         return ctx.set_aside
     if bool(ctx.next_hops) and value.strip() in ("0.0.0.0/0", "::/0"):
         return "default route of a route table (not a destination to allow)"

@@ -137,7 +137,7 @@ def _classify_port_item(item: str, prefixed: list[tuple[str, str]], plain: list[
 
 # "plain HTTP on TCP 80 and TLS on TCP 443", "over TCP port 443", "port 8443 (TCP)", "ports 80 and 443"
 _SENTENCE_PORTS = re.compile(
-    r"\b(?:(?P<p1>tcp|udp)\s+(?:ports?\s+)?|ports?\s+)"
+    r"\b(?:(?P<p1>tcp|udp)\s+(?:ports?\s+)?|ports?\s+(?:(?:in\s+)?(?:the\s+)?range\s+(?:of\s+)?|from\s+|between\s+)?)"
     r"(?P<ports>\d{1,5}(?:\s*(?:-|–|to|through)\s*\d{1,5})?(?:\s*(?:,|,?\s*and|,?\s*or)\s*\d{1,5}(?:\s*(?:-|–)\s*\d{1,5})?)*)"
     r"\b(?:\s*\((?P<p2>tcp|udp)\))?", re.I)
 

@@ -141,6 +141,13 @@ def test_ports_stated_in_a_description_cell():
     assert facts_of(agent, "ports", "protocol") == (["8080", "8081"], "tcp")
 
 
+def test_port_phrases_in_sentences():
+    from docwatch.normalize_values import ports_in_sentence
+    assert ports_in_sentence("ports in the range of 12495-30015 aren't required") == {None: ["12495-30015"]}
+    assert ports_in_sentence("TLS 1.2 over TCP port 8443, then port 8444") == {"tcp": ["8443", "8444"]}
+    assert ports_in_sentence("retries 5 times within 30 seconds") == {}
+
+
 def test_not_required_sentence_names_only_its_ports():
     rules = shape("ports")
     assert one(rules, "collector.gizmo-cloud.net")["required"] is False  # 6005 lies in 6000-6010
@@ -190,7 +197,8 @@ def test_words_that_only_look_like_tags_are_no_tags():
 
 def test_reserved_ranges_proxy_exclusions_and_examples_are_set_aside():
     rules = shape("not_rules")
-    assert parties(rules) == {"api.gizmo-cloud.net", "api.example.net"}  # example.net is real unless called an example
+    # example.net is real unless called an example; a public endpoint in a bypass list must still be allowed
+    assert parties(rules) == {"api.gizmo-cloud.net", "api.example.net", "login.gizmo-cloud.net"}
     notes = diagnostics("not_rules", "not-a-rule")
     assert "reserved" in notes["172.30.0.0/16"] and "reserved" in notes["172.31.0.0/16"]
     assert "proxy" in notes["169.254.169.254"] and "proxy" in notes["svc.cluster.local"]
