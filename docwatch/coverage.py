@@ -33,7 +33,9 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _EXAMPLE_CONTEXT,
     _EXAMPLE_PARTY,
     _FILE_EXT,
+    _HOSTISH as _DOTTED,
     _NEG,
+    _TAGISH,
     _TAG_TOKEN,
     MAX_PARAGRAPH,
     sentences,
@@ -88,7 +90,7 @@ def _key(value: str) -> str:
 
 
 def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
-    if "." not in text:
+    if "." not in text or not _DOTTED.search(text):
         return
     for m in _HOSTISH.finditer(text):
         tok = m.group(0).rstrip(_TRAIL)
@@ -99,16 +101,23 @@ def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
             yield tok, kind
 
 
-def _tag_tokens(text: str, code: list[str], *, whole_cell: bool = False) -> Iterator[str]:
+_WHOLE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9 ]{0,58}(?:\.[A-Za-z0-9<>{}_]+)?$", re.M)
+
+
+def _tag_tokens(text: str, code: list[str], *, whole_cells: bool = False) -> Iterator[str]:
+    """Known tags in code spans, in CamelCase/dotted words, and (``whole_cells``: one table item
+    per line of ``text``) items that are a tag name on their own ("Storage", "Azure Monitor")."""
     for c in code:
         tag = canonical_tag(c) if " " not in c else None
         if tag:
             yield tag
-    if whole_cell and len(text) < 60 and re.fullmatch(r"[A-Za-z][A-Za-z0-9 ]*(?:\.[A-Za-z0-9<>{}_]+)?", text):
-        tag = canonical_tag(text.replace(" ", ""))
-        if tag:
-            yield tag
-            return
+    if whole_cells:
+        for m in _WHOLE_TAG.finditer(text):
+            tag = canonical_tag(m.group(0).replace(" ", ""))
+            if tag:
+                yield tag
+    if not _TAGISH.search(text):
+        return
     for m in _TAG_TOKEN.finditer(text):
         if _CAMEL.match(m.group(0)):
             tag = canonical_tag(m.group(0))
@@ -117,20 +126,21 @@ def _tag_tokens(text: str, code: list[str], *, whole_cell: bool = False) -> Iter
 
 
 def page_tokens(doc: Document) -> list[Token]:
-    """Every host/URL/IP/CIDR/tag-like token of the page's content, in page order (not deduplicated)."""
+    """Every host/URL/IP/CIDR/tag-like token of the page's content, in page order (not deduplicated).
+
+    A table is scanned as one text (an item per line: no token spans a line), since its tokens
+    share the table's line and section."""
     out: list[Token] = []
     for t in doc.tables:
-        for row in t.rows:
-            for cell in row:
-                texts = cell.items or [cell.text]
-                for item in texts:
-                    for tok, kind in _host_tokens(item):
-                        out.append(Token(tok, _key(tok), kind, t.line, list(t.headings)))
-                    for tag in _tag_tokens(item, [], whole_cell=True):
-                        out.append(Token(tag, tag.lower(), "tag", t.line, list(t.headings)))
-                for tag in _tag_tokens("", cell.code):
-                    out.append(Token(tag, tag.lower(), "tag", t.line, list(t.headings)))
+        text = "\n".join(item for row in t.rows for cell in row for item in (cell.items or [cell.text]))
+        code = [c for row in t.rows for cell in row for c in cell.code]
+        for tok, kind in _host_tokens(text):
+            out.append(Token(tok, _key(tok), kind, t.line, list(t.headings)))
+        for tag in _tag_tokens(text, code, whole_cells=True):
+            out.append(Token(tag, tag.lower(), "tag", t.line, list(t.headings)))
     for b in doc.blocks:
+        if not (_DOTTED.search(b.text) or _TAGISH.search(b.text)):
+            continue  # no dotted name and no tag-like word: no token
         context_aside = "example or sample context" if (
             _EXAMPLE_CONTEXT.search(b.lead_in or "") or (b.headings and _EXAMPLE_CONTEXT.search(b.headings[-1]))
         ) else None

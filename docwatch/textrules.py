@@ -110,6 +110,7 @@ _PORT_PHRASES = (
     # "(TLS 443)", "HTTPS (443)", "HTTPS port 443", "https:443"
     re.compile(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", re.I),
 )
+_DIGIT = re.compile(r"\d")
 _TRANSPORT = re.compile(r"\b(tcp|udp)\b", re.I)
 _APP_PROTO = re.compile(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", re.I)
 
@@ -120,7 +121,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
     A phrase's own protocol wins; unqualified ports take the one transport the sentence names
     (``tcp``/``udp``), else ``tcp`` when it names HTTPS/HTTP/TLS. No port but "over HTTPS" → 443."""
     t = clean_text(text or "")
-    if not t:
+    if not t or not _DIGIT.search(t):
         return {}
     found: dict[str | None, list[str]] = {}
     spans: list[tuple[int, int]] = []
@@ -167,15 +168,42 @@ def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool 
     are not tags. An unknown name counts only when CamelCase/dotted *and* written next to
     "service tag" or standing alone under a "service tags" lead-in (``tag_context``): a CamelCase
     word in code (``VirtualMachineConfiguration``) is a setting, not a tag."""
-    if not is_tag(value):
-        return None
-    esc = re.escape(value)
-    near = re.search(rf"{esc}`?\s+(service\s+)?tags?\b|\btags?\s+`?{esc}\b", text, re.I) is not None
     shaped = _CAMEL.match(value) is not None
     known = canonical_tag(value)
-    if known:
-        return known if (shaped or near or code) else None
-    return value if shaped and (near or tag_context) else None
+    if not (shaped or known) or not is_tag(value):
+        return None
+    if known and (shaped or code):
+        return known
+    if tag_context and shaped:
+        return value
+    return (known or value) if _next_to_tag_words(value, text) else None
+
+
+_TAG_AFTER = re.compile(r"`?\s+(?:service\s+)?tags?\b", re.I)
+_TAG_BEFORE = re.compile(r"\btags?\s+`?$", re.I)
+
+
+def _next_to_tag_words(value: str, text: str) -> bool:
+    """``value`` is written right before "(service) tag(s)" or right after "tag"."""
+    start = text.find(value)
+    while start >= 0:
+        end = start + len(value)
+        if _TAG_AFTER.match(text, end) or _TAG_BEFORE.search(text[max(0, start - 12):start]):
+            return True
+        start = text.find(value, end)
+    return False
+
+
+_HOSTISH = re.compile(r"[\w*>}]\.[\w*<{]|\d\.\d")
+_TAGISH = re.compile(r"[a-z0-9][A-Z]|\b[A-Z][A-Za-z0-9]*\.[A-Za-z<{]|\b[Tt][Aa][Gg][Ss]?\b")  # CamelCase, Tag.Region, "tag"
+
+
+_WORTH = re.compile(rf"{_HOSTISH.pattern}|\d|{_TAGISH.pattern}")
+
+
+def _worth_reading(text: str) -> bool:
+    """Cheap gate: text with no dotted name, no digit and no tag-like word states no rule."""
+    return _WORTH.search(text) is not None
 
 
 def _text_tags(text: str, code: list[str], tag_context: bool) -> list[str]:
@@ -203,8 +231,10 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
     for c in spans:
         plain = plain.replace(c, " , ")
     found = parties_in_cell(Cell(code=spans), want_tags=False) if spans else []
-    found += parties_in_cell(Cell.from_items([plain]), want_tags=False)
-    found += [("tag", t) for t in _text_tags(text, spans, tag_context)]
+    if _HOSTISH.search(plain):  # words only: no dotted name, no address, nothing to classify
+        found += parties_in_cell(Cell.from_items([plain]), want_tags=False)
+    if spans or _TAGISH.search(text):
+        found += [("tag", t) for t in _text_tags(text, spans, tag_context)]
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for kind, value in found:
@@ -252,6 +282,27 @@ def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
         )
         memo[key] = hit
     return hit
+
+
+class _LazyCtx:
+    """A block's :class:`_BlockCtx`, worked out on first use: most paragraphs state no rule, and
+    the example/tag flags a list item or code block is first checked against need no table context."""
+
+    __slots__ = ("_block", "_memo", "_ctx")
+
+    def __init__(self, block: Block, memo: dict) -> None:
+        self._block, self._memo, self._ctx = block, memo, None
+
+    @property
+    def example(self) -> bool:
+        lead = self._block.lead_in if self._block.kind in ("code", "list_item") else None
+        innermost = self._block.headings[-1] if self._block.headings else ""
+        return bool(_EXAMPLE_CONTEXT.search(lead or "") or _EXAMPLE_CONTEXT.search(innermost))
+
+    def __getattr__(self, name: str):
+        if self._ctx is None:
+            self._ctx = _block_ctx(self._block, self._memo)
+        return getattr(self._ctx, name)
 
 
 def _rules_for(parties: list[tuple[str, str]], ports: dict[str | None, list[str]], ctx: _BlockCtx, *,
@@ -303,6 +354,8 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
 
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
                     list_context: bool = False, leads_code: bool = False) -> list[Rule]:
+    if not _worth_reading(sentence) and not list_context:
+        return []
     if _NEG.search(sentence) or (leads_code and sentence.endswith(":")):
         return []  # negated, or it introduces the commands of the code block below
     cue = _CUE.search(sentence) is not None
@@ -350,8 +403,10 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
     for block in doc.blocks:
+        if block.kind != "list_item" and not _worth_reading(block.text):
+            continue  # (a list item may be one bare tag name: "Storage")
         try:
-            rules.extend(_block_rules(block, _block_ctx(block, memo), listed, leads, leads_code))
+            rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code))
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     return reconcile(rules, known or [])

@@ -9,9 +9,9 @@ import logging
 from typing import Callable
 
 from parsers.detect import detect_format
-from parsers.model import Cell, Diagnostic, Document, Tab, Table
+from parsers.model import Block, Cell, Diagnostic, Document, Tab, Table
 
-__all__ = ["Cell", "Diagnostic", "Document", "Tab", "Table", "detect_format", "parse_document"]
+__all__ = ["Block", "Cell", "Diagnostic", "Document", "Tab", "Table", "detect_format", "parse_document"]
 
 log = logging.getLogger(__name__)
 
