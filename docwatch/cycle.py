@@ -115,21 +115,26 @@ def _bundle_args(b: Bundle) -> tuple:
 
 
 class Extractor:
-    """Parse + normalize off the event loop: a process pool of ``workers`` (created on first
-    use), or one thread when ``workers`` <= 1. Both give identical results."""
+    """Parse + normalize off the event loop: a process pool of ``workers``, or one thread when
+    ``workers`` <= 1 (identical results). The pool starts on the first page that needs parsing,
+    so a no-change cycle starts no processes."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self._pool
+
     async def extract(self, b: Bundle):
         EXTRACTIONS["count"] += 1
         if self.workers > 1:
             try:
-                if self._pool is None:
-                    methods = multiprocessing.get_all_start_methods()
-                    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-                    self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+                self._ensure_pool()
                 return await asyncio.get_running_loop().run_in_executor(self._pool, extract_parts, *_bundle_args(b))
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 # no worker processes here (e.g. a __main__ without the spawn guard, no /dev/shm):
