@@ -150,10 +150,14 @@ _V6: list = [
 # v7 (owner: exports, docwatch/exports/base.py): endpoint-set ids. AUTOINCREMENT so an id is
 # allocated once and never reused; a set is found again by its key (what it is, not where it
 # sits). The catalog version exports carry is max(rule_versions.id): no counter needed.
+# set_id: the public id when a set succeeds a vanished one (same members, new wording, tab or
+# ports: it keeps its predecessor's id); members: its parties when last seen (JSON list).
 _V7: list = [
     """CREATE TABLE IF NOT EXISTS endpoint_sets (
         id INTEGER PRIMARY KEY AUTOINCREMENT, set_key TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
-        created_at TEXT)""",
+        created_at TEXT, set_id INTEGER, members TEXT)""",
+    "ALTER TABLE endpoint_sets ADD COLUMN set_id INTEGER",
+    "ALTER TABLE endpoint_sets ADD COLUMN members TEXT",
     "CREATE INDEX IF NOT EXISTS endpoint_sets_source ON endpoint_sets(source)",
 ]
 # v8 (owner: backfill + deadlines, docwatch/deadline_store.py): deadlines read from the page

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from conftest import corpus_versions
 from export_helpers import Dw
 
 
@@ -11,25 +14,36 @@ def _sets(doc):
     return {s["id"]: s for sets in doc["instances"].values() for s in sets}
 
 
-def test_unchanged_sets_keep_their_ids_after_one_more_real_version(tmp_path, corpus_dir):
+CONTENT = ("serviceArea", "urls", "ips", "serviceTags", "tcpPorts", "udpPorts", "unknownProtocolPorts", "direction",
+           "required")
+
+
+@pytest.mark.parametrize("page", ["apim-virtual-network-reference", "azure-monitor-network-access",
+                                  "container-apps-use-azure-firewall"])
+def test_unchanged_sets_keep_their_ids_through_the_real_history(tmp_path, corpus_dir, page):
+    """Every real version in turn: a set whose endpoints, ports, direction and required flag
+    are the same as in the previous version keeps its id, even when the page re-worded its
+    purpose or moved it out of a tab (APIM dropped its stv1/stv2 tabs; Azure Monitor re-worded
+    its CDN rows; Container Apps rewrote its purposes)."""
     dw = Dw(tmp_path)
-    page = "apim-virtual-network-reference"
-    dw.ingest_corpus(page, index=-2, at="2026-04-10")
-    before = dw.export_json("json")
-    dw.ingest_corpus(page, index=-1, at="2026-04-30")
-    after = dw.export_json("json")
-    assert after["catalogVersion"] > before["catalogVersion"]
-    b, a = _sets(before), _sets(after)
-    # a set is unchanged when its members and facts are the same; each keeps its id
-    key = lambda s: json.dumps({k: v for k, v in s.items() if k != "id"}, sort_keys=True)  # noqa: E731
-    by_content_after = {key(s): i for i, s in a.items()}
-    unchanged = [(i, s) for i, s in b.items() if key(s) in by_content_after]
-    assert unchanged, "the two versions share sets"
-    assert all(by_content_after[key(s)] == i for i, s in unchanged)
-    # a set first seen in the new version gets a new id, never one a set held before
-    old_keys = {key(s) for s in b.values()}
-    fresh = [i for i, s in a.items() if key(s) not in old_keys and i not in b]
-    assert all(i > max(b) for i in fresh)
+    content = lambda s: json.dumps({k: s.get(k) for k in CONTENT}, sort_keys=True)  # noqa: E731
+    prev, compared, version = None, 0, 0
+    for v in corpus_versions(page):
+        dw.ingest(v["file"], page, v["ms_date"])
+        doc = dw.export_json("json")
+        assert doc["catalogVersion"] >= version
+        version = doc["catalogVersion"]
+        cur = _sets(doc)
+        if prev is not None:
+            before: dict[str, set[int]] = {}
+            for i, s in prev.items():
+                before.setdefault(content(s), set()).add(i)
+            for i, s in cur.items():
+                if content(s) in before:
+                    compared += 1
+                    assert i in before[content(s)], (v["ms_date"], s)
+        prev = cur
+    assert compared >= 5
 
 
 def test_ids_do_not_shift_when_another_set_is_added(tmp_path):
@@ -79,3 +93,25 @@ def test_removed_set_is_a_remove_entry(tmp_path):
     (entry,) = dw.export_json("changes-json", "--since-version", v1)["changes"]
     assert entry["disposition"] == "Remove" and entry["remove"] == {"urls": ["c.widget.example.com"]}
     assert entry["impact"] == "RemovedIpOrUrl"
+
+
+def test_a_set_that_only_got_new_wording_keeps_its_id(tmp_path):
+    head = "# Reqs\n\nOutbound traffic\n\n| Host | Protocol | Port | Purpose |\n|---|---|---|---|\n"
+    page = tmp_path / "p.md"
+    page.write_text(head + "| `login.widget.example.com` | HTTPS | 443 | Widget AD sign-in |\n"
+                    "| `b.widget.example.com` | HTTPS | 443 | Beta |\n")
+    dw = Dw(tmp_path)
+    dw.ingest(page, "w", "2025-01-01")
+    before = {s["urls"][0]: s["id"] for s in dw.export_json("json")["instances"]["Worldwide"]}
+    v1 = dw.export_json("json")["catalogVersion"]
+    page.write_text(head + "| `login.widget.example.com` | HTTPS | 443 | Widget Entra sign-in |\n"
+                    "| `b.widget.example.com` | HTTPS | 443 | Beta |\n")
+    dw.ingest(page, "w", "2025-02-01")
+    after = {s["urls"][0]: s for s in dw.export_json("json")["instances"]["Worldwide"]}
+    assert after["login.widget.example.com"]["id"] == before["login.widget.example.com"]
+    assert after["login.widget.example.com"]["notes"] == "Widget Entra sign-in"
+    (entry,) = dw.export_json("changes-json", "--since-version", v1)["changes"]
+    assert entry["disposition"] == "Change" and "add" not in entry and "remove" not in entry
+    assert entry["current"]["login.widget.example.com"]["purpose"] == "Widget Entra sign-in"
+    # a genuinely new set with a filtered-out twin elsewhere does not take anyone's id
+    assert len({s["id"] for s in after.values()}) == 2

@@ -167,26 +167,70 @@ def set_key(row: dict[str, Any], protocol: str) -> str:
                        _norm_purpose(row.get("purpose"))], ensure_ascii=False)
 
 
-def allocate_set_ids(catalog: Catalog, keys: dict[str, str]) -> dict[str, int]:
-    """Ids for set keys (key → source); new keys get the next ids in key order, once and for ever."""
-    have: dict[str, int] = {}
-    wanted = sorted(keys)
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i:i + 500]
-        marks = ",".join("?" for _ in chunk)
-        have.update({k: v for k, v in catalog.db.execute(
-            f"SELECT set_key, id FROM endpoint_sets WHERE set_key IN ({marks})", chunk)})
-    missing = [k for k in wanted if k not in have]
-    if missing:
-        from docwatch.catalog_schema import now_iso
+KEY_FIELDS = 8  # source, cloud, tab, direction, required, protocol, ports, purpose
 
-        with catalog._write():
-            for k in missing:
-                catalog.db.execute("INSERT OR IGNORE INTO endpoint_sets (set_key, source, created_at) VALUES (?, ?, ?)",
-                                   (k, keys[k], now_iso()))
-            marks = ",".join("?" for _ in missing)
-            have.update({k: v for k, v in catalog.db.execute(
-                f"SELECT set_key, id FROM endpoint_sets WHERE set_key IN ({marks})", missing)})
+
+def _same_fields(a: str, b: str) -> int:
+    """How many set-key fields two keys share (the most alike vanished set is the predecessor)."""
+    return sum(x == y for x, y in zip(json.loads(a), json.loads(b)))
+
+
+def _overlap(a: frozenset, b: frozenset) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+SUCCESSION_OVERLAP = 0.5  # share of members a new set must have in common with a vanished one
+
+
+def allocate_set_ids(catalog: Catalog, keys: dict[str, str], current: set[str] | None = None,
+                     members: dict[str, frozenset] | None = None, order: dict[str, int] | None = None) -> dict[str, int]:
+    """Public ids for set keys (key → source).
+
+    A key seen before keeps its id. A new key gets a new id (never one used before), unless it
+    *succeeds* a vanished set of the same source: most members in common (a set re-worded, moved
+    out of a tab, or given another port keeps its id, as an M365 endpoint set does), or no
+    members known and the same key but for its purpose. ``current`` = keys with members now
+    (default: all); ``members`` = each key's parties; ``order`` = when each key first appeared
+    (the changes feed allocates a whole history in order)."""
+    current = set(keys) if current is None else current
+    members = members or {}
+    order = order or {}
+    sources = sorted(set(keys.values()))
+    table: dict[str, tuple[int, str | None, frozenset]] = {}  # key -> (public id, source, members)
+    for i in range(0, len(sources), 200):
+        chunk = sources[i:i + 200]
+        marks = ",".join("?" for _ in chunk)
+        for k, sid, src, mem in catalog.db.execute(
+                f"SELECT set_key, coalesce(set_id, id), source, members FROM endpoint_sets WHERE source IN ({marks})", chunk):
+            table[k] = (sid, src, frozenset(json.loads(mem)) if mem else frozenset())
+    have = {k: table[k][0] for k in keys if k in table}
+    missing = [k for k in keys if k not in table]
+    stale = [k for k in keys if k in table and members.get(k) and members[k] != table[k][2]]
+    if not missing and not stale:
+        return have
+    from docwatch.catalog_schema import now_iso
+
+    with catalog._write():
+        taken = {have[k] for k in current if k in have}  # ids held by sets that have members now
+        for k in sorted(missing, key=lambda k: (order.get(k, 0), k in current, k)):
+            src, mine = keys[k], members.get(k, frozenset())
+            alias, best = None, (0.0, 0, 0)
+            for x, (sid, xsrc, xmem) in table.items():
+                if xsrc != src or x in current or x == k or sid in taken:
+                    continue
+                same = _same_fields(x, k)
+                score = (_overlap(mine, xmem), same, -sid)
+                if (score[0] >= SUCCESSION_OVERLAP or (not mine and not xmem and same == KEY_FIELDS - 1)) and score > best:
+                    alias, best = sid, score
+            rid = catalog.db.execute(
+                "INSERT INTO endpoint_sets (set_key, source, created_at, set_id, members) VALUES (?, ?, ?, ?, ?)",
+                (k, src, now_iso(), alias, json.dumps(sorted(mine)) if mine else None)).lastrowid
+            have[k] = alias or rid
+            table[k] = (have[k], src, mine)
+            if k in current or alias:
+                taken.add(have[k])
+        for k in stale:
+            catalog.db.execute("UPDATE endpoint_sets SET members = ? WHERE set_key = ?", (json.dumps(sorted(members[k])), k))
     return have
 
 
@@ -219,6 +263,17 @@ def select_rows(catalog: Catalog, req: ExportRequest) -> tuple[list[dict[str, An
     return rows, skipped
 
 
+def _party(row: dict[str, Any]) -> str:
+    return (row.get("endpoint") or row.get("service_tag") or "").lower()
+
+
+def _current_keys(catalog: Catalog, req: ExportRequest) -> set[str]:
+    """Keys of every set in force now, whatever this export filters (a set filtered out of this
+    export has not vanished, so no new set may take its id)."""
+    return {set_key(r, effective_protocol(r)[0]) for r in query_rules(catalog, RuleFilter())
+            if r.get("endpoint_kind") != "role" and r["source"] not in req.reference_sources}
+
+
 def collect(catalog: Catalog, req: ExportRequest) -> ExportData:
     """Rules → endpoint sets (stable ids) and role rules, for one export request."""
     rows, skipped = select_rows(catalog, req)
@@ -230,7 +285,10 @@ def collect(catalog: Catalog, req: ExportRequest) -> ExportData:
         for r in _expand_regions(row, req.regions):
             proto, note = effective_protocol(r)
             groups.setdefault(set_key(r, proto), []).append((r, proto, note))
-    ids = allocate_set_ids(catalog, {k: v[0][0]["source"] for k, v in groups.items()})
+    ids = allocate_set_ids(catalog, {k: v[0][0]["source"] for k, v in groups.items()},
+                           current=set(groups) | _current_keys(catalog, req),
+                           members={k: frozenset(_party(m[0]) for m in v) for k, v in groups.items()}
+                           if not (req.as_of or req.regions) else None)
     sets = []
     for key, members in groups.items():
         first, proto, _ = members[0]

@@ -143,24 +143,48 @@ def change_entries(catalog, req: ExportRequest) -> tuple[list[dict[str, Any]], i
             if k:
                 keys[k] = row["source"]
         prev[r["rule"]] = r
-    ids = allocate_set_ids(catalog, keys)
-    count: dict[str, int] = {}
-    entries: dict[tuple[int, str], dict[str, Any]] = {}
+    final: dict[str, int] = {}
+    ever: dict[str, set[str]] = {}
+    first: dict[str, int] = {}
+    live: dict[str, set[str]] = {}
+    for gv, key, op, row, _ in steps:
+        final[key] = final.get(key, 0) + (1 if op == "add" else -1 if op == "remove" else 0)
+        party = (row.get("endpoint") or row.get("service_tag") or "").lower()
+        ever.setdefault(key, set()).add(party)
+        if op == "add":
+            live.setdefault(key, set()).add(party)
+        elif op == "remove":
+            live.setdefault(key, set()).discard(party)
+        first.setdefault(key, gv)
+    # members: what a set holds now, or for a vanished set everything it ever held
+    ids = allocate_set_ids(catalog, keys, current={k for k, n in final.items() if n > 0},
+                           members={k: frozenset(live.get(k) or ()) if final.get(k, 0) > 0 else frozenset(v)
+                                    for k, v in ever.items()}, order=first)
+    count: dict[int, int] = {}
+    entries: dict[tuple[int, int], dict[str, Any]] = {}
     for gv, key, op, row, old in steps:
-        e = entries.setdefault((gv, key), {"adds": [], "removes": [], "changes": [], "before": count.get(key, 0),
+        sid = ids[key]
+        e = entries.setdefault((gv, sid), {"adds": [], "removes": [], "changes": [], "before": count.get(sid, 0),
                                            "effectiveDate": row.get("observed_at"), "rows": []})
         e["rows"].append(row)
         if op == "add":
-            e["adds"].append(row); count[key] = count.get(key, 0) + 1
+            e["adds"].append(row); count[sid] = count.get(sid, 0) + 1
         elif op == "remove":
-            e["removes"].append(row); count[key] = count.get(key, 0) - 1
+            e["removes"].append(row); count[sid] = count.get(sid, 0) - 1
         else:
             diff = {f: (old.get(f), row.get(f)) for f in _OTHER_FACTS if old.get(f) != row.get(f)}
             if diff:
                 e["changes"].append((row, diff))
-        e["after"] = count.get(key, 0)
+        e["after"] = count.get(sid, 0)
+    for e in entries.values():  # a set that only got new wording: its members moved onto themselves
+        gone = {(r["rule"]): r for r in e["removes"]}
+        for r in list(e["adds"]):
+            o = gone.pop(r["rule"], None)
+            if o is not None:
+                e["adds"].remove(r); e["removes"].remove(o)
+                e["changes"].append((r, {"purpose": (o.get("purpose"), r.get("purpose"))}))
     out = []
-    for n, ((gv, key), e) in enumerate(sorted(entries.items(), key=lambda kv: (kv[0][0], ids[kv[0][1]])), 1):
+    for n, ((gv, sid), e) in enumerate(sorted(entries.items()), 1):
         if not (e["adds"] or e["removes"] or e["changes"]):
             continue
         clouds = {r.get("cloud") for r in e["rows"]}
@@ -172,7 +196,7 @@ def change_entries(catalog, req: ExportRequest) -> tuple[list[dict[str, Any]], i
             continue
         adds, removes = _bucket(e["adds"]), _bucket(e["removes"])
         item: dict[str, Any] = {
-            "id": n, "endpointSetId": ids[key],
+            "id": n, "endpointSetId": sid,
             "disposition": "Add" if e["before"] == 0 and e["adds"] else "Remove" if e["after"] == 0 and e["removes"] else "Change",
             "impact": _impact(adds, removes, bool(e["changes"])), "version": gv,
             "serviceArea": e["rows"][0]["source"]}
