@@ -876,7 +876,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                       for i in ctx.next_hops if i < len(row) for _, v in parties_in_cell(row[i])]
         set_aside += [Diagnostic("not-a-rule", f"a label in the {table.columns[i]!r} column, not a party", table.line,
                                  "info", token=r.cells[i].text, section=list(ctx.section))
-                      for i in r.by_role.get(PURPOSE, []) if is_known_tag(r.cells[i].text) and is_tag(r.cells[i].text)]
+                      for i in r.by_role.get(PURPOSE, []) if is_tag(r.cells[i].text) and is_known_tag(r.cells[i].text)]
         set_aside += [Diagnostic("not-a-rule", "looks like a service tag but is no known tag name and stands in no tag "
                                  "column", table.line, "info", token=w, section=list(ctx.section)) for w in lookalikes]
 
