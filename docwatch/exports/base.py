@@ -8,7 +8,9 @@ explicit only where the page's notation implies them, grouped into endpoint sets
 * **Endpoint-set ids** live in ``endpoint_sets`` (schema v7, ``AUTOINCREMENT``: allocated once,
   never reused). A set is keyed by what it *is* (source, cloud, tab, direction, required,
   protocol, ports, purpose), never by its position, so adding or removing another set leaves
-  its id alone and a new member joins the set it belongs to under the same id.
+  its id alone and a new member joins the set it belongs to under the same id. When a set
+  vanishes as a new one with most of its members appears (purpose re-worded, tab dropped, a
+  port added), the new one succeeds it and keeps its id, as an M365 endpoint set would.
 * **Protocols.** A rule whose page states no protocol is TCP only when the notation implies it:
   an ``http(s)://`` URL, a named host on web ports only (80/443: a firewall can allow a DNS
   name there only as HTTP/HTTPS), or a purpose/heading that says HTTP/HTTPS. Anything else is
