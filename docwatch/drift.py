@@ -1,7 +1,8 @@
 """``docwatch drift``: does a real firewall policy allow what the pages require?
 
 A policy is an Azure Firewall rule collection group (``az network firewall policy
-rule-collection-group show`` output, the resource itself, or an ARM template holding it) or a
+rule-collection-group show`` output, the resource itself, or an ARM template holding it), a
+classic Azure Firewall's rule collections (``az network firewall show``) or a
 network security group (``az network nsg show`` output or an ARM template). Both are read into
 :class:`PolicyRule` (destinations, protocols, ports, direction). Each requirement (a current,
 non-role rule of a non-reference source) is then
@@ -147,17 +148,47 @@ def _nsg_rules(rules: list[dict[str, Any]]) -> list[PolicyRule]:
     return out
 
 
+def _classic_rules(app: list[dict[str, Any]], net: list[dict[str, Any]]) -> list[PolicyRule]:
+    """Classic Azure Firewall rules (``az network firewall show``: applicationRuleCollections,
+    networkRuleCollections), read as the policy rules they correspond to."""
+    out = []
+    for kind, collections in (("application", app), ("network", net)):
+        for rc in collections:
+            rc = _props(rc)
+            if str((rc.get("action") or {}).get("type", "")).lower() != "allow":
+                continue
+            for r in rc.get("rules") or []:
+                name = f"{rc.get('name')}/{r.get('name')}"
+                if kind == "application":
+                    protos = [p for p in r.get("protocols") or [] if isinstance(p, dict)]
+                    out.append(PolicyRule(name, kind, "outbound",
+                                          {_APP_PROTO.get(str(p.get("protocolType", "")).lower(), "tcp") for p in protos},
+                                          [str(p.get("port")) for p in protos if p.get("port") is not None],
+                                          fqdns=list(r.get("targetFqdns") or [])))
+                else:
+                    out.append(PolicyRule(name, kind, "outbound", {str(p).lower() for p in r.get("protocols") or []},
+                                          [str(p) for p in r.get("destinationPorts") or []],
+                                          fqdns=list(r.get("destinationFqdns") or []),
+                                          addresses=list(r.get("destinationAddresses") or [])))
+    return out
+
+
 def parse_policy(doc: Any) -> Policy:
-    """Rule collection groups or NSG security rules, wherever they sit in the JSON."""
-    collections, nsg = [], []
+    """Rule collection groups, classic firewall rule collections or NSG security rules,
+    wherever they sit in the JSON."""
+    collections, nsg, app, net = [], [], [], []
     for node in _walk(doc):
         p = _props(node)
         if isinstance(p.get("ruleCollections"), list):
             collections += p["ruleCollections"]
         if isinstance(p.get("securityRules"), list):
             nsg += p["securityRules"]
-    if collections:
-        return Policy("azure-firewall", _azfw_rules(collections))
+        if isinstance(p.get("applicationRuleCollections"), list):
+            app += p["applicationRuleCollections"]
+        if isinstance(p.get("networkRuleCollections"), list):
+            net += p["networkRuleCollections"]
+    if collections or app or net:
+        return Policy("azure-firewall", _azfw_rules(collections) + _classic_rules(app, net))
     if nsg:
         return Policy("nsg", _nsg_rules(nsg))
     raise UsageError("policy file holds neither Azure Firewall ruleCollections nor NSG securityRules")

@@ -108,3 +108,11 @@ def test_exported_nsg_round_trip(synth, tmp_path):
 def test_unknown_source_is_a_usage_error(synth):
     r = synth("drift", "--policy", HERE / "synthetic_policy_nsg.json", "--source", "nope", ok=False)
     assert r.exit_code == 2 and "unknown source 'nope'" in r.output
+
+
+def test_classic_firewall_rule_collections(synth):
+    report = _drift(synth, HERE / "synthetic_policy_classic.json", code=1)
+    assert report["policy_kind"] == "azure-firewall"
+    assert _parties(report["covered"]) == ["*.blob.widget.example.net", "AzureMonitor", "api.widget.example.com",
+                                           "time.widget.example.org"]
+    assert "198.51.100.0/24" in _parties(report["must_add"])  # a Deny collection allows nothing
