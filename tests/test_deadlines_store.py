@@ -204,3 +204,27 @@ def test_real_corpus_deadlines_are_stored(tmp_path):
         tls = next(d for d in stored_deadlines(cat, source="monitor") if d.date == "2026-03-01")
         assert tls.level == "page" and "TLS 1.2" in tls.sentence  # names no rule: kept at page level
     assert CORPUS.exists()
+
+
+def test_daemon_cycle_sends_a_due_reminder_once(tmp_path, httpserver, monkeypatch):
+    """The real daemon job (no sources to fetch): a deadline 7 days from today is reminded in
+    the first cycle, through the outbox to a webhook, and not again in the next cycle."""
+    from docwatch.daemon import Daemon
+
+    monkeypatch.setenv("DW_TEST_SECRET", "whsec-reminder-test-secret")
+    web = Receiver("webhook", "whsec-reminder-test-secret")
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(web)
+    day = (datetime.now(timezone.utc) + timedelta(days=7)).date().isoformat()
+    cat = _catalog_with(tmp_path, day)
+    cat.close()
+    cfg = parse_config({"snapshot_dir": str(tmp_path / "snaps"), "deadlines": {"reminders": [30, 7, 1]},
+                        "servicetags": [],  # nothing to fetch: this cycle only reminds and delivers
+                        "alerts": {"hook": {"kind": "webhook", "url": httpserver.url_for("/hook"),
+                                            "secret_env": "DW_TEST_SECRET"}}})
+    daemon = Daemon(cfg, tmp_path / "r.db", sources=[])
+    daemon.run_cycle()
+    daemon.run_cycle()
+    sent = [e for r in web.accepted for e in r["json"]["events"] if e["kind"] == "reminder"]
+    assert [(e["impact"], e["new"]) for e in sent] == [("deadline-in-7d", day)]
+    with Catalog(tmp_path / "r.db") as c:
+        assert [e.kind for e in c.events()].count("reminder") == 1
