@@ -37,6 +37,24 @@ _PROTO_SUFFIX = re.compile(r"\(\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|https?)\s
 _RANGE = re.compile(r"(\d{1,5})\s*(?:-|–|—|to|through)\s*(\d{1,5})")
 _NUM = re.compile(r"(?<![\w.])(\d{1,5})(?![\w.])")
 _ANY_PORT = re.compile(r"^\s*(\*|any|all)\s*$", re.I)
+# patterns used per cell, compiled once (issue 16)
+_PROTO_JOINERS = re.compile(r"\s*([/,&])\s*")
+_PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?$")
+_ANY_WORD_START = re.compile(r"^\s*(\*|any)\b", re.I)
+_DIGIT = re.compile(r"\d")
+_NOTE_SEP = re.compile(r",|;|\s+(?:or|and)\s+(?![^(]*\))")
+_PAREN_NOTE = re.compile(r"\(([^()]{2,60})\)")
+_NOTE_LEAD = re.compile(r"^\s*(for|in|only)\s+", re.I)
+_SENTENCE_PUNCT = re.compile(r"[.:;]")
+_TAG_LIST_SEP = re.compile(r",|;|\s+(?:or|and|&)\s+")
+_SPACED_NAME = re.compile(r"[A-Za-z0-9. ]+")
+_HEAD_USGOV = re.compile(r"\b(azure\s+)?(us\s+)?government\b|\busgov\b|\bfairfax\b", re.I)
+_HEAD_CHINA = re.compile(r"\b(azure\s+)?china\b|21\s*vianet|mooncake", re.I)
+_HEAD_PUBLIC = re.compile(r"\bazure\s+(public|global|commercial)\b|\bpublic\s+cloud\b", re.I)
+_BOTH_WAYS = re.compile(r"both|bidirectional|bi-directional|any|inbound\s*(&|and|/|,)\s*outbound|outbound\s*(&|and|/|,)\s*inbound")
+_INBOUND = re.compile(r"\b(inbound|incoming|ingress)\b")
+_OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
+_PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any")))
 
 
 def parse_protocol(text: str | None) -> str | None:
@@ -44,10 +62,10 @@ def parse_protocol(text: str | None) -> str | None:
     t = clean_text(text or "").lower().rstrip(".")
     if not t or t in ("-", "n/a", "na"):
         return None
-    t = re.sub(r"\s*([/,&])\s*", r"\1", t)
+    t = _PROTO_JOINERS.sub(r"\1", t)
     if t in _PROTO_WORDS:
         return _PROTO_WORDS[t]
-    found = {p for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any")) if re.search(rf"\b{w}", t)}
+    found = {p for rx, p in _PROTO_NAMES if rx.search(t)}
     if "any" in found or {"tcp", "udp"} <= found:
         return "any"
     if len(found) == 1:
@@ -59,7 +77,7 @@ def port_sort_key(port: str) -> tuple[int, int, str]:
     """Numeric order; ``*`` first; ranges by their start."""
     if port == "*":
         return (-1, -1, port)
-    m = re.match(r"(\d+)(?:-(\d+))?$", port)
+    m = _PORT_SPAN.match(port)
     if not m:
         return (10**6, 0, port)
     return (int(m.group(1)), int(m.group(2) or m.group(1)), port)
@@ -74,7 +92,7 @@ def ports_in(text: str) -> list[str]:
     t = clean_text(text).replace("[", " ").replace("]", " ").replace("`", " ")
     if not t:
         return []
-    if _ANY_PORT.match(t) or re.match(r"^\s*(\*|any)\b", t, re.I) and not re.search(r"\d", t):
+    if _ANY_PORT.match(t) or _ANY_WORD_START.match(t) and not _DIGIT.search(t):
         return ["*"]
     out: list[str] = []
     for m in _RANGE.finditer(t):
@@ -392,11 +410,11 @@ def cloud_annotations(cell) -> dict[str, str]:
     ``https://gbl.his.arc.azure.us (for Azure US Government)`` → ``{token: cloud}``."""
     out: dict[str, str] = {}
     for item in list(getattr(cell, "items", None) or []):
-        for piece in re.split(r",|;|\s+(?:or|and)\s+(?![^(]*\))", item):
-            notes = re.findall(r"\(([^()]{2,60})\)", piece)
+        for piece in _NOTE_SEP.split(item):
+            notes = _PAREN_NOTE.findall(piece)
             cloud = None
             for note in notes:
-                cloud = cloud_of_label(re.sub(r"^\s*(for|in|only)\s+", "", note, flags=re.I)) or cloud
+                cloud = cloud_of_label(_NOTE_LEAD.sub("", note)) or cloud
             if not cloud:
                 continue
             for tok in _candidates(piece):
@@ -450,7 +468,7 @@ def tag_in_text(text: str) -> str | None:
     if is_tag(t):
         return t
     words = t.split()
-    if len(words) <= 3 and all(w[:1].isupper() for w in words) and not re.search(r"[.:;]", t):
+    if len(words) <= 3 and all(w[:1].isupper() for w in words) and not _SENTENCE_PUNCT.search(t):
         return t  # "Azure Event Hubs", "Virtual Network": a tag written with spaces
     for tok in _candidates(t):
         if _CAMEL_RE.match(tok):
@@ -469,10 +487,10 @@ def tags_in_text(text: str) -> list[str]:
     if len(t.split()) <= 3:
         t = _DOT_SPACES.sub(".", t)  # "Widget. NorthUS": a tag split by a stray space
     whole = tag_in_text(t)
-    pieces = [p for p in re.split(r",|;|\s+(?:or|and|&)\s+", t) if p.strip()]
+    pieces = [p for p in _TAG_LIST_SEP.split(t) if p.strip()]
     if len(pieces) > 1:
         tags = [tag_in_text(p) for p in pieces]
-        if all(tag and (is_tag(tag) or len(tag.split()) <= 3 and re.fullmatch(r"[A-Za-z0-9. ]+", tag)) for tag in tags):
+        if all(tag and (is_tag(tag) or len(tag.split()) <= 3 and _SPACED_NAME.fullmatch(tag)) for tag in tags):
             return tags
     return [whole] if whole else []
 
@@ -518,11 +536,11 @@ def cloud_of_heading(heading: str) -> str | None:
     """Only headings that name one specific cloud ("Azure US Government required rules")."""
     t = clean_text(heading)
     found = set()
-    if re.search(r"\b(azure\s+)?(us\s+)?government\b|\busgov\b|\bfairfax\b", t, re.I):
+    if _HEAD_USGOV.search(t):
         found.add("usgov")
-    if re.search(r"\b(azure\s+)?china\b|21\s*vianet|mooncake", t, re.I):
+    if _HEAD_CHINA.search(t):
         found.add("china")
-    if re.search(r"\bazure\s+(public|global|commercial)\b|\bpublic\s+cloud\b", t, re.I):
+    if _HEAD_PUBLIC.search(t):
         found.add("public")
     return found.pop() if len(found) == 1 else None
 
@@ -532,10 +550,10 @@ def direction_of(text: str | None) -> str | None:
     t = clean_text(text or "").lower()
     if not t:
         return None
-    if re.fullmatch(r"both|bidirectional|bi-directional|any|inbound\s*(&|and|/|,)\s*outbound|outbound\s*(&|and|/|,)\s*inbound", t):
+    if _BOTH_WAYS.fullmatch(t):
         return "both"
-    inbound = re.search(r"\b(inbound|incoming|ingress)\b", t) is not None
-    outbound = re.search(r"\b(outbound|outgoing|egress)\b", t) is not None
+    inbound = _INBOUND.search(t) is not None
+    outbound = _OUTBOUND.search(t) is not None
     if inbound and outbound:
         return "both"
     if inbound:
