@@ -104,10 +104,18 @@ class Column:
     known: bool = False  # IGNORE on purpose (examples, next hops): never promoted by its content
 
 
+_MARKS = re.compile(r"[*_`]")
+_GLUED_PORTS = re.compile(r"(destination|source)(ports?)")
+_PORTS_WORD = re.compile(r"\bports?\b|\bport ranges?\b")
+_PURPOSE_RX = tuple((re.compile(rf"\b{word}"), rank) for word, rank in _PURPOSE_WORDS)
+_SAYS_NO = re.compile(r"^(no\b|optional|not required|not needed|never)")
+_SAYS_YES = re.compile(r"^(yes\b|always|required|mandatory|✓|✔|&check;|x$)")
+
+
 def _header(text: str) -> str:
-    h = clean_text(re.sub(r"[*_`]", " ", text or "")).lower()
+    h = clean_text(_MARKS.sub(" ", text or "")).lower()
     h = h.replace("(s)", "s")
-    h = re.sub(r"(destination|source)(ports?)", r"\1 \2", h)
+    h = _GLUED_PORTS.sub(r"\1 \2", h)
     return h
 
 
@@ -118,7 +126,7 @@ def classify_column(header: str) -> Column:
         return Column(IGNORE)
     if "private link" in h or "example" in h or "next hop" in h:
         return Column(IGNORE, known=True)
-    has_ports = re.search(r"\bports?\b|\bport ranges?\b", h) is not None
+    has_ports = _PORTS_WORD.search(h) is not None
     if h in ("from", "source", "to", "destination"):
         return Column(SOURCE if h in ("from", "source") else DEST)  # "Use | From | To" (App Service)
     if "source" in h and "destination" in h:
@@ -156,8 +164,8 @@ def classify_column(header: str) -> Column:
     if _ENDPOINT_RX.search(h):  # "Destination Endpoint", "Destination FQDN": where traffic goes
         toward = "outbound" if h.startswith(("destination", "target")) else None
         return Column(ENDPOINT, direction=_single_direction(h) or toward)
-    for word, rank in _PURPOSE_WORDS:
-        if re.search(rf"\b{word}", h):
+    for rx, rank in _PURPOSE_RX:
+        if rx.search(h):
             return Column(PURPOSE, rank=rank)
     cloud = cloud_of_label(header)
     if cloud and len(h.split()) <= 6:
@@ -421,9 +429,9 @@ def _required_of(text: str) -> bool | None:
     t = clean_text(text).lower().strip(" .")
     if not t or t in ("-", "n/a"):
         return None
-    if re.match(r"^(no\b|optional|not required|not needed|never)", t):
+    if _SAYS_NO.match(t):
         return False
-    if re.match(r"^(yes\b|always|required|mandatory|✓|✔|&check;|x$)", t):
+    if _SAYS_YES.match(t):
         return True
     return None
 
