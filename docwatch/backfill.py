@@ -386,8 +386,12 @@ def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | No
     With a snapshot ``store``, each version is kept as a bundle so ``reparse`` can re-read it."""
     from docwatch.catalog import parse_time
 
-    src = cfg.source(source)
-    page = posixpath.normpath(page_path.strip().lstrip("/")) if page_path else page_path_from_url(src.markdown_url)
+    src = next((s for s in getattr(cfg, "sources", []) if s.name == source), None)
+    if src is None and not page_path:  # like `ingest`, a source need not be configured, but then --path says what
+        known = ", ".join(s.name for s in getattr(cfg, "sources", [])) or "none configured"
+        raise UsageError(f"unknown source {source!r} (configured: {known}); pass --path PAGE_PATH to backfill it anyway")
+    page = (posixpath.normpath(page_path.strip().lstrip("/")) if page_path
+            else page_path_from_url(src.markdown_url if src else None))
     if not page:
         raise UsageError(f"source {source!r} has no GitHub markdown_url to take the page path from: pass --path PAGE_PATH")
     since_iso = parse_time(since, what="--since date") if since else None
@@ -423,7 +427,7 @@ def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | No
         stats.phase = "ingesting"
         jobs = [_extract_args(snap, history, slug) for snap in todo]
         for snap, job, (doc, rules) in zip(todo, jobs, _extract_all(jobs, _workers(cfg, len(jobs)))):
-            _ingest_snapshot(catalog, cfg, source, src.url, snap, slug, job, doc, rules, stats, store)
+            _ingest_snapshot(catalog, cfg, source, src.url if src else None, snap, slug, job, doc, rules, stats, store)
             if on_progress:
                 on_progress(stats)
     finally:

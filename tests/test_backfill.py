@@ -225,8 +225,22 @@ def test_bad_input_is_one_clear_line(aml_repo, tmp_path):
                       [("--repo", repo, "--since", "yesterday"), "bad --since date"]):
         r = cli(tmp_path, tmp_path / "x.db", "backfill", "aml", *args)
         assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, r.output
-    r = cli(tmp_path, tmp_path / "x.db", "backfill", "nosuch", "--repo", repo)
-    assert r.exit_code == 2 and "unknown source" in r.output
+    r = cli(tmp_path, tmp_path / "y.db", "backfill", "nosuch", "--repo", repo)
+    assert r.exit_code == 2 and "unknown source" in r.output and "--path" in r.output
+    assert not (tmp_path / "y.db").exists()
+
+
+def test_unconfigured_source_with_path(tmp_path):
+    """Like `ingest`, a source need not be in config.toml when --path names the page."""
+    repo = init_repo(tmp_path / "docs")
+    sha = commit_tree(repo, {"a/p.md": (Path(__file__).parent / "synthetic_backfill_page.md").read_text()},
+                      "page", "2024-05-01T10:00:00Z")
+    (tmp_path / "config.toml").write_text(f'snapshot_dir = "{tmp_path / "snaps"}"\n')
+    r = cli(tmp_path, tmp_path / "x.db", "backfill", "adhoc", "--repo", repo, "--path", "./a/p.md", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["versions_ingested"] == 1, r.output
+    with Catalog(tmp_path / "x.db") as c:
+        assert [v["doc_commit"] for v in c.versions("adhoc")] == [sha]
+        assert {r.party for r in c.current_rules("adhoc")} == {"login.example.com", "*.data.example.net"}
 
 
 @pytest.fixture(scope="module")

@@ -43,8 +43,13 @@ def backfill_cmd(ctx: click.Context, source: str, repo: Path, page_path: str | N
     """Ingest SOURCE's past versions from the git history of its page and includes, in commit order."""
     from docwatch.backfill import backfill
 
+    from docwatch.config import check_source_name
+
+    check_source_name(source)
     cfg = ctx.obj.config
-    cfg.source(source)  # unknown source: usage error before the catalog is created
+    if page_path is None and source not in {s.name for s in cfg.sources}:  # before the catalog is created
+        known = ", ".join(s.name for s in cfg.sources) or "none configured"
+        raise UsageError(f"unknown source {source!r} (configured: {known}); pass --path PAGE_PATH to backfill it anyway")
     cat = _open(ctx, create=True)
     stats = backfill(cat, cfg, source, repo, page_path=page_path, since=since, until=until, store=_store(cfg),
                      on_progress=_Progress(source, quiet or as_json))
