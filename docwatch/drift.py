@@ -24,7 +24,7 @@ from typing import Any
 
 from docwatch.errors import UsageError
 from docwatch.exports.base import UNKNOWN, effective_protocol, is_required
-from docwatch.exports.patterns import address_covers, nets_of, pattern_covers, ports_cover, tag_covers
+from docwatch.exports.patterns import address_covers, nets_of, pattern_covers, ports_cover, ports_uncovered, tag_covers
 from docwatch.query import RuleFilter, query_rules
 
 HOST_KINDS = ("fqdn", "wildcard", "url", "template")
@@ -247,7 +247,8 @@ def _evaluate(row: dict[str, Any], rules: list[PolicyRule], used: set[str]) -> F
         f.missing = "no rule for this party"
         return f
     ok = [r for r in matching if _proto_ok(r, proto)]
-    missing_ports = [p for p in ports if not any(ports_cover(r.ports, p) for r in ok)]
+    have = [p for r in ok for p in r.ports]
+    missing_ports = [m for p in ports for m in ports_uncovered(have, p)]
     f.covered_by = sorted(r.name for r in ok if any(ports_cover(r.ports, p) for p in ports) or not ports)
     if not ok:
         f.missing = f"protocol {proto if proto != UNKNOWN else 'tcp/udp'}"

@@ -63,7 +63,7 @@ def test_handwritten_firewall_policy(synth):
     # '*pkgs.widget.example.io' is not under *.widget.example.com; nothing names AzureKeyVault
     assert _parties(report["must_add"]) == ["*pkgs.widget.example.io", "AzureKeyVault"]
     partial = {f["party"]: f["missing"] for f in report["partial"]}
-    assert partial == {"203.0.113.7": "ports 5671-5672", "time.widget.example.org": "protocol udp"}
+    assert partial == {"203.0.113.7": "ports 5672", "time.widget.example.org": "protocol udp"}
     assert [r["name"] for r in report["review"]] == ["net/legacy-ssh"]
 
 

@@ -52,6 +52,15 @@ def test_ports_cover_ranges_and_unions():
     assert not ports_cover(["5671"], "5671-5672") and ports_cover(["*"], "*") and not ports_cover(["443"], "*")
 
 
+def test_ports_uncovered_names_only_what_is_missing():
+    from docwatch.exports.patterns import ports_uncovered
+
+    assert ports_uncovered(["5671"], "5671-5672") == ["5672"]
+    assert ports_uncovered(["8000-8100", "8200"], "8000-8300") == ["8101-8199", "8201-8300"]
+    assert ports_uncovered(["443"], "443") == [] and ports_uncovered([], "*") == ["*"]
+    assert ports_uncovered(["1-100"], "*") == ["0", "101-65535"]
+
+
 def test_region_templates():
     assert resolve_region("<region>.api.example.net", "East US") == "eastus.api.example.net"
     assert resolve_region("Storage.<Region>", "EastUS", tag=True) == "Storage.EastUS"

@@ -175,3 +175,22 @@ def ports_cover(have: list[str], want: str) -> bool:
             if lo > w[1]:
                 return True
     return False
+
+
+def ports_uncovered(have: list[str], want: str) -> list[str]:
+    """The parts of port (or range) ``want`` outside ``have``: ``5671-5672`` less ``5671`` → ``5672``."""
+    w = port_span(want)
+    if w is None:
+        return [want]
+    out, lo = [], w[0]
+    for a, b in sorted(s for s in (port_span(h) for h in have) if s):
+        if b < lo or a > w[1]:
+            continue
+        if a > lo:
+            out.append((lo, a - 1))
+        lo = max(lo, b + 1)
+    if lo <= w[1]:
+        out.append((lo, w[1]))
+    if out == [w] and want.strip() == "*":
+        return ["*"]
+    return [str(a) if a == b else f"{a}-{b}" for a, b in out]
