@@ -60,7 +60,7 @@ class CycleReport:
     seconds: float = 0.0
     delivery: Any = None
     unit: str = "sources"
-    extras: list = field(default_factory=list)  # service-tag outcomes, written export files
+    extras: list = field(default_factory=list)  # export files written after the cycle
 
     def count(self, *statuses: str) -> int:
         return sum(1 for o in self.outcomes if o.status in statuses)
@@ -89,7 +89,7 @@ class CycleReport:
     def summary(self) -> str:
         anomalies = self.count("anomaly")
         extra = f" ({anomalies} suspicious)" if anomalies else ""
-        degraded = sum(1 for o in self.outcomes if o.degraded)
+        degraded = sum(1 for o in self.outcomes if getattr(o, "degraded", None))
         deg = f", {degraded} degraded" if degraded else ""
         events = sum(o.events for o in self.outcomes)
         skipped = self.count("skipped")
@@ -301,7 +301,8 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 return out
 
             tasks = [asyncio.create_task(tracked(s)) for s in sources]
-            _done, pending = await asyncio.wait(tasks, timeout=timeout + DEADLINE_GRACE) if tasks else (set(), set())
+            tags = asyncio.create_task(_servicetags(cfg, catalog, fetcher, store))  # fetched alongside the pages
+            _done, pending = await asyncio.wait([*tasks, tags], timeout=timeout + DEADLINE_GRACE)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -314,7 +315,13 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 else:
                     out = t.result()
                 report.outcomes.append(out)
-            report.extras.extend(await _servicetags(cfg, catalog, fetcher, store))
+            if tags in pending or tags.cancelled():
+                log.warning("service-tag files not done by the cycle deadline (fetch.cycle_timeout = %g s)", timeout)
+            else:
+                for out in tags.result():  # same shape as a page's outcome, same change stream
+                    report.outcomes.append(out)
+                    if on_done:
+                        on_done(out)
     finally:
         extractor.close()
         state.flush(prune_days=cfg.fetch.fetch_log_days)
@@ -327,14 +334,11 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
 
 
 async def _servicetags(cfg: Config, catalog, fetcher, store) -> list:
-    """Issue 11's service-tag files, each cycle when configured."""
+    """The ``[[servicetags]]`` files (issue 11), each cycle: one outcome per entry."""
     if not getattr(cfg, "servicetags", None):
         return []
-    try:
-        from docwatch.servicetags_fetch import run_servicetags
-    except ImportError:  # TODO(issue 11): docwatch.servicetags_fetch not landed yet
-        log.warning("servicetags configured but docwatch.servicetags_fetch is not available; skipped")
-        return []
+    from docwatch.servicetags_fetch import run_servicetags
+
     try:
         return list(await run_servicetags(cfg, catalog, fetcher, store) or [])
     except Exception:  # a tag-file problem must not undo the page sources' cycle
@@ -343,17 +347,14 @@ async def _servicetags(cfg: Config, catalog, fetcher, store) -> list:
 
 
 def _exports(cfg: Config, catalog) -> list:
-    """Issue 12's configured export files, after a cycle that changed something."""
-    try:
-        from docwatch.exports import write_configured_exports
-    except ImportError:
-        try:
-            from docwatch.export import write_configured_exports  # type: ignore[no-redef]
-        except ImportError:  # TODO(issue 12): write_configured_exports not landed yet
-            return []
+    """The ``[[exports]]`` files (issue 12), rewritten after a cycle that changed something."""
+    if not getattr(cfg, "exports", None):
+        return []
+    from docwatch.exports import write_configured_exports
+
     try:
         return list(write_configured_exports(cfg, catalog) or [])
-    except Exception:
+    except Exception:  # a stale export is logged; it must not fail the cycle
         log.exception("writing the configured exports failed")
         return []
 

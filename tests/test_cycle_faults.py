@@ -129,3 +129,27 @@ def test_a_shutdown_cancelling_fetches_is_no_failure_streak(tmp_path, server):
     assert out.status == "failed" and "shutting down" in out.error
     assert CrawlState(cat.db).source("slow").fail_streak == 0 and counts(cat)["anomalies"] == 0
     cat.close()
+
+
+def test_scrape_runs_the_service_tag_files_with_the_pages(tmp_path, server, corpus_dir):
+    """A [[servicetags]] entry is fetched in the same cycle as the pages, its outcome reported
+    like a page's; `--source` of a page leaves it out."""
+    import gzip
+
+    tags = gzip.decompress((corpus_dir / "servicetags" / "ServiceTags_AzureGovernment_2026-03-15.json.gz").read_bytes())
+    server.set("/tags/gov.json", {"body": tags, "headers": {"Content-Type": "application/json"}})
+    md = serve_markdown(server, MONITOR, -1)
+    toml = tmp_path / "config.toml"
+    toml.write_text(
+        f'catalog_path = "{tmp_path / "c.db"}"\nsnapshot_dir = "{tmp_path / "s"}"\n'
+        f'[fetch]\nretries = 0\nparse_workers = 1\nallowed_hosts = ["127.0.0.1:{server.port}"]\n'
+        f'[[sources]]\nname = "monitor"\nurl = "{server.url("/learn/monitor")}"\n'
+        f'markdown_url = "{server.url(md)}"\nforms = ["markdown"]\n'
+        f'[[servicetags]]\ncloud = "usgov"\njson_url = "{server.url("/tags/gov.json")}"\n')
+    r = CliRunner().invoke(main, ["--config", str(toml), "scrape", "--source", "monitor"])
+    assert r.exit_code == 0, r.output
+    assert "1 sources:" in r.output and server.hits["/tags/gov.json"] == 0
+    r = CliRunner().invoke(main, ["--config", str(toml), "scrape"])
+    assert r.exit_code == 0, r.output
+    assert "servicetags-usgov: first" in r.output and "2 sources:" in r.output
+    assert server.hits["/tags/gov.json"] == 1

@@ -37,7 +37,7 @@ def _progress(total: int, label: str):
 
 def _echo_report(report, title: str) -> None:
     for o in report.outcomes:
-        degraded = f" [degraded: {o.degraded}]" if o.degraded else ""
+        degraded = f" [degraded: {o.degraded}]" if getattr(o, "degraded", None) else ""
         if o.status in ("failed", "anomaly"):
             click.echo(f"  {o.source}: {o.status}: {o.error}")
         elif o.status in ("first", "changed", "form-switch"):
@@ -48,23 +48,35 @@ def _echo_report(report, title: str) -> None:
 
 
 def _pick_sources(cfg, names: tuple[str, ...]):
+    """The page sources to run (all by default); with names, only those (service-tag source names
+    such as ``servicetags-public`` pick their tag file instead)."""
     if not names:
-        if not cfg.sources:
+        if not cfg.sources and not getattr(cfg, "servicetags", None):
             where = cfg.path or "config.toml (not found: built-in defaults have no sources)"
             raise UsageError(f"no sources configured in {where}")
         return list(cfg.sources)
-    return [cfg.source(n) for n in names]
+    tags = {t.source for t in getattr(cfg, "servicetags", None) or []}
+    return [cfg.source(n) for n in names if n not in tags]
 
 
-def _scrape(app, sources):
+def _cycle_config(cfg, names: tuple[str, ...]):
+    """``cfg`` with only the named service-tag files when names are given."""
+    if not names or not getattr(cfg, "servicetags", None):
+        return cfg
+    from dataclasses import replace
+
+    return replace(cfg, servicetags=[t for t in cfg.servicetags if t.source in names])
+
+
+def _scrape(app, sources, names: tuple[str, ...] = ()):
     from docwatch.cycle import run_cycle
     from docwatch.daemon import CatalogLock
 
-    cfg = app.config
+    cfg = _cycle_config(app.config, names)
     with CatalogLock(app.db_path, "scrape"):
         catalog = app.catalog()
         try:
-            with _progress(len(sources), "scrape") as on_done:
+            with _progress(len(sources) + len(getattr(cfg, "servicetags", None) or []), "scrape") as on_done:
                 return run_cycle(cfg, catalog, sources=sources, on_done=on_done)
         finally:
             catalog.close()
@@ -76,7 +88,7 @@ def _scrape(app, sources):
 def scrape_cmd(app, source_names: tuple[str, ...]) -> None:
     """Run one fetch cycle over the configured sources (exit 1 if every source failed)."""
     sources = _pick_sources(app.config, source_names)
-    report = _scrape(app, sources)
+    report = _scrape(app, sources, source_names)
     _echo_report(report, "scrape")
     if report.all_failed:
         raise DocwatchError("every source failed to fetch; nothing was changed in the catalog")
