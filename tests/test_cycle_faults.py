@@ -153,3 +153,22 @@ def test_scrape_runs_the_service_tag_files_with_the_pages(tmp_path, server, corp
     assert r.exit_code == 0, r.output
     assert "servicetags-usgov: first" in r.output and "2 sources:" in r.output
     assert server.hits["/tags/gov.json"] == 1
+
+
+def test_configured_exports_are_written_after_a_changing_cycle_only(tmp_path, server):
+    md = serve_markdown(server, MONITOR, -1)
+    out = tmp_path / "endpoints.csv"
+    toml = tmp_path / "config.toml"
+    toml.write_text(
+        f'catalog_path = "{tmp_path / "c.db"}"\nsnapshot_dir = "{tmp_path / "s"}"\n'
+        f'[fetch]\nretries = 0\nparse_workers = 1\nallowed_hosts = ["127.0.0.1:{server.port}"]\n'
+        f'[[sources]]\nname = "monitor"\nurl = "{server.url("/learn/monitor")}"\n'
+        f'markdown_url = "{server.url(md)}"\nforms = ["markdown"]\n'
+        f'[[exports]]\nformat = "csv"\npath = "{out}"\n')
+    r = CliRunner().invoke(main, ["--config", str(toml), "scrape"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "monitor" in text and len(text.splitlines()) > 10  # one row per current rule
+    out.unlink()
+    r = CliRunner().invoke(main, ["--config", str(toml), "scrape"])  # nothing changed: not rewritten
+    assert r.exit_code == 0 and not out.exists(), r.output
