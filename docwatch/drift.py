@@ -176,17 +176,18 @@ def _classic_rules(app: list[dict[str, Any]], net: list[dict[str, Any]]) -> list
 def parse_policy(doc: Any) -> Policy:
     """Rule collection groups, classic firewall rule collections or NSG security rules,
     wherever they sit in the JSON."""
-    collections, nsg, app, net = [], [], [], []
+    found: dict[str, list] = {"ruleCollections": [], "securityRules": [], "applicationRuleCollections": [],
+                              "networkRuleCollections": []}
+    seen: set[int] = set()  # a list is met twice: under "properties" and merged into its owner
     for node in _walk(doc):
         p = _props(node)
-        if isinstance(p.get("ruleCollections"), list):
-            collections += p["ruleCollections"]
-        if isinstance(p.get("securityRules"), list):
-            nsg += p["securityRules"]
-        if isinstance(p.get("applicationRuleCollections"), list):
-            app += p["applicationRuleCollections"]
-        if isinstance(p.get("networkRuleCollections"), list):
-            net += p["networkRuleCollections"]
+        for name, acc in found.items():
+            value = p.get(name)
+            if isinstance(value, list) and id(value) not in seen:
+                seen.add(id(value))
+                acc += value
+    collections, nsg = found["ruleCollections"], found["securityRules"]
+    app, net = found["applicationRuleCollections"], found["networkRuleCollections"]
     if collections or app or net:
         return Policy("azure-firewall", _azfw_rules(collections) + _classic_rules(app, net))
     if nsg:

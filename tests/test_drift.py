@@ -116,3 +116,22 @@ def test_classic_firewall_rule_collections(synth):
     assert _parties(report["covered"]) == ["*.blob.widget.example.net", "AzureMonitor", "api.widget.example.com",
                                            "time.widget.example.org"]
     assert "198.51.100.0/24" in _parties(report["must_add"])  # a Deny collection allows nothing
+
+
+def test_real_page_against_a_real_looking_template(tmp_path, corpus_dir):
+    """The real Azure Monitor page against an ARM template a team might keep for it."""
+    dw = Dw(tmp_path)
+    dw.ingest_corpus("azure-monitor-network-access")
+    report = _drift(dw, HERE / "synthetic_policy_monitor.json", code=1)
+    covered = set(_parties(report["covered"]))
+    # wildcards: *.monitor.azure.com covers api.monitor.azure.com and the *.ingest wildcard; the
+    # {region} template is covered by *.applicationinsights.azure.com; exact names match exactly
+    assert {"api.monitor.azure.com", "*.ingest.monitor.azure.com", "{region}.in.applicationinsights.azure.com",
+            "api1.applicationinsights.io", "login.microsoftonline.com"} <= covered
+    must = set(_parties(report["must_add"]))
+    # nothing allows the profiler, NuGet or Log Analytics' azure.com names (*.loganalytics.io is another domain)
+    assert {"agent.azureserviceprofiler.net", "api.nuget.org", "api.loganalytics.azure.com"} <= must
+    assert not covered & must
+    # js.monitor.azure.com is required on 80 and 443; only 443 is allowed
+    assert {f["party"]: f["missing"] for f in report["partial"]}["js.monitor.azure.com"] == "ports 80"
+    assert [r["name"] for r in report["review"]] == ["tags/corp-proxy"]
