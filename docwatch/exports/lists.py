@@ -31,11 +31,19 @@ def _url_entry(data: ExportData, es, m) -> str | None:
     return host + ("/" + path.rstrip("/") if path.strip("/") else "")
 
 
+def _web(data: ExportData, es, m, fmt: str) -> bool:
+    """URL lists and PAC files steer web traffic: a UDP-only requirement is not theirs."""
+    if es.protocol == "udp":
+        data.warn("not-web", es.source, m.party, f"{fmt}: UDP only; a firewall rule, not a web list entry")
+        return False
+    return True
+
+
 def render_edl_urls(data: ExportData) -> str:
     out = set()
     for es in data.sets:
         for m in es.members:
-            if m.endpoint_kind in HOST_KINDS:
+            if m.endpoint_kind in HOST_KINDS and _web(data, es, m, "edl-urls"):
                 e = _url_entry(data, es, m)
                 if e:
                     out.add(e)
@@ -99,6 +107,8 @@ def render_pac(data: ExportData) -> str:
         for m in es.members:
             if m.endpoint_kind not in HOST_KINDS:
                 data.warn("address-not-in-pac", es.source, m.party, "pac: a PAC file routes by host name; not listed")
+                continue
+            if not _web(data, es, m, "pac"):
                 continue
             pat = _pac_pattern(m)
             if not pat or pat == "*":
