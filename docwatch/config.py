@@ -436,6 +436,8 @@ def _parse_exports(raw: Any) -> list[ExportConfig]:
                 _check_type(f"{key}.options.{k}", opts[k], typ)
         if opts.get("cloud") not in (None, "public", "usgov", "china"):
             raise ConfigError(f"cloud must be public, usgov or china, got {opts['cloud']!r}", key=f"{key}.options.cloud")
+        if "priority" in opts and not 100 <= opts["priority"] <= 65000:
+            raise ConfigError("must be between 100 and 65000 (Azure Firewall priorities)", key=f"{key}.options.priority")
         if fmt == "pac" and not opts.get("pac_default"):
             raise ConfigError("a pac export needs options.pac_default (e.g. 'PROXY proxy:8080')", key=f"{key}.options")
         out.append(ExportConfig(format=fmt, path=_check_type(f"{key}.path", e["path"], str), options=dict(opts)))

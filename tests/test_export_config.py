@@ -50,6 +50,7 @@ options = {{ pac_default = "PROXY proxy.example:3128", sources = ["widget"] }}
     ('format = "pac"\npath = "x"', "needs options.pac_default"),
     ('format = "json"', "missing required key 'path'"),
     ('format = "json"\npath = "x"\noptions = { colour = "red" }', "[exports[0].options.colour] unknown key"),
+    ('format = "azure-firewall"\npath = "x"\noptions = { priority = 70000 }', "between 100 and 65000"),
 ])
 def test_bad_export_entries(tmp_path, entry, message):
     p = tmp_path / "config.toml"

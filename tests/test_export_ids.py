@@ -115,3 +115,18 @@ def test_a_set_that_only_got_new_wording_keeps_its_id(tmp_path):
     assert entry["current"]["login.widget.example.com"]["purpose"] == "Widget Entra sign-in"
     # a genuinely new set with a filtered-out twin elsewhere does not take anyone's id
     assert len({s["id"] for s in after.values()}) == 2
+
+
+def test_a_catalog_from_an_early_v7_build_gets_the_new_columns(tmp_path):
+    import sqlite3
+
+    from export_helpers import SYNTH
+
+    dw = Dw(tmp_path)
+    dw.ingest(SYNTH, "widget", "2025-04-01")
+    con = sqlite3.connect(dw.db)
+    con.execute("ALTER TABLE endpoint_sets DROP COLUMN members")
+    con.execute("ALTER TABLE endpoint_sets DROP COLUMN set_id")
+    con.commit()
+    con.close()
+    assert dw.export_json("json")["instances"]["Worldwide"]

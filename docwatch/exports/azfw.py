@@ -60,6 +60,9 @@ def _rules_for_set(data: ExportData, es) -> tuple[list[dict], list[dict]]:
             if protos and es.protocol == "any":
                 data.warn("udp-not-expressible", es.source, m.party,
                           f"{FMT}: protocol any: the TCP part is an application rule, UDP to a wildcard FQDN cannot be allowed")
+            if protos and m.endpoint_kind == "url" and (m.endpoint or "").split("://", 1)[-1].strip("/").count("/"):
+                data.warn("url-path-dropped", es.source, m.party,
+                          f"{FMT}: allowed as the host {host} (a path needs targetUrls and TLS inspection)")
             if protos:
                 name = f"s{es.id}-app-" + "-".join(f"{p['protocolType'].lower()}{p['port']}" for p in protos)
                 rule = app.setdefault(name, {"ruleType": "ApplicationRule", "name": name, "description": desc,

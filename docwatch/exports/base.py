@@ -184,6 +184,16 @@ def _overlap(a: frozenset, b: frozenset) -> float:
 SUCCESSION_OVERLAP = 0.5  # share of members a new set must have in common with a vanished one
 
 
+def _ensure_columns(catalog: Catalog) -> None:
+    """Catalogs made by an early build of schema v7 lack ``set_id``/``members``: add them."""
+    have = {r[1] for r in catalog.db.execute("PRAGMA table_info(endpoint_sets)")}
+    missing = [c for c in ("set_id", "members") if c not in have]
+    if missing:
+        with catalog._write():
+            for c in missing:
+                catalog.db.execute(f"ALTER TABLE endpoint_sets ADD COLUMN {c} {'INTEGER' if c == 'set_id' else 'TEXT'}")
+
+
 def allocate_set_ids(catalog: Catalog, keys: dict[str, str], current: set[str] | None = None,
                      members: dict[str, frozenset] | None = None, order: dict[str, int] | None = None) -> dict[str, int]:
     """Public ids for set keys (key → source).
@@ -197,6 +207,7 @@ def allocate_set_ids(catalog: Catalog, keys: dict[str, str], current: set[str] |
     current = set(keys) if current is None else current
     members = members or {}
     order = order or {}
+    _ensure_columns(catalog)
     sources = sorted(set(keys.values()))
     table: dict[str, tuple[int, str | None, frozenset]] = {}  # key -> (public id, source, members)
     for i in range(0, len(sources), 200):
