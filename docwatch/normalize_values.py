@@ -183,7 +183,7 @@ _IPV6_RE = re.compile(r"^(?=.*:.*:)[0-9a-f:]+$", re.I)
 _LABEL = re.compile(r"^[a-z0-9_*](?:[a-z0-9_*-]*[a-z0-9_*])?$", re.I)
 _TAG_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*|<[^<>]+>|\{[^{}]+\}))?$")
 # "198.51.100.16 - 198.51.100.31": one range, written without spaces as the endpoint
-_IP_RANGE_SPACED = re.compile(rf"\b({_IPV4})\s*[-–—]\s*({_IPV4})\b")
+_IP_RANGE_SPACED = re.compile(rf"(?<![\d.])({_IPV4})(?:\s*[-–—]\s*|\s+(?:to|through)\s+)({_IPV4})(?![\d.])")
 _IP_RANGE_RE = re.compile(rf"^{_IPV4}-{_IPV4}$")
 _CAMEL_RE = re.compile(r"^(?:[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][A-Za-z0-9]*\.(?:[A-Za-z0-9]+|<[^<>]+>))$")
 _HOST_PORT = re.compile(r"^(?P<host>[^/:]+):(?P<port>\d{1,5})$")
@@ -310,8 +310,8 @@ def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool,
 
 
 def collapse_ip_ranges(text: str) -> str:
-    """``a - b`` (IPv4) written as the single token ``a-b``."""
-    return _IP_RANGE_SPACED.sub(r"\1-\2", text) if "-" in text or "–" in text or "—" in text else text
+    """``a - b`` / ``a to b`` (IPv4) written as the single token ``a-b``."""
+    return _IP_RANGE_SPACED.sub(r"\1-\2", text) if text.count(".") >= 6 else text
 
 
 def normalize_endpoint(ep: str) -> str:

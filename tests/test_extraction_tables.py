@@ -125,6 +125,7 @@ def test_ip_range_is_one_rule():
     rules = shape("ports")
     assert one(rules, "198.51.100.64-198.51.100.79")["endpoint_kind"] == "ip_range"
     assert one(rules, "198.51.100.90")["endpoint_kind"] == "ip"
+    assert one(rules, "198.51.100.100-198.51.100.109")["endpoint_kind"] == "ip_range"  # "a to b"
     assert not {"198.51.100.64", "198.51.100.79"} & parties(rules)
 
 
