@@ -93,17 +93,24 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
 
 
 def _allowing(rows: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
-    """The rules whose endpoint (host, wildcard, URL or template) allows ``host``; each gets
-    ``matched_by`` naming the pattern and how it matched (exact, wildcard, template)."""
-    from docwatch.exports.patterns import has_placeholder, host_of, pattern_covers
+    """The rules whose endpoint (host, wildcard, URL or template; for an IP address: the IPs,
+    CIDRs and ranges holding it) allow ``host``; each gets ``matched_by`` naming the pattern and
+    how it matched (exact, wildcard, template, range, any address)."""
+    from docwatch.exports.patterns import address_covers, has_placeholder, host_of, ip_net, pattern_covers
 
     want = host_of(host)
+    is_ip = ip_net(want) is not None and want != "*"
     out = []
     for r in rows:
         ep = r["endpoint"]
-        if r.get("endpoint_kind") not in ("fqdn", "wildcard", "url", "template") or not pattern_covers(ep, want):
+        if is_ip:  # an address: the IPs, CIDRs and ranges that contain it
+            if r.get("endpoint_kind") not in ("ip", "cidr", "ip_range") or not address_covers(ep, want):
+                continue
+            how = "exact" if ep.strip() == want else "any address" if ep.strip() == "*" else "range"
+        elif r.get("endpoint_kind") not in ("fqdn", "wildcard", "url", "template") or not pattern_covers(ep, want):
             continue
-        how = "exact" if host_of(ep) == want else "template" if has_placeholder(ep) else "wildcard"
+        else:
+            how = "exact" if host_of(ep) == want else "template" if has_placeholder(ep) else "wildcard"
         r["matched_by"] = {"pattern": ep, "match": how}
         out.append(r)
     return out

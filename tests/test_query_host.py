@@ -39,6 +39,10 @@ def test_host_matches_wildcards_and_templates(dw):
     assert {r["endpoint"] for r in _q(dw, "--host", "mine.queue.widget.example.net")} == {
         "<account>.queue.widget.example.net"}
     assert _q(dw, "--host", "evil.example") == []
+    ip = _q(dw, "--host", "198.51.100.77")  # an address: CIDR containment
+    # Azure ML's "*" (any address) rows allow every IP, on their ports
+    assert {(r["endpoint"], r["matched_by"]["match"]) for r in ip} == {("198.51.100.0/24", "range"), ("*", "any address")}
+    assert {r["endpoint"] for r in _q(dw, "--host", "203.0.113.7", "--source", "widget")} == {"203.0.113.7"}
     out = dw("query", "--host", "api.widget.example.com").stdout
     assert "is allowed by" in out and "exact" in out
     assert "no rule allows" in dw("query", "--host", "nothing.invalid").stdout
