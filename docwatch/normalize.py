@@ -863,6 +863,48 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     return None
 
 
+def _row_notes(table: Table, ctx: _Ctx, r: _Row, row: list[Cell], lookalikes: list[str]) -> list[Diagnostic]:
+    """``not-a-rule`` notes for what a row shows but does not require: route next hops, category
+    labels that are tag names, tag-looking words that are no known tag."""
+    def note(why: str, token: str) -> Diagnostic:
+        return Diagnostic("not-a-rule", why, table.line, "info", token=token, section=list(ctx.section))
+    notes = [note("next hop of a route (where traffic is sent, not a destination to allow)", v)
+             for i in ctx.next_hops if i < len(row) for _, v in parties_in_cell(row[i])]
+    notes += [note(f"a label in the {table.columns[i]!r} column, not a party", r.cells[i].text)
+              for i in r.by_role.get(PURPOSE, []) if is_tag(r.cells[i].text) and is_known_tag(r.cells[i].text)]
+    notes += [note("looks like a service tag but is no known tag name and stands in no tag column", w) for w in lookalikes]
+    return notes
+
+
+def _side_parties(r: _Row, sides: tuple[_Side, _Side], direction: str | None, headings: list[str]
+                  ) -> tuple[list[tuple[str, str]], list[str], str | None]:
+    """Parties read from the Source/Destination sides (an address, else a role), the ports written
+    on them, and the direction the table shape implies (a lone Source column: inbound)."""
+    picked, side_ports = _pick_side(sides[0], sides[1], direction)
+    if not picked:
+        role = _role_party(sides[0], sides[1], direction, headings)
+        picked = [("role", role.role)] if role else []
+        side_ports = (role.ports or next(x.ports for x in sides if x is not role)) if role else []
+    if direction is None and picked and r.has(SOURCE) != r.has(DEST) and not r.has(PAIR):
+        direction = "inbound" if r.has(SOURCE) else "outbound"  # the lone side is the remote one
+    return picked, side_ports, direction
+
+
+def _port_groups(ports: dict[str | None, list[str]], protocol: str | None, implied_proto: str | None,
+                 extra: list[str]) -> dict[str | None, list[str]]:
+    """``{protocol: ports}`` of one party: the row's ports plus those written on the party."""
+    groups = {k: list(v) for k, v in ports.items()} or {protocol or implied_proto: []}
+    if extra:
+        if not any(groups.values()):
+            groups = {protocol or implied_proto: extra}
+        else:
+            for k in groups:
+                groups[k] = groups[k] + extra
+    if implied_proto and None in groups:
+        groups.setdefault(implied_proto, []).extend(groups.pop(None))
+    return groups
+
+
 def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: list[Cell],
                set_aside: list[Diagnostic] | None = None, bold_means_required: bool = False) -> list[Rule]:
     """The rules of one row: one per party × protocol. Parties the table calls reserved, bypassed,
@@ -870,8 +912,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     r = _Row.of(row, cols)
     purpose, purpose_cell, rank = _purpose(row, cols)
     direction = _row_direction(r, ctx, purpose)
-    protocol = _row_protocol(r)
-    ports, protocol = _row_ports(r, ctx, protocol, purpose)
+    ports, protocol = _row_ports(r, ctx, _row_protocol(r), purpose)
     cloud = _row_cloud(r, ctx)
     if purpose is None and r.has(REGION):
         purpose = clean_text(r.text(REGION)) or None
@@ -879,30 +920,17 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     lookalikes: list[str] = []
     parties, attach = _row_parties(r, ctx, cloud, lookalikes)
     if set_aside is not None:
-        set_aside += [Diagnostic("not-a-rule", "next hop of a route (where traffic is sent, not a destination to allow)",
-                                 table.line, "info", token=v, section=list(ctx.section))
-                      for i in ctx.next_hops if i < len(row) for _, v in parties_in_cell(row[i])]
-        set_aside += [Diagnostic("not-a-rule", f"a label in the {table.columns[i]!r} column, not a party", table.line,
-                                 "info", token=r.cells[i].text, section=list(ctx.section))
-                      for i in r.by_role.get(PURPOSE, []) if is_tag(r.cells[i].text) and is_known_tag(r.cells[i].text)]
-        set_aside += [Diagnostic("not-a-rule", "looks like a service tag but is no known tag name and stands in no tag "
-                                 "column", table.line, "info", token=w, section=list(ctx.section)) for w in lookalikes]
+        set_aside += _row_notes(table, ctx, r, row, lookalikes)
 
     source = destination = None
     sides = _row_sides(r)
     if sides:
         source, destination = sides[0].written, sides[1].written
         if not parties:
-            picked, side_ports = _pick_side(sides[0], sides[1], direction)
-            if not picked:
-                role = _role_party(sides[0], sides[1], direction, table.headings)
-                picked = [("role", role.role)] if role else []
-                side_ports = (role.ports or next(x.ports for x in sides if x is not role)) if role else []
+            picked, side_ports, direction = _side_parties(r, sides, direction, table.headings)
             parties += [(k, v, None) for k, v in picked]
             if side_ports and not ports:
                 ports = {protocol: sort_ports(side_ports)}
-            if direction is None and picked and (SOURCE in r.by_role) != (DEST in r.by_role) and PAIR not in r.by_role:
-                direction = "inbound" if SOURCE in r.by_role else "outbound"  # the lone side is the remote one
 
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
@@ -915,23 +943,14 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                 set_aside.append(Diagnostic("not-a-rule", why, table.line, "info", token=value, section=list(ctx.section)))
             continue
         endpoint, ekind, service_tag, extra, implied_proto = _party_fields(kind, value)
-        groups = {k: list(v) for k, v in ports.items()} or {protocol or implied_proto: []}
-        if extra:
-            if not any(groups.values()):
-                groups = {protocol or implied_proto: extra}
-            else:
-                for k in groups:
-                    groups[k] = groups[k] + extra
-        if implied_proto and None in groups:
-            groups.setdefault(implied_proto, []).extend(groups.pop(None))
         rule_direction = direction
         if rule_direction is None and (ekind in _NAMED_KINDS or named_row):
             rule_direction = "outbound"  # DNS names are only ever destinations a client resolves
-        for proto, plist in groups.items():
+        for proto, plist in _port_groups(ports, protocol, implied_proto, extra).items():
             rule_required = required
             if rule_required is None and ctx.not_required_ports and plist and all(
                     _port_within(p, ctx.not_required_ports) for p in plist):
-                rule_required = False
+                rule_required = False  # "ports 9000-9100 aren't required": only rules on those ports
             rules.append(Rule(
                 endpoint=endpoint, endpoint_kind=ekind, service_tag=service_tag or (attach and normalize_tag(attach)),
                 source=source, destination=destination, ports=sort_ports(plist),
