@@ -306,7 +306,7 @@ class _LazyCtx:
 
 
 def _rules_for(parties: list[tuple[str, str]], ports: dict[str | None, list[str]], ctx: _BlockCtx, *,
-               origin: str, direction: str | None = None, block: Block) -> list[Rule]:
+               origin: str, direction: str | None = None) -> list[Rule]:
     """One rule per party × protocol group (a party's own ``:port``/scheme wins over the text's)."""
     out: list[Rule] = []
     groups = ports or {None: []}
@@ -371,10 +371,9 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
                                              sentence, re.I):
         direction = None
     if parties:
-        return _rules_for(parties, ports or implied_ports(sentence), ctx, origin=origin, direction=direction,
-                          block=block)
+        return _rules_for(parties, ports or implied_ports(sentence), ctx, origin=origin, direction=direction)
     if ports and cue and not lead_in_of_next and not list_context:
-        return _rules_for([("cidr", ANY_ADDRESS)], ports, ctx, origin=origin, direction=direction, block=block)
+        return _rules_for([("cidr", ANY_ADDRESS)], ports, ctx, origin=origin, direction=direction)
     return []
 
 
@@ -409,7 +408,50 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
             rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code))
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
+    rules += list_table_facts(doc, known or [])
     return reconcile(rules, known or [])
+
+
+def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:
+    """Lead-in facts for the code-host lists the parsers capture as one-column ``list`` tables.
+
+    Their rules come from the table pass (``origin`` "list"); what only the list's lead-in says is
+    added here: ports and protocol ("Allow outbound access on port 443 to:", "(TCP 443)", "over
+    HTTPS") on the list's rules that state none (changed in place: they are this page's unmerged
+    rules), and, under a lead-in or label naming service tags, CamelCase names the table pass set
+    aside as unknown words (``GadgetHub``) as tag rules."""
+    added: list[Rule] = []
+    by_table: dict[int | None, list[Rule]] = {}
+    for r in known:
+        if r.origin == "list":
+            by_table.setdefault(r.table, []).append(r)
+    for index, t in enumerate(doc.tables):
+        if t.kind != "list":
+            continue
+        ports = port_phrases(t.lead_in) or implied_ports(t.lead_in)
+        mine = by_table.get(index, [])
+        if len(ports) == 1:
+            (proto, plist), = ports.items()
+            for r in mine:
+                if not r.ports:
+                    r.ports, r.protocol = list(plist), r.protocol or proto
+        if not (_TAG_WORDS.search(t.lead_in or "") or _TAG_WORDS.search(" ".join(t.columns))):
+            continue
+        have = {r.party.lower() for r in mine}
+        ctx: _BlockCtx | None = None
+        for row in t.rows:
+            for cell in row:
+                for c in cell.code[:1]:
+                    if c.lower() in have or not _CAMEL.match(c) or not is_tag(c):
+                        continue
+                    if ctx is None:
+                        ctx = _block_ctx(Block("list_item", c, headings=list(t.headings), tabs=list(t.tabs),
+                                               lead_in=t.lead_in), {})
+                    have.add(c.lower())
+                    for r in _rules_for([("tag", c)], ports, ctx, origin="list"):
+                        r.table = index
+                        added.append(r)
+    return added
 
 
 _RANK = {"table": 0, "list": 1, "code": 2, "prose": 3}
@@ -470,7 +512,7 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         parties = _code_parties(block, ctx)
         if not parties:
             return []
-        return _rules_for(parties, ctx.lead_ports, ctx, origin="code", block=block)
+        return _rules_for(parties, ctx.lead_ports, ctx, origin="code")
     if block.kind == "list_item":
         if (tuple(block.headings), block.text) in listed or ctx.example:
             return []
@@ -482,8 +524,7 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
                 extra = [(k, v) for k, v in text_parties(block.text, block.code) if v.lower() != tag.lower()]
                 ports = port_phrases(block.text) or ctx.lead_ports
                 return _rules_for([("tag", tag), *extra], ports, ctx, origin="list",
-                                  direction=direction_of(block.text) if direction_of(block.text) != "both" else None,
-                                  block=block)
+                                  direction=direction_of(block.text) if direction_of(block.text) != "both" else None)
         out: list[Rule] = []
         for s in sentences(block.text):
             out += _sentence_rules(s, block, ctx, origin="list", lead_in_of_next=block.text in leads,

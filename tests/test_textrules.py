@@ -264,3 +264,18 @@ def load_html_text(text: str):
     from parsers.html import parse_html
 
     return parse_html(f"<html><body><main><div class='content'><p>{text}</p><pre>{text}</pre></div></main></body></html>")
+
+
+def test_code_host_lists_take_lead_in_ports_and_tag_names():
+    md = ("# P\n\n## Hosts\n\nAllow outbound access on port 443 to:\n\n- `a.gadget.example.io`\n- `b.gadget.example.io`\n\n"
+          "## Tags\n\nThe service tags to allow (TCP 443):\n\n- `GadgetHub`\n- `Storage`\n")
+    html = ("<html><body><main><div class='content'><h1>P</h1><h2>Hosts</h2><p>Allow outbound access on port 443 to:</p>"
+            "<ul><li><code>a.gadget.example.io</code></li><li><code>b.gadget.example.io</code></li></ul>"
+            "<h2>Tags</h2><p>The service tags to allow (TCP 443):</p>"
+            "<ul><li><code>GadgetHub</code></li><li><code>Storage</code></li></ul></div></main></body></html>")
+    from parsers.html import parse_html
+
+    for doc in (parse_markdown(md), parse_html(html)):
+        got = sorted((r.party, tuple(r.ports), r.protocol, r.origin) for r in normalize(doc))
+        assert got == [("GadgetHub", ("443",), "tcp", "list"), ("Storage", ("443",), "tcp", "list"),
+                       ("a.gadget.example.io", ("443",), None, "list"), ("b.gadget.example.io", ("443",), None, "list")]
