@@ -151,8 +151,16 @@ def config_keys() -> list[tuple[str, str]]:
 
 
 def _documented(text: str, sec: str, key: str) -> bool:
+    """A line naming the section and the key (```[fetch] concurrency```), or a row of a table
+    whose header names the section (``| `[guard]` key | default |``)."""
+    header, previous = "", ""
     for line in text.splitlines():
-        if sec and sec not in line:
+        if line.startswith("|") and not previous.startswith("|"):
+            header = line
+        elif not line.startswith("|"):
+            header = ""
+        previous = line
+        if sec and sec not in line and sec not in header:
             continue
         if re.search(rf"(`|\] ){re.escape(key)}`", line):
             return True
