@@ -94,26 +94,27 @@ def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
         return
     for m in _HOSTISH.finditer(text):
         tok = m.group(0).rstrip(_TRAIL)
-        if _FILE_EXT.search(tok.rstrip("/")):
-            continue
+        if _FILE_EXT.search(tok.rstrip("/")) or tok[:1].isupper() and "://" not in tok:
+            continue  # a file name; "Outlook.com", "ASP.NET", "AzureCloud.Region" are names or tags
         kind = endpoint_kind(tok) or endpoint_kind(re.sub(r":\d{1,5}$", "", tok))
         if kind:
             yield tok, kind
 
 
-_WHOLE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9 ]{0,58}(?:\.[A-Za-z0-9<>{}_]+)?$", re.M)
+_WHOLE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,58}(?:\.[A-Za-z0-9<>{}_]+)?$", re.M)
 
 
 def _tag_tokens(text: str, code: list[str], *, whole_cells: bool = False) -> Iterator[str]:
     """Known tags in code spans, in CamelCase/dotted words, and (``whole_cells``: one table item
-    per line of ``text``) items that are a tag name on their own ("Storage", "Azure Monitor")."""
+    per line of ``text``) items that are a tag name on their own ("Storage"; "Microsoft Container
+    Registry" in a purpose cell is a service's name, not a tag)."""
     for c in code:
         tag = canonical_tag(c) if " " not in c else None
         if tag:
             yield tag
     if whole_cells:
         for m in _WHOLE_TAG.finditer(text):
-            tag = canonical_tag(m.group(0).replace(" ", ""))
+            tag = canonical_tag(m.group(0))
             if tag:
                 yield tag
     if not _TAGISH.search(text):
@@ -125,6 +126,16 @@ def _tag_tokens(text: str, code: list[str], *, whole_cells: bool = False) -> Ite
                 yield tag
 
 
+def _unmarked(item: str, footnotes: list[str]) -> str:
+    """An item without the footnote mark glued to its end ("login.microsoftonline.us1", "host*")."""
+    for f in footnotes:
+        if f and item.endswith(f) and len(item) > len(f) and not (f.isdigit() and item[-len(f) - 1].isdigit()):
+            return item[: -len(f)]
+    if item.endswith("*") and item[-2:-1].isalpha():
+        return item[:-1]
+    return item
+
+
 def page_tokens(doc: Document) -> list[Token]:
     """Every host/URL/IP/CIDR/tag-like token of the page's content, in page order (not deduplicated).
 
@@ -132,12 +143,13 @@ def page_tokens(doc: Document) -> list[Token]:
     share the table's line and section."""
     out: list[Token] = []
     for t in doc.tables:
-        text = "\n".join(item for row in t.rows for cell in row for item in (cell.items or [cell.text]))
+        text = "\n".join(_unmarked(item, cell.footnotes) for row in t.rows for cell in row
+                         for item in (cell.items or [cell.text]))
         code = [c for row in t.rows for cell in row for c in cell.code]
         for tok, kind in _host_tokens(text):
             out.append(Token(tok, _key(tok), kind, t.line, list(t.headings)))
         for tag in _tag_tokens(text, code, whole_cells=True):
-            out.append(Token(tag, tag.lower(), "tag", t.line, list(t.headings)))
+            out.append(Token(tag, _key(tag), "tag", t.line, list(t.headings)))
     for b in doc.blocks:
         if not (_DOTTED.search(b.text) or _TAGISH.search(b.text)):
             continue  # no dotted name and no tag-like word: no token
@@ -160,7 +172,7 @@ def page_tokens(doc: Document) -> list[Token]:
                     _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None)
                 out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), why))
             for tag in _tag_tokens(s, [c for c in b.code if c in s]):
-                out.append(Token(tag, tag.lower(), "tag", b.line, list(b.headings), aside))
+                out.append(Token(tag, _key(tag), "tag", b.line, list(b.headings), aside))
     return out
 
 

@@ -106,3 +106,19 @@ def test_text_dump_shows_as_unparsed(seeds_dir):
     rules, diags = normalize_checked(doc)
     cov = coverage_counts(doc, rules, diags)
     assert rules == [] and cov.seen > 40 and cov.unparsed == cov.seen - cov.set_aside and cov.ratio < 0.5
+
+
+def test_tag_with_port_footnote_marks_and_service_names_in_cells():
+    text = ("# P\n\n## Outbound\n\n| Destination | Port | Purpose |\n| --- | --- | --- |\n"
+            "| `GadgetCloud.<Region>:1194`, `AzureCloud.<Region>:1194` | 1194 | Tunnel |\n"
+            "| relay.gadget.example.io<sup>1</sup> | 443 | Microsoft Container Registry |\n"
+            "| mirror.gadget.example.net* | 443 | Consumer Outlook.com sign-in |\n")
+    doc = parse_markdown(text)
+    rules, diags = normalize_checked(doc)
+    cov = coverage_counts(doc, rules, diags)
+    values = {t.key for t in page_tokens(doc)}
+    # the tag token keeps no ":1194"; footnote marks are not part of hosts; service names
+    # ("Microsoft Container Registry", "Outlook.com") in a purpose cell are not tokens
+    assert {"azurecloud.<region>", "relay.gadget.example.io", "mirror.gadget.example.net"} <= values
+    assert not {"microsoftcontainerregistry", "outlook.com", "relay.gadget.example.io1"} & values
+    assert cov.unparsed == len([d for d in diags if d.code == "unparsed"])
