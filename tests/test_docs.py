@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import pytest
 
-from conftest import SEEDS, SHARED
+from conftest import SHARED
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
