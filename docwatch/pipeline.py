@@ -244,10 +244,21 @@ def ingest(catalog, obs: Observation, *, guard=None, accept: bool = False, store
                           table_count=len(obs.doc.tables) if obs.doc is not None else 0, rule_count=len(obs.rules),
                           form=obs.form, parser_version=parser_version(),
                           missing_includes=sorted(missing_includes(obs.doc)))
-        if (accepted is not None and obs.form and accepted.get("form") and obs.form != accepted["form"]
-                and not accept):
+        if (accepted is not None and not accept and obs.form in _FORMS and accepted.get("form") in _FORMS
+                and obs.form != accepted["form"] and not _collapsed(accepted, obs, g)):
             return _form_switch(catalog, obs, accepted, at, version_kw, g)
         return _diff_and_write(catalog, obs, src, last, accepted, at, version_kw, g, accept)
+
+
+_FORMS = ("markdown", "html")  # the two forms of one page; a text dump is no form to fall back to
+
+
+def _collapsed(accepted, obs: Observation, g) -> bool:
+    """A hard collapse (no tables, no rules, a failed table) is an anomaly whatever the form."""
+    from docwatch.diff import Delta
+    from docwatch.guard import decide
+
+    return decide(_baseline(accepted), obs.doc, obs.rules, Delta(prev_count=accepted.get("rule_count") or 0), g).hard
 
 
 def _baseline(version: dict[str, Any] | None):

@@ -226,10 +226,10 @@ def test_a_table_that_fails_to_normalize_is_an_anomaly_not_removals(cat, monkeyp
     before = len(cat.current_rules("synth"))
     real = N.table_rules
 
-    def broken_on_first_table(table, index):  # fault injection: a bug hit by one table only
+    def broken_on_first_table(table, index, *a, **kw):  # fault injection: a bug hit by one table only
         if index == 0:
             raise ValueError("boom")
-        return real(table, index)
+        return real(table, index, *a, **kw)
 
     monkeypatch.setattr(N, "table_rules", broken_on_first_table)
     bad = CliRunner().invoke(main, ["--db", str(cat.path), "ingest", str(COSMETIC), "--source", "synth",

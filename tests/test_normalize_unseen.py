@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from docwatch.cli import main
 
 HERE = Path(__file__).resolve().parent
-KINDS = {"fqdn", "wildcard", "url", "ip", "cidr", "template"}
+KINDS = {"fqdn", "wildcard", "url", "ip", "cidr", "ip_range", "template", "role"}
 _CACHE: dict[str, list[dict]] = {}
 
 
@@ -58,7 +58,7 @@ def test_every_rule_names_a_real_party(name):
         assert r["endpoint"] or r["service_tag"], r
         if r["endpoint"]:
             assert r["endpoint_kind"] in KINDS, r
-            assert " " not in r["endpoint"] or "<" in r["endpoint"], r
+            assert " " not in r["endpoint"] or "<" in r["endpoint"] or r["endpoint_kind"] == "role", r
         if r["service_tag"]:
             assert r["service_tag"].lower() not in {"n/a", "none", "servicetag", "api", "server", "dns", "ip", "vm", "ips"}, r
             assert len(r["service_tag"].split()) <= 3, r
@@ -156,7 +156,7 @@ def test_arc_k8s_urls_with_scheme_imply_https_443():
     assert facts(arm, "endpoint_kind", "ports", "protocol", "cloud", "direction") == ("url", ["443"], "tcp", "public", "outbound")
     dp = one(rules, "https://<region>.dp.kubernetesconfiguration.azure.com")
     assert facts(dp, "endpoint_kind", "ports") == ("template", ["443"])
-    assert one(rules, "https://<region>.obo.arc.azure.com:8084/")["ports"] == ["8084"]
+    assert one(rules, "https://<region>.obo.arc.azure.com:8084")["ports"] == ["8084"]
     assert one(rules, "*.servicebus.windows.net")["endpoint_kind"] == "wildcard"
     assert one(rules, "login.windows.net")["cloud"] == "public"
     assert one(rules, "https://management.chinacloudapi.cn")["cloud"] == "china"
@@ -212,7 +212,7 @@ def test_ase_from_to_columns_with_ports_after_hosts():
     dns = one(rules, "Internet")
     assert facts(dns, "endpoint", "ports", "direction") == (None, ["53"], "outbound")
     # inbound rows name only prose parties ("App Service management addresses"): no rule
-    assert not [r for r in rules if r["direction"] == "inbound" and r["endpoint"]]
+    assert not [r for r in rules if r["direction"] == "inbound" and r["endpoint"] and r["endpoint_kind"] != "role"]
 
 
 def test_ase_firewall_dependencies_any_address_and_host_port():
@@ -251,8 +251,8 @@ def test_hdinsight_protocol_port_cells_fqdn_tags_and_service_tags():
     assert one(rules, "HDInsight")["endpoint"] is None
     sql = one(rules, "SQL")
     assert facts(sql, "protocol", "ports") == ("tcp", ["1433", "11000-11999"])
-    mon = one(rules, "Azure Monitor")
-    assert facts(mon, "ports", "required") == (["*"], False)
+    mon = one(rules, "AzureMonitor")
+    assert facts(mon, "ports", "required") == (["*", "443"], False)  # "Azure Monitor" and "AzureMonitor:443" are one tag
     assert not find(rules, "Rule_6") and not find(rules, "Rule_1")
 
 
@@ -338,7 +338,7 @@ def test_azure_local_endpoint_table_ignores_gateway_support_column():
 def test_stack_hci_port_tables_with_prose_parties():
     rules = rules_of("azure_local")
     # "Cluster servers", "Management system", "Windows Admin Center", "Azure Stack HCI" are machines, not parties
-    assert not [r for r in rules if r["ports"] and r["ports"][0] in ("3343", "5985", "445")]
+    assert all(r["endpoint_kind"] == "role" for r in rules if r["ports"] and r["ports"][0] in ("3343", "5985", "445"))
     net = one(rules, "Internet")
     assert facts(net, "ports", "protocol", "source") == (["443"], "tcp", "Cluster servers")
 
