@@ -32,6 +32,8 @@ Representation choices:
   ``cidr``, i.e. 0.0.0.0/0, the convention of :mod:`docwatch.normalize_values`) with those ports,
   the sentence's protocol and direction. A paragraph that is the lead-in of a following table,
   list or code block gives no such rule: its ports belong to what follows it.
+* Cloud: the block's tab/heading context, else the one cloud the sentence itself names ("For
+  Azure Government, also allow …"); a sentence naming several clouds leaves it open.
 * Direction: the sentence's own words ("outbound", "inbound"), else the block's context; hosts
   with no direction anywhere are outbound (what the service calls out to), as in list tables;
   tags and ``*`` keep ``None`` when nothing says.
@@ -51,7 +53,15 @@ from dataclasses import dataclass, field
 
 from docwatch.model import Rule
 from docwatch.normalize import _context, _party_fields  # the table context rules, shared
-from docwatch.normalize_values import ANY_ADDRESS, direction_of, is_tag, parties_in_cell, ports_in, sort_ports
+from docwatch.normalize_values import (
+    ANY_ADDRESS,
+    cloud_of_heading,
+    direction_of,
+    is_tag,
+    parties_in_cell,
+    ports_in,
+    sort_ports,
+)
 from docwatch.tagnames import canonical_tag
 from parsers.model import Block, Cell, Document, Table, clean_text
 
@@ -370,11 +380,14 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if direction == "both" and not re.search(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound",
                                              sentence, re.I):
         direction = None
-    if parties:
-        return _rules_for(parties, ports or implied_ports(sentence), ctx, origin=origin, direction=direction)
-    if ports and cue and not lead_in_of_next and not list_context:
-        return _rules_for([("cidr", ANY_ADDRESS)], ports, ctx, origin=origin, direction=direction)
-    return []
+    if not (parties or ports and cue and not lead_in_of_next and not list_context):
+        return []
+    rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], ports or (implied_ports(sentence) if parties else {}), ctx,
+                       origin=origin, direction=direction)
+    cloud = None if ctx.cloud else cloud_of_heading(sentence)  # "For Azure Government, allow …"
+    for r in rules:
+        r.cloud = r.cloud or cloud
+    return rules
 
 
 def _bare_tag(item: str) -> str | None:

@@ -279,3 +279,11 @@ def test_code_host_lists_take_lead_in_ports_and_tag_names():
         got = sorted((r.party, tuple(r.ports), r.protocol, r.origin) for r in normalize(doc))
         assert got == [("GadgetHub", ("443",), "tcp", "list"), ("Storage", ("443",), "tcp", "list"),
                        ("a.gadget.example.io", ("443",), None, "list"), ("b.gadget.example.io", ("443",), None, "list")]
+
+
+def test_a_sentence_naming_one_cloud_gives_that_cloud():
+    doc = parse_markdown("# P\n\n## Sovereign clouds\n\nFor Azure Government, also allow outbound access to "
+                         "relay.gadget.example.us on port 443.\n\nIn Azure public and Azure China, allow "
+                         "relay.gadget.example.io.\n")
+    got = {r.endpoint: r.cloud for r in normalize(doc)}
+    assert got == {"relay.gadget.example.us": "usgov", "relay.gadget.example.io": None}
