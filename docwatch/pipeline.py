@@ -150,6 +150,21 @@ def load_bundle(store, snapshot_id: str) -> dict[str, Any] | None:
             "meta": manifest.get("meta") or {}}
 
 
+def bundle_parts(snapshot_ids, store) -> set[str]:
+    """Digests of the page and includes that the given bundle manifests list (for ``gc``)."""
+    parts: set[str] = set()
+    for sid in snapshot_ids:
+        try:
+            manifest = json.loads(store.get(sid))
+        except Exception:  # noqa: BLE001 - a plain page snapshot, or gone: nothing more to keep
+            continue
+        if isinstance(manifest, dict) and BUNDLE_MARK in manifest:
+            parts.add(manifest.get("main"))
+            parts.update((manifest.get("includes") or {}).values())
+    parts.discard(None)
+    return parts
+
+
 def extract_bundle(bundle: dict[str, Any]) -> tuple[Document, list[Rule]]:
     loader = bundle["includes"].get if bundle.get("includes") is not None else None
     return extract(bundle["text"], path=bundle.get("path"), loader=loader, meta=bundle.get("meta"))
@@ -173,7 +188,7 @@ def read_local(path) -> LocalDocument:
     from docwatch import documents
 
     text, diags = documents.read_text_file(path)
-    base = documents.include_loader(path) if hasattr(documents, "include_loader") else documents._fs_loader
+    base = documents.include_loader(path)
     seen: dict[str, str] = {}
 
     def loader(resolved: str) -> str | None:
@@ -183,6 +198,7 @@ def read_local(path) -> LocalDocument:
         return body
 
     doc, rules = extract(text, path=str(path), loader=loader, diagnostics=diags)
+    doc.diagnostics.extend(getattr(base, "diagnostics", []))  # includes refused outside the document root
     return LocalDocument(str(path), text, seen, doc, rules, content_hash(text, seen))
 
 

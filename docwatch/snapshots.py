@@ -117,7 +117,7 @@ def _rows(db, sql: str, params=()) -> list[tuple]:
     return list(db.execute(sql, list(params)).fetchall())
 
 
-def referenced_digests(db, keep_suspicious: int) -> set[str]:
+def referenced_digests(db, keep_suspicious: int, store: "SnapshotStore | None" = None) -> set[str]:
     """Digests some catalog row still needs: any ``sha256`` / ``snapshot_id`` column of any
     table (versions, HTTP cache, fetch log, tag caches - new tables count automatically),
     except that suspicious fetch-log rows only count for the newest ``keep_suspicious`` per source."""
@@ -131,7 +131,19 @@ def referenced_digests(db, keep_suspicious: int) -> set[str]:
             refs.update(r[0] for r in _rows(db, f'select distinct "{col}" from "{table}" where "{col}" is not null{where}'))
     if "fetch_log" in db.table_names():
         refs.update(_kept_suspicious(db, keep_suspicious))
-    return refs
+    return refs | (_bundle_parts(db, refs, store) if store is not None else set())
+
+
+def _bundle_parts(db, refs: set[str], store: "SnapshotStore") -> set[str]:
+    """Objects a stored version's bundle manifest names (its page and includes): a version's
+    ``snapshot_id`` is a manifest (see :func:`docwatch.pipeline.store_bundle`), and ``reparse``
+    needs every part it lists."""
+    from docwatch.pipeline import bundle_parts
+
+    if "versions" not in db.table_names():
+        return set()
+    ids = {r[0] for r in _rows(db, "select distinct snapshot_id from versions where snapshot_id is not null")}
+    return bundle_parts(ids & refs, store)
 
 
 def _kept_suspicious(db, keep: int, source: str | None = None) -> set[str]:
@@ -194,7 +206,7 @@ def collect_garbage(db, store: SnapshotStore, *, keep_suspicious: int, min_age_s
     kept: a cycle stores the bytes before it records the fetch, so a fresh object may be
     about to be referenced."""
     report = GcReport(dry_run=dry_run)
-    refs = referenced_digests(db, keep_suspicious)
+    refs = referenced_digests(db, keep_suspicious, store)
     now = time.time()
     objects = store.digests()
     report.objects = len(objects)

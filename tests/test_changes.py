@@ -228,3 +228,19 @@ def test_form_fallback_is_a_form_switch_note_never_removals(tmp_path):
     assert back.status in ("changed", "unchanged")
     assert not {(e.kind, e.party, e.impact) for e in back.events} & seen_in_html  # not reported twice
     assert not [e for e in cat.events(source=page) if e.kind == "removed" and e.version_id == switch.version_id]
+
+
+def test_gc_keeps_every_part_of_a_stored_bundle(dw, tmp_path):
+    """`ingest` stores a version as a bundle manifest naming the page and its includes; `gc`
+    keeps all of them, so `reparse` can still re-read the version."""
+    from docwatch.catalog import Catalog
+    from docwatch.snapshots import SnapshotStore, collect_garbage
+
+    dw("ingest", HERE / "synthetic_change_tabs_v1.md", "--source", "w", "--at", "2025-01-01")
+    store = SnapshotStore(tmp_path / "snapshots")
+    orphan = store.put(b"nobody refers to this")
+    with Catalog(tmp_path / "dw.db", create=False) as cat:
+        report = collect_garbage(cat.db, store, keep_suspicious=5, min_age_seconds=0)
+    assert report.removed == [orphan]
+    assert "1 parser events" not in dw("reparse", "w").stdout  # still readable: same parser, no events
+    assert len(store.digests()) == 2  # the manifest and the page
