@@ -373,16 +373,16 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         return []
     example = _EXAMPLE.search(sentence) is not None
     parties = text_parties(sentence, block.code, example=example)
-    ports = port_phrases(sentence)
+    own = ports = port_phrases(sentence)
     if list_context and not ports:
         ports = ctx.lead_ports
     direction = direction_of(sentence)
     if direction == "both" and not re.search(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound",
                                              sentence, re.I):
         direction = None
-    if not (parties or ports and cue and not lead_in_of_next and not list_context):
+    if not (parties or own and cue and not lead_in_of_next):
         return []
-    rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], ports or (implied_ports(sentence) if parties else {}), ctx,
+    rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], (ports or implied_ports(sentence)) if parties else own, ctx,
                        origin=origin, direction=direction)
     cloud = None if ctx.cloud else cloud_of_heading(sentence)  # "For Azure Government, allow …"
     for r in rules:
@@ -529,7 +529,8 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
     if block.kind == "list_item":
         if (tuple(block.headings), block.text) in listed or ctx.example:
             return []
-        lead = block.lead_in or ""
+        # the list's lead-in says what its items are; without one, the innermost heading does
+        lead = block.lead_in or (block.headings[-1] if block.headings else "")
         allowlist = bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
         if allowlist and ctx.tag_context:
             tag = _bare_tag(block.text)

@@ -31,7 +31,10 @@ def test_apim_2025_to_2026_exact_port_and_purpose_changes(tmp_path):
     assert first.status == "first" and first.events == []
     # 2026-04-10: AzureMonitor outbound gains port 12000 (you must open it: high); AzureConnectors'
     # purpose is reworded, which is kept in the rule's history but raises no event.
-    assert sorted((e.party, e.impact, e.severity) for e in apr10.events) == [("AzureMonitor", "ports-added", "high")]
+    # The list item "Allow outbound TCP access on port 12000 for diagnostics." (a port-only prose
+    # requirement: any-address party "*") was deleted in the same edit: narrowed to AzureMonitor.
+    assert sorted((e.party, e.impact, e.severity) for e in apr10.events) == [
+        ("*", "ports-removed", "medium"), ("AzureMonitor", "ports-added", "high")]
     hist = cat.db.execute("SELECT count(DISTINCT purpose) FROM rule_history WHERE service_tag = 'AzureConnectors'").fetchone()[0]
     assert hist == 2
     mon = _ev(apr10, impact="ports-added")[0]
@@ -78,7 +81,9 @@ def test_apim_2023_restructure_is_guarded_then_confirmed(tmp_path):
     v2, v3 = results[1][1].version_id, results[2][1].version_id
     assert {e.doc_date for e in by_version[v2]} == {"2025-06-17"}
     assert {e.kind for e in by_version[v2]} == {"anomaly", "removed", "added", "modified"}
-    assert sorted((e.kind, e.impact) for e in by_version[v3]) == [("modified", "ports-added")]
+    # (and the port-only "*" TCP 12000 list item narrowed to that tag: ports removed from "*")
+    assert sorted((e.kind, e.impact) for e in by_version[v3]) == [("modified", "ports-added"),
+                                                                   ("modified", "ports-removed")]
     # current rules now match the latest page exactly
     assert {r.key for r in cat.current_rules("apim-virtual-network-reference")} == {r.key for r in load(corpus_versions("apim-virtual-network-reference")[-1]["file"])[1]}
 
