@@ -34,6 +34,7 @@ from docwatch.fetch import include_refs, resolve_include
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 8  # same nesting limit as the markdown parser
+MOVE_SIMILARITY = 10  # percent: a page added where another file was deleted, this similar, was moved
 _SEP = "\x1e"  # record separator in our git log format
 
 
@@ -110,13 +111,43 @@ class Git:
     def has_head(self) -> bool:
         return bool(self._run("rev-parse", "--verify", "-q", "HEAD", check=False).strip())
 
-    def log(self, paths: list[str], *, follow: bool = False) -> list[Commit]:
-        """Commits touching ``paths`` (newest first), each with its raw file changes."""
+    def log(self, paths: list[str], *, follow: bool = False, rev: str | None = None) -> list[Commit]:
+        """Commits touching ``paths`` (newest first, from ``rev`` or HEAD), with their raw changes."""
         args = ["log", "--no-color", "--raw", "--no-abbrev", "-z", f"--format={_SEP}%H %ct"]
         if follow:
             args += ["--follow", "-M"]
-        out = self._run(*args, "--", *paths)
+        out = self._run(*args, *([rev] if rev else []), "--", *paths)
         return parse_raw_log(out)
+
+    def moved_from(self, sha: str, path: str) -> str | None:
+        """The file ``path`` was moved from in commit ``sha`` when git's normal rename detection
+        missed it because the move came with a rewrite: in the same commit another file was
+        deleted and is, of all deleted files, the most similar to it (``-M`` at a low threshold)."""
+        out = self._run("diff-tree", "-r", "-z", "--no-commit-id", "--name-status", f"-M{MOVE_SIMILARITY}%",
+                        f"{sha}^", sha, check=False)
+        fields = out.split("\0")
+        for i, f in enumerate(fields):
+            if f.startswith("R") and i + 2 < len(fields) and fields[i + 2] == path:
+                return fields[i + 1]
+        return None
+
+    def follow(self, path: str) -> list[Commit]:
+        """``log --follow`` of one path, continued across moves git's rename detection missed
+        (see :meth:`moved_from`); the move commit's change becomes a rename."""
+        commits = self.log([path], follow=True)
+        seen = {c.sha for c in commits}
+        while commits:
+            oldest = commits[-1]
+            added = next((ch for ch in oldest.changes if ch.status == "A"), None)
+            old = self.moved_from(oldest.sha, added.path) if added else None
+            if not old:
+                break
+            log.info("backfill: %s was moved from %s in %s (rewritten as it moved)", added.path, old, oldest.sha[:10])
+            added.status, added.old_path = "R", old
+            older = [c for c in self.log([old], follow=True, rev=f"{oldest.sha}^") if c.sha not in seen]
+            seen.update(c.sha for c in older)
+            commits.extend(older)
+        return commits
 
     def github_slug(self) -> str | None:
         """``owner/repo`` of the first GitHub remote (origin first), for commit links."""
@@ -324,7 +355,7 @@ class History:
     def walk(self) -> list[Snapshot]:
         """Every commit touching the page or an include it referenced at some point, oldest
         first, with the page as of that commit (commits where the page is absent are left out)."""
-        page_log = self.git.log([self.page], follow=True)
+        page_log = self.git.follow(self.page)
         if not page_log:
             raise UsageError(f"{self.page}: no commits touch this path in {self.git.repo} "
                              "(check --path, and that the clone's sparse checkout or history includes it)")
@@ -339,7 +370,7 @@ class History:
         while True:
             pending = [p for p in sorted(tracked) if p not in logs]
             for p in pending:
-                logs[p] = self.git.log([p], follow=True)
+                logs[p] = self.git.follow(p)
             commits: dict[str, Commit] = {}
             for lg in logs.values():
                 for c in lg:

@@ -294,6 +294,28 @@ def test_partial_clone_follows_page_moves(monitor_repo, tmp_path):
         cat.close()
 
 
+def test_a_move_with_a_rewrite_is_followed(tmp_path):
+    """Each real version committed wholesale: the page moves to fundamentals/ in the same commit
+    that rewrites it (23% similar, below git's rename threshold); its history still continues."""
+    vs = [v for i, v in enumerate(corpus_versions(MON)) if i in (3, 4)]
+    assert vs[0]["path"].split("/", 1)[1] != MON_PAGE
+    repo = init_repo(tmp_path / "docs")
+    shas = [commit_tree(repo, read_version(v), v["version"], at(v)) for v in vs]
+    config(tmp_path, "mon", MON_PAGE)
+    r = cli(tmp_path, tmp_path / "bf.db", "backfill", "mon", "--repo", repo, "--json")
+    assert r.exit_code == 0, r.output
+    assert vs[0]["path"].split("/", 1)[1] in json.loads(r.stdout)["paths"]
+    hand, cat = Catalog(by_hand(tmp_path, "mon", vs)), Catalog(tmp_path / "bf.db")
+    try:
+        assert [v["doc_commit"] for v in cat.versions("mon")] == shas
+        for h, b in zip(hand.versions("mon"), cat.versions("mon")):
+            assert rules_of(cat, "mon", b["id"]) == rules_of(hand, "mon", h["id"])
+            assert rule_events(cat, "mon", b["id"]) == rule_events(hand, "mon", h["id"])
+    finally:
+        hand.close()
+        cat.close()
+
+
 def test_shallow_clone_backfills_what_it_has(monitor_repo, tmp_path):
     origin, vs, shas = monitor_repo
     clone = tmp_path / "shallow"
