@@ -305,8 +305,14 @@ def _reminder(d: StoredDeadline, offset: int, left: int, at: str) -> ChangeEvent
 
 
 def emit_reminders(catalog, cfg, *, now: datetime | str | None = None) -> list[ChangeEvent]:
-    """The daemon's per-cycle hook: queue due reminders (never fails the cycle)."""
+    """The daemon's per-cycle hook: queue due reminders (never fails the cycle). Channels seen
+    for the first time get their starting point first, so they receive these reminders too."""
     try:
+        channels = list(getattr(cfg, "channels", None) or [])
+        if channels:
+            from docwatch.alerts.outbox import start_channels
+
+            start_channels(catalog, channels)
         return due_reminders(catalog, reminder_offsets(cfg), now=now)
     except Exception as exc:  # noqa: BLE001 - reminders must not stop scraping
         log.error("deadlines: reminders failed: %s", exc)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CORPUS, SEEDS, corpus_versions
-from docwatch.alerts import deliver_pending, parse_channels
+from docwatch.alerts import deliver_pending
 from docwatch.catalog import Catalog
 from docwatch.cli import main
 from docwatch.config import ConfigError, parse_config
@@ -111,13 +111,14 @@ def _catalog_with(tmp_path, day: str) -> Catalog:
 
 def test_reminder_fires_once_at_each_offset_through_the_outbox(tmp_path, httpserver, monkeypatch):
     monkeypatch.setenv("DW_TEST_SECRET", "whsec-reminder-test-secret")
-    cfg = parse_config({"deadlines": {"reminders": [30, 7, 1]}})
-    assert reminder_offsets(cfg) == [30, 7, 1]
     day = date(2027, 3, 1)
     web = Receiver("webhook", "whsec-reminder-test-secret")
     httpserver.expect_request("/hook", method="POST").respond_with_handler(web)
-    channels = parse_channels({"hook": {"kind": "webhook", "url": httpserver.url_for("/hook"),
-                                          "secret_env": "DW_TEST_SECRET"}})
+    cfg = parse_config({"deadlines": {"reminders": [30, 7, 1]}, "servicetags": [],
+                        "alerts": {"hook": {"kind": "webhook", "url": httpserver.url_for("/hook"),
+                                            "secret_env": "DW_TEST_SECRET"}}})
+    assert reminder_offsets(cfg) == [30, 7, 1]
+    channels = cfg.channels
     cat = _catalog_with(tmp_path, day.isoformat())
     try:
         fired = []
