@@ -105,7 +105,12 @@ class AppContext:
         path = self.db_path
         if not create:
             check_catalog_path(path, must_exist=True, origin=self.db_origin)
-        return Catalog(path, create=create)
+        cat = Catalog(path, create=create)
+        if create and self.config.channels:  # writers: new channels start from now, before any event
+            from docwatch.alerts.outbox import start_channels
+
+            start_channels(cat, self.config.channels)
+        return cat
 
     def shown_db_path(self) -> str:
         """The catalog path for an error message, without raising."""

@@ -265,6 +265,10 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
     state = CrawlState(catalog.db)
     store = SnapshotStore(cfg.snapshot_dir)
     sources = cfg.sources if sources is None else sources
+    if cfg.channels:  # a channel added to config.toml starts from now, this cycle's events included
+        from docwatch.alerts.outbox import start_channels
+
+        start_channels(catalog, cfg.channels)
     # a pool pays off only when there is more than one page to parse
     extractor = Extractor(cfg.fetch.parse_workers if len(sources) > 1 else 1)
     timeout = cfg.fetch.cycle_timeout

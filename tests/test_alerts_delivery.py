@@ -45,7 +45,24 @@ def hook(httpserver, path: str, receiver: Receiver) -> str:
 
 
 def channels(**tables) -> list:
-    return parse_channels(tables)
+    """Channels that take the events stored before them (``backlog = true``): these tests store
+    events first, then deliver."""
+    return parse_channels({name: {"backlog": True, **t} for name, t in tables.items()})
+
+
+def test_a_new_channel_starts_from_now_unless_it_asks_for_the_backlog(httpserver, tmp_path):
+    web = Receiver("webhook", SECRET)
+    url = hook(httpserver, "/hook", web)
+    db = make_outbox(tmp_path / "catalog.db")
+    add_events(db, [event(1, severity="high"), event(2, severity="high")])
+    os.environ["DW_TEST_SECRET"] = SECRET
+    fresh = parse_channels({"fresh": {"kind": "webhook", "url": url, "secret_env": "DW_TEST_SECRET"}})
+    from docwatch.alerts.outbox import start_channels
+
+    start_channels(db, fresh)  # what every writer does before it adds events
+    add_events(db, [event(3, severity="high")])
+    deliver_pending(db, fresh, now="2026-01-01T00:00:00Z")
+    assert [e["party"] for r in web.accepted for e in r["json"]["events"]] == ["host3.monitor.azure.com"]
 
 
 def webhook_ids(receiver: Receiver) -> list[list[int]]:
@@ -178,7 +195,7 @@ def test_restart_does_not_resend_and_crash_after_send_resends_same_key(httpserve
     db = make_outbox(path)
     ids = add_events(db, [event(1, severity="high"), event(2)])
     db.conn.close()
-    raw = {"hook": {"kind": "webhook", "url": url, "secret_env": "DW_TEST_SECRET"}}
+    raw = {"hook": {"kind": "webhook", "url": url, "secret_env": "DW_TEST_SECRET", "backlog": True}}
     script = ("import json, sys\nfrom docwatch.alerts import deliver_pending, parse_channels\n"
               "r = deliver_pending(sys.argv[1], parse_channels(json.loads(sys.argv[2])), now=sys.argv[3])\n"
               "print(json.dumps(r.to_dict()))\n")

@@ -86,7 +86,8 @@ def recorder():
 
 
 def _webhooks(rec: Recorder, n: int, **extra) -> dict:
-    return {f"hook{i}": {"kind": "webhook", "url": rec.url(f"/hook{i}"), "secret_env": "DW_RACE_SECRET", **extra}
+    return {f"hook{i}": {"kind": "webhook", "url": rec.url(f"/hook{i}"), "secret_env": "DW_RACE_SECRET",
+                          "backlog": True, **extra}
             for i in range(n)}
 
 
@@ -244,15 +245,15 @@ def test_secret_fragments_echoed_by_a_receiver_appear_nowhere(tmp_path, recorder
     cfg_path = tmp_path / "config.toml"
     db_path = tmp_path / "cat.db"
     cfg_path.write_text(f'catalog_path = "{db_path}"\n[alerts.slack]\nkind = "slack"\nurl_env = "DW_LEAK_SLACK"\n'
-                        '[alerts.bad]\nkind = "slack"\nurl_env = "DW_LEAK_BAD"\n')
+                        'backlog = true\n[alerts.bad]\nkind = "slack"\nurl_env = "DW_LEAK_BAD"\nbacklog = true\n')
     try:
         from docwatch.catalog import Catalog
 
         Catalog(db_path).close()  # a real catalog, so `alerts list` reads it as users would
         db = make_outbox(db_path)
         add_events(db, [event(1)])
-        chs = parse_channels({"slack": {"kind": "slack", "url_env": "DW_LEAK_SLACK"},
-                              "bad": {"kind": "slack", "url_env": "DW_LEAK_BAD"}})
+        chs = parse_channels({"slack": {"kind": "slack", "url_env": "DW_LEAK_SLACK", "backlog": True},
+                              "bad": {"kind": "slack", "url_env": "DW_LEAK_BAD", "backlog": True}})
         deliver_pending(db, chs, now=T0)
         deliver_pending(db, chs, now=T0 + timedelta(hours=1))
         assert len(rec.posts) == 2 and TOKEN_PATH in rec.posts[0]["path"]  # the receiver did echo it
@@ -299,7 +300,7 @@ def test_alerts_cli_shows_a_held_channel_and_skip_releases_it(tmp_path, recorder
     add_events(db, [event(1)])
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'catalog_path = "{db_path}"\n[alerts.hook]\nkind = "webhook"\nurl = "{rec.url("/hook")}"\n'
-                   'secret_env = "DW_RACE_SECRET"\nmax_attempts = 1\n')
+                   'secret_env = "DW_RACE_SECRET"\nmax_attempts = 1\nbacklog = true\n')
     run = lambda *a: CliRunner().invoke(main, ["--config", str(cfg), *a])  # noqa: E731
     first = run("alerts", "deliver")
     assert first.exit_code == 1 and "HTTP 500" in first.output

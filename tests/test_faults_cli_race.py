@@ -26,7 +26,7 @@ def test_alerts_deliver_and_retry_racing_send_no_duplicates(tmp_path):
         lines = [f'catalog_path = "{db_path}"']
         for i in range(3):
             lines += [f"[alerts.hook{i}]", 'kind = "webhook"', f'url = "{rec.url(f"/hook{i}")}"',
-                      'secret_env = "DW_CLI_RACE_SECRET"']
+                      'secret_env = "DW_CLI_RACE_SECRET"', "backlog = true"]
         cfg = tmp_path / "config.toml"
         cfg.write_text("\n".join(lines) + "\n")
         env = {**os.environ, "PYTHONPATH": str(REPO), "DW_CLI_RACE_SECRET": "cli-race-secret-42"}

@@ -93,7 +93,7 @@ def test_failed_alert_is_retried_by_its_own_job_not_the_next_cycle(tmp_path, ser
         add_events(db, [event(1), event(2)])  # waiting events: the first cycle's delivery step sends them
         db.conn.close()
         config = _config(tmp_path, server, "[alerts.hook]", 'kind = "webhook"', f'url = "{rec.url("/hook")}"',
-                         'secret_env = "DW_DAEMON_SECRET"', "retry_base_seconds = 1")
+                         'secret_env = "DW_DAEMON_SECRET"', "retry_base_seconds = 1", "backlog = true")
         proc = _daemon(config, env={"DW_DAEMON_SECRET": "daemon-secret-123"})
         try:
             _wait(lambda: len(rec.posts) >= 1)

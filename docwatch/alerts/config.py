@@ -76,6 +76,7 @@ class Channel:
         Key("retry_base_seconds", float, 30.0, check="positive", doc="backoff base, doubled per attempt"),
         Key("retry_max_seconds", float, 3600.0, check="positive", doc="cap on one backoff delay"),
         Key("enabled", bool, True, doc="false keeps the channel configured but silent"),
+        Key("backlog", bool, False, doc="a new channel starts from now; true sends it the events stored before it"),
     )
 
     name: str
@@ -88,6 +89,7 @@ class Channel:
     retry_base_seconds: float = 30.0  # backoff: base * 2**(attempts-1), capped at retry_max_seconds
     retry_max_seconds: float = 3600.0
     enabled: bool = True
+    backlog: bool = False  # a newly added channel starts from now unless it asks for the history
 
     @classmethod
     def all_keys(cls) -> tuple[Key, ...]:
@@ -103,7 +105,10 @@ class Channel:
         """Checks across keys of one kind; edits ``values`` in place. Subclasses extend it."""
 
     def accepts(self, event) -> bool:
-        """Channel filters: source, cloud (cloud-less events pass), minimum severity."""
+        """Channel filters: source, cloud (cloud-less events pass), minimum severity. Events a
+        parser change made (``parser``) are history, never alerts."""
+        if getattr(event, "kind", None) in NEVER_ALERTED:
+            return False
         if self.sources and event.source not in self.sources:
             return False
         if self.clouds and event.cloud and event.cloud not in self.clouds:
@@ -348,6 +353,9 @@ class _Reader:
 
 def _one_of(choices: tuple[str, ...]) -> str:
     return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+
+
+NEVER_ALERTED = ("parser",)
 
 
 def parse_channels(raw: dict[str, Any] | None) -> list[Channel]:

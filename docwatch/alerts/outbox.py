@@ -303,7 +303,7 @@ def _cut_delivery(db: sqlite_utils.Database, channel: Channel, now: datetime) ->
     while True:
         with _tx(db):
             cur = _rows(db, f"select last_event_id from {CURSORS} where channel = ?", [channel.name])
-            after = cur[0]["last_event_id"] if cur else 0
+            after = cur[0]["last_event_id"] if cur else _start_id(db, channel)
             rows = _rows(db, f"select * from change_events where id > ? order by id limit {SCAN_BATCH}", [after])
             if not rows:
                 return None
@@ -397,6 +397,31 @@ def _deliver_channel(db: sqlite_utils.Database, channel: Channel, now: datetime,
             continue
         if _cut_delivery(db, channel, now) is None:
             return
+
+
+def _start_id(db, channel: Channel) -> int:
+    """Where a channel seen for the first time starts: now, or the very first event with ``backlog``."""
+    if channel.backlog:
+        return 0
+    return _rows(db, "select coalesce(max(id), 0) n from change_events")[0]["n"]
+
+
+def start_channels(catalog: Any, channels: Iterable[Channel]) -> None:
+    """Give every configured channel without a cursor its starting point *before* a writer adds
+    events, so a channel added to config.toml gets what happens from now on (not the backlog,
+    unless ``backlog = true``) including the events of the run that first sees it."""
+    db = db_of(catalog)
+    channels = list(channels)
+    if not {CURSORS, "change_events"} <= set(db.table_names()):
+        ensure_schema(db)
+    elif {ch.name for ch in channels} <= {r["channel"] for r in _rows(db, f"select channel from {CURSORS}")}:
+        return  # the common case: nothing to write, no transaction
+    with _tx(db):
+        known = {r["channel"] for r in _rows(db, f"select channel from {CURSORS}")}
+        for ch in channels:
+            if ch.name not in known:
+                db.execute(f"insert into {CURSORS} (channel, last_event_id, updated_at) values (?, ?, ?)",
+                           [ch.name, _start_id(db, ch), iso(utc())])
 
 
 def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime | str | None = None,
