@@ -308,6 +308,9 @@ def test_a_move_with_a_rewrite_is_followed(tmp_path):
     hand, cat = Catalog(by_hand(tmp_path, "mon", vs)), Catalog(tmp_path / "bf.db")
     try:
         assert [v["doc_commit"] for v in cat.versions("mon")] == shas
+        # the July 2025 version announces the TLS 1.2 dates: new deadlines, events at its commit
+        dl = [(e.new, e.doc_commit) for e in cat.events(source="mon") if e.kind == "deadline"]
+        assert sorted(dl) == [("2025-07-01", shas[1]), ("2026-03-01", shas[1])]
         for h, b in zip(hand.versions("mon"), cat.versions("mon")):
             assert rules_of(cat, "mon", b["id"]) == rules_of(hand, "mon", h["id"])
             assert rule_events(cat, "mon", b["id"]) == rule_events(hand, "mon", h["id"])
