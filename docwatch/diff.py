@@ -101,6 +101,14 @@ def human(value: Any) -> str:
     return str(value).upper() if str(value).lower() in ("tcp", "udp") else str(value)
 
 
+def _required_phrase(old: bool | None, new: bool | None) -> str:
+    if new is None:
+        return f"is no longer marked {human(old)}"
+    if old is None:
+        return f"is now marked {human(new)}"
+    return f"is now {human(new)} (was {human(old)})"
+
+
 def _where(rule: Rule, source: str) -> str:
     bits = [source]
     if rule.tab:
@@ -286,7 +294,7 @@ def _field_events(old: Rule, new: Rule, fields: list[str], scope: Scope, source:
                 continue  # the tab group was renamed or dropped; the rule stays
             ev(fld, "low", f"{_noun(new)} {_who(new)} moved from tab {old.tab} to {new.tab or 'no tab'} ({source})")
         elif fld == "required":
-            ev(fld, "low", f"{_who(new)} is now {human(new.required)} (was {human(old.required)}) {where}")
+            ev(fld, "low", f"{_who(new)} {_required_phrase(old.required, new.required)} {where}")
         elif fld == "when":
             ev(fld, "low", f"when required changed from {human(old.when)} to {human(new.when)} for {_who(new)} {where}")
         elif fld == "deadline":

@@ -153,9 +153,9 @@ def test_the_scrape_cycle_runs_the_service_tag_entries(tmp_path, server, corpus_
     cfg = _config(tmp_path, server, [ServiceTagsConfig(cloud="usgov", json_url=server.url("/gov.json"))])
     cat = Catalog(cfg.catalog_path)
     report = run_cycle(cfg, cat, deliver=False)
-    assert [(o.source, o.status) for o in report.extras] == [("servicetags-usgov", "first")]
+    assert [(o.source, o.status) for o in report.outcomes if o.source.startswith("servicetags-")] == [("servicetags-usgov", "first")]
     server.set("/gov.json", {"body": _raw(corpus_dir, "ServiceTags_AzureGovernment_2025-11-23.json.gz"), "headers": OCTET})
     report = run_cycle(cfg, cat, deliver=False)
-    assert [(o.source, o.status) for o in report.extras] == [("servicetags-usgov", "changed")]
+    assert [(o.source, o.status) for o in report.outcomes if o.source.startswith("servicetags-")] == [("servicetags-usgov", "changed")]
     assert cat.events(source="servicetags-usgov")
     cat.close()
