@@ -24,8 +24,8 @@ Events only for firewall facts
 Severity by firewall risk (see README, "Change severity")
     ``high``: something you must now allow — an added endpoint/tag or added ports on a required or
     unqualified rule, a protocol or direction change, a rule that now applies to a cloud it did not.
-    ``medium``: an optional addition; something you may now close (a removal, ports removed); a new
-    or moved deadline. ``low``: required/optional flips, ``when`` wording, a protocol or direction
+    ``medium``: an optional addition; something you may now close (a removal, ports removed).
+    (A new or moved deadline is a ``deadline`` event of :mod:`docwatch.deadline_store`.) ``low``: required/optional flips, ``when`` wording, a protocol or direction
     stated where none was.
 """
 from __future__ import annotations
@@ -42,7 +42,9 @@ _CASEFOLD = {"endpoint", "service_tag", "protocol", "direction", "cloud", "endpo
 _PORT_RX = re.compile(r"^(\d+)")
 _WEB_PORTS = {"80", "443"}
 # Facts kept in rule versions that never raise an event on their own.
-SILENT_FIELDS = {"purpose", "source", "destination", "endpoint_kind", "service_tag", "deadline_text", "endpoint"}
+# Deadlines raise their own ``deadline`` events (docwatch/deadline_store.py: one owner per fact).
+SILENT_FIELDS = {"purpose", "source", "destination", "endpoint_kind", "service_tag", "deadline", "deadline_text",
+                 "endpoint"}
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 # Facts an added/removed event records (the whole rule is in ``rule_versions``).
 _EVENT_FACTS = ("endpoint", "service_tag", "ports", "protocol", "direction", "cloud", "tab", "required", "deadline")
@@ -297,11 +299,6 @@ def _field_events(old: Rule, new: Rule, fields: list[str], scope: Scope, source:
             ev(fld, "low", f"{_who(new)} {_required_phrase(old.required, new.required)} {where}")
         elif fld == "when":
             ev(fld, "low", f"when required changed from {human(old.when)} to {human(new.when)} for {_who(new)} {where}")
-        elif fld == "deadline":
-            verb = "set" if ov is None else "removed" if nv is None else "moved"
-            ev(fld, "medium" if nv else "low",
-               f"deadline {verb} for {_who(new)}: {human(nv if nv else ov)}{' (was ' + ov + ')' if ov and nv else ''} {where}",
-               "deadline-changed")
     return events
 
 

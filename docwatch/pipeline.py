@@ -226,12 +226,13 @@ def _note(source: str, kind: str, severity: str, impact: str, summary: str) -> C
 
 # -- the ingest path -----------------------------------------------------------------------------
 
-def ingest(catalog, obs: Observation, *, guard=None, accept: bool = False, store=None) -> IngestResult:
+def ingest(catalog, obs: Observation, *, guard=None, accept: bool = False, store=None,
+           deadlines: list | None = None) -> IngestResult:
     """Store ``obs`` as a version of its source: reads → diff → guard → writes, in one transaction.
 
     ``accept`` overrides the guard for this version (and accepts identical bytes already stored
     as an anomaly). ``store`` (a snapshot store) lets a parser upgrade re-extract stored versions
-    before the diff."""
+    before the diff. ``deadlines`` replaces the dated requirements found on the page (tools, tests)."""
     from docwatch.catalog import parse_time
     from docwatch.errors import UsageError
     from docwatch.guard import GuardSettings, missing_includes
@@ -263,7 +264,12 @@ def ingest(catalog, obs: Observation, *, guard=None, accept: bool = False, store
         if (accepted is not None and not accept and obs.form in _FORMS and accepted.get("form") in _FORMS
                 and obs.form != accepted["form"] and not _collapsed(accepted, obs, g)):
             return _form_switch(catalog, obs, accepted, at, version_kw, g)
-        return _diff_and_write(catalog, obs, src, last, accepted, at, version_kw, g, accept)
+        res = _diff_and_write(catalog, obs, src, last, accepted, at, version_kw, g, accept)
+        if res.status not in ("anomaly", "duplicate") and obs.doc is not None:
+            from docwatch.deadline_store import record_deadlines  # dated requirements: their own events
+
+            res.events += record_deadlines(catalog, obs, res, deadlines=deadlines)
+        return res
 
 
 _FORMS = ("markdown", "html")  # the two forms of one page; a text dump is no form to fall back to

@@ -118,10 +118,10 @@ def test_removal_summary_lists_the_ports_that_went_away():
                          "direction": "outbound"}  # the event keeps the firewall facts, not the whole rule
 
 
-def test_deadline_set_is_a_medium_event():
-    ev = diff_rules([tag("AzureArcInfrastructure", ["443"])],
-                    [tag("AzureArcInfrastructure", ["443"], deadline="2025-10-28", deadline_text="After …")], source="s")
-    assert [(e.field, e.severity) for e in ev] == [("deadline", "medium")] and "2025-10-28" in ev[0].summary
+def test_deadline_is_a_new_rule_version_whose_event_the_deadline_store_raises():
+    d = compute_delta([tag("AzureArcInfrastructure", ["443"])],
+                      [tag("AzureArcInfrastructure", ["443"], deadline="2025-10-28", deadline_text="After …")], source="s")
+    assert d.events == [] and [p.fields for p in d.pairs] == [["deadline", "deadline_text"]]
 
 
 def _doc(n_tables=2, diags=()):
