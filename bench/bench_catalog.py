@@ -185,7 +185,7 @@ def _query_rules_rows(cat: Catalog) -> list[tuple[str, str, str]]:
     rows += _query_rows(cat, f"history of one service tag ({SOURCES} sources)", lambda: history(cat, "Tag8.Region"), repeat=3)
     rows += _query_rows(cat, "history of a glob endpoint (*.svc42.example.com)",
                         lambda: history(cat, "*.svc42.example.com"), repeat=3)
-    rows += _query_rows(cat, "history, full-text fallback ('version 3')", lambda: history(cat, "rule 77 version"), repeat=3)
+    rows += _query_rows(cat, "history, full-text fallback ('rule 77 version')", lambda: history(cat, "rule 77 version"), repeat=3)
     return rows
 
 

@@ -124,13 +124,20 @@ def run() -> list[tuple[str, str, str]]:
             first = run_cycle(cfg, cat, deliver=False)
             t_full = time.perf_counter() - t0
             assert first.changed == N_SOURCES, first.summary()
+            t_parse = _serial_extraction(sources)
+            first_ideal = ideal + t_parse / (os.cpu_count() or 1)
             rows.append(("full first cycle (fetch+snapshot+parse+normalize+ingest)",
-                         f"{t_full:.2f} s = {t_full / ideal:.2f}x ideal", "reported (parse-bound)"))
+                         f"{t_full:.2f} s = {t_full / first_ideal:.2f}x (fetch ideal {ideal:.2f} s + "
+                         f"serial extraction {t_parse:.2f} s / {os.cpu_count() or 1} cores)", "<= 1.3x"))
 
             before = cat.db.execute("SELECT count(*) FROM rule_versions").fetchone()[0]
+            commits: list[str] = []
+            cat.db.conn.set_trace_callback(
+                lambda sql: commits.append(sql) if sql.strip().upper().startswith(("COMMIT", "RELEASE")) else None)
             t0 = time.perf_counter()
             again = run_cycle(cfg, cat, deliver=False)
             t_304 = time.perf_counter() - t0
+            cat.db.conn.set_trace_callback(None)
             written = cat.db.execute("SELECT count(*) FROM rule_versions").fetchone()[0] - before
             n304 = cat.db.execute("SELECT count(*) FROM fetch_log WHERE status = 'not-modified'").fetchone()[0]
             cat.close()
@@ -138,11 +145,24 @@ def run() -> list[tuple[str, str, str]]:
             rows.append(("all-304 cycle time", f"{t_304:.2f} s = {t_304 / ideal:.2f}x ideal ({n304} x 304)",
                          "<= 1.3x ideal"))
             rows.append(("all-304 cycle rule rows written", str(written), "0"))
+            rows.append(("all-304 cycle commits on the catalog connection", str(len(commits)), "<= 1"))
             rows += side_by_side(port, Path(tmp), sources)
     finally:
         server.terminate()
         server.join(5)
     return rows
+
+
+def _serial_extraction(sources) -> float:
+    """Parse + normalize of every page the first cycle ingests, one after another, in this process."""
+    from docwatch.normalize import normalize
+    from parsers.markdown import parse_markdown
+
+    texts = [PAGE.format(i=s.name[1:]) for s in sources]
+    t0 = time.perf_counter()
+    for i, text in enumerate(texts):
+        normalize(parse_markdown(text, path=f"md/{i}.md"))
+    return time.perf_counter() - t0
 
 
 def _urlwatch() -> tuple[str | None, str]:
