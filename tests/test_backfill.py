@@ -387,3 +387,21 @@ def test_helpers():
     assert page_path_from_url("https://github.com/MicrosoftDocs/azure-docs/blob/main/articles/x/y.md") == "articles/x/y.md"
     assert page_path_from_url("https://learn.microsoft.com/en-us/azure/x") is None
     assert parse_raw_log("") == []
+
+
+def test_history_is_recorded_not_sent_unless_asked(aml_repo, tmp_path):
+    """A backfill's years of events go into the catalog; a configured channel moves past them
+    (an Atom feed gets no entries), unless `--alerts` asks for them."""
+    repo, vs, _ = aml_repo
+    for flag, expect_entries in (([], False), (["--alerts"], True)):
+        d = tmp_path / ("sent" if flag else "quiet")
+        d.mkdir()
+        cfg = config(d, "aml", AML_PAGE)
+        feed = d / "feed.xml"
+        cfg.write_text(cfg.read_text() + f'\n[alerts.feed]\nkind = "atom"\npath = "{feed}"\nmin_severity = "low"\n')
+        r = cli(d, d / "bf.db", "backfill", "aml", "--repo", repo, "--json", *flag)
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["events"] > 0
+        assert cli(d, d / "bf.db", "alerts", "deliver").exit_code == 0
+        entries = feed.read_text().count("<entry>") if feed.exists() else 0
+        assert (entries > 0) is expect_entries, entries

@@ -424,6 +424,18 @@ def start_channels(catalog: Any, channels: Iterable[Channel]) -> None:
                            [ch.name, _start_id(db, ch), iso(utc())])
 
 
+def skip_to_latest(catalog: Any, channels: Iterable[Channel]) -> None:
+    """Move every channel past the events stored so far (a backfill's history is recorded, not sent)."""
+    db = db_of(catalog)
+    ensure_schema(db)
+    with _tx(db):
+        top = _rows(db, "select coalesce(max(id), 0) n from change_events")[0]["n"]
+        for ch in channels:
+            db.execute(f"insert into {CURSORS} (channel, last_event_id, updated_at) values (?, ?, ?) "
+                       "on conflict(channel) do update set last_event_id = max(last_event_id, excluded.last_event_id), "
+                       "updated_at = excluded.updated_at", [ch.name, top, iso(utc())])
+
+
 def deliver_pending(catalog: Any, channels: Iterable[Channel], *, now: datetime | str | None = None,
                     client: httpx.Client | None = None) -> DeliveryReport:
     """Deliver every change event not yet delivered, per channel (see module doc)."""

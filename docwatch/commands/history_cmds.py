@@ -36,10 +36,12 @@ class _Progress:
 @click.option("--since", metavar="DATE", help="Only commits at or after DATE (ISO).")
 @click.option("--until", metavar="DATE", help="Only commits up to DATE (ISO; a bare date includes the day).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("--alerts", "send_alerts", is_flag=True,
+              help="Also send the historic events to the alert channels (default: recorded, not sent).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def backfill_cmd(ctx: click.Context, source: str, repo: Path, page_path: str | None, since: str | None,
-                 until: str | None, quiet: bool, as_json: bool) -> None:
+                 until: str | None, quiet: bool, send_alerts: bool, as_json: bool) -> None:
     """Ingest SOURCE's past versions from the git history of its page and includes, in commit order."""
     from docwatch.backfill import backfill
 
@@ -53,8 +55,12 @@ def backfill_cmd(ctx: click.Context, source: str, repo: Path, page_path: str | N
     cat = _open(ctx, create=True)
     stats = backfill(cat, cfg, source, repo, page_path=page_path, since=since, until=until, store=_store(cfg),
                      on_progress=_Progress(source, quiet or as_json))
-    if stats.events:
+    if stats.events and send_alerts:
         _queue_alerts(ctx, cat)
+    elif stats.events and cfg.channels:  # years of history are not news: the channels move past it
+        from docwatch.alerts.outbox import skip_to_latest
+
+        skip_to_latest(cat, cfg.channels)
     summary = {"source": source, "commits_read": stats.commits_read, "versions_ingested": stats.versions_ingested,
                "events": stats.events, "anomalies": stats.anomalies, "already_ingested": stats.skipped_known,
                "unchanged_commits": stats.skipped_same, "paths": stats.paths}
