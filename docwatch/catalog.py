@@ -488,8 +488,10 @@ class Catalog:
             f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join('"when"' if c == 'when' else c for c in _RV_FACTS)},
                 section_id, tbl, row) VALUES ({', '.join('?' for _ in values)})""", values).lastrowid
         self.db.execute(
-            "UPDATE rules SET current_rv = ?, last_changed = ?, endpoint = ?, service_tag = ?, purpose = ? WHERE id = ?",
-            (rvid, at, rule.endpoint, rule.service_tag, rule.purpose, rid))
+            "UPDATE rules SET current_rv = ?, last_changed = ?, endpoint = ?, endpoint_rev = ?, service_tag = ?, "
+            "purpose = ? WHERE id = ?",
+            (rvid, at, rule.endpoint, rule.endpoint.lower()[::-1] if rule.endpoint else None, rule.service_tag,
+             rule.purpose, rid))
 
 
 def event_from_row(row: dict[str, Any]) -> ChangeEvent:

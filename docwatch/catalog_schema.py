@@ -176,6 +176,19 @@ _V8: list = [
         event_id INTEGER, PRIMARY KEY (deadline_id, offset_days))""",
 ]
 
+def _reverse_endpoints(db: sqlite_utils.Database) -> None:
+    db.conn.create_function("dw_reverse", 1, lambda v: v[::-1] if v else v, deterministic=True)
+    db.execute("UPDATE rules SET endpoint_rev = dw_reverse(lower(endpoint)) WHERE endpoint IS NOT NULL")
+
+
+# v9 (owner: queries): the endpoint reversed, indexed, so a glob with a literal suffix
+# (``*.blob.core.windows.net``) is an index range, not a scan of every rule.
+_V9: list = [
+    "ALTER TABLE rules ADD COLUMN endpoint_rev TEXT",
+    _reverse_endpoints,
+    "CREATE INDEX IF NOT EXISTS rules_endpoint_rev ON rules(endpoint_rev)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -185,6 +198,7 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (6, "service tags: prefixes per tag, versioned", _V6),
     (7, "export endpoint sets with stable ids", _V7),
     (8, "deadlines and reminders", _V8),
+    (9, "reversed endpoints for suffix globs", _V9),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 

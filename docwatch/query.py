@@ -116,13 +116,36 @@ def _allowing(rows: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
     return out
 
 
+def _next(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _glob_lookup(term: str, src_sql: str, src_params: list) -> tuple[str, tuple]:
+    """A glob on endpoints as an index range: on the reversed endpoint when the pattern ends in
+    literal text (``*.blob.core.windows.net``), on the endpoint when it starts with some
+    (``login.*``); the glob itself then only filters that range."""
+    t = term.lower()
+    cut = [i for i, c in enumerate(t) if c in "*?["]
+    prefix, suffix = t[:cut[0]], t[cut[-1] + 1:]
+    sql = "SELECT r.id FROM rules r WHERE lower(r.endpoint) GLOB ? " + src_sql
+    params: list = [t, *src_params]
+    if suffix and len(suffix) >= len(prefix):
+        rev = suffix[::-1]
+        sql += " AND r.endpoint_rev >= ? AND r.endpoint_rev < ?"
+        params += [rev, _next(rev)]
+    elif prefix:
+        sql += " AND lower(r.endpoint) >= ? AND lower(r.endpoint) < ?"
+        params += [prefix, _next(prefix)]
+    return sql, tuple(params)
+
+
 def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[dict[str, Any]]:
     """Every version (tombstones included) of the rules whose endpoint or service tag is
     ``term`` (case-insensitive; a glob when it has ``*``/``?``), else full-text matches."""
     src_sql, src_params = ("AND r.source = ?", [source]) if source else ("", [])
     if any(c in term for c in "*?["):
-        exact = catalog._all(f"SELECT r.id FROM rules r WHERE lower(r.endpoint) GLOB lower(?) {src_sql}",
-                             (term, *src_params))
+        exact = catalog._all(*_glob_lookup(term, src_sql, src_params))
     else:  # two indexed look-ups (rules(lower(endpoint)), rules(lower(service_tag)))
         exact = catalog._all(
             f"SELECT r.id FROM rules r WHERE lower(r.endpoint) = lower(?) {src_sql} "
