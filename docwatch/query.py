@@ -81,6 +81,10 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
         where.append("lower(rv.endpoint) GLOB lower(?)"); params.append(flt.endpoint)
     if host:
         where.append("rv.endpoint IS NOT NULL")
+    if flt.port:  # narrowed in SQL (exact, wildcard or a range); port_matches decides ranges
+        where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
+                     "OR instr(j.value, '-') > 0)")
+        params.append(flt.port.strip())
     sql = f"SELECT {_COLUMNS} {_FROM.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
     if flt.port:
