@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Iterable
 
 from docwatch.model import FACT_FIELDS, ChangeEvent, Rule
@@ -57,8 +58,7 @@ def _port_sort(p: str) -> tuple:
     return (0, int(m.group(1)), p) if m else (1, 0, p)
 
 
-def _raw(rule: Rule) -> tuple:
-    return tuple(getattr(rule, k) for k in FACT_FIELDS)
+_raw = attrgetter(*FACT_FIELDS)  # the facts as a tuple, for the cheap equality test
 
 
 def norm_facts(rule: Rule) -> dict[str, Any]:
@@ -316,15 +316,20 @@ def compute_delta(old: list[Rule], new: list[Rule], *, source: str) -> Delta:
     left_new: list[tuple[Rule, list[Rule]]] = []
     for ident in sorted(o_by.keys() | n_by.keys()):
         olds, news = o_by.get(ident, []), n_by.get(ident, [])
-        exact = {r.key: r for r in news}
+        if len(olds) == 1 and len(news) == 1:  # the common case: one rule each side
+            _add_pair(delta, olds[0], news[0], scope, source, {news[0].cloud} - {None})
+            continue
+        new_keys = [(n.key, n) for n in news]
+        exact = dict(new_keys)
         paired_o, rest_o, used = [], [], set()
-        for o in olds:  # exact storage keys first: the common, unchanged case
-            n = exact.get(o.key)
-            if n is not None and o.key not in used:
-                used.add(o.key); paired_o.append((o, n))
+        for o in olds:  # exact storage keys first
+            k = o.key
+            n = exact.get(k)
+            if n is not None and k not in used:
+                used.add(k); paired_o.append((o, n))
             else:
                 rest_o.append(o)
-        rest_n = [n for n in news if n.key not in used]
+        rest_n = [n for k, n in new_keys if k not in used]
         pairs, lo, ln = _pair_group(rest_o, rest_n) if rest_o and rest_n else ([], rest_o, rest_n)
         clouds = {n.cloud for n in news if n.cloud}
         for o, n in paired_o + pairs:
@@ -332,8 +337,8 @@ def compute_delta(old: list[Rule], new: list[Rule], *, source: str) -> Delta:
         left_old += [(o, news) for o in lo]
         left_new += [(n, olds) for n in ln]
     # a direction change: the party's only rule on each side, left over by the identity pairing
-    once_o = _only_rule_per_party(old)
-    once_n = _only_rule_per_party(new)
+    once_o = _only_rule_per_party(old) if left_old and left_new else {}
+    once_n = _only_rule_per_party(new) if left_old and left_new else {}
     moved: set[int] = set()
     left_new_ids = {id(n) for n, _ in left_new}
     for o, _ in left_old:
