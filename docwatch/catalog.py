@@ -342,6 +342,19 @@ class Catalog:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
         return [event_from_row(r) for r in self._all(sql + " ORDER BY id", tuple(params))]
 
+    def last_event_id(self) -> int:
+        """The newest change event's id (0 for none): a mark to show "what this run found"."""
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()[0]
+
+    def rule_counts(self) -> list[tuple[str, str | None, str | None, int]]:
+        """Current rules per (source, cloud, direction)."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT source, cloud, direction, count(*) FROM current_rules GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")]
+
+    def events_after(self, event_id: int) -> list[ChangeEvent]:
+        """Events stored after ``event_id``, oldest first."""
+        return [event_from_row(r) for r in self._all("SELECT * FROM change_events WHERE id > ? ORDER BY id", (event_id,))]
+
     # -- writes ----------------------------------------------------------------------------
 
     def _source_row(self, source: str, at: str, page_url: str | None) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def run_cmd(app, offline: bool) -> None:
     cfg = app.config
     catalog = app.catalog()
     try:
-        before = catalog.db.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()[0]
+        before = catalog.last_event_id()
     finally:
         catalog.close()
     if _offline_forced(offline) or not network_reachable():
@@ -284,14 +284,9 @@ def _shown(p: Path) -> str:
 def _show_catalog(app, before: int) -> None:
     catalog = app.catalog()
     try:
-        rows = catalog.db.execute(
-            "SELECT source, coalesce(cloud, '-'), coalesce(direction, '-'), count(*) FROM current_rules "
-            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
-        new = catalog.db.execute(
-            "SELECT detected_at, source, kind, severity, summary FROM change_events WHERE id > ? ORDER BY id",
-            (before,)).fetchall()
-        recent = [] if new else catalog.db.execute(
-            "SELECT detected_at, source, kind, severity, summary FROM change_events ORDER BY id DESC LIMIT 10").fetchall()
+        rows = [(src, cloud or "-", direction or "-", n) for src, cloud, direction, n in catalog.rule_counts()]
+        new = catalog.events_after(before)
+        recent = [] if new else catalog.events(limit=10)
     finally:
         catalog.close()
     click.echo("")
@@ -312,9 +307,9 @@ def _show_catalog(app, before: int) -> None:
         shown = new
     else:
         click.echo("No new changes in this run." + (" Latest recorded changes:" if recent else ""))
-        shown = list(reversed(recent))
-    for at, source, kind, severity, summary in shown[:50]:
-        click.echo(f"  {at}  {source}  {kind} [{severity}]  {summary}")
+        shown = recent
+    for e in shown[:50]:
+        click.echo(f"  {e.detected_at}  {e.source}  {e.kind} [{e.severity}]  {e.summary}")
     if len(shown) > 50:
         click.echo(f"  … and {len(shown) - 50} more (docwatch changes)")
 
