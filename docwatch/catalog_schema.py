@@ -189,6 +189,17 @@ _V9: list = [
     "CREATE INDEX IF NOT EXISTS rules_endpoint_rev ON rules(endpoint_rev)",
 ]
 
+def _outbox(db: sqlite_utils.Database) -> None:
+    """The alert outbox tables (``alert_deliveries``, ``alert_cursors``), defined beside the code
+    that uses them (:func:`docwatch.alerts.outbox.ensure_schema`, which also upgrades older ones)."""
+    from docwatch.alerts.outbox import ensure_schema
+
+    ensure_schema(db)
+
+
+# v10: the alert outbox, created by the migrations like every other table (readers never create it).
+_V10: list = [_outbox]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -199,6 +210,7 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (7, "export endpoint sets with stable ids", _V7),
     (8, "deadlines and reminders", _V8),
     (9, "reversed endpoints for suffix globs", _V9),
+    (10, "alert outbox", _V10),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
