@@ -13,7 +13,7 @@ import pytest
 from docwatch.alerts import deliver_pending, parse_channels
 from docwatch.alerts import atom, mail, slack, teams
 from docwatch.alerts.digest import StoredEvent, build_digest, event_from_row
-from docwatch.alerts.outbox import DeliveryMeta, send_test
+from docwatch.alerts.outbox import DeliveryMeta, send_test, start_channels
 from docwatch.model import ChangeEvent
 from synthetic_alerts_support import Receiver, add_events, event, make_outbox, slack_problems, teams_problems
 
@@ -173,13 +173,17 @@ def test_teams_card_keeps_doc_text_out_of_markdown():
 
 # ---------------------------------------------------------------- atom
 
-def _atom_channel(tmp_path, **kw):
-    return parse_channels({"feed": {"kind": "atom", "path": str(tmp_path / "out" / "feed.xml"), **kw}})[0]
+def _atom_channel(tmp_path, db=None, **kw):
+    """An Atom channel, registered in ``db`` (as a writer does) before the test adds events."""
+    ch = parse_channels({"feed": {"kind": "atom", "path": str(tmp_path / "out" / "feed.xml"), **kw}})[0]
+    if db is not None:
+        start_channels(db, [ch])
+    return ch
 
 
 def test_atom_feed_is_valid_newest_first_capped_and_stable(tmp_path):
     db = make_outbox(tmp_path / "c.db")
-    ch = _atom_channel(tmp_path, max_entries=5)
+    ch = _atom_channel(tmp_path, db, max_entries=5)
     add_events(db, [event(i, severity="high" if i % 2 else "low") for i in range(1, 9)])
     add_events(db, [event(9, summary=HOSTILE, severity="high")])
     add_events(db, [event(10, severity="info")])  # below the channel's min severity
@@ -208,7 +212,7 @@ def test_atom_feed_is_valid_newest_first_capped_and_stable(tmp_path):
 
 def test_atom_ids_are_unique_per_event_across_a_port_swap(tmp_path):
     db = make_outbox(tmp_path / "c.db")
-    ch = _atom_channel(tmp_path)
+    ch = _atom_channel(tmp_path, db)
     swap = dict(kind="modified", field="ports", old=["80"], new=["8080"], version_id=7, detected_at="2024-05-01T10:00:00Z")
     add_events(db, [event(1, impact="ports-removed", summary="port 80 removed for host1 outbound TCP", **swap),
                     event(1, impact="ports-added", summary="port 8080 added for host1 outbound TCP", **swap),
@@ -256,7 +260,6 @@ def test_real_corpus_changes_reach_every_receiver_intact(httpserver, tmp_path, m
     events = diff_rules(old, new, source="azureml-behind-firewall")
     assert len(events) > 30  # a real, large change set: exercises truncation
     db = make_outbox(tmp_path / "c.db")
-    ids = add_events(db, events)
     monkeypatch.setenv("DW_TEST_SECRET", "s3cret")
     receivers = {"slack": Receiver("slack"), "teams": Receiver("teams"), "hook": Receiver("webhook", "s3cret")}
     for name, r in receivers.items():
@@ -268,6 +271,8 @@ def test_real_corpus_changes_reach_every_receiver_intact(httpserver, tmp_path, m
                  "min_severity": "info"},
         "feed": {"kind": "atom", "path": str(tmp_path / "feed.xml"), "min_severity": "info"},
     })
+    start_channels(db, chs)  # configured before the change arrives, as in a scrape
+    ids = add_events(db, events)
     report = deliver_pending(db, chs, now=T0)
     assert all(r.sent == 1 and r.failed == 0 for r in report.channels.values()), report
     for r in receivers.values():

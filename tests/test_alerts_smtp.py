@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from docwatch.alerts import deliver_pending, parse_channels
+from docwatch.alerts.outbox import start_channels
 from docwatch.alerts.outbox import idempotency_key, list_deliveries
 from synthetic_alerts_support import add_events, event, make_outbox
 
@@ -98,6 +99,7 @@ def test_starttls_auth_digest_is_multipart_and_injection_free(starttls_server, c
     ctl, inbox = starttls_server
     monkeypatch.setenv("DW_TEST_SMTP_PASSWORD", PASSWORD)
     chs = mail_channel(ctl.port, cert, security="starttls", username="docwatch", password_env="DW_TEST_SMTP_PASSWORD")
+    start_channels(db, chs)  # as a writer does: the channel exists before the events
     ids = add_events(db, [event(1, source=HOSTILE_SOURCE, summary=HOSTILE_TEXT, severity="high"), event(2)])
     report = deliver_pending(db, chs, now=T0)
     assert report.channels["mail"].sent == 1, report.channels["mail"].errors
@@ -124,6 +126,7 @@ def test_wrong_password_fails_and_is_retried_without_leaking(starttls_server, ce
     ctl, inbox = starttls_server
     monkeypatch.setenv("DW_TEST_SMTP_PASSWORD", "not-the-" + PASSWORD)
     chs = mail_channel(ctl.port, cert, username="docwatch", password_env="DW_TEST_SMTP_PASSWORD")
+    start_channels(db, chs)
     add_events(db, [event(1)])
     report = deliver_pending(db, chs, now=T0)
     r = report.channels["mail"]
@@ -140,6 +143,7 @@ def test_wrong_password_fails_and_is_retried_without_leaking(starttls_server, ce
 def test_untrusted_certificate_is_refused(starttls_server, db):
     ctl, inbox = starttls_server
     chs = mail_channel(ctl.port)  # no ca_file: the self-signed cert must not be accepted
+    start_channels(db, chs)
     add_events(db, [event(1)])
     r = deliver_pending(db, chs, now=T0).channels["mail"]
     assert r.failed == 1 and "SSL" in r.errors[0].upper()
@@ -156,6 +160,7 @@ def test_implicit_tls_and_plain_servers(cert, db):
         chs = (mail_channel(ssl_ctl.port, cert, security="ssl")
                + parse_channels({"plain": {"kind": "email", "host": "127.0.0.1", "port": plain_ctl.port,
                                            "security": "none", "from": "dw@example.org", "to": "ops@example.org"}}))
+        start_channels(db, chs)
         add_events(db, [event(1)])
         report = deliver_pending(db, chs, now=T0)
     finally:
