@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, SHARED, corpus_versions
+from conftest import CORPUS, SHARED, _require, corpus_versions
 from docwatch.documents import load_local
 from docwatch.normalize import normalize
 from docwatch.textrules import port_phrases, sentences, text_rules
@@ -190,7 +190,7 @@ def test_text_rules_lose_no_table_rule(monkeypatch):
     import docwatch.textrules as T
 
     real = T.text_rules
-    for page in sorted(p.name for p in (CORPUS / "markdown").iterdir()):
+    for page in sorted(p.name for p in _require(CORPUS / "markdown").iterdir()):
         doc = load_local(corpus_versions(page)[-1]["file"])
         monkeypatch.setattr(T, "text_rules", lambda d, known=None: [])
         before = {r.key: r for r in normalize(doc)}
@@ -216,7 +216,7 @@ def test_blocks_parity_markdown_and_rendered_html():
     """Both parsers give the same non-table blocks for the same page version (versions whose
     markdown needs a table repair or misses an include are the documented parity tolerances)."""
     checked = 0
-    for page in sorted(p.name for p in (CORPUS / "rendered").iterdir()):
+    for page in sorted(p.name for p in _require(CORPUS / "rendered").iterdir()):
         versions = {v["version"]: v for v in json.loads((CORPUS / "markdown" / page / "versions.json").read_text())}
         for html in sorted((CORPUS / "rendered" / page).glob("*.html")):
             md = load_local(CORPUS / "markdown" / page / versions[html.stem]["path"])
@@ -234,7 +234,7 @@ def test_text_rules_parity_on_the_corpus():
     (versions whose markdown needs a table repair are the documented tolerance: the renderer shows
     that table as text)."""
     checked = 0
-    for page in sorted(p.name for p in (CORPUS / "rendered").iterdir()):
+    for page in sorted(p.name for p in _require(CORPUS / "rendered").iterdir()):
         versions = {v["version"]: v for v in json.loads((CORPUS / "markdown" / page / "versions.json").read_text())}
         for html in sorted((CORPUS / "rendered" / page).glob("*.html")):
             md = load_local(CORPUS / "markdown" / page / versions[html.stem]["path"])
