@@ -1,0 +1,139 @@
+"""Held-out evaluation: hand-checked facts on Learn network-requirement pages docwatch was not written against.
+
+Each ``synthetic_realworld/<family>.md`` reproduces the structure and the kinds of requirement
+statements of one real Learn page family (AKS egress, AVD, Azure Local, SQL MI, ...) in its own
+words and hosts; ``<family>.html`` is that markdown rendered as live Learn serves it
+(``render_learn.py``), and ``<family>.facts.json`` lists what a firewall engineer needs from the
+page: partial rules ``{party, ports, protocol, direction, cloud, endpoint_kind}`` (only the fields
+the page makes certain; role rows also give ``source`` and ``destination``) and ``not_rules``,
+tokens that must never be a rule's party. Both forms go through the path ``docwatch rules PATH``
+uses (:func:`docwatch.pipeline.read_local`).
+
+A fact matches when some rule has the party as its endpoint or service tag (case-insensitive; a
+role may also be the rule's source or destination) and equal values for every other field it
+gives; its ports equal the union of the ports of those rules (a page may state one party's ports
+over several rows). Pages docwatch misses today are
+``xfail(strict=True)`` with the shape it misses, so fixing a shape turns the mark into a failure to
+remove. ``python -m tests.test_realworld_pages`` prints the score per page and form.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent / "synthetic_realworld"
+FORMS = ("md", "html")
+FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destination")
+
+# (family, form) -> the shape docwatch misses there today
+_ROLE_MERGE = "role rows sharing a destination merged into one rule: sources joined, ports pooled"
+_LOCAL = ("'Service' column holding TCP/UDP not read as protocol; 'Minimum of 100 ports above port 5000' read as "
+          "ports 100 and 5000; " + _ROLE_MERGE + "; region link table ('Azure region | URL list') gives role rules")
+XFAIL: dict[tuple[str, str], str] = {
+    **{("avs_network_ports", f): _ROLE_MERGE + " (On-premises network / On-premises vCenter Server)" for f in FORMS},
+    **{("azure_local_firewall", f): _LOCAL for f in FORMS},
+}
+
+
+def families() -> list[str]:
+    return sorted(p.name[: -len(".facts.json")] for p in HERE.glob("*.facts.json"))
+
+
+@lru_cache(maxsize=None)
+def rules_of(family: str, form: str) -> tuple[dict, ...]:
+    """The rules of one form of a page, read as ``docwatch rules PATH --json`` reads them."""
+    from docwatch.pipeline import read_local
+
+    return tuple(r.to_dict() for r in read_local(HERE / f"{family}.{form}").rules)
+
+
+def facts_of(family: str) -> dict:
+    return json.loads((HERE / f"{family}.facts.json").read_text())
+
+
+def _parties(rule: dict) -> set[str]:
+    return {p.lower() for p in (rule["endpoint"], rule["service_tag"]) if p}
+
+
+def _roles(value: str | None) -> set[str]:
+    """A role cell as written, and each role of a cell docwatch joined with " / "."""
+    return {p.strip().lower() for p in [value, *value.split(" / ")]} if value else set()
+
+
+def _agrees(rule: dict, key: str, want) -> bool:
+    if key in ("source", "destination"):
+        return want.lower() in _roles(rule[key])
+    return rule[key] == want
+
+
+def matched(fact: dict, rules: tuple[dict, ...]) -> bool:
+    party = fact["party"].lower()
+    hits = [r for r in rules
+            if (party in _parties(r) or fact.get("endpoint_kind") == "role" and party in _roles(r["source"]) | _roles(r["destination"]))
+            and all(_agrees(r, k, fact[k]) for k in FIELDS if k in fact)]
+    if not hits:
+        return False
+    return "ports" not in fact or {p for r in hits for p in r["ports"]} == set(fact["ports"])
+
+
+def misses(family: str, form: str) -> tuple[list[dict], list[str]]:
+    """Facts no rule matches, and not-rule tokens that became a rule's party."""
+    rules = rules_of(family, form)
+    page = facts_of(family)
+    missed = [f for f in page["facts"] if not matched(f, rules)]
+    parties = {p for r in rules for p in _parties(r)}
+    wrong = [t for t in page.get("not_rules", []) if t.lower() in parties]
+    return missed, wrong
+
+
+def _brief(fact: dict) -> str:
+    extra = ",".join(str(fact[k]) for k in FIELDS if fact.get(k))
+    return f"{fact['party']}:{'/'.join(fact.get('ports', [])) or '-'}[{extra}]"
+
+
+def _params():
+    for fam in families():
+        for form in FORMS:
+            reason = XFAIL.get((fam, form))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(fam, form, marks=marks, id=f"{fam}-{form}")
+
+
+@pytest.mark.parametrize(("family", "form"), list(_params()))
+def test_page_facts(family, form):
+    missed, wrong = misses(family, form)
+    assert not missed and not wrong, (
+        f"{family}.{form}: missed {len(missed)}/{len(facts_of(family)['facts'])}: "
+        + "; ".join(_brief(f) for f in missed) + (f" | not-rules made parties: {wrong}" if wrong else ""))
+
+
+def test_every_family_has_both_forms():
+    """A family without its rendered HTML (or facts) would silently drop out of the evaluation."""
+    assert len(families()) >= 20
+    for fam in families():
+        for form in FORMS:
+            assert (HERE / f"{fam}.{form}").is_file(), (fam, form)
+
+
+def score() -> dict[str, tuple[int, int]]:
+    """Print facts matched / total per page and form; return the totals per form."""
+    totals = {form: [0, 0] for form in FORMS}
+    for fam in families():
+        cells = []
+        for form in FORMS:
+            missed, wrong = misses(fam, form)
+            n = len(facts_of(fam)["facts"])
+            totals[form][0] += n - len(missed)
+            totals[form][1] += n
+            cells.append(f"{form} {n - len(missed):3d}/{n:<3d}" + (f" ({len(wrong)} not-rule parties)" if wrong else ""))
+        print(f"{fam:28s} " + "  ".join(cells))
+    for form, (ok, n) in totals.items():
+        print(f"TOTAL {form}: {ok}/{n} = {100 * ok / max(n, 1):.1f}%")
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+if __name__ == "__main__":
+    score()
