@@ -102,6 +102,7 @@ class Column:
     when: bool = False  # REQUIRED column whose text is kept in ``when``
     tagged: bool = False  # SOURCE/DEST/PAIR header that says it holds service tags
     known: bool = False  # IGNORE on purpose (examples, next hops): never promoted by its content
+    relative: bool = False  # SOURCE = "Local …", DEST = "Remote …": the sides swap on inbound rows
 
 
 _MARKS = re.compile(r"[*_`]")
@@ -143,7 +144,8 @@ def classify_column(header: str) -> Column:
         return Column(PROTOCOL)
     if "direction" in h or ("inbound" in h and "outbound" in h):
         return Column(DIRECTION)
-    if "when required" in h or h in ("required", "required?", "mandatory", "optional", "required or optional") or (
+    if "when required" in h or h in ("required", "required?", "mandatory", "optional", "required or optional",
+                                     "requirement", "requirements", "requirement level") or (
         "required" in h and h.endswith("?")
     ):
         return Column(REQUIRED, when="when" in h)
@@ -157,6 +159,9 @@ def classify_column(header: str) -> Column:
         return Column(TAG)
     if h.startswith("source"):
         return Column(SOURCE)
+    if h.startswith(("local ", "remote ")) and _ENDPOINT_RX.search(h):
+        # "Local IP | Remote IP": the service's own side and the party it talks to
+        return Column(SOURCE if h.startswith("local") else DEST, relative=True)
     if h.startswith("destination") and not _ENDPOINT_RX.search(h.replace("destination", "", 1)):
         return Column(DEST)
     if _REGION_RX.fullmatch(h):
@@ -292,6 +297,21 @@ class _Ctx:
     next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
 
 
+_CLAUSES = re.compile(r"(?<=[.!?;])\s+")
+_DIRECTION_WORD = re.compile(r"\b(inbound|outbound|incoming|outgoing|ingress|egress)\b", re.I)
+_NEGATED = re.compile(r"n't\b|\b(not|never|no need)\b", re.I)
+
+
+def _affirmed(text: str | None) -> str | None:
+    """The lead-in without clauses that say what is *not* needed in a direction ("Inbound
+    connections are not required"; "you don't need to open inbound ports"): such a clause names
+    neither the table's direction nor its required-ness."""
+    if not text or not _NEGATED.search(text) or not _DIRECTION_WORD.search(text):
+        return text
+    kept = [c for c in _CLAUSES.split(text) if not (_NEGATED.search(c) and _DIRECTION_WORD.search(c))]
+    return " ".join(kept)
+
+
 def _context(table: Table) -> _Ctx:
     ctx = _Ctx(section=list(table.headings))
     for tab in reversed(table.tabs):
@@ -307,7 +327,7 @@ def _context(table: Table) -> _Ctx:
                 break
     # a single direction anywhere (innermost first); "both" only from the lead-in or the
     # innermost heading: page titles like "Configure inbound and outbound traffic" say nothing
-    texts = [table.lead_in, *reversed(table.headings)]
+    texts = [_affirmed(table.lead_in), *reversed(table.headings)]
     for pos, text in enumerate(texts):
         d = direction_of(text)
         if d == "both":
@@ -319,7 +339,7 @@ def _context(table: Table) -> _Ctx:
     if ctx.direction is None and not ctx.direction_both:  # "IP address dependencies": what the service calls out to
         if any(re.search(r"\bdependenc(y|ies)\b", t or "", re.I) for t in texts[:2]):
             ctx.direction = "outbound"
-    lead_in = _without_not_required_ports(table.lead_in, ctx)
+    lead_in = _without_not_required_ports(_affirmed(table.lead_in), ctx)
     ctx.ports = ports_of_lead_in(lead_in)
     _set_aside_context(table, ctx)
     if ctx.tab:
@@ -457,8 +477,6 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
         leading = len(first) >= 3 and text.startswith(first[: min(len(first), 30)])
         if leading and bold_means_required:
             return True
-        if leading and cols_rank <= 1 and first == clean_text(text) and not _CONDITION.match(first):
-            return True
     return None
 
 
@@ -474,14 +492,25 @@ _SIDE_PORTS = re.compile(
     r"^(?P<who>.+?):\s*(?P<ports>all ports|any port|\d{1,5}(?:\s*[-–]\s*\d{1,5})?(?:\s*,\s*\d{1,5}(?:\s*[-–]\s*\d{1,5})?)*)"
     r"(?P<rest>\s*(?:\(.*\))?\s*\.?)$", re.I)
 # a role a reader maps to their own addresses: "Admin workstation", "Customer networks"
-_ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,60}$")
+_ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,80}$")
 _NOT_ROLE = re.compile(r"^(?:see|refer|use|same as|depends|varies|optional|required|not applicable|n/?a|none|tbd)\b", re.I)
 
 
-def _is_role(text: str) -> bool:
+def role_name(text: str) -> str | None:
+    """The role a cell names, if it names one: "Admin workstation"; a parenthesized placeholder
+    for the reader's own machine or network ("(Redis subnet)", "(IP of the NTP server provided
+    for deployment)") without its parentheses."""
+    t = text.strip()
+    if t.startswith("(") and t.endswith(")") and t.count("(") == 1:
+        inner = t[1:-1].strip()
+        return inner if len(inner.split()) <= 10 and _is_role(inner, max_words=10) else None
+    return t if _is_role(t) else None
+
+
+def _is_role(text: str, max_words: int = 6) -> bool:
     """A short name of a machine, network or person ("Admin workstation"), not a sentence or note."""
     t = text.strip()
-    return (t.lower() not in _NOT_A_PARTY and not t.endswith(".") and len(t.split()) <= 6
+    return (t.lower() not in _NOT_A_PARTY and not t.endswith(".") and len(t.split()) <= max_words
             and _ROLE_RX.match(t) is not None and _NOT_ROLE.match(t) is None)
 
 
@@ -526,7 +555,7 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
         who = m.group("who").strip()
         side.ports = ["*"] if re.match(r"all|any", m.group("ports"), re.I) else ports_in(m.group("ports"))
     if who.lower().strip(" .") in _ANY_WORDS or first.lower().strip(" .") in _ANY_WORDS or re.match(
-            r"^(\*|any)(\s+or\b|\s*[,;(]|$)", first, re.I):  # "* or, for more security, the Batch IPs"
+            r"^(\*|any)(\s+or\b|\s*[,;(]|\s+\d{1,2}$|$)", first, re.I):  # "* or, for more security, the Batch IPs"
         side.parties = [("cidr", ANY_ADDRESS)]
         return side
     source_cell = cell if who == written else Cell.from_items([who])
@@ -535,8 +564,8 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     if not side.parties:
         tags = tags_in_text(who) if tagged else [t for t in [tag_in_text(who)] if t and is_tag(t) and is_known_tag(t)]
         side.parties = [("tag", t) for t in tags if t.lower() not in _NOT_A_PARTY]
-    if not side.parties and _is_role(who):
-        side.role = who.strip()
+    if not side.parties:
+        side.role = role_name(who)
     return side
 
 
@@ -803,7 +832,7 @@ def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
     return parties + [(k, v, None) for k, v in row_tags], None
 
 
-def _row_sides(r: _Row) -> tuple[_Side, _Side] | None:
+def _row_sides(r: _Row, direction: str | None) -> tuple[_Side, _Side] | None:
     if r.has(PAIR):
         pair_text = r.text(PAIR)
         tagged = any(r.cols[i].tagged for i in r.by_role[PAIR])
@@ -814,6 +843,8 @@ def _row_sides(r: _Row) -> tuple[_Side, _Side] | None:
     if r.has(SOURCE) or r.has(DEST):
         src = _side(r.cells[r.by_role[SOURCE][0]], tagged=r.cols[r.by_role[SOURCE][0]].tagged) if r.has(SOURCE) else _Side()
         dst = _side(r.cells[r.by_role[DEST][0]], tagged=r.cols[r.by_role[DEST][0]].tagged) if r.has(DEST) else _Side()
+        if direction == "inbound" and any(r.cols[i].relative for i in r.by_role.get(DEST, [])):
+            return dst, src  # an inbound row: the remote side is where traffic comes from
         return src, dst
     return None
 
@@ -922,8 +953,11 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if set_aside is not None:
         set_aside += _row_notes(table, ctx, r, row, lookalikes)
 
+    if not parties:  # "Destination URL: (IP of the NTP server provided for deployment)"
+        parties = [("role", name, None) for i in r.by_role.get(ENDPOINT, [])
+                   if not r.cells[i].code and (name := role_name(r.cells[i].text))]
     source = destination = None
-    sides = _row_sides(r)
+    sides = _row_sides(r, direction)
     if sides:
         source, destination = sides[0].written, sides[1].written
         if not parties:
@@ -932,6 +966,9 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
             if side_ports and not ports:
                 ports = {protocol: sort_ports(side_ports)}
 
+    if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
+        # "Protocol | Port" with no address column: the ports are open to any address, as in prose
+        parties = [("cidr", ANY_ADDRESS, None)]
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
     cell_text = " ".join(c.text for c in row)

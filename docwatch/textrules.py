@@ -119,6 +119,10 @@ _PORT_PHRASES = (
     re.compile(rf"\b(?P<n>{_N})\s*(?:/\s*|\(\s*)(?P<q>tcp|udp)\b", re.I),
     # "(TLS 443)", "HTTPS (443)", "HTTPS port 443", "https:443"
     re.compile(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", re.I),
+    # "outbound to 443", "inbound on 443 and 80": a bare number right after a direction word
+    re.compile(rf"\b(?:inbound|outbound|ingress|egress)(?:\s+(?:traffic|access|connectivity|connections?))?"
+               rf"\s+(?:on|to|over|at|via)\s+(?P<n>{_NUMLIST})"
+               r"(?!\s*(?:%|percent|minutes?|hours?|days?|seconds?|ms\b|regions?|times\b|[kmg]b\b|characters?))", re.I),
 )
 _DIGIT = re.compile(r"\d")
 _TRANSPORT = re.compile(r"\b(tcp|udp)\b", re.I)
@@ -362,10 +366,27 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
     return parties or None
 
 
+_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b)", re.I)
+
+
+def _clauses(sentence: str, code: list[str]) -> list[str]:
+    """A sentence joining requirements ("outbound to 443 to AzureCloud, and inbound on 4443 from
+    GatewayManager") split into its clauses, when every clause names its own ports and party;
+    otherwise the sentence whole (a clause without ports or party leans on the rest)."""
+    parts = _CLAUSE.split(sentence)
+    if len(parts) < 2 or not all(port_phrases(p) and text_parties(p, code) for p in parts):
+        return [sentence]
+    return parts
+
+
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
                     list_context: bool = False, leads_code: bool = False) -> list[Rule]:
     if not _worth_reading(sentence) and not list_context:
         return []
+    clauses = _clauses(sentence, block.code) if _CLAUSE.search(sentence) else [sentence]
+    if len(clauses) > 1:
+        return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
+                                                            list_context=list_context, leads_code=leads_code)]
     if _NEG.search(sentence) or (leads_code and sentence.endswith(":")):
         return []  # negated, or it introduces the commands of the code block below
     cue = _CUE.search(sentence) is not None

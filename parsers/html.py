@@ -342,10 +342,12 @@ class _Walker:
         else:  # div, section, article, main, details …: transparent
             self.walk(el, depth)
 
-    def container(self, el: Any, kind: str, depth: int, lead: str | None = None, level: int = 0) -> None:
+    def container(self, el: Any, kind: str, depth: int, lead: str | None = None, level: int = 0,
+                  last: str | None = None) -> None:
         outer = self.frames[-1]
         self.frames.append(_Frame(kind, outer.alert, lead if kind == "list_item" else outer.lead,
                                   level or outer.depth))
+        self.frames[-1].last = last
         try:
             self.walk(el, depth)
         finally:
@@ -384,6 +386,7 @@ class _Walker:
                 labels[dt] = _inline_text(a)
         group: list[Tab] = []
         self.groups.append(group)
+        group_lead = self.frames[-1].last  # the paragraph before the tab group introduces every panel
         for ch in el:
             tag = _tag(ch)
             if not tag:
@@ -405,7 +408,7 @@ class _Walker:
                 group.append(Tab(label, tid))
                 self.tabs.append(Tab(label, tid))
                 try:
-                    self.container(ch, "tab", depth + 1)
+                    self.container(ch, "tab", depth + 1, last=group_lead)
                 finally:
                     self.tabs.pop()
                 self._reset_all()

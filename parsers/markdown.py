@@ -54,6 +54,9 @@ _JUNK_LINES = 10  # junk lines tolerated before the front matter (scraper banner
 _PREFIX = re.compile(r"[ \t>]*")
 _QUOTES = re.compile(r"[ \t]*>")
 _FENCE = re.compile(r"[ \t>]*(`{3,}|~{3,})")
+# A tab heading or closing ``---`` becomes this comment line: like the tab panel boundary it is in
+# the rendered page, it ends the list or paragraph before it (a blank line would merge two lists).
+_TAB_BOUNDARY = "<!-- tab -->"
 _TAB_HEADING = re.compile(r"[ \t]{0,3}(#{1,6})[ \t]+\[(.*)\]\(#tab/([^)\s]+)\)[ \t]*#*[ \t]*$")
 _INCLUDE = re.compile(r"\[!INCLUDE[ \t]*\[([^\]]*)\][ \t]*\(([^)]*)\)[ \t]*\]", re.I)
 _DIRECTIVE = re.compile(r"[ \t>]*:::")
@@ -293,7 +296,7 @@ class _Lines:
                  stack: tuple[str, ...]) -> list[_Line]:
         rel = rel.strip().strip("<>").split("#", 1)[0].strip()
         where = f"{ln.src or self.path or '<page>'}:{ln.no}"
-        blank = [_Line(_quote_prefix(prefix), ln.src, ln.no)]
+        blank = [_Line(_quote_prefix(prefix), ln.src, ln.no, ln.depth)]  # stays at the include line's depth
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(cur_path or ""), rel)) if rel else ""
         if not rel:
             self.diags.append(Diagnostic("missing-include", f"empty include path at {where}", ln.no))
@@ -371,13 +374,13 @@ class _Lines:
                         levels.append(level)
                         opened_at.append((ln.depth, ln.src))
                     self.events.append(_TabEvent(len(out), kind, tab, level))
-                    out.append(_Line("", ln.src, ln.no))
+                    out.append(_Line(_quote_prefix(t) + _TAB_BOUNDARY, ln.src, ln.no))
                     continue
             if levels and t.rstrip() == "---":
                 levels.pop()
                 opened_at.pop()
                 self.events.append(_TabEvent(len(out), "close", None, 0))
-                out.append(_Line("", ln.src, ln.no))
+                out.append(_Line(_quote_prefix(t) + _TAB_BOUNDARY, ln.src, ln.no))
                 continue
             if _DIRECTIVE.match(t):
                 # dropped, not blanked: the text around a moniker/zone/row line stays
@@ -493,6 +496,7 @@ class _Walker:
         self.doc = doc
         self.headings: list[tuple[int, str]] = []
         self.tab_stack: list[tuple[Tab, int]] = []  # open tabs (tab, heading level), outermost first
+        self.group_leads: list[str | None] = []  # per open tab group: the paragraph before it
         self.label: str = ""  # last heading or bold line text (list column)
         self.frames: list[_Frame] = [_Frame("root")]
         self.src_lines = [ln.text for ln in lines.lines]
@@ -512,13 +516,19 @@ class _Walker:
             self.ev += 1
             if e.kind == "open":
                 self.tab_stack.append((e.tab, e.level))
+                self.group_leads.append(self.frames[-1].last)
             elif e.kind == "switch" and self.tab_stack:
                 self.tab_stack[-1] = (e.tab, e.level)
             elif e.kind == "close" and self.tab_stack:
                 self.tab_stack.pop()
-            # a tab panel boundary: nothing before it is a sibling of what follows
+                if self.group_leads:
+                    self.group_leads.pop()
+            # a tab panel boundary: nothing before it is a sibling of what follows, except that
+            # the paragraph before the tab group introduces every panel
             for f in self.frames:
                 f.last = None
+            if e.kind in ("open", "switch") and self.group_leads:
+                self.frames[-1].last = self.group_leads[-1]
 
     def tabs(self) -> list[Tab]:
         return [t for t, _ in self.tab_stack]
@@ -598,7 +608,8 @@ class _Walker:
                 if ty in ("fence", "code_block") and t.content.strip():
                     self._block("code", t.content.rstrip("\n"), t, None, self.frames[-1].last,
                                 lang=code_lang(t.info))
-                self.sibling(None)  # code block, fence, html block, hr
+                if not (ty == "html_block" and t.content.strip() == _TAB_BOUNDARY):
+                    self.sibling(None)  # code block, fence, html block, hr (a tab boundary is handled by its event)
             i += 1
         self.apply_events(len(self.L.lines) + 1)
 

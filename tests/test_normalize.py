@@ -223,13 +223,14 @@ def test_separate_source_and_destination_columns():
         "AzureMachineLearning", "AzureMachineLearning", "VirtualNetwork", ["44224"], "inbound")
 
 
-def test_bold_purpose_is_required_and_optional_is_not():
+def test_bold_purpose_says_nothing_and_optional_is_not_required():
+    """Bold alone is emphasis (a label, a scenario): only bold text saying required/optional counts."""
     bold = Cell.from_items(["Dependency on Azure Storage"], bold=["Dependency on Azure Storage"])
     t = _t(["Direction", "Service tag", "Ports", "Purpose"],
            [["Outbound", "Storage", "443", bold], ["Outbound", "Sql", "1433", "Access to SQL (optional)"],
             ["Outbound", "EventHub", "5671", "Event hubs"]])
     req = {r.service_tag: r.required for r in _rules(t)}
-    assert req == {"Storage": True, "Sql": False, "EventHub": None}
+    assert req == {"Storage": None, "Sql": False, "EventHub": None}
 
 
 def test_when_required_column_and_cloud_tabs():
