@@ -314,7 +314,7 @@ def test_synthetic_edge_cases():
     assert doc.meta["doc_date"] == "2025-04-03" and doc.meta["ms.custom"] == ["one", "two"]
     t0, t1, lst, t3, t4 = doc.tables
     assert t0.tabs[0].label == "Azure public" and t0.headings == ["Edge page", "Clouds"]
-    assert t0.lead_in is None  # first block of a tab panel is the alert
+    assert t0.lead_in == "The endpoints per cloud."  # the tab group's lead-in (the panel's alert is skipped)
     r = t0.rows
     assert r[0][0].items == ["a.example.com", "b.example.com"] and r[0][0].code == ["a.example.com", "b.example.com"]
     assert r[0][1].items == ["443", "UDP: 5831"]
