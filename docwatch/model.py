@@ -51,16 +51,25 @@ class Rule:
         return (self.endpoint or self.service_tag or "").strip()
 
     @property
+    def _keyed_party(self) -> str:
+        """The party as keys use it: a role rule is the pair of roles ("On-premises network" →
+        "vCenter Server"), since two pairs sharing a remote role are two firewall rules."""
+        party = self.party.lower()
+        if self.endpoint_kind == "role" and self.source and self.destination:
+            return f"{party}<{self.source.lower()}>{self.destination.lower()}"
+        return party
+
+    @property
     def key(self) -> str:
         """Stable identity: cloud | tab | direction | protocol | party (case-folded)."""
-        parts = (self.cloud, self.tab, self.direction, self.protocol, self.party.lower())
+        parts = (self.cloud, self.tab, self.direction, self.protocol, self._keyed_party)
         return "|".join(p if p else "-" for p in parts)
 
     @property
     def identity(self) -> str:
         """Identity across versions: direction | party (case-folded). Cloud, tab and protocol
         are facts of the rule, so a restatement that makes them explicit keeps the identity."""
-        return f"{self.direction or '-'}|{self.party.lower() or '-'}"
+        return f"{self.direction or '-'}|{self._keyed_party or '-'}"
 
     @property
     def rule_id(self) -> str:

@@ -56,6 +56,7 @@ from docwatch.normalize_values import (
     normalize_endpoint,
     normalize_tag,
     parse_protocol,
+    port_note,
     parties_in_cell,
     ports_in,
     ports_in_sentence,
@@ -415,11 +416,17 @@ _LEAD_IN_PORTS = re.compile(
     r"\b(?:(tcp|udp)\s+)?ports?\s+(\d{1,5}(?:\s*(?:,|and|or|,\s*and)\s*\d{1,5})*)\b(?:\s*\((tcp|udp)\))?", re.I)
 
 
+_SCHEME_PORT = re.compile(r"\bhttps?://[^\s`'\"]*?:(\d{1,5})\b", re.I)
+
+
 def ports_of_lead_in(text: str | None) -> dict[str | None, list[str]]:
     """Ports a lead-in states for a table that has no port column ("Communication to these
     addresses uses port 443.", "over TCP port 443", "on ports 80 and 443"). Only a single
     mention counts: a lead-in naming several port phrases is too loose to apply to every row."""
     found = list(_LEAD_IN_PORTS.finditer(clean_text(text or "")))
+    if not found:  # "the following URLs on https://:443"
+        schemed = {m.group(1) for m in _SCHEME_PORT.finditer(clean_text(text or ""))}
+        return {"tcp": sorted(schemed)} if len(schemed) == 1 else {}
     if len(found) != 1:
         return {}
     m = found[0]
@@ -983,7 +990,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
         rule_direction = direction
         if rule_direction is None and (ekind in _NAMED_KINDS or named_row):
             rule_direction = "outbound"  # DNS names are only ever destinations a client resolves
-        for proto, plist in _port_groups(ports, protocol, implied_proto, extra).items():
+        row_ports = ports if not extra or _PORT_ROLES & r.by_role.keys() else {}  # a party's own port beats the lead-in's
+        for proto, plist in _port_groups(row_ports, protocol, implied_proto, extra).items():
             rule_required = required
             if rule_required is None and ctx.not_required_ports and plist and all(
                     _port_within(p, ctx.not_required_ports) for p in plist):
@@ -1020,6 +1028,7 @@ def _list_rules(table: Table, ctx: _Ctx, set_aside: list[Diagnostic] | None = No
     for index, row in enumerate(table.rows):
         for cell in row:
             notes = cloud_annotations(cell)
+            note_ports, note_direction = port_note(cell.text) if "(" in cell.text else ({}, None)
             for kind, value in parties_in_cell(cell):
                 why = _not_a_rule(kind, value, ctx, cell.text)
                 if why:
@@ -1028,9 +1037,12 @@ def _list_rules(table: Table, ctx: _Ctx, set_aside: list[Diagnostic] | None = No
                                                     section=list(ctx.section)))
                     continue
                 endpoint, ekind, tag, extra, proto = _party_fields(kind, value)
+                if not extra and note_ports:  # "`host` (443 & 5671 outbound)"
+                    (note_proto, extra), = note_ports.items()
+                    proto = proto or note_proto
                 rules.append(Rule(
                     endpoint=endpoint, endpoint_kind=ekind, service_tag=tag, ports=sort_ports(extra), protocol=proto,
-                    direction=ctx.direction or ("both" if ctx.direction_both else None)
+                    direction=note_direction or ctx.direction or ("both" if ctx.direction_both else None)
                     or ("outbound" if ekind in _NAMED_KINDS else None),
                     cloud=notes.get(value.lower()) or ctx.cloud, tab=ctx.tab, required=ctx.required,
                     section=list(ctx.section), row=index, origin="list",

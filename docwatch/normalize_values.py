@@ -93,6 +93,22 @@ def sort_ports(ports) -> list[str]:
     return sorted(set(ports), key=port_sort_key)
 
 
+_PORT_NOTE = re.compile(
+    r"\(\s*(?:(?P<p>tcp|udp)\s+)?(?:ports?\s+)?(?P<n>\d{1,5}(?:\s*(?:-|–|&|,|/|\band\b|\bor\b)\s*\d{1,5})*)"
+    r"(?:\s*(?P<q>tcp|udp))?(?:\s*(?P<d>outbound|inbound))?\s*\)", re.I)
+
+
+def port_note(text: str) -> tuple[dict[str | None, list[str]], str | None]:
+    """Ports written in parentheses after a host in a list item ("`host` (443 & 5671 outbound)",
+    "(TCP 8883)"), and the direction the note names. A lone small number ("(2)") is a footnote."""
+    for m in _PORT_NOTE.finditer(text or ""):
+        ports = ports_in(m.group("n").replace("&", ","))
+        proto = (m.group("p") or m.group("q") or "").lower() or None
+        if ports and (proto or m.group("d") or len(ports) > 1 or all(int(p.split("-")[0]) >= 20 for p in ports)):
+            return {proto: ports}, (m.group("d") or "").lower() or None
+    return {}, None
+
+
 def ports_in(text: str) -> list[str]:
     """Ports in one fragment: ``443``, ``80,443``, ``6381 - 6383`` → ``6381-6383``, ``[80]``, ``Any``/``*`` → ``*``."""
     t = clean_text(text).replace("[", " ").replace("]", " ").replace("`", " ")

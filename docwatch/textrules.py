@@ -379,21 +379,77 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
     return parts
 
 
+_DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
+_DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
+                              r"communications?)\b", re.I)
+_OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
+
+
+@dataclass
+class SectionDefault:
+    """ "All endpoints connect over port 443 unless otherwise stated.": the ports or transport of
+    every rule in the sentence's section that states none itself."""
+
+    section: tuple[str, ...]
+    ports: dict[str | None, list[str]]
+    protocol: str | None
+
+
+def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
+    """A sentence stating the section's default port or transport, else ``None``."""
+    if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence)):
+        return None
+    if not _DEFAULT_SUBJECT.search(sentence):
+        return None
+    ports = port_phrases(sentence)
+    transports = {m.group(1).lower() for m in _TRANSPORT.finditer(sentence)}
+    protocol = transports.pop() if len(transports) == 1 else None
+    if not ports and not protocol:
+        return None
+    return SectionDefault(tuple(headings), ports, protocol)
+
+
+def apply_defaults(rules: list[Rule], defaults: list[SectionDefault]) -> None:
+    """Give rules of a section what its default statement says and they leave open (in place:
+    these are the page's own unmerged rules). Roles and tags keep their own silence."""
+    for d in defaults:
+        n = len(d.section)
+        for r in rules:
+            if tuple(r.section[:n]) != d.section:
+                continue
+            if d.ports and not r.ports and r.endpoint and r.endpoint_kind not in ("role",) and r.endpoint != ANY_ADDRESS:
+                if len(d.ports) == 1:
+                    (proto, plist), = d.ports.items()
+                    r.ports, r.protocol = sort_ports(plist), r.protocol or proto
+            if d.protocol and r.protocol is None and r.ports:
+                r.protocol = d.protocol
+
+
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
-                    list_context: bool = False, leads_code: bool = False) -> list[Rule]:
+                    list_context: bool = False, leads_code: bool = False,
+                    defaults: list[SectionDefault] | None = None) -> list[Rule]:
     if not _worth_reading(sentence) and not list_context:
         return []
+    if defaults is not None:
+        default = section_default(sentence, block.headings)
+        if default is not None:  # a default for the section's rules, not a rule of its own
+            defaults.append(default)
+            return []
     clauses = _clauses(sentence, block.code) if _CLAUSE.search(sentence) else [sentence]
     if len(clauses) > 1:
         return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
-                                                            list_context=list_context, leads_code=leads_code)]
+                                                            list_context=list_context, leads_code=leads_code,
+                                                            defaults=defaults)]
     if _NEG.search(sentence) or (leads_code and sentence.endswith(":")):
         return []  # negated, or it introduces the commands of the code block below
     cue = _CUE.search(sentence) is not None
-    if not (cue or list_context):
+    named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
+    if not (cue or list_context or named_tag):
         return []
     example = _EXAMPLE.search(sentence) is not None
     parties = text_parties(sentence, block.code, example=example)
+    if named_tag and not list_context:
+        parties = [p for p in parties if p[0] == "tag"]
     own = ports = port_phrases(sentence)
     if list_context and not ports:
         ports = ctx.lead_ports
@@ -430,6 +486,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     ``known``: the page's table rules; a text rule that restates one of them (same party and
     direction) takes the facts it leaves open (cloud, tab, protocol) from it, see :func:`reconcile`."""
     rules: list[Rule] = []
+    defaults: list[SectionDefault] = []
     memo: dict = {}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
     leads = {t.lead_in for t in doc.tables if t.lead_in}
@@ -439,10 +496,11 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         if block.kind != "list_item" and not _worth_reading(block.text):
             continue  # (a list item may be one bare tag name: "Storage")
         try:
-            rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code))
+            rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults))
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
+    apply_defaults([*(known or []), *rules], defaults)
     return reconcile(rules, known or [])
 
 
@@ -537,7 +595,8 @@ def _covered(port: str, ports: list[str]) -> bool:
     return False
 
 
-def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set) -> list[Rule]:
+def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set,
+                 defaults: list[SectionDefault]) -> list[Rule]:
     if block.kind != "code" and len(block.text) > MAX_PARAGRAPH:
         return []
     if block.kind == "code":
@@ -563,10 +622,11 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         out: list[Rule] = []
         for s in sentences(block.text):
             out += _sentence_rules(s, block, ctx, origin="list", lead_in_of_next=block.text in leads,
-                                   list_context=allowlist, leads_code=block.text in leads_code)
+                                   list_context=allowlist, leads_code=block.text in leads_code, defaults=defaults)
         return out
     out = []
     is_lead, is_code_lead = block.text in leads, block.text in leads_code
     for s in sentences(block.text):
-        out += _sentence_rules(s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead)
+        out += _sentence_rules(s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead,
+                               defaults=defaults)
     return out

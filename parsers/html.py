@@ -35,7 +35,8 @@ from typing import Any
 from lxml import etree
 
 from parsers.cells import CellAccumulator, merge_surplus
-from parsers.model import Block, Cell, Diagnostic, Document, Tab, Table, clean_text, code_lang, enter_heading, iso_date
+from parsers.model import (Block, Cell, Diagnostic, Document, Tab, Table, clean_text, code_lang, enter_heading,
+                           introduces_following, iso_date)
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def _starts_with_code(li: Any) -> bool:
 # ---------------------------------------------------------------------------
 
 class _Frame:
-    __slots__ = ("kind", "last", "alert", "lead", "depth")
+    __slots__ = ("kind", "last", "alert", "lead", "depth", "intro")
 
     def __init__(self, kind: str, alert: str | None = None, lead: str | None = None, depth: int = 0) -> None:
         self.kind = kind
@@ -225,6 +226,7 @@ class _Frame:
         self.alert = alert  # NOTE/TIP/… of this container or the nearest enclosing alert
         self.lead = lead  # list item: the lead-in of its list
         self.depth = depth  # list nesting depth
+        self.intro: str | None = None  # alert: its paragraph introducing what follows
 
 
 _PARA_KIND = {"list_item": "list_item", "alert": "alert"}
@@ -288,6 +290,8 @@ class _Walker:
     def paragraph(self, text: str, nodes: list[Any], cell: Cell | None = None, el: Any = None) -> None:
         f = self.frames[-1]
         kind = _PARA_KIND.get(f.kind, "paragraph")
+        if f.kind == "alert" and f.intro is None and introduces_following(text):
+            f.intro = text
         self._block(kind, text, el, cell, f.lead if kind == "list_item" else f.last)
         self.frames[-1].last = text
         if _is_bold_only([n for n in nodes if not (isinstance(n, str) and not n.strip())]):
@@ -372,7 +376,9 @@ class _Walker:
         try:
             self.walk(el, depth, skip=title)
         finally:
-            self.frames.pop()
+            intro = self.frames.pop().intro
+        if intro:  # "the following URLs on https://:443": the lead-in of what follows
+            self.frames[-1].last = intro
 
     def _reset_all(self) -> None:
         for f in self.frames:

@@ -42,7 +42,8 @@ from markdown_it import MarkdownIt
 
 from parsers._mdcells import cell_from_tokens
 from parsers.cells import merge_surplus
-from parsers.model import Block, Cell, Diagnostic, Document, Tab, Table, clean_text, code_lang, enter_heading, iso_date
+from parsers.model import (Block, Cell, Diagnostic, Document, Tab, Table, clean_text, code_lang, enter_heading,
+                           introduces_following, iso_date)
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +488,7 @@ class _Frame:
     alert: str | None = None  # NOTE/TIP/… of this container or the nearest enclosing alert
     lead: str | None = None  # list / list item: the lead-in of the list
     depth: int = 0  # list nesting depth
+    intro: str | None = None  # alert: its paragraph introducing what follows (see introduces_following)
 
 
 class _Walker:
@@ -567,6 +569,8 @@ class _Walker:
                 f.seen = True
                 cell = cell_from_tokens(children, split=False)
                 text = cell.text
+                if text and f.kind == "alert" and f.intro is None and introduces_following(text):
+                    f.intro = text
                 if text:
                     self._block(_PARA_KIND.get(f.kind, "paragraph"), text, t, cell,
                                 f.lead if f.kind == "list_item" else f.last)
@@ -591,7 +595,9 @@ class _Walker:
                 if ty == "bullet_list_close":
                     self._maybe_list(tokens, fr, t)
                 if fr.kind == "alert":
-                    pass  # alerts are skipped: the previous sibling stays the candidate
+                    if fr.intro:  # "the following URLs on https://:443": the lead-in of what follows
+                        self.sibling(fr.intro)
+                    # other alerts are skipped: the previous sibling stays the candidate
                 elif ty in ("blockquote_close", "bullet_list_close", "ordered_list_close"):
                     self.sibling(None)
                 i += 1

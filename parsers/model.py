@@ -199,6 +199,17 @@ class Document:
         }
 
 
+_INTRO = re.compile(r"\b(?:the following|these|below)\b", re.I)
+_INTRO_PORT = re.compile(r"\bports?\s+\d{1,5}|://[^\s`]*:\d{1,5}\b|\b(?:https?|tcp|udp)\s*[:/]?\s*\d{1,5}\b", re.I)
+
+
+def introduces_following(text: str) -> bool:
+    """A NOTE/IMPORTANT box sentence that states the port of what follows ("Azure Arc agents
+    require the following outbound URLs on ``https://:443``"): both parsers let such an alert be
+    the lead-in of the next table or list, which other alerts never are."""
+    return _INTRO.search(text) is not None and _INTRO_PORT.search(text) is not None
+
+
 def enter_heading(doc: Document, headings: list[tuple[int, str]], level: int, text: str) -> None:
     """A heading closes every open heading at its level or deeper (``headings`` is the path of
     ``(level, title)`` above the current point); the first non-empty h1 is the page title.
