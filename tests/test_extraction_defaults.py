@@ -1,0 +1,51 @@
+"""Ports a page states once for many hosts, read the same from markdown and rendered HTML
+(``synthetic_shape_defaults.md``/``.html``):
+
+* an IMPORTANT/NOTE box saying "the following URLs on ``https://:443``" introduces the tables
+  after it (every tab panel), where other alert boxes are never a lead-in; a URL's own port wins;
+* "All endpoints connect over port 443 unless otherwise stated." gives its section's hosts that
+  state no port that port, and is not a rule of its own;
+* a port note after a list item's host ("(443 & 5671 outbound)", "(TCP 8883)");
+* a sentence naming "the … service tag `X`" names a tag even without a requirement verb.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docwatch.cli import main
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> dict[str, dict]:
+    res = CliRunner().invoke(main, ["rules", str(HERE / f"synthetic_shape_defaults.{request.param}"), "--json"])
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.output)
+    by_party = {r["endpoint"] or r["service_tag"]: r for r in found}
+    assert len(by_party) == len(found)  # one rule per party on this page
+    return by_party
+
+
+def test_alert_introducing_the_tables_gives_their_port(rules):
+    assert [rules[h]["ports"] for h in ("relay.gadgetcloud.net", "relay.gadgetcloud.us")] == [["443"], ["443"]]
+    assert (rules["relay.gadgetcloud.us"]["cloud"], rules["relay.gadgetcloud.net"]["cloud"]) == ("usgov", "public")
+    assert rules["https://<region>.proxy.gadgetcloud.net:8084"]["ports"] == ["8084"]  # its own port, not 443 too
+
+
+def test_section_default_port_and_item_port_notes(rules):
+    assert rules["*.devices.gadgetcloud.net"]["ports"] == ["443"]
+    assert rules["login.gadgetcloud.net"]["ports"] == ["443"]  # nested item, same section
+    dps = rules["dps.gadgetcloud.net"]
+    assert (dps["ports"], dps["direction"]) == (["443", "5671"], "outbound")
+    assert (rules["telemetry.gadgetcloud.net"]["ports"], rules["telemetry.gadgetcloud.net"]["protocol"]) == (["8883"], "tcp")
+    assert "*" not in rules  # the default statement is not an any-address rule
+
+
+def test_tag_named_as_service_tag_in_a_sentence(rules):
+    assert rules["AzureCloud"]["origin"] == "prose"
+    assert rules["AzureCloud"]["section"][-1] == "Management"
