@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 
 from docwatch.model import ORIGINS, Rule
-from docwatch.tagnames import is_known_tag
+from docwatch.tagnames import canonical_tag, is_known_tag
 from docwatch.normalize_values import (
     ANY_ADDRESS,
     cloud_annotations,
@@ -128,6 +128,8 @@ def classify_column(header: str) -> Column:
         return Column(IGNORE)
     if "private link" in h or "example" in h or "next hop" in h:
         return Column(IGNORE, known=True)
+    if re.search(r"\b(types?|kinds?|categor(?:y|ies))$", h):  # "Address type": what kind of address, not one
+        return Column(PURPOSE, rank=4)
     has_ports = _PORTS_WORD.search(h) is not None
     if h in ("from", "source", "to", "destination"):
         return Column(SOURCE if h in ("from", "source") else DEST)  # "Use | From | To" (App Service)
@@ -539,8 +541,16 @@ class _Side:
         return 3 if "x" in kinds else 2 if "any" in kinds else 1 if kinds else 0
 
     def specific(self) -> list[tuple[str, str]]:
-        keep = 3 if self.rank == 3 else 2
-        return [p for p in self.parties if keep == 2 or not (p[1] == ANY_ADDRESS or p[0] == "tag" and is_virtual_network(p[1]))]
+        """The side's parties without the any-address when it names others; VirtualNetwork stays
+        when the side lists it beside other tags ("Virtual Network, Azure Load Balancer")."""
+        if self.rank != 3:
+            return list(self.parties)
+        tags = sum(1 for p in self.parties if p[0] == "tag")
+        return [p for p in self.parties
+                if not (p[1] == ANY_ADDRESS or p[0] == "tag" and is_virtual_network(p[1]) and tags < 2)]
+
+
+_FOOTNOTE_MARK = re.compile(r"(?:\s+\d{1,2})+$")
 
 
 def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -> _Side:
@@ -571,6 +581,11 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     if not side.parties:
         tags = tags_in_text(who) if tagged else [t for t in [tag_in_text(who)] if t and is_tag(t) and is_known_tag(t)]
         side.parties = [("tag", t) for t in tags if t.lower() not in _NOT_A_PARTY]
+    if not side.parties and "," in who:
+        # "(Redis subnet), (Virtual Network), Azure Load Balancer <sup>1</sup>": the tags among the
+        # items of a list (a lone spaced name, "Windows Admin Center", is a machine: a role)
+        items = [_FOOTNOTE_MARK.sub("", i).strip().strip("()").strip() for i in who.split(",")]
+        side.parties = [("tag", t) for t in dict.fromkeys(canonical_tag(i.replace(" ", "")) for i in items if i) if t]
     if not side.parties:
         side.role = role_name(who)
     return side

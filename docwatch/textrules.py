@@ -72,7 +72,7 @@ MAX_PARAGRAPH = 3000  # characters; real Learn paragraphs stay well under 1,000
 # ---------------------------------------------------------------- sentences
 
 _ABBREV = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|incl|no|fig)\.$", re.I)
-_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])")
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])|(?<=;)\s+(?=[a-z])")  # "…is required; add it before any deny rule"
 
 
 def sentences(text: str) -> list[str]:
@@ -92,7 +92,7 @@ _CUE = re.compile(
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
     r"uses?|over|firewall|proxy|traffic|endpoints?)\b", re.I)
-_NEG = re.compile(r"n't\b|\b(not|never|no longer|cannot|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
+_NEG = re.compile(r"n't\b|\b(not|never|no longer|cannot|avoid|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
                   r"deprecat\w*|decommission\w*)\b", re.I)
 # a list whose lead-in names what the items are ("these hosts:", "the following endpoints") is a list of parties
 _LIST_CUE = re.compile(r"\b(hosts?|host ?names?|urls?|fqdns?|domains?|endpoints?|addresses|destinations?|"
@@ -184,8 +184,8 @@ def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool 
     word in code (``VirtualMachineConfiguration``) is a setting, not a tag."""
     shaped = _CAMEL.match(value) is not None
     known = canonical_tag(value)
-    if not (shaped or known) or not is_tag(value):
-        return None
+    if not (shaped or known or code and _next_to_tag_words(value, text)) or not is_tag(value):
+        return None  # (a one-word name counts when written as code right by "service tag": "`Intune`")
     if known and (shaped or code):
         return known
     if tag_context and shaped:
@@ -235,7 +235,7 @@ def _text_tags(text: str, code: list[str], tag_context: bool) -> list[str]:
 
 
 def text_parties(text: str, code: list[str], *, tag_context: bool = False,
-                 example: bool = False) -> list[tuple[str, str]]:
+                 example: bool = False, bold: list[str] | tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """Hosts/URLs/IPs/CIDRs/tags a piece of running text names, as ``(kind, value)``.
 
     Code spans inside the text are read as code (a command span gives nothing), the rest as
@@ -249,6 +249,10 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
         found += parties_in_cell(Cell.from_items([plain]), want_tags=False)
     if spans or _TAGISH.search(text):
         found += [("tag", t) for t in _text_tags(text, spans, tag_context)]
+    for b in bold:  # a known tag name set in bold is a reference to it: "outbound to the **Internet**"
+        known = canonical_tag(b.strip(" .,:;"))
+        if known and b in text:
+            found.append(("tag", known))
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for kind, value in found:
@@ -447,7 +451,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if not (cue or list_context or named_tag):
         return []
     example = _EXAMPLE.search(sentence) is not None
-    parties = text_parties(sentence, block.code, example=example)
+    parties = text_parties(sentence, block.code, example=example, bold=block.bold)
     if named_tag and not list_context:
         parties = [p for p in parties if p[0] == "tag"]
     own = ports = port_phrases(sentence)
@@ -595,6 +599,22 @@ def _covered(port: str, ports: list[str]) -> bool:
     return False
 
 
+def _ports_for_lead_parties(block: Block, lead: str) -> list[Rule]:
+    """A list item that states only ports ("V2 version: Ports 65200-65535") under a lead-in naming
+    the party ("Allow incoming requests from the **GatewayManager** service tag"): the lead-in's
+    parties on the item's ports and the lead-in's direction."""
+    ports = port_phrases(block.text)
+    if not ports or text_parties(block.text, block.code, bold=block.bold):
+        return []
+    stating = [s for s in sentences(lead) if _CUE.search(s) and not _NEG.search(s) and text_parties(s, [])]
+    if len(stating) != 1:
+        return []
+    parties = text_parties(stating[0], [])
+    ctx = _block_ctx(Block("list_item", block.text, headings=list(block.headings), tabs=list(block.tabs)), {})
+    d = direction_of(stating[0])
+    return _rules_for(parties, ports, ctx, origin="list", direction=d if d in ("inbound", "outbound") else None)
+
+
 def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set,
                  defaults: list[SectionDefault]) -> list[Rule]:
     if block.kind != "code" and len(block.text) > MAX_PARAGRAPH:
@@ -620,6 +640,9 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
                 return _rules_for([("tag", tag), *extra], ports, ctx, origin="list",
                                   direction=direction_of(block.text) if direction_of(block.text) != "both" else None)
         out: list[Rule] = []
+        inherited = _ports_for_lead_parties(block, block.lead_in) if block.lead_in else []
+        if inherited:
+            return [r for r in inherited]
         for s in sentences(block.text):
             out += _sentence_rules(s, block, ctx, origin="list", lead_in_of_next=block.text in leads,
                                    list_context=allowlist, leads_code=block.text in leads_code, defaults=defaults)

@@ -1,0 +1,50 @@
+"""NSG requirements written the way gateway pages write them, the same from markdown and HTML
+(``synthetic_shape_nsg.md``/``.html``):
+
+* a list item stating only ports ("**V2 gateway**: Ports 61200-61535") belongs to its parent's
+  party and direction ("Allow incoming requests from … the **GatewayManager** service tag");
+* a known tag set in bold in a sentence is that tag ("outbound to the **Internet.**");
+* a clause after ";" ("add it before any deny rule") does not negate the requirement before it;
+* a Remote IP cell listing "(Virtual Network), (Azure Load Balancer) <sup>1</sup>" names tags;
+* "Avoid using the IP address … `10.20.2.84`" and an "Address type | Example" table are no rules.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docwatch.cli import main
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> dict[str, dict]:
+    res = CliRunner().invoke(main, ["rules", str(HERE / f"synthetic_shape_nsg.{request.param}"), "--json"])
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.output)
+    by_party = {r["endpoint"] or r["service_tag"]: r for r in found}
+    assert len(by_party) == len(found)
+    return by_party
+
+
+def test_port_only_sub_items_take_the_parent_party(rules):
+    gm = rules["GatewayManager"]
+    assert (gm["ports"], gm["direction"]) == (["61200-61535", "61503-61534"], "inbound")
+
+
+def test_bold_tag_and_semicolon_clause(rules):
+    assert (rules["Internet"]["ports"], rules["Internet"]["direction"]) == (["80"], "outbound")
+    assert rules["AppServiceManagement"]["ports"] == ["454-455"]
+
+
+def test_remote_cell_listing_tags(rules):
+    for tag in ("VirtualNetwork", "AzureLoadBalancer"):
+        assert (rules[tag]["ports"], rules[tag]["direction"], rules[tag]["protocol"]) == (["7379", "7380"], "inbound", "tcp")
+
+
+def test_what_is_not_a_rule(rules):
+    assert set(rules) == {"GatewayManager", "Internet", "AppServiceManagement", "VirtualNetwork", "AzureLoadBalancer"}
