@@ -21,6 +21,47 @@ import re
 from docwatch.tagnames import canonical_tag, is_known_tag
 from parsers.model import clean_text
 
+
+def _lower_pattern(pattern: str) -> str:
+    """``pattern`` with its literal letters lower-cased (escapes such as ``\\S`` or ``\\B`` kept)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        out.append(pattern[i].lower())
+        i += 1
+    return "".join(out)
+
+
+class Folded:
+    """A case-insensitive pattern, run as a case-sensitive one over the lower-cased text when the
+    text is ASCII (what the pages are): ``re.I`` makes every character comparison 2-3 times
+    dearer, and these patterns are searched in every sentence. Other text uses the ``re.I``
+    pattern, so results never differ. Match positions are the text's own; group texts come back
+    lower-cased, so it is for tests and positions, not for ``sub``."""
+
+    __slots__ = ("pattern", "_ci", "_cs")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self._ci = re.compile(pattern, flags | re.I)
+        self._cs = re.compile(_lower_pattern(pattern), flags)
+
+    def search(self, text: str, *args: int):
+        return self._cs.search(text.lower(), *args) if text.isascii() else self._ci.search(text, *args)
+
+    def match(self, text: str, *args: int):
+        return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)
+
+    def fullmatch(self, text: str, *args: int):
+        return self._cs.fullmatch(text.lower(), *args) if text.isascii() else self._ci.fullmatch(text, *args)
+
+    def finditer(self, text: str, *args: int):
+        return self._cs.finditer(text.lower(), *args) if text.isascii() else self._ci.finditer(text, *args)
+
+
 # ---------------------------------------------------------------- ports / protocols
 
 _PROTO_WORDS = {

@@ -55,6 +55,7 @@ from docwatch.model import Rule
 from docwatch.normalize import _context, _party_fields  # the table context rules, shared
 from docwatch.normalize_values import (
     ANY_ADDRESS,
+    Folded,
     cloud_of_heading,
     direction_of,
     is_tag,
@@ -71,7 +72,7 @@ MAX_PARAGRAPH = 3000  # characters; real Learn paragraphs stay well under 1,000
 
 # ---------------------------------------------------------------- sentences
 
-_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|incl|no|fig)\.$", re.I)
+_ABBREV = Folded(r"\b(e\.g|i\.e|etc|vs|approx|incl|no|fig)\.$")
 _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])")
 
 
@@ -87,23 +88,23 @@ def sentences(text: str) -> list[str]:
     return [s for s in out if s]
 
 
-_CUE = re.compile(
+_CUE = Folded(
     r"\b(allow\w*|permit\w*|open|opened|unblock\w*|whitelist\w*|allow-?list\w*|safe ?list\w*|must|needs?|needed|"
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
-    r"uses?|over|firewall|proxy|traffic|endpoints?)\b", re.I)
-_NEG = re.compile(r"n't\b|\b(not|never|no longer|cannot|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
-                  r"deprecat\w*|decommission\w*)\b", re.I)
+    r"uses?|over|firewall|proxy|traffic|endpoints?)\b")
+_NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
+                  r"deprecat\w*|decommission\w*)\b")
 # a list whose lead-in names what the items are ("these hosts:", "the following endpoints") is a list of parties
-_LIST_CUE = re.compile(r"\b(hosts?|host ?names?|urls?|fqdns?|domains?|endpoints?|addresses|destinations?|"
-                       r"allow-?list\w*|safe ?list\w*)\b", re.I)
-_EXAMPLE = re.compile(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b", re.I)
-_EXAMPLE_CONTEXT = re.compile(r"\b(examples?|samples?|for instance|output)\b", re.I)
-_EXAMPLE_PARTY = re.compile(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]", re.I)
-_FILE_EXT = re.compile(
+_LIST_CUE = Folded(r"\b(hosts?|host ?names?|urls?|fqdns?|domains?|endpoints?|addresses|destinations?|"
+                       r"allow-?list\w*|safe ?list\w*)\b")
+_EXAMPLE = Folded(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b")
+_EXAMPLE_CONTEXT = Folded(r"\b(examples?|samples?|for instance|output)\b")
+_EXAMPLE_PARTY = Folded(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]")
+_FILE_EXT = Folded(
     r"\.(json|jsonc|exe|msi|js|ts|ps1|psm1|py|sh|bash|yaml|yml|md|txt|log|xml|zip|gz|tar|dll|cer|pem|crt|pfx|conf|"
-    r"cfg|ini|html?|png|jpe?g|svg|gif|csv|toml|cmd|bat|deb|rpm|pkg|nupkg|jar|whl|config)$", re.I)
-_TAG_WORDS = re.compile(r"\bservice[\s-]*tags?\b", re.I)
+    r"cfg|ini|html?|png|jpe?g|svg|gif|csv|toml|cmd|bat|deb|rpm|pkg|nupkg|jar|whl|config)$")
+_TAG_WORDS = Folded(r"\bservice[\s-]*tags?\b")
 
 # ---------------------------------------------------------------- ports in a sentence
 
