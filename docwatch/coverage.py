@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
 from docwatch.model import Rule
+from docwatch.memo import memo
 from docwatch.normalize_values import endpoint_kind
 from docwatch.tagnames import canonical_tag
 from docwatch.textrules import (  # the same word classes text rules read by, so the two agree
@@ -81,6 +82,7 @@ class Coverage:
                 f"{self.unparsed} unparsed ({self.ratio:.0%})")
 
 
+@memo
 def _key(value: str) -> str:
     v = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip().strip(_TRAIL).lower())
     host, _, path = v.partition("/")
@@ -92,7 +94,9 @@ def _key(value: str) -> str:
 def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
     if "." not in text or not _DOTTED.search(text):
         return
-    for m in _HOSTISH.finditer(text):
+    # no token holds whitespace, so scanning each dotted word finds the same tokens, skipping the
+    # plain words (most of the text) the pattern would otherwise be tried at, character by character
+    for m in (m for word in text.split() if "." in word for m in _HOSTISH.finditer(word)):
         tok = m.group(0).rstrip(_TRAIL)
         if _FILE_EXT.search(tok.rstrip("/")) or tok[:1].isupper() and "://" not in tok:
             continue  # a file name; "Outlook.com", "ASP.NET", "AzureCloud.Region" are names or tags

@@ -39,6 +39,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from docwatch.memo import memo
 from docwatch.model import ORIGINS, Rule
 from docwatch.tagnames import is_known_tag
 from docwatch.normalize_values import (
@@ -112,6 +113,7 @@ _SAYS_NO = re.compile(r"^(no\b|optional|not required|not needed|never)")
 _SAYS_YES = re.compile(r"^(yes\b|always|required|mandatory|✓|✔|&check;|x$)")
 
 
+@memo
 def _header(text: str) -> str:
     h = clean_text(_MARKS.sub(" ", text or "")).lower()
     h = h.replace("(s)", "s")

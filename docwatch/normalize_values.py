@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from docwatch.memo import memo
 from docwatch.tagnames import canonical_tag, is_known_tag
 from parsers.model import clean_text
 
@@ -98,6 +99,7 @@ _OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
 _PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any")))
 
 
+@memo
 def parse_protocol(text: str | None) -> str | None:
     """Protocol column text → ``tcp``/``udp``/``any`` or ``None`` (unknown or empty)."""
     t = clean_text(text or "").lower().rstrip(".")
@@ -254,6 +256,7 @@ def _strip_placeholders(s: str) -> str:
     return _PLACEHOLDER.sub("x", s)
 
 
+@memo
 def _is_hostname(host: str) -> bool:
     """A DNS-like name (placeholders and ``*`` allowed) with a dot and a plausible last label."""
     h = _strip_placeholders(host).rstrip(".")
@@ -266,6 +269,7 @@ def _is_hostname(host: str) -> bool:
     return last == "x" or last == "*" or (len(last) >= 2 and _LAST_LABEL.fullmatch(last) is not None)
 
 
+@memo
 def endpoint_kind(ep: str) -> str | None:
     """``template`` > ``url`` > ``wildcard`` > ``cidr`` > ``ip`` > ``fqdn``; ``None`` when not an endpoint."""
     s = ep.strip()
@@ -295,6 +299,7 @@ def endpoint_kind(ep: str) -> str | None:
     return "fqdn"
 
 
+@memo
 def is_tag(token: str) -> bool:
     """A service-tag-like identifier: ``AzureMonitor``, ``Storage.WestUS``, ``Storage.<region>``."""
     return bool(_TAG_RE.match(token)) and not _IP_RE.match(token)
@@ -327,6 +332,7 @@ def split_tag_port(value: str) -> tuple[str, list[str]]:
     return value, []
 
 
+@memo
 def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool, whole: bool, alone: bool = True) -> str | None:
     """Kind of one candidate token (see module docstring), or ``None`` when it is not a party.
 
@@ -557,6 +563,7 @@ _CLOUD_IDS = {
 }
 
 
+@memo
 def cloud_of_label(label: str | None) -> str | None:
     """Cloud named by a tab label, column value or cell prefix; ``None`` unless exactly one cloud."""
     t = clean_text(label or "")
@@ -573,6 +580,7 @@ def cloud_of_tab(label: str | None, tab_id: str | None) -> str | None:
     return cloud_of_label(label)
 
 
+@memo
 def cloud_of_heading(heading: str) -> str | None:
     """Only headings that name one specific cloud ("Azure US Government required rules")."""
     t = clean_text(heading)
@@ -586,6 +594,7 @@ def cloud_of_heading(heading: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+@memo
 def direction_of(text: str | None) -> str | None:
     """``Inbound`` / ``Outbound`` / ``Inbound & Outbound`` / ``Both`` (and prose using those words)."""
     t = clean_text(text or "").lower()
