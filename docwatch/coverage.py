@@ -36,9 +36,9 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _FILE_EXT,
     _HOSTISH as _DOTTED,
     _NEG,
-    _TAGISH,
     _TAG_TOKEN,
     MAX_PARAGRAPH,
+    _tagish,
     sentences,
 )
 from parsers.model import Diagnostic, Document
@@ -121,7 +121,7 @@ def _tag_tokens(text: str, code: list[str], *, whole_cells: bool = False) -> Ite
             tag = canonical_tag(m.group(0))
             if tag:
                 yield tag
-    if not _TAGISH.search(text):
+    if not _tagish(text):
         return
     for m in _TAG_TOKEN.finditer(text):
         if _CAMEL.match(m.group(0)):
@@ -155,7 +155,7 @@ def page_tokens(doc: Document) -> list[Token]:
         for tag in _tag_tokens(text, code, whole_cells=True):
             out.append(Token(tag, _key(tag), "tag", t.line, list(t.headings)))
     for b in doc.blocks:
-        if not (_DOTTED.search(b.text) or _TAGISH.search(b.text)):
+        if not (_DOTTED.search(b.text) or _tagish(b.text)):
             continue  # no dotted name and no tag-like word: no token
         context_aside = "example or sample context" if (
             _EXAMPLE_CONTEXT.search(b.lead_in or "") or (b.headings and _EXAMPLE_CONTEXT.search(b.headings[-1]))
