@@ -43,15 +43,23 @@ class Folded:
     pattern, so results never differ. Match positions are the text's own; group texts come back
     lower-cased, so it is for tests and positions, not for ``sub``."""
 
-    __slots__ = ("pattern", "_ci", "_cs")
+    __slots__ = ("pattern", "_ci", "_cs", "_needles")
 
-    def __init__(self, pattern: str, flags: int = 0) -> None:
+    def __init__(self, pattern: str, flags: int = 0, needles: tuple[str, ...] = ()) -> None:
+        """``needles``: lower-case strings at least one of which every match contains; text
+        holding none of them is answered without running the pattern."""
         self.pattern = pattern
         self._ci = re.compile(pattern, flags | re.I)
         self._cs = re.compile(_lower_pattern(pattern), flags)
+        self._needles = needles
 
     def search(self, text: str, *args: int):
-        return self._cs.search(text.lower(), *args) if text.isascii() else self._ci.search(text, *args)
+        if not text.isascii():
+            return self._ci.search(text, *args)
+        low = text.lower()
+        if self._needles and not any(n in low for n in self._needles):
+            return None
+        return self._cs.search(low, *args)
 
     def match(self, text: str, *args: int):
         return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)

@@ -94,17 +94,22 @@ _CUE = Folded(
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
     r"uses?|over|firewall|proxy|traffic|endpoints?)\b")
 _NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
-                  r"deprecat\w*|decommission\w*)\b")
+              r"deprecat\w*|decommission\w*)\b",
+              needles=("n't", "not", "never", "no longer", "den", "unsupported", "unnecessary", "retir", "deprecat",
+                       "decommission"))
 # a list whose lead-in names what the items are ("these hosts:", "the following endpoints") is a list of parties
 _LIST_CUE = Folded(r"\b(hosts?|host ?names?|urls?|fqdns?|domains?|endpoints?|addresses|destinations?|"
-                       r"allow-?list\w*|safe ?list\w*)\b")
-_EXAMPLE = Folded(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b")
-_EXAMPLE_CONTEXT = Folded(r"\b(examples?|samples?|for instance|output)\b")
-_EXAMPLE_PARTY = Folded(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]")
+                   r"allow-?list\w*|safe ?list\w*)\b")
+_EXAMPLE = Folded(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b",
+                  needles=("example", "sample", "e.g.", "for instance", "such as", "output"))
+_EXAMPLE_CONTEXT = Folded(r"\b(examples?|samples?|for instance|output)\b",
+                          needles=("example", "sample", "for instance", "output"))
+_EXAMPLE_PARTY = Folded(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]",
+                        needles=("contoso", "fabrikam", "northwind", "adventure", "wingtip", "my"))
 _FILE_EXT = Folded(
     r"\.(json|jsonc|exe|msi|js|ts|ps1|psm1|py|sh|bash|yaml|yml|md|txt|log|xml|zip|gz|tar|dll|cer|pem|crt|pfx|conf|"
     r"cfg|ini|html?|png|jpe?g|svg|gif|csv|toml|cmd|bat|deb|rpm|pkg|nupkg|jar|whl|config)$")
-_TAG_WORDS = Folded(r"\bservice[\s-]*tags?\b")
+_TAG_WORDS = Folded(r"\bservice[\s-]*tags?\b", needles=("service",))
 
 # ---------------------------------------------------------------- ports in a sentence
 
