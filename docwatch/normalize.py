@@ -1056,6 +1056,9 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
     merged = []
     for key in sorted(groups):
         rs = groups[key]
+        if len(rs) == 1:  # most keys: what the general case below gives for one rule, without its scans
+            merged.append(_merged_one(rs[0]))
+            continue
         first = min(rs, key=lambda r: (_origin_rank(r.origin), r.table if r.table is not None else -1,
                                        r.row if r.row is not None else -1))
         req = [r.required for r in rs]
@@ -1076,6 +1079,20 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
             section=list(first.section), table=first.table, row=first.row, origin=first.origin,
         ))
     return merged
+
+
+def _merged_one(r: Rule) -> Rule:
+    """:func:`merge_rules` of a key stated once: empty texts become ``None``, ports sorted."""
+    return Rule(
+        endpoint=r.endpoint or None, endpoint_kind=r.endpoint_kind or None, service_tag=r.service_tag or None,
+        source=r.source or None, destination=r.destination or None, ports=sort_ports(r.ports),
+        protocol=r.protocol, direction=r.direction, cloud=r.cloud, tab=r.tab,
+        required=True if True in (r.required,) else False if False in (r.required,) else None,
+        when=r.when or None, purpose=r.purpose or None,
+        deadline=r.deadline if r.deadline else None,
+        deadline_text=r.deadline_text if r.deadline else r.deadline_text or None,
+        section=list(r.section), table=r.table, row=r.row, origin=r.origin,
+    )
 
 
 _BOLD_LEGEND = Folded(r"\bbold(?:ed)?\b[^.]{0,120}\b(?:required|mandatory)\b", needles=("bold",))
