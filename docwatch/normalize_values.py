@@ -57,9 +57,12 @@ class Folded:
         if not text.isascii():
             return self._ci.search(text, *args)
         low = text.lower()
-        if self._needles and not any(n in low for n in self._needles):
-            return None
-        return self._cs.search(low, *args)
+        if not self._needles:
+            return self._cs.search(low, *args)
+        for needle in self._needles:  # a plain loop: a generator costs more than the tests
+            if needle in low:
+                return self._cs.search(low, *args)
+        return None
 
     def match(self, text: str, *args: int):
         return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)
@@ -438,8 +441,9 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
             whole = item.strip().strip("`\\") == ANY_ADDRESS
             forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
             for piece in _LIST_SEP.split(item):
-                forced = forced or _TAG_LABEL.match(piece) is not None
-                piece = _TAG_LABEL.sub("", piece)
+                label = _TAG_LABEL.match(piece)  # anchored: removing it is what ``sub`` would do
+                if label:
+                    forced, piece = True, piece[label.end():]
                 cands = _candidates(piece)
                 raw.extend((t, forced, whole, len(cands) == 1) for t in cands)
     out: list[tuple[str, str]] = []
