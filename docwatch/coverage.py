@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
 from docwatch.model import Rule
+from docwatch.memo import memo
 from docwatch.normalize_values import endpoint_kind
 from docwatch.tagnames import canonical_tag
 from docwatch.textrules import (  # the same word classes text rules read by, so the two agree
@@ -35,9 +36,9 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _FILE_EXT,
     _HOSTISH as _DOTTED,
     _NEG,
-    _TAGISH,
     _TAG_TOKEN,
     MAX_PARAGRAPH,
+    _tagish,
     sentences,
 )
 from parsers.model import Diagnostic, Document
@@ -81,6 +82,7 @@ class Coverage:
                 f"{self.unparsed} unparsed ({self.ratio:.0%})")
 
 
+@memo
 def _key(value: str) -> str:
     v = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip().strip(_TRAIL).lower())
     host, _, path = v.partition("/")
@@ -92,7 +94,9 @@ def _key(value: str) -> str:
 def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
     if "." not in text or not _DOTTED.search(text):
         return
-    for m in _HOSTISH.finditer(text):
+    # no token holds whitespace, so scanning each dotted word finds the same tokens, skipping the
+    # plain words (most of the text) the pattern would otherwise be tried at, character by character
+    for m in (m for word in text.split() if "." in word for m in _HOSTISH.finditer(word)):
         tok = m.group(0).rstrip(_TRAIL)
         if _FILE_EXT.search(tok.rstrip("/")) or tok[:1].isupper() and "://" not in tok:
             continue  # a file name; "Outlook.com", "ASP.NET", "AzureCloud.Region" are names or tags
@@ -117,7 +121,7 @@ def _tag_tokens(text: str, code: list[str], *, whole_cells: bool = False) -> Ite
             tag = canonical_tag(m.group(0))
             if tag:
                 yield tag
-    if not _TAGISH.search(text):
+    if not _tagish(text):
         return
     for m in _TAG_TOKEN.finditer(text):
         if _CAMEL.match(m.group(0)):
@@ -151,7 +155,7 @@ def page_tokens(doc: Document) -> list[Token]:
         for tag in _tag_tokens(text, code, whole_cells=True):
             out.append(Token(tag, _key(tag), "tag", t.line, list(t.headings)))
     for b in doc.blocks:
-        if not (_DOTTED.search(b.text) or _TAGISH.search(b.text)):
+        if not (_DOTTED.search(b.text) or _tagish(b.text)):
             continue  # no dotted name and no tag-like word: no token
         context_aside = "example or sample context" if (
             _EXAMPLE_CONTEXT.search(b.lead_in or "") or (b.headings and _EXAMPLE_CONTEXT.search(b.headings[-1]))

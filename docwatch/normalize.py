@@ -39,10 +39,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from docwatch.memo import memo
 from docwatch.model import ORIGINS, Rule
 from docwatch.tagnames import canonical_tag, is_known_tag
 from docwatch.normalize_values import (
     ANY_ADDRESS,
+    Folded,
     cloud_annotations,
     cloud_of_heading,
     cloud_of_label,
@@ -114,6 +116,7 @@ _SAYS_NO = re.compile(r"^(no\b|optional|not required|not needed|never)")
 _SAYS_YES = re.compile(r"^(yes\b|always|required|mandatory|✓|✔|&check;|x$)")
 
 
+@memo
 def _header(text: str) -> str:
     h = clean_text(_MARKS.sub(" ", text or "")).lower()
     h = h.replace("(s)", "s")
@@ -357,7 +360,8 @@ def _context(table: Table) -> _Ctx:
     return ctx
 
 
-_NOT_REQUIRED = re.compile(r"(?:\bnot|n't|\bnever)\s+(?:strictly\s+)?(?:required|needed)\b|\boptional\b", re.I)
+_NOT_REQUIRED = Folded(r"(?:\bnot|n't|\bnever)\s+(?:strictly\s+)?(?:required|needed)\b|\boptional\b",
+                       needles=("required", "needed", "optional"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
@@ -381,20 +385,22 @@ RESERVED = "reserved or internal address range (not a destination to allow)"
 BYPASS = "proxy-bypass list (traffic that skips the proxy, not a destination to allow)"
 _SET_ASIDE = (
     (RESERVED,
-     re.compile(r"\breserved\b[^.|]{0,40}\b(?:ranges?|address(?:es)?|ips?|cidrs?|subnets?|spaces?|prefix(?:es)?|networks?)\b|"
-                r"\b(?:ranges?|address(?:es)?|cidrs?|subnets?|prefix(?:es)?)\s+(?:are|is)\s+reserved\b|"
-                r"\b(?:must|should|can|do|does)\s*(?:not|n't)\s+overlap|\bnot\s+overlap|\bno\s+overlap|"
-                r"\b(?:do\s+not|don't|never|cannot|can't)\s+(?:re)?use\s+(?:these|this|them|the following)\b|"
-                r"\baddress\s+spaces?\s+to\s+avoid|\bavoid\s+(?:these|the following)\s+(?:ranges?|address)", re.I)),
+     Folded(r"\breserved\b[^.|]{0,40}\b(?:ranges?|address(?:es)?|ips?|cidrs?|subnets?|spaces?|prefix(?:es)?|networks?)\b|"
+            r"\b(?:ranges?|address(?:es)?|cidrs?|subnets?|prefix(?:es)?)\s+(?:are|is)\s+reserved\b|"
+            r"\b(?:must|should|can|do|does)\s*(?:not|n't)\s+overlap|\bnot\s+overlap|\bno\s+overlap|"
+            r"\b(?:do\s+not|don't|never|cannot|can't)\s+(?:re)?use\s+(?:these|this|them|the following)\b|"
+            r"\baddress\s+spaces?\s+to\s+avoid|\bavoid\s+(?:these|the following)\s+(?:ranges?|address)",
+            needles=("reserved", "overlap", "use", "avoid"))),
     (BYPASS,
-     re.compile(r"\bproxy\b[^.|]{0,30}\b(?:bypass|exclusions?|exceptions?)\b|\bbypass(?:es|ing)?\b[^.|]{0,30}\bprox(?:y|ies)\b|"
-                r"\bno_?proxy\b|\bexclude\b[^.|]*\bfrom\b[^.|]*\bproxy\b", re.I)),
+     Folded(r"\bproxy\b[^.|]{0,30}\b(?:bypass|exclusions?|exceptions?)\b|\bbypass(?:es|ing)?\b[^.|]{0,30}\bprox(?:y|ies)\b|"
+            r"\bno_?proxy\b|\bexclude\b[^.|]*\bfrom\b[^.|]*\bproxy\b", needles=("proxy", "bypass"))),
 )
 # in a proxy-bypass list, what stays internal: private/loopback/link-local addresses, domain
 # suffixes written with a leading dot, single-label and cluster-local names
 _PRIVATE = re.compile(r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.)|^localhost$|"
                       r"\.(?:local|svc|internal|lan|corp|home)$|^[^.]+$", re.I)
-_EXAMPLE_CONTEXT = re.compile(r"(?<![\w.-])(?:examples?|samples?)(?![\w.-])|\be\.g\.|\bfor instance\b|\billustrat", re.I)
+_EXAMPLE_CONTEXT = Folded(r"(?<![\w.-])(?:examples?|samples?)(?![\w.-])|\be\.g\.|\bfor instance\b|\billustrat",
+                          needles=("example", "sample", "e.g.", "for instance", "illustrat"))
 
 
 def _set_aside_context(table: Table, ctx: _Ctx) -> None:
@@ -465,7 +471,8 @@ def _required_of(text: str) -> bool | None:
     return None
 
 
-_BOLD_SAYS = re.compile(r"\b(?:required|mandatory|optional|not\s+required|not\s+needed)\b", re.I)
+_BOLD_SAYS = Folded(r"\b(?:required|mandatory|optional|not\s+required|not\s+needed)\b",
+                    needles=("required", "mandatory", "optional", "needed"))
 _BOLD_CONDITION = re.compile(r"\b(?:if|when|unless|only|based on|depending)\b", re.I)
 _CONDITION = re.compile(r"^(?:only\b|if\b|when\b|for\b|used\s+(?:only\s+)?(?:for|when|if)\b)", re.I)
 
@@ -489,7 +496,7 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
     return None
 
 
-_OPTIONAL_NOTE = re.compile(r"\(\s*optional\s*\)|^optional\b", re.I)
+_OPTIONAL_NOTE = Folded(r"\(\s*optional\s*\)|^optional\b", needles=("optional",))
 _LABEL_PREFIX = re.compile(r"^([^:]{3,40}):")  # "Azure China: MCR"
 _TCP_UDP = re.compile(r"\b(tcp|udp)\b", re.I)
 _HTTP_SCHEME = re.compile(r"^https?://", re.I)
@@ -890,11 +897,14 @@ def _repair_row(table: Table, cols: list[Column], row: list[Cell]) -> tuple[list
 
 
 _MERGED_PORT = re.compile(r"^(\S+)\s+(\d{1,5}(?:\s*-\s*\d{1,5})?)$")
-_CONTOSO = re.compile(r"(?:^|[./@-])(contoso|fabrikam|adventure-?works|northwind(?:traders)?|wingtip(?:toys)?|"
-                      r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee)(?:[.-]|$)", re.I)
-_EXAMPLE_HOST = re.compile(r"(?:^|[./])example\.(?:com|net|org)(?:[/:]|$)|\.example$|\.test$|\.invalid$", re.I)
+_CONTOSO = Folded(r"(?:^|[./@-])(contoso|fabrikam|adventure-?works|northwind(?:traders)?|wingtip(?:toys)?|"
+                  r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee)(?:[.-]|$)",
+                  needles=("contoso", "fabrikam", "adventure", "northwind", "wingtip", "woodgrove", "litware", "tailspin",
+                           "proseware", "treyresearch", "fourthcoffee"))
+_EXAMPLE_HOST = Folded(r"(?:^|[./])example\.(?:com|net|org)(?:[/:]|$)|\.example$|\.test$|\.invalid$",
+                       needles=("example", ".test", ".invalid"))
 _DOC_IP = re.compile(r"^(?:192\.0\.2|198\.51\.100|203\.0\.113)\.")
-_EXAMPLE_ITEM = re.compile(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", re.I)
+_EXAMPLE_ITEM = Folded(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", needles=("e.g.", "example", "sample"))
 
 
 def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
@@ -1110,6 +1120,9 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
     merged = []
     for key in sorted(groups):
         rs = groups[key]
+        if len(rs) == 1:  # most keys: what the general case below gives for one rule, without its scans
+            merged.append(_merged_one(rs[0]))
+            continue
         first = min(rs, key=lambda r: (_origin_rank(r.origin), r.table if r.table is not None else -1,
                                        r.row if r.row is not None else -1))
         req = [r.required for r in rs]
@@ -1132,7 +1145,21 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
     return merged
 
 
-_BOLD_LEGEND = re.compile(r"\bbold(?:ed)?\b[^.]{0,120}\b(?:required|mandatory)\b", re.I)
+def _merged_one(r: Rule) -> Rule:
+    """:func:`merge_rules` of a key stated once: empty texts become ``None``, ports sorted."""
+    return Rule(
+        endpoint=r.endpoint or None, endpoint_kind=r.endpoint_kind or None, service_tag=r.service_tag or None,
+        source=r.source or None, destination=r.destination or None, ports=sort_ports(r.ports),
+        protocol=r.protocol, direction=r.direction, cloud=r.cloud, tab=r.tab,
+        required=True if True in (r.required,) else False if False in (r.required,) else None,
+        when=r.when or None, purpose=r.purpose or None,
+        deadline=r.deadline if r.deadline else None,
+        deadline_text=r.deadline_text if r.deadline else r.deadline_text or None,
+        section=list(r.section), table=r.table, row=r.row, origin=r.origin,
+    )
+
+
+_BOLD_LEGEND = Folded(r"\bbold(?:ed)?\b[^.]{0,120}\b(?:required|mandatory)\b", needles=("bold",))
 
 
 def _bold_means_required(doc: Document) -> bool:

@@ -18,8 +18,61 @@ from __future__ import annotations
 
 import re
 
+from docwatch.memo import memo
 from docwatch.tagnames import canonical_tag, is_known_tag
 from parsers.model import clean_text
+
+
+def _lower_pattern(pattern: str) -> str:
+    """``pattern`` with its literal letters lower-cased (escapes such as ``\\S`` or ``\\B`` kept)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        out.append(pattern[i].lower())
+        i += 1
+    return "".join(out)
+
+
+class Folded:
+    """A case-insensitive pattern, run as a case-sensitive one over the lower-cased text when the
+    text is ASCII (what the pages are): ``re.I`` makes every character comparison 2-3 times
+    dearer, and these patterns are searched in every sentence. Other text uses the ``re.I``
+    pattern, so results never differ. Match positions are the text's own; group texts come back
+    lower-cased, so it is for tests and positions, not for ``sub``."""
+
+    __slots__ = ("pattern", "_ci", "_cs", "_needles")
+
+    def __init__(self, pattern: str, flags: int = 0, needles: tuple[str, ...] = ()) -> None:
+        """``needles``: lower-case strings at least one of which every match contains; text
+        holding none of them is answered without running the pattern."""
+        self.pattern = pattern
+        self._ci = re.compile(pattern, flags | re.I)
+        self._cs = re.compile(_lower_pattern(pattern), flags)
+        self._needles = needles
+
+    def search(self, text: str, *args: int):
+        if not text.isascii():
+            return self._ci.search(text, *args)
+        low = text.lower()
+        if not self._needles:
+            return self._cs.search(low, *args)
+        for needle in self._needles:  # a plain loop: a generator costs more than the tests
+            if needle in low:
+                return self._cs.search(low, *args)
+        return None
+
+    def match(self, text: str, *args: int):
+        return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)
+
+    def fullmatch(self, text: str, *args: int):
+        return self._cs.fullmatch(text.lower(), *args) if text.isascii() else self._ci.fullmatch(text, *args)
+
+    def finditer(self, text: str, *args: int):
+        return self._cs.finditer(text.lower(), *args) if text.isascii() else self._ci.finditer(text, *args)
+
 
 # ---------------------------------------------------------------- ports / protocols
 
@@ -63,6 +116,7 @@ _OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
 _PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any")))
 
 
+@memo
 def parse_protocol(text: str | None) -> str | None:
     """Protocol column text → ``tcp``/``udp``/``any`` or ``None`` (unknown or empty)."""
     t = clean_text(text or "").lower().rstrip(".")
@@ -235,6 +289,7 @@ def _strip_placeholders(s: str) -> str:
     return _PLACEHOLDER.sub("x", s)
 
 
+@memo
 def _is_hostname(host: str) -> bool:
     """A DNS-like name (placeholders and ``*`` allowed) with a dot and a plausible last label."""
     h = _strip_placeholders(host).rstrip(".")
@@ -247,6 +302,7 @@ def _is_hostname(host: str) -> bool:
     return last == "x" or last == "*" or (len(last) >= 2 and _LAST_LABEL.fullmatch(last) is not None)
 
 
+@memo
 def endpoint_kind(ep: str) -> str | None:
     """``template`` > ``url`` > ``wildcard`` > ``cidr`` > ``ip`` > ``fqdn``; ``None`` when not an endpoint."""
     s = ep.strip()
@@ -276,6 +332,7 @@ def endpoint_kind(ep: str) -> str | None:
     return "fqdn"
 
 
+@memo
 def is_tag(token: str) -> bool:
     """A service-tag-like identifier: ``AzureMonitor``, ``Storage.WestUS``, ``Storage.<region>``."""
     return bool(_TAG_RE.match(token)) and not _IP_RE.match(token)
@@ -308,6 +365,7 @@ def split_tag_port(value: str) -> tuple[str, list[str]]:
     return value, []
 
 
+@memo
 def _classify_token(tok: str, *, code: bool, forced_tag: bool, tag_column: bool, whole: bool, alone: bool = True) -> str | None:
     """Kind of one candidate token (see module docstring), or ``None`` when it is not a party.
 
@@ -405,8 +463,9 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
             whole = item.strip().strip("`\\") == ANY_ADDRESS
             forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
             for piece in _LIST_SEP.split(item):
-                forced = forced or _TAG_LABEL.match(piece) is not None
-                piece = _TAG_LABEL.sub("", piece)
+                label = _TAG_LABEL.match(piece)  # anchored: removing it is what ``sub`` would do
+                if label:
+                    forced, piece = True, piece[label.end():]
                 cands = _candidates(piece)
                 raw.extend((t, forced, whole, len(cands) == 1) for t in cands)
     out: list[tuple[str, str]] = []
@@ -538,6 +597,7 @@ _CLOUD_IDS = {
 }
 
 
+@memo
 def cloud_of_label(label: str | None) -> str | None:
     """Cloud named by a tab label, column value or cell prefix; ``None`` unless exactly one cloud."""
     t = clean_text(label or "")
@@ -554,6 +614,7 @@ def cloud_of_tab(label: str | None, tab_id: str | None) -> str | None:
     return cloud_of_label(label)
 
 
+@memo
 def cloud_of_heading(heading: str) -> str | None:
     """Only headings that name one specific cloud ("Azure US Government required rules")."""
     t = clean_text(heading)
@@ -567,6 +628,7 @@ def cloud_of_heading(heading: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+@memo
 def direction_of(text: str | None) -> str | None:
     """``Inbound`` / ``Outbound`` / ``Inbound & Outbound`` / ``Both`` (and prose using those words)."""
     t = clean_text(text or "").lower()

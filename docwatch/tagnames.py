@@ -20,6 +20,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from docwatch.memo import memo
+
 DATA_FILE = "service_tag_names.txt"
 VIRTUAL_TAGS = ("VirtualNetwork", "Internet", "AzureLoadBalancer")
 
@@ -32,6 +34,7 @@ def known_tag_names() -> dict[str, str]:
     return {n.lower(): n for n in (*names, *VIRTUAL_TAGS)}
 
 
+@memo
 def canonical_tag(token: str) -> str | None:
     """``token`` spelled as the known tag it names (``storage.EastUS`` → ``Storage.EastUS``,
     ``AzureCloud.<region>`` kept), or ``None`` when its base is not a known tag name."""
