@@ -189,7 +189,7 @@ def _single_direction(text: str) -> str | None:
     return d if d in ("inbound", "outbound") else None
 
 
-_PROTO_CELL = re.compile(r"(tcp|udp|icmp\w*|n/a)(\s*[/,&]\s*(tcp|udp|icmp\w*))*", re.I)
+_PROTO_CELL = re.compile(r"(tcp|udp|icmp\w*|n/a)(\s*(?:[/,&]|\band\b)\s*(tcp|udp|icmp\w*))*", re.I)
 
 
 def _column_cells(table: Table, i: int) -> list[Cell]:
@@ -353,7 +353,8 @@ def _context(table: Table) -> _Ctx:
         ctx.required = True if t in ("required", "mandatory") else False if t in ("optional",) else None
     if ctx.required is None:  # "Azure Global required network rules", "…aren't required, but are recommended"
         # a variant tab ("Situational") sits between the heading and the table: the heading no longer speaks for it
-        for text in (lead_in, table.headings[-1] if table.headings and not ctx.tab else None):
+        # (nor does the lead-in of its tab group, which introduces every variant)
+        for text in (lead_in if not ctx.tab else None, table.headings[-1] if table.headings and not ctx.tab else None):
             ctx.required = _required_of_context(text)
             if ctx.required is not None:
                 break
@@ -512,7 +513,13 @@ _ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,80}$")
 _NOT_ROLE = re.compile(r"^(?:see|refer|use|same as|depends|varies|optional|required|not applicable|n/?a|none|tbd)\b", re.I)
 
 
-def role_name(text: str) -> str | None:
+def _is_link_text(cell: Cell) -> bool:
+    """The cell is a link ("[East US endpoints](…)"): it points at a list, it names no party."""
+    linked = " ".join(clean_text(link.get("text", "")) for link in cell.links)
+    return bool(linked) and len(linked) >= len(cell.text) - 2
+
+
+def role_name(text: str, max_words: int = 6) -> str | None:
     """The role a cell names, if it names one: "Admin workstation"; a parenthesized placeholder
     for the reader's own machine or network ("(Redis subnet)", "(IP of the NTP server provided
     for deployment)") without its parentheses."""
@@ -520,7 +527,7 @@ def role_name(text: str) -> str | None:
     if t.startswith("(") and t.endswith(")") and t.count("(") == 1:
         inner = t[1:-1].strip()
         return inner if len(inner.split()) <= 10 and _is_role(inner, max_words=10) else None
-    return t if _is_role(t) else None
+    return t if _is_role(t, max_words=max_words) else None
 
 
 def _is_role(text: str, max_words: int = 6) -> bool:
@@ -987,7 +994,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
 
     if not parties:  # "Destination URL: (IP of the NTP server provided for deployment)"
         parties = [("role", name, None) for i in r.by_role.get(ENDPOINT, [])
-                   if not r.cells[i].code and (name := role_name(r.cells[i].text))]
+                   if not r.cells[i].code and not _is_link_text(r.cells[i])
+                   and (name := role_name(r.cells[i].text, max_words=10))]
     source = destination = None
     sides = _row_sides(r, direction)
     if sides:

@@ -269,7 +269,9 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
         found += parties_in_cell(Cell.from_items([plain]), want_tags=False)
     if spans or _tagish(text):
         found += [("tag", t) for t in _text_tags(text, spans, tag_context)]
-    for b in bold:  # a known tag name set in bold is a reference to it: "outbound to the **Internet**"
+    for b in bold if "hop" not in text.lower() else ():
+        # a known tag name set in bold is a reference to it ("outbound to the **Internet**"), but a
+        # route's "**Next hop type**: **Internet**" is where traffic goes next, not a party
         known = canonical_tag(b.strip(" .,:;"))
         if known and b in text:
             found.append(("tag", known))
@@ -472,8 +474,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         return []
     example = _EXAMPLE.search(sentence) is not None
     parties = text_parties(sentence, block.code, example=example, bold=block.bold)
-    if named_tag and not list_context:
-        parties = [p for p in parties if p[0] == "tag"]
+    if named_tag and not list_context:  # only a tag written as code right by the words, never an example
+        parties = [] if example else [p for p in parties if p[0] == "tag" and p[1] in block.code]
     own = ports = port_phrases(sentence)
     if list_context and not ports:
         ports = ctx.lead_ports
