@@ -140,6 +140,16 @@ def _unmarked(item: str, footnotes: list[str]) -> str:
     return item
 
 
+_EXAMPLE_COLUMN = re.compile(r"\b(examples?|e\.g\.|sample)\b", re.I)
+_PLACEHOLDER_IP = re.compile(r"(?:[0-9x]{1,3}\.){3}[0-9x]{1,3}(?:/[0-9xy]{1,3})?", re.I)
+
+
+def _placeholder(tok: str) -> str | None:
+    """``x.x.x.x/y``, ``10.x.x.x``: a pattern to fill in, not an address."""
+    return "an address pattern to fill in, not an address" if (
+        "x" in tok.lower() and _PLACEHOLDER_IP.fullmatch(tok)) else None
+
+
 def page_tokens(doc: Document) -> list[Token]:
     """Every host/URL/IP/CIDR/tag-like token of the page's content, in page order (not deduplicated).
 
@@ -147,13 +157,16 @@ def page_tokens(doc: Document) -> list[Token]:
     share the table's line and section."""
     out: list[Token] = []
     for t in doc.tables:
-        text = "\n".join(_unmarked(item, cell.footnotes) for row in t.rows for cell in row
-                         for item in (cell.items or [cell.text]))
-        code = [c for row in t.rows for cell in row for c in cell.code]
-        for tok, kind in _host_tokens(text):
-            out.append(Token(tok, _key(tok), kind, t.line, list(t.headings)))
-        for tag in _tag_tokens(text, code, whole_cells=True):
-            out.append(Token(tag, _key(tag), "tag", t.line, list(t.headings)))
+        examples = {i for i, h in enumerate(t.columns) if _EXAMPLE_COLUMN.search(h or "")}
+        for shown in (False, True) if examples else (False,):
+            cells = [cell for row in t.rows for i, cell in enumerate(row) if (i in examples) == shown]
+            text = "\n".join(_unmarked(item, cell.footnotes) for cell in cells for item in (cell.items or [cell.text]))
+            code = [c for cell in cells for c in cell.code]
+            aside = "in an example column" if shown else None
+            for tok, kind in _host_tokens(text):
+                out.append(Token(tok, _key(tok), kind, t.line, list(t.headings), aside or _placeholder(tok)))
+            for tag in _tag_tokens(text, code, whole_cells=True):
+                out.append(Token(tag, _key(tag), "tag", t.line, list(t.headings), aside))
     for b in doc.blocks:
         if not (_DOTTED.search(b.text) or _tagish(b.text)):
             continue  # no dotted name and no tag-like word: no token
@@ -173,7 +186,8 @@ def page_tokens(doc: Document) -> list[Token]:
             example = _EXAMPLE.search(s) is not None and not flattened
             for tok, kind in _host_tokens(s):
                 why = aside or ("an example in the sentence" if example and (
-                    _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None)
+                    _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None) or (
+                    "example domain (fictitious company name)" if _EXAMPLE_PARTY.search(tok) else None) or _placeholder(tok)
                 out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), why))
             for tag in _tag_tokens(s, [c for c in b.code if c in s]):
                 out.append(Token(tag, _key(tag), "tag", b.line, list(b.headings), aside))
