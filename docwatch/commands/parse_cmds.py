@@ -99,7 +99,8 @@ def rules_cmd(path: str, as_json: bool, with_coverage: bool) -> None:
     for r in rules:
         rt.add_row(
             r.cloud or "-", r.tab or "-", r.direction or "-", r.protocol or "-",
-            r.party or f"{r.source or '?'} → {r.destination or '?'}",
+            f"{r.source} → {r.destination}" if r.endpoint_kind == "role" and r.source and r.destination
+            else r.party or f"{r.source or '?'} → {r.destination or '?'}",
             r.endpoint_kind or ("tag" if r.service_tag else "-"),
             ",".join(r.ports) or "-", {True: "yes", False: "no"}.get(r.required, "-"),
             (r.purpose or "")[:120],
