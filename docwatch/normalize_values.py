@@ -113,7 +113,8 @@ _HEAD_PUBLIC = re.compile(r"\bazure\s+(public|global|commercial)\b|\bpublic\s+cl
 _BOTH_WAYS = re.compile(r"both|bidirectional|bi-directional|any|inbound\s*(&|and|/|,)\s*outbound|outbound\s*(&|and|/|,)\s*inbound")
 _INBOUND = re.compile(r"\b(inbound|incoming|ingress)\b")
 _OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
-_PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any")))
+_PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any"),
+                                                             ("icmp", "icmp")))
 
 
 @memo
@@ -163,6 +164,10 @@ def port_note(text: str) -> tuple[dict[str | None, list[str]], str | None]:
     return {}, None
 
 
+_NOT_A_PORT = re.compile(r"\b\d{1,5}\s+(?:dynamic\s+)?ports\b|\b(?:above|below|over|under|greater than|less than|"
+                         r"more than|fewer than)\s+(?:port\s+)?\d{1,5}\b", re.I)
+
+
 def ports_in(text: str) -> list[str]:
     """Ports in one fragment: ``443``, ``80,443``, ``6381 - 6383`` → ``6381-6383``, ``[80]``, ``Any``/``*`` → ``*``."""
     t = clean_text(text).replace("[", " ").replace("]", " ").replace("`", " ")
@@ -176,6 +181,7 @@ def ports_in(text: str) -> list[str]:
         if 0 < a <= 65535 and 0 < b <= 65535 and a < b:
             out.append(f"{a}-{b}")
     t = _RANGE.sub(" ", t)
+    t = _NOT_A_PORT.sub(" ", t)  # "Minimum of 100 ports above port 5000": a count and a bound
     for m in _NUM.finditer(t):
         n = int(m.group(1))
         if 0 < n <= 65535:
