@@ -80,3 +80,16 @@ def test_tab_group_lead_in_and_tab_boundaries(rules):
     assert sorted(r["endpoint"] for r in v4) == ["198.18.10.0/24", "198.18.11.0/24"]
     assert [r["endpoint"] for r in v6] == ["2001:db8:10::/48"]
     assert {r["direction"] for r in v4 + v6} == {"inbound"}
+
+
+def test_role_pairs_are_separate_rules_with_their_own_protocols(rules):
+    """A "Service" column of TCP/UDP/ICMP is the protocol; each pair of roles is its own rule; "Minimum
+    of 100 ports above port 5000" is a count and a bound, no port."""
+    pairs = {(r["source"], r["destination"], r["protocol"]): r["ports"] for r in rules
+             if r["endpoint_kind"] == "role" and r["source"] in ("Console host", "Gizmo nodes")}
+    assert pairs == {
+        ("Console host", "Gizmo nodes", "tcp"): ["135", "445"],
+        ("Gizmo nodes", "Gizmo nodes", "udp"): ["3343"],
+        ("Gizmo nodes", "Gizmo nodes", "icmp"): [],
+        ("Console host", "Gizmo gateway", "tcp"): ["445"],
+    }
