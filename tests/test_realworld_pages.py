@@ -28,13 +28,21 @@ HERE = Path(__file__).resolve().parent / "synthetic_realworld"
 FORMS = ("md", "html")
 FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destination")
 
-_ROLE_MERGE = "role rows sharing a destination merged into one rule: sources joined, ports pooled"
 # family -> the shape docwatch misses there today, on both forms (the HTML form is the same content)
 _MISSED = {
     "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
                             "outbound traffic to the internet') gives no Internet outbound rule",
     "azurestack_hub_ports": "role destination ('Active Directory Forest provided for Graph integration') replaced by the "
                             "'Source Network' cell ('Public VIP - /27') as party",
+    "databricks_ips_domains": "region continuation rows (blank 'Azure Databricks region' cell under 'China East 2' / "
+                              "'US Gov Virginia') don't inherit the region's cloud",
+    "migrate_appliance_urls": "role parties in a 'Device | Connection' table with ports and direction in the prose "
+                              "cell ('Inbound connections on TCP port 3389') missed; example URL in a NOTE "
+                              "('https://192.168.10.20:44368') made a rule",
+    "selfhosted_ir_ports": "a cell labelling clouds in plain text ('Public Cloud: … Azure Government: … China: …') loses "
+                           "the repeated host's other clouds (download.microsoft.com usgov); tags named in bold in a "
+                           "NOTE ('service tag **AzureCloud** or **Internet**') missed",
+    "site_recovery_networking": "proxy address in a NOTE ('http://10.0.0.5:3128') made a rule",
     "bastion_nsg": "'the source can be either the Internet' (prose source of an inbound 443 rule) gives no Internet "
                    "inbound rule",
 }
