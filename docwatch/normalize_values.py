@@ -512,15 +512,24 @@ def cloud_annotations(cell) -> dict[str, str]:
 _PLAIN_AZURE = re.compile(r"^(?:microsoft\s+)?azure(?:\s+cloud)?$", re.I)
 
 
+_PLAIN_LABEL = re.compile(r"^([A-Za-z0-9 ]{2,40}):\s+(.*)$")
+
+
 def cloud_labels(cell) -> dict[str, str]:
     """Hosts under bold cloud labels inside one cell (``**Azure**``, host, ``**Azure Government**``,
     host …) → ``{token: cloud}``; a bare "Azure" label is the public cloud."""
     bold = {clean_text(b).strip(" :").lower() for b in getattr(cell, "bold", None) or []}
-    if not bold:
+    if not bold and ":" not in (getattr(cell, "text", "") or ""):
         return {}
     out: dict[str, str] = {}
     current = None
     for item in list(getattr(cell, "items", None) or []):
+        plain = _PLAIN_LABEL.match(clean_text(item))
+        if plain and plain.group(1).lower() not in bold:  # "Azure Government: `host`", not bold
+            cloud = cloud_of_label(plain.group(1))
+            if cloud:
+                current = cloud
+                item = plain.group(2)
         label = clean_text(item).strip(" :")
         lead = next((b for b in bold if label.lower().startswith(b + ":")), None) if label.lower() not in bold else None
         if label.lower() in bold or lead:  # "**Azure Government**" alone, or "**Azure Government**: host"
@@ -533,7 +542,9 @@ def cloud_labels(cell) -> dict[str, str]:
             item = label[len(lead) + 1:]
         if current:
             for tok in _candidates(item):
-                out[tok.strip("`").lower()] = current
+                key = tok.strip("`").lower()
+                # a host listed under several clouds' labels is every cloud's: no one cloud ("")
+                out[key] = current if out.get(key, current) == current else ""
     return out
 
 

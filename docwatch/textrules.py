@@ -395,6 +395,11 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
 _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b)", re.I)
 
 
+_NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
+                           r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b", re.I)
+_COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
+
+
 def _clauses(sentence: str, code: list[str]) -> list[str]:
     """A sentence joining requirements ("outbound to 443 to AzureCloud, and inbound on 4443 from
     GatewayManager") split into its clauses, when every clause names its own ports and party;
@@ -466,8 +471,19 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                                             list_context=list_context, leads_code=leads_code,
                                                             defaults=defaults)]
-    if _NEG.search(sentence) or (leads_code and sentence.endswith(":")):
-        return []  # negated, or it introduces the commands of the code block below
+    if leads_code and sentence.endswith(":"):
+        return []  # it introduces the commands of the code block below
+    if _NEG.search(sentence) and _NOT_BLOCKING.search(sentence):
+        sentence = _NOT_BLOCKING.sub("allows", sentence)  # "isn't blocking outbound TCP … 443": a requirement
+    if _NEG.search(sentence):
+        # negated; a clause of it that is not ("As Relay doesn't support tags, use **AzureCloud**")
+        # still states its requirement
+        parts = _COMMA_CLAUSE.split(sentence)
+        if len(parts) < 2:
+            return []
+        return [r for p in parts if not _NEG.search(p)
+                for r in _sentence_rules(p, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
+                                         list_context=list_context, leads_code=leads_code, defaults=defaults)]
     cue = _CUE.search(sentence) is not None
     named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
     if not (cue or list_context or named_tag):

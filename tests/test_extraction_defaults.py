@@ -49,3 +49,18 @@ def test_section_default_port_and_item_port_notes(rules):
 def test_tag_named_as_service_tag_in_a_sentence(rules):
     assert rules["AzureCloud"]["origin"] == "prose"
     assert rules["AzureCloud"]["section"][-1] == "Management"
+
+
+def test_plain_cloud_labels_in_a_cell(rules):
+    """"Azure Government: `host`" items (not bold) give each host its cloud; a host listed under
+    several clouds' labels belongs to none in particular."""
+    assert [rules[h]["cloud"] for h in ("*.relay.gadgetcloud.net", "*.relay.gadgetcloud.us", "*.relay.gadgetcloud.cn")] \
+        == ["public", "usgov", "china"]
+    assert rules["dl.gadgetcloud.com"]["cloud"] is None
+
+
+def test_negations_that_still_state_a_requirement(rules):
+    """A negated subordinate clause leaves the requirement beside it; "isn't blocking … to X" is one."""
+    assert rules["AzureFrontDoor.Frontend"]["origin"] == "prose"
+    sync = rules["sync.gadgetcloud.net"]
+    assert (sync["ports"], sync["protocol"], sync["direction"]) == (["8443"], "tcp", "outbound")
