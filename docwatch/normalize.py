@@ -987,6 +987,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if purpose is None and r.has(REGION):
         purpose = clean_text(r.text(REGION)) or None
     required, when = _row_required(r, ctx, purpose_cell, rank, bold_means_required)
+    if required is None and any(_OPTIONAL_NOTE.search(r.cells[i].text) for i in r.by_role.get(ENDPOINT, [])):
+        required = False  # "*.services.visualstudio.com (optional)"
     lookalikes: list[str] = []
     parties, attach = _row_parties(r, ctx, cloud, lookalikes)
     if set_aside is not None:

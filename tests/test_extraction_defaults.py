@@ -64,3 +64,8 @@ def test_negations_that_still_state_a_requirement(rules):
     assert rules["AzureFrontDoor.Frontend"]["origin"] == "prose"
     sync = rules["sync.gadgetcloud.net"]
     assert (sync["ports"], sync["protocol"], sync["direction"]) == (["8443"], "tcp", "outbound")
+
+
+def test_optional_note_in_the_host_cell(rules):
+    assert rules["logs.gadgetcloud.net"]["required"] is False
+    assert rules["dl.gadgetcloud.com"]["required"] is None
