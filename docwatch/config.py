@@ -112,7 +112,6 @@ class Config:
     guard: GuardSettings = field(default_factory=GuardSettings)
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     channels: list = field(default_factory=list)
-    alerts: dict = field(default_factory=dict)  # the raw [alerts] table
     exports: list = field(default_factory=list)  # [[exports]] entries (ExportConfig), rewritten after a changing cycle
     # [[servicetags]]; a config file without the key gets default_servicetags() (parse_config), a
     # Config built in code watches none unless given
@@ -363,7 +362,6 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
     alerts = data.get("alerts", {})
     if not isinstance(alerts, dict):
         raise ConfigError("expected a table", key="alerts")
-    cfg.alerts = alerts
     cfg.channels = _parse_channels(alerts)
     return cfg
 
