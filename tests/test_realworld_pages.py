@@ -36,6 +36,11 @@ _MISSED = {
                             "'Source Network' cell ('Public VIP - /27') as party",
     "databricks_ips_domains": "region continuation rows (blank 'Azure Databricks region' cell under 'China East 2' / "
                               "'US Gov Virginia') don't inherit the region's cloud",
+    "iot_hub_edge_ports": "'Protocol | Port' table under a lead-in naming the hub host gives '*' rules instead of "
+                          "rules for the host; 'Outbound TCP Ports' header's protocol not applied",
+    "kms_activation": "cloud label 'Azure US Gov national cloud regions' in a list item not read as usgov",
+    "powerbi_gateway_ports": "cloud columns 'GCC High' / 'DoD' (a host per cloud column, ports in the first column) "
+                             "not read as usgov",
     "migrate_appliance_urls": "role parties in a 'Device | Connection' table with ports and direction in the prose "
                               "cell ('Inbound connections on TCP port 3389') missed; example URL in a NOTE "
                               "('https://192.168.10.20:44368') made a rule",
