@@ -37,22 +37,9 @@ _MISSED = {
     "cloud_shell_network": "hosts in a 'Resolution' bullet sentence ('domains at `*.console.azure.com` and "
                            "`*.servicebus.windows.net`, over TCP port 443') made one '*' rule; a host followed by "
                            "'; allow it on port 443' keeps no port",
-    "databricks_ips_domains": "region continuation rows (blank 'Azure Databricks region' cell under 'China East 2' / "
-                              "'US Gov Virginia') don't inherit the region's cloud",
-    "iot_hub_edge_ports": "'Protocol | Port' table under a lead-in naming the hub host gives '*' rules instead of "
-                          "rules for the host; 'Outbound TCP Ports' header's protocol not applied",
-    "kms_activation": "cloud label 'Azure US Gov national cloud regions' in a list item not read as usgov",
-    "powerbi_gateway_ports": "cloud columns 'GCC High' / 'DoD' (a host per cloud column, ports in the first column) "
-                             "not read as usgov",
-    "migrate_appliance_urls": "role parties in a 'Device | Connection' table with ports and direction in the prose "
-                              "cell ('Inbound connections on TCP port 3389') missed; example URL in a NOTE "
-                              "('https://192.168.10.20:44368') made a rule",
+    "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "purview_shir_firewall": "tag named in plain text in a NOTE ('service tag AzureCloud or Internet') gives only "
                              "AzureCloud; 'Various domains | Dependent' row made a rule",
-    "selfhosted_ir_ports": "a cell labelling clouds in plain text ('Public Cloud: … Azure Government: … China: …') loses "
-                           "the repeated host's other clouds (download.microsoft.com usgov); tags named in bold in a "
-                           "NOTE ('service tag **AzureCloud** or **Internet**') missed",
-    "site_recovery_networking": "proxy address in a NOTE ('http://10.0.0.5:3128') made a rule",
     "bastion_nsg": "'the source can be either the Internet' (prose source of an inbound 443 rule) gives no Internet "
                    "inbound rule",
 }
