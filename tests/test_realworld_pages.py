@@ -18,7 +18,9 @@ remove. ``python -m tests.test_realworld_pages`` prints the score per page and f
 """
 from __future__ import annotations
 
+import html
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,9 +36,6 @@ _MISSED = {
                             "outbound traffic to the internet') gives no Internet outbound rule",
     "azurestack_hub_ports": "role destination ('Active Directory Forest provided for Graph integration') replaced by the "
                             "'Source Network' cell ('Public VIP - /27') as party",
-    "cloud_shell_network": "hosts in a 'Resolution' bullet sentence ('domains at `*.console.azure.com` and "
-                           "`*.servicebus.windows.net`, over TCP port 443') made one '*' rule; a host followed by "
-                           "'; allow it on port 443' keeps no port",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "purview_shir_firewall": "tag named in plain text in a NOTE ('service tag AzureCloud or Internet') gives only "
                              "AzureCloud; 'Various domains | Dependent' row made a rule",
@@ -134,6 +133,28 @@ def test_every_family_has_both_forms():
     for fam in families():
         for form in FORMS:
             assert (HERE / f"{fam}.{form}").is_file(), (fam, form)
+
+
+def _squeezed(text: str) -> str:
+    """Text compared for "is it on the page": entities decoded, case, spaces and markup marks dropped."""
+    return re.sub(r"[\s*`\\]", "", html.unescape(text).lower())
+
+
+def _markdown_with_includes(path: Path) -> str:
+    text = path.read_text()
+    return text + "".join(_markdown_with_includes(path.parent / inc)
+                          for inc in re.findall(r"\[!INCLUDE\s*\[[^\]]*\]\s*\(([^)]+)\)\]", text, re.I))
+
+
+def test_facts_and_not_rules_are_on_the_page():
+    """A fact or not-rule whose token the page never writes (a typo in the facts file) would test nothing."""
+    for fam in families():
+        text = _squeezed((HERE / f"{fam}.html").read_text() + _markdown_with_includes(HERE / f"{fam}.md"))
+        page_facts = facts_of(fam)
+        absent = [f["party"] for f in page_facts["facts"]
+                  if not any(_squeezed(n).rstrip("/") in text for n in _names(f))]
+        absent += [t for t in page_facts.get("not_rules", []) if _squeezed(t) not in text]
+        assert not absent, (fam, absent)
 
 
 def score() -> dict[str, tuple[int, int]]:
