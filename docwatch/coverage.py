@@ -32,6 +32,7 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _CAMEL,
     _EXAMPLE,
     _EXAMPLE_CONTEXT,
+    _EXAMPLE_HEADING,
     _EXAMPLE_PARTY,
     _FILE_EXT,
     _HOSTISH as _DOTTED,
@@ -171,7 +172,7 @@ def page_tokens(doc: Document) -> list[Token]:
         if not (_DOTTED.search(b.text) or _tagish(b.text)):
             continue  # no dotted name and no tag-like word: no token
         context_aside = "example or sample context" if (
-            _EXAMPLE_CONTEXT.search(b.lead_in or "") or (b.headings and _EXAMPLE_CONTEXT.search(b.headings[-1]))
+            _EXAMPLE_CONTEXT.search(b.lead_in or "") or (b.headings and _EXAMPLE_HEADING.search(b.headings[-1]))
         ) else None
         if b.kind == "code":
             aside = context_aside or "in a command/script/config code block, not an allowlist"

@@ -57,6 +57,7 @@ from docwatch.normalize_values import (
     cloud_labels,
     normalize_endpoint,
     normalize_tag,
+    cloud_of_host,
     parse_protocol,
     port_note,
     parties_in_cell,
@@ -74,11 +75,11 @@ from parsers.model import Cell, Diagnostic, Document, Table, clean_text
 log = logging.getLogger(__name__)
 
 # Column roles
-ENDPOINT, TAG, PAIR, SOURCE, DEST = "endpoint", "tag", "pair", "source", "dest"
+ENDPOINT, TAG, PAIR, SOURCE, DEST, MACHINE = "endpoint", "tag", "pair", "source", "dest", "machine"
 PORTS, PAIR_PORTS, PROTO_PORTS, PROTOCOL, DIRECTION = "ports", "pair_ports", "proto_ports", "protocol", "direction"
 PURPOSE, WHEN, REQUIRED, CLOUD, CLOUD_HOSTS, REGION, IGNORE = "purpose", "when", "required", "cloud", "cloud_hosts", "region", "ignore"
 _NAMED_KINDS = {"fqdn", "wildcard", "url", "template"}
-PARTY_ROLES = {ENDPOINT, TAG, PAIR, SOURCE, DEST, CLOUD_HOSTS}
+PARTY_ROLES = {ENDPOINT, TAG, PAIR, SOURCE, DEST, CLOUD_HOSTS, MACHINE}
 
 _NOT_A_PARTY = {"any", "*", "all", "n/a", "na", "none", "yes", "no", "dynamic", "global", "regional", "-"}
 _PURPOSE_WORDS = (
@@ -106,6 +107,7 @@ class Column:
     tagged: bool = False  # SOURCE/DEST/PAIR header that says it holds service tags
     known: bool = False  # IGNORE on purpose (examples, next hops): never promoted by its content
     relative: bool = False  # SOURCE = "Local …", DEST = "Remote …": the sides swap on inbound rows
+    protocol: str | None = None  # PORTS header naming the transport: "Outbound TCP Ports"
 
 
 _MARKS = re.compile(r"[*_`]")
@@ -124,6 +126,10 @@ def _header(text: str) -> str:
     return h
 
 
+_MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
+                             "role roles appliance".split())
+
+
 def classify_column(header: str) -> Column:
     """What a column header means; unknown headers are ``IGNORE``."""
     h = _header(header)
@@ -134,6 +140,8 @@ def classify_column(header: str) -> Column:
     if re.search(r"\b(types?|kinds?|categor(?:y|ies))$", h):  # "Address type": what kind of address, not one
         return Column(PURPOSE, rank=4)
     has_ports = _PORTS_WORD.search(h) is not None
+    if h in _MACHINE_HEADERS:  # "Device | Connection": the machine that takes or makes the connections
+        return Column(MACHINE)
     if h in ("from", "source", "to", "destination"):
         return Column(SOURCE if h in ("from", "source") else DEST)  # "Use | From | To" (App Service)
     if "source" in h and "destination" in h:
@@ -145,7 +153,8 @@ def classify_column(header: str) -> Column:
             return Column(IGNORE, known=True)  # source ports say nothing about the remote party
         if "protocol" in h or "transport" in h:
             return Column(PROTO_PORTS)
-        return Column(PORTS, direction=_single_direction(h))
+        transports = set(_TCP_UDP.findall(h))
+        return Column(PORTS, direction=_single_direction(h), protocol=transports.pop() if len(transports) == 1 else None)
     if "protocol" in h or "transport" in h:
         return Column(PROTOCOL)
     if "direction" in h or ("inbound" in h and "outbound" in h):
@@ -301,6 +310,7 @@ class _Ctx:
     set_aside: str | None = None  # why no party of this table is a rule (reserved ranges, proxy bypass)
     example: bool = False  # the table's heading/lead-in calls its values examples
     next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
+    lead_parties: list[tuple[str, str]] = field(default_factory=list)  # the one host the lead-in names
 
 
 _CLAUSES = re.compile(r"(?<=[.!?;])\s+")
@@ -347,6 +357,9 @@ def _context(table: Table) -> _Ctx:
             ctx.direction = "outbound"
     lead_in = _without_not_required_ports(_affirmed(table.lead_in), ctx)
     ctx.ports = ports_of_lead_in(lead_in)
+    if lead_in and "." in lead_in:
+        named = [p for p in parties_in_cell(Cell.from_items([lead_in]), want_tags=False) if _surely_host(*p)]
+        ctx.lead_parties = named if len(named) == 1 else []
     _set_aside_context(table, ctx)
     if ctx.tab:
         t = ctx.tab.lower()
@@ -742,6 +755,8 @@ def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
 
 def _row_protocol(r: _Row) -> str | None:
     protocol = parse_protocol(r.text(PROTOCOL)) if r.has(PROTOCOL) else None
+    if protocol is None:
+        protocol = next((r.cols[i].protocol for i in r.by_role.get(PORTS, []) if r.cols[i].protocol), None)
     if protocol is None and r.has(DIRECTION):  # "…need outbound connection on UDP"
         m = _TCP_UDP.search(r.text(DIRECTION))
         protocol = m.group(1).lower() if m else None
@@ -857,7 +872,8 @@ def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
         notes = cloud_annotations(cell)
         notes.update(cloud_labels(cell))
         implicit = "public" if cloud is None and notes and "public" not in notes.values() else None
-        parties += [(k, v, notes.get(v.lower(), implicit)) for k, v in found]
+        # a host listed under several clouds' labels ("public,usgov") is one party per cloud
+        parties += [(k, v, c or None) for k, v in found for c in (notes.get(v.lower(), implicit) or "").split(",")]
     for i in r.by_role.get(CLOUD_HOSTS, []):
         parties += [(k, v, r.cols[i].cloud) for k, v in parties_in_cell(r.cells[i])]
     row_tags = [p for i in r.by_role.get(TAG, []) for p in _tag_cell_parties(r.cells[i])]
@@ -975,11 +991,37 @@ def _port_groups(ports: dict[str | None, list[str]], protocol: str | None, impli
     return groups
 
 
+def _machine_rules(r: _Row, ctx: _Ctx, index: int) -> list[Rule]:
+    """"**Appliance** | Inbound connections on TCP port 3389 … Outbound connections on port 443":
+    the machine is a role, and each sentence of the description gives its own ports, transport
+    and direction (the page's direction when the sentence names none)."""
+    name = role_name(clean_text(r.text(MACHINE)).strip("* "), max_words=8)
+    if not name:
+        return []
+    texts = [r.cells[i].text for i in r.cells if r.cols[i].role in (PURPOSE, IGNORE) and r.cells[i].text]
+    groups: dict[tuple[str | None, str | None], list[str]] = {}
+    for text in texts:
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            found = ports_in_sentence(sentence)
+            if not found:
+                continue
+            d = _single_direction(sentence) or ctx.direction
+            for proto, plist in found.items():
+                groups.setdefault((d, proto or parse_protocol(sentence)), []).extend(plist)
+    return [Rule(endpoint=name, endpoint_kind="role", ports=sort_ports(plist), protocol=proto, direction=d,
+                 cloud=ctx.cloud, tab=ctx.tab, required=ctx.required, purpose=clean_text(" ".join(texts)) or None,
+                 section=list(ctx.section), row=index, origin="table")
+            for (d, proto), plist in groups.items()]
+
+
 def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: list[Cell],
                set_aside: list[Diagnostic] | None = None, bold_means_required: bool = False) -> list[Rule]:
     """The rules of one row: one per party × protocol. Parties the table calls reserved, bypassed,
     examples or default routes go to ``set_aside`` as ``not-a-rule`` diagnostics instead."""
     r = _Row.of(row, cols)
+    if r.has(MACHINE) and not (_PORT_ROLES & r.by_role.keys()) and not any(
+            c.role in PARTY_ROLES - {MACHINE} for c in cols):
+        return _machine_rules(r, ctx, index)
     purpose, purpose_cell, rank = _purpose(row, cols)
     direction = _row_direction(r, ctx, purpose)
     ports, protocol = _row_ports(r, ctx, _row_protocol(r), purpose)
@@ -994,7 +1036,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if set_aside is not None:
         set_aside += _row_notes(table, ctx, r, row, lookalikes)
 
-    if not parties:  # "Destination URL: (IP of the NTP server provided for deployment)"
+    if not parties and any(ports.values()):  # "Destination URL: (IP of the NTP server …)" | "UDP 123"
         parties = [("role", name, None) for i in r.by_role.get(ENDPOINT, [])
                    if not r.cells[i].code and not _is_link_text(r.cells[i])
                    and (name := role_name(r.cells[i].text, max_words=10))]
@@ -1009,8 +1051,9 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                 ports = {protocol: sort_ports(side_ports)}
 
     if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
-        # "Protocol | Port" with no address column: the ports are open to any address, as in prose
-        parties = [("cidr", ANY_ADDRESS, None)]
+        # "Protocol | Port" with no address column: the ports of the one host the lead-in names
+        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else open to any address, as in prose
+        parties = [(k, v, None) for k, v in ctx.lead_parties] or [("cidr", ANY_ADDRESS, None)]
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
     cell_text = " ".join(c.text for c in row)
@@ -1205,6 +1248,9 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     from docwatch.deadlines import apply_deadlines, find_deadlines  # dated requirements → Rule.deadline
 
     rules.extend(text_rules(doc, rules))
+    for r in rules:  # nothing on the page says the cloud: a sovereign cloud's own domain does
+        if r.cloud is None and r.endpoint:
+            r.cloud = cloud_of_host(r.endpoint)
     merged = apply_deadlines(merge_rules(rules), find_deadlines(doc))
     failures += notes
     return merged, failures + coverage_diagnostics(doc, merged, failures)

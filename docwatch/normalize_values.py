@@ -512,12 +512,28 @@ def cloud_annotations(cell) -> dict[str, str]:
 _PLAIN_AZURE = re.compile(r"^(?:microsoft\s+)?azure(?:\s+cloud)?$", re.I)
 
 
+_CHINA_HOST = re.compile(r"\.cn$")
+_USGOV_HOST = re.compile(r"(?:\.usgovcloudapi\.net|\.usgovtrafficmanager\.net|gov\.us|\.(?:azure|microsoftonline|windowsazure|"
+                         r"microsoft|azure-automation|applicationinsights|azure-api|azurecr)\.us)$")
+
+
+@memo
+def cloud_of_host(endpoint: str) -> str | None:
+    """The sovereign cloud a host belongs to by its domain (``*.chinacloudapi.cn``, ``mcr.azk8s.cn``:
+    china; ``*.usgovcloudapi.net``, ``login.microsoftonline.us``, ``*.powerbigov.us``: usgov), else None."""
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower().rstrip(".")
+    if _CHINA_HOST.search(host):
+        return "china"
+    return "usgov" if _USGOV_HOST.search(host) else None
+
+
 _PLAIN_LABEL = re.compile(r"^([A-Za-z0-9 ]{2,40}):\s+(.*)$")
 
 
 def cloud_labels(cell) -> dict[str, str]:
-    """Hosts under bold cloud labels inside one cell (``**Azure**``, host, ``**Azure Government**``,
-    host …) → ``{token: cloud}``; a bare "Azure" label is the public cloud."""
+    """Hosts under cloud labels inside one cell (``**Azure**``, host, ``**Azure Government**``,
+    host …, or "Azure Government: host") → ``{token: cloud}``, several clouds comma-joined for a
+    host listed under more than one label; a bare "Azure" label is the public cloud."""
     bold = {clean_text(b).strip(" :").lower() for b in getattr(cell, "bold", None) or []}
     if not bold and ":" not in (getattr(cell, "text", "") or ""):
         return {}
@@ -543,8 +559,9 @@ def cloud_labels(cell) -> dict[str, str]:
         if current:
             for tok in _candidates(item):
                 key = tok.strip("`").lower()
-                # a host listed under several clouds' labels is every cloud's: no one cloud ("")
-                out[key] = current if out.get(key, current) == current else ""
+                # a host listed under several clouds' labels: each of them ("public,usgov")
+                clouds = out.get(key, "").split(",") if key in out else []
+                out[key] = ",".join(clouds + [current] if current not in clouds else clouds)
     return out
 
 

@@ -73,7 +73,7 @@ MAX_PARAGRAPH = 3000  # characters; real Learn paragraphs stay well under 1,000
 # ---------------------------------------------------------------- sentences
 
 _ABBREV = Folded(r"\b(e\.g|i\.e|etc|vs|approx|incl|no|fig)\.$")
-_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])|(?<=;)\s+(?=[a-z])")  # "…is required; add it before any deny rule"
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])")
 
 
 def sentences(text: str) -> list[str]:
@@ -104,6 +104,9 @@ _EXAMPLE = Folded(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample out
                   needles=("example", "sample", "e.g.", "for instance", "such as", "output"))
 _EXAMPLE_CONTEXT = Folded(r"\b(examples?|samples?|for instance|output)\b",
                           needles=("example", "sample", "for instance", "output"))
+# a heading that calls its section an example ("Example: …", "Samples"); "Terminal output - Error" is no example
+_EXAMPLE_HEADING = Folded(r"\b(examples?|samples?|for instance|sample output|example output)\b",
+                          needles=("example", "sample", "for instance"))
 _EXAMPLE_PARTY = Folded(r"contoso|fabrikam|northwind|adventure-?works|wingtip|\bmy[a-z0-9-]*\.|^my[a-z]",
                         needles=("contoso", "fabrikam", "northwind", "adventure", "wingtip", "my"))
 _FILE_EXT = Folded(
@@ -251,7 +254,17 @@ def _text_tags(text: str, code: list[str], tag_context: bool) -> list[str]:
         tag = _accept_tag(m.group(0), text, tag_context=tag_context)
         if tag:
             out.append(tag)
+    if "tag" in text:  # "use service tag AzureCloud or Internet": every known name of the list
+        for m in _TAG_LIST_AFTER.finditer(text):
+            out += [t for t in (canonical_tag(n) for n in _TAG_NAME.findall(m.group(1))) if t and t not in out]
     return out
+
+
+_TAG_LIST_AFTER = re.compile(r"\btags?\s+(`?[A-Z][\w.]*`?(?:\s*(?:,|\bor\b|\band\b)\s*`?[A-Z][\w.]*`?)+)")
+_TAG_NAME = re.compile(r"[A-Z][\w.]*")
+
+
+_IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
 
 
 def text_parties(text: str, code: list[str], *, tag_context: bool = False,
@@ -280,8 +293,8 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
     for kind, value in found:
         if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0")):
             continue  # a file name; "any"/the default route is not a party named in prose
-        if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range")):
-            continue
+        if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") or _IP_URL.match(value)):
+            continue  # (an example's address, "https://192.168.10.20:44368" too)
         if value.lower() not in seen:
             seen.add(value.lower())
             out.append((kind, value))
@@ -317,7 +330,7 @@ def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
         hit = _BlockCtx(
             cloud=ctx.cloud, tab=ctx.tab, direction=ctx.direction, both=ctx.direction_both, required=ctx.required,
             section=list(ctx.section), lead_ports=lead_ports,
-            example=bool(_EXAMPLE_CONTEXT.search(lead_in or "") or _EXAMPLE_CONTEXT.search(innermost)),
+            example=bool(_EXAMPLE_CONTEXT.search(lead_in or "") or _EXAMPLE_HEADING.search(innermost)),
             tag_context=bool(_TAG_WORDS.search(lead_in or "") or _TAG_WORDS.search(innermost)),
         )
         memo[key] = hit
@@ -337,7 +350,7 @@ class _LazyCtx:
     def example(self) -> bool:
         lead = self._block.lead_in if self._block.kind in ("code", "list_item") else None
         innermost = self._block.headings[-1] if self._block.headings else ""
-        return bool(_EXAMPLE_CONTEXT.search(lead or "") or _EXAMPLE_CONTEXT.search(innermost))
+        return bool(_EXAMPLE_CONTEXT.search(lead or "") or _EXAMPLE_HEADING.search(innermost))
 
     def __getattr__(self, name: str):
         if self._ctx is None:
