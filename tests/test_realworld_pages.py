@@ -32,13 +32,19 @@ FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destinat
 
 # family -> the shape docwatch misses there today, on both forms (the HTML form is the same content)
 _MISSED = {
+    "acr_firewall_rules": "port stated for the hosts in an earlier section ('Both endpoints are reached over port 443') "
+                          "not applied to the hosts of the following bullet list",
+    "defender_endpoint_urls": "a lead-in port with an exception ('All traffic is outbound over HTTPS (TCP port 443), "
+                              "except the certificate revocation list URLs, which use HTTP (TCP port 80)') gives "
+                              "every host both ports; static ranges given 'for example' dropped and a '*' rule made",
+    "mars_agent_urls": "bold cloud-label lines ('**Azure public cloud**', '**US Government**') before bullet lists of "
+                       "hosts not applied; ports stated after the lists ('… uses the HTTPS protocol on port 443') "
+                       "missed; tag in italics in prose ('Azure Storage (*Storage*)') missed",
     "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
                             "outbound traffic to the internet') gives no Internet outbound rule",
     "azurestack_hub_ports": "role destination ('Active Directory Forest provided for Graph integration') replaced by the "
                             "'Source Network' cell ('Public VIP - /27') as party",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
-    "purview_shir_firewall": "tag named in plain text in a NOTE ('service tag AzureCloud or Internet') gives only "
-                             "AzureCloud; 'Various domains | Dependent' row made a rule",
     "bastion_nsg": "'the source can be either the Internet' (prose source of an inbound 443 rule) gives no Internet "
                    "inbound rule",
 }
