@@ -141,6 +141,17 @@ def test_every_family_has_both_forms():
             assert (HERE / f"{fam}.{form}").is_file(), (fam, form)
 
 
+def test_html_form_is_the_rendered_markdown():
+    """The HTML form must say what the markdown says: an edited fixture re-rendered, never hand-patched."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_learn", HERE / "render_learn.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    stale = [fam for fam in families() if render.render_page(HERE / f"{fam}.md") != (HERE / f"{fam}.html").read_text()]
+    assert not stale, f"re-render with: python -m tests.synthetic_realworld.render_learn {' '.join(stale)}"
+
+
 def _squeezed(text: str) -> str:
     """Text compared for "is it on the page": entities decoded, case, spaces and markup marks dropped."""
     return re.sub(r"[\s*`\\]", "", html.unescape(text).lower())
