@@ -426,6 +426,7 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
                               r"communications?)\b", re.I)
+_ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
 
 
@@ -441,7 +442,8 @@ class SectionDefault:
 
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
     """A sentence stating the section's default port or transport, else ``None``."""
-    if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence)):
+    above = _ALL_ABOVE.search(sentence) is not None  # "Access to all of the URLs … listed above uses … 443"
+    if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence) or above):
         return None
     if not _DEFAULT_SUBJECT.search(sentence):
         return None
@@ -450,7 +452,8 @@ def section_default(sentence: str, headings: list[str]) -> SectionDefault | None
     protocol = transports.pop() if len(transports) == 1 else None
     if not ports and not protocol:
         return None
-    return SectionDefault(tuple(headings), ports, protocol)
+    # what is "listed above" may sit in the sections before this one: the enclosing section's
+    return SectionDefault(tuple(headings[:-1] if above and len(headings) > 1 else headings), ports, protocol)
 
 
 def apply_defaults(rules: list[Rule], defaults: list[SectionDefault]) -> None:

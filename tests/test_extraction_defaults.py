@@ -21,13 +21,21 @@ from docwatch.cli import main
 HERE = Path(__file__).resolve().parent
 
 
+class Rules(dict):
+    """The page's rules by party (one rule per party, except hosts stated for several clouds), and
+    the whole list as ``listed``."""
+
+    listed: list[dict]
+
+
 @pytest.fixture(scope="module", params=["md", "html"])
-def rules(request) -> dict[str, dict]:
+def rules(request) -> Rules:
     res = CliRunner().invoke(main, ["rules", str(HERE / f"synthetic_shape_defaults.{request.param}"), "--json"])
     assert res.exit_code == 0, res.output
     found = json.loads(res.output)
-    by_party = {r["endpoint"] or r["service_tag"]: r for r in found}
-    assert len(by_party) == len(found)  # one rule per party on this page
+    by_party = Rules((r["endpoint"] or r["service_tag"], r) for r in found)
+    by_party.listed = found
+    assert len(by_party) == len(found) - 1  # dl.gadgetcloud.com: public and usgov
     return by_party
 
 
@@ -53,10 +61,10 @@ def test_tag_named_as_service_tag_in_a_sentence(rules):
 
 def test_plain_cloud_labels_in_a_cell(rules):
     """"Azure Government: `host`" items (not bold) give each host its cloud; a host listed under
-    several clouds' labels belongs to none in particular."""
+    several clouds' labels is a rule for each of them."""
     assert [rules[h]["cloud"] for h in ("*.relay.gadgetcloud.net", "*.relay.gadgetcloud.us", "*.relay.gadgetcloud.cn")] \
         == ["public", "usgov", "china"]
-    assert rules["dl.gadgetcloud.com"]["cloud"] is None
+    assert sorted(r["cloud"] for r in rules.listed if r["endpoint"] == "dl.gadgetcloud.com") == ["public", "usgov"]
 
 
 def test_negations_that_still_state_a_requirement(rules):
@@ -69,3 +77,8 @@ def test_negations_that_still_state_a_requirement(rules):
 def test_optional_note_in_the_host_cell(rules):
     assert rules["logs.gadgetcloud.net"]["required"] is False
     assert rules["dl.gadgetcloud.com"]["required"] is None
+
+
+def test_all_listed_above_covers_the_sibling_sections(rules):
+    for party in ("vault.gadgetcloud.net", "198.51.100.0/24", "vault.gadgetcloud.us"):
+        assert (rules[party]["ports"], rules[party]["protocol"]) == (["443"], "tcp"), party
