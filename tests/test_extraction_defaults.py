@@ -10,15 +10,9 @@
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from click.testing import CliRunner
 
-from docwatch.cli import main
-
-HERE = Path(__file__).resolve().parent
+from rules_support import shape_rules
 
 
 class Rules(dict):
@@ -30,9 +24,7 @@ class Rules(dict):
 
 @pytest.fixture(scope="module", params=["md", "html"])
 def rules(request) -> Rules:
-    res = CliRunner().invoke(main, ["rules", str(HERE / f"synthetic_shape_defaults.{request.param}"), "--json"])
-    assert res.exit_code == 0, res.output
-    found = json.loads(res.output)
+    found = shape_rules("defaults", request.param)
     by_party = Rules((r["endpoint"] or r["service_tag"], r) for r in found)
     by_party.listed = found
     assert len(by_party) == len(found) - 1  # dl.gadgetcloud.com: public and usgov

@@ -10,22 +10,14 @@
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from click.testing import CliRunner
 
-from docwatch.cli import main
-
-HERE = Path(__file__).resolve().parent
+from rules_support import shape_rules
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
 def rules(request) -> dict[str, dict]:
-    res = CliRunner().invoke(main, ["rules", str(HERE / f"synthetic_shape_nsg.{request.param}"), "--json"])
-    assert res.exit_code == 0, res.output
-    found = json.loads(res.output)
+    found = shape_rules("nsg", request.param)
     by_party = {r["endpoint"] or r["service_tag"]: r for r in found}
     assert len(by_party) == len(found)
     return by_party

@@ -14,22 +14,14 @@ markdown and its rendered Learn HTML (``synthetic_shape_sides.md``/``.html``):
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from click.testing import CliRunner
 
-from docwatch.cli import main
-
-HERE = Path(__file__).resolve().parent
+from rules_support import shape_rules
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
 def rules(request) -> list[dict]:
-    res = CliRunner().invoke(main, ["rules", str(HERE / f"synthetic_shape_sides.{request.param}"), "--json"])
-    assert res.exit_code == 0, res.output
-    return json.loads(res.output)
+    return shape_rules("sides", request.param)
 
 
 def the(rules: list[dict], party: str, **facts) -> dict:

@@ -6,33 +6,19 @@ present. Diagnostics (``not-a-rule``, ``repaired-row``) are read from ``normaliz
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
 from conftest import CORPUS, SHARED, _require
-from docwatch.cli import main
+from rules_support import rules_at
 from docwatch.documents import load_local
 from docwatch.model import Rule
 from docwatch.normalize import merge_rules, normalize, normalize_checked
 from parsers import parse_document
 
 HERE = Path(__file__).resolve().parent
-_CACHE: dict[str, list[dict]] = {}
-
-
-def rules_at(path: Path) -> list[dict]:
-    key = str(path)
-    if key not in _CACHE:
-        res = CliRunner().invoke(main, ["rules", key, "--json"])
-        assert res.exit_code == 0, res.output
-        _CACHE[key] = json.loads(res.output)
-    return _CACHE[key]
-
-
 def shape(name: str) -> list[dict]:
     return rules_at(HERE / f"synthetic_shape_{name}.md")
 
