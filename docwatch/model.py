@@ -7,7 +7,6 @@ leaves out everything cosmetic (heading text, row/column order, purpose wording)
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from dataclasses import field as _field
 from typing import Any
@@ -61,11 +60,6 @@ class Rule:
         """Identity across versions: direction | party (case-folded). Cloud, tab and protocol
         are facts of the rule, so a restatement that makes them explicit keeps the identity."""
         return f"{self.direction or '-'}|{self.party.lower() or '-'}"
-
-    @property
-    def rule_id(self) -> str:
-        """Short hash of :attr:`key`, handy as a primary key."""
-        return hashlib.sha1(self.key.encode("utf-8")).hexdigest()[:16]
 
     def facts(self) -> dict[str, Any]:
         return {k: list(self.ports) if k == "ports" else getattr(self, k) for k in FACT_FIELDS}
