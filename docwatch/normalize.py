@@ -302,7 +302,7 @@ def _context(table: Table) -> _Ctx:
         if cloud:
             ctx.cloud = ctx.cloud or cloud
         elif ctx.tab is None:
-            ctx.tab = clean_text(tab.label) or tab.id
+            ctx.tab = tab.label or tab.id
     if ctx.cloud is None:
         for heading in reversed(table.headings):
             ctx.cloud = cloud_of_heading(heading)
@@ -457,14 +457,14 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
     if _OPTIONAL_NOTE.search(text):
         return False
     if cell.bold:
-        first = clean_text(cell.bold[0])
+        first = cell.bold[0]
         said = _BOLD_SAYS.search(first)
         if said:  # "**Required**", "**Optional**"; "**Required if you use RStudio**" is a condition
             return None if _BOLD_CONDITION.search(first) else False if _NOT_REQUIRED.search(first) else True
         leading = len(first) >= 3 and text.startswith(first[: min(len(first), 30)])
         if leading and bold_means_required:
             return True
-        if leading and cols_rank <= 1 and first == clean_text(text) and not _CONDITION.match(first):
+        if leading and cols_rank <= 1 and first == text and not _CONDITION.match(first):
             return True
     return None
 
@@ -522,12 +522,12 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     with no party ("Admin workstation", "Cluster servers") is a role.
     """
     cell = cell if text is None and cell is not None else Cell.from_items([text or ""])
-    written = clean_text(cell.text) or None
+    written = cell.text or None
     side = _Side(written)
     if not written:
         return side
     who = written
-    first = clean_text(cell.items[0]) if cell.items else written
+    first = cell.items[0] if cell.items else written
     m = _SIDE_PORTS.match(written)
     if m and not cell.code:
         who = m.group("who").strip()
@@ -599,7 +599,7 @@ def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | No
     parts = sorted(((c.rank, i) for i, c in enumerate(cols) if c.role == PURPOSE and i < len(row) and row[i].text), key=lambda x: x)
     texts: list[str] = []
     for _, i in parts:
-        t = clean_text(row[i].text)
+        t = row[i].text
         if t and t not in texts:
             texts.append(t)
     main = row[parts[0][1]] if parts else None
@@ -749,7 +749,7 @@ def _row_required(r: _Row, ctx: _Ctx, purpose_cell: Cell | None, rank: int,
                   bold_means_required: bool) -> tuple[bool | None, str | None]:
     required, when = ctx.required, None
     if r.has(REQUIRED):
-        rtext = clean_text(r.text(REQUIRED))
+        rtext = r.text(REQUIRED)
         req = _required_of(rtext)
         is_when = any(r.cols[i].when for i in r.by_role[REQUIRED])
         if req is None and rtext and is_when:
@@ -925,7 +925,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     ports, protocol = _row_ports(r, ctx, _row_protocol(r), purpose)
     cloud = _row_cloud(r, ctx)
     if purpose is None and r.has(REGION):
-        purpose = clean_text(r.text(REGION)) or None
+        purpose = r.text(REGION) or None
     required, when = _row_required(r, ctx, purpose_cell, rank, bold_means_required)
     lookalikes: list[str] = []
     parties, attach = _row_parties(r, ctx, cloud, lookalikes)

@@ -487,13 +487,13 @@ _PLAIN_AZURE = re.compile(r"^(?:microsoft\s+)?azure(?:\s+cloud)?$", re.I)
 def cloud_labels(cell) -> dict[str, str]:
     """Hosts under bold cloud labels inside one cell (``**Azure**``, host, ``**Azure Government**``,
     host …) → ``{token: cloud}``; a bare "Azure" label is the public cloud."""
-    bold = {clean_text(b).strip(" :").lower() for b in getattr(cell, "bold", None) or []}
+    bold = {b.strip(" :").lower() for b in getattr(cell, "bold", None) or []}
     if not bold:
         return {}
     out: dict[str, str] = {}
     current = None
     for item in list(getattr(cell, "items", None) or []):
-        label = clean_text(item).strip(" :")
+        label = item.strip(" :")
         lead = next((b for b in bold if label.lower().startswith(b + ":")), None) if label.lower() not in bold else None
         if label.lower() in bold or lead:  # "**Azure Government**" alone, or "**Azure Government**: host"
             name = label[: len(lead)] if lead else label
