@@ -51,6 +51,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from docwatch.memo import memo
 from docwatch.model import Rule
 from docwatch.normalize import _context, _party_fields  # the table context rules, shared
 from docwatch.normalize_values import (
@@ -78,6 +79,12 @@ _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])")
 
 def sentences(text: str) -> list[str]:
     """Split paragraph text into sentences (a dot inside a host name never splits: it has no space)."""
+    return list(_sentences(text))
+
+
+@memo
+def _sentences(text: str) -> tuple[str, ...]:
+    """:func:`sentences` once per text (text rules and the coverage pass both read each paragraph)."""
     parts = _SENT_END.split(clean_text(text))
     out: list[str] = []
     for p in parts:
@@ -85,7 +92,7 @@ def sentences(text: str) -> list[str]:
             out[-1] += " " + p
         else:
             out.append(p)
-    return [s for s in out if s]
+    return tuple(s for s in out if s)
 
 
 _CUE = Folded(
@@ -221,6 +228,7 @@ _TAG_NOUN = re.compile(r"\btags?\b")
 _TAG_NOUN_ANY_CASE = re.compile(r"\b[Tt][Aa][Gg][Ss]?\b")
 
 
+@memo
 def _tagish(text: str) -> bool:
     """A CamelCase word, a ``Tag.Region`` word or the word "tag": text that may name a service tag."""
     if _CAMEL_STEP.search(text) or "." in text and _TAG_DOT.search(text):
@@ -231,6 +239,7 @@ def _tagish(text: str) -> bool:
     return _TAG_NOUN_ANY_CASE.search(text) is not None
 
 
+@memo
 def _worth_reading(text: str) -> bool:
     """Cheap gate: text with no dotted name, no digit and no tag-like word states no rule."""
     return _HOSTISH.search(text) is not None or _DIGIT.search(text) is not None or _tagish(text)
