@@ -95,7 +95,7 @@ _REGION_RX = re.compile(
     r"(?:regions?|locations?|geograph(?:y|ies)|data\s*cent(?:er|re)s?)(?:\s+names?)?")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Column:
     role: str
     rank: int = 0  # purpose priority (lower first)
@@ -122,6 +122,7 @@ def _header(text: str) -> str:
     return h
 
 
+@memo
 def classify_column(header: str) -> Column:
     """What a column header means; unknown headers are ``IGNORE``."""
     h = _header(header)
