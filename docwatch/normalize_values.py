@@ -419,8 +419,17 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
     keep a ``:port`` suffix (``*:1194``, ``AzureCloud:443``); callers split it off.
     ``tag_column``: the cell sits in a service-tag column, so ``SQL`` or ``HDInsight`` are tags.
     """
-    foot = set(footnotes if footnotes is not None else getattr(cell, "footnotes", []) or [])
-    code = [collapse_ip_ranges(c) for c in (getattr(cell, "code", None) or []) if c.strip()]
+    foot = footnotes if footnotes is not None else getattr(cell, "footnotes", []) or []
+    return list(_parties(tuple(getattr(cell, "items", None) or ()), tuple(getattr(cell, "code", None) or ()),
+                         frozenset(foot), want_tags, want_hosts, tag_column))
+
+
+@memo
+def _parties(items: tuple[str, ...], code_spans: tuple[str, ...], foot: frozenset[str], want_tags: bool,
+             want_hosts: bool, tag_column: bool) -> tuple[tuple[str, str], ...]:
+    """:func:`parties_in_cell` of one cell's texts (a page repeats cells: the table pass, the
+    column-meaning pass and the notes read the same cell)."""
+    code = [collapse_ip_ranges(c) for c in code_spans if c.strip()]
     raw: list[tuple[str, bool, bool, bool]] = []  # (token, forced tag, whole item, alone in its piece)
     if code:
         for c in code:
@@ -436,7 +445,7 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
             if toks and all(kinds):
                 raw.extend((t, False, False, False) for t in toks)  # else: a phrase such as `appliance VM IPs`
     else:
-        for item in list(getattr(cell, "items", None) or []):
+        for item in items:
             item = collapse_ip_ranges(_strip_footnotes(item, foot))
             whole = item.strip().strip("`\\") == ANY_ADDRESS
             forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
@@ -461,7 +470,7 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
         if kind:
             seen.add(tok.lower())
             out.append((kind, tok))
-    return out
+    return tuple(out)
 
 
 def cloud_annotations(cell) -> dict[str, str]:
