@@ -127,6 +127,7 @@ def parse_protocol(text: str | None) -> str | None:
     return None
 
 
+@memo
 def port_sort_key(port: str) -> tuple[int, int, str]:
     """Numeric order; ``*`` first; ranges by their start."""
     if port == "*":
