@@ -479,6 +479,8 @@ def cloud_annotations(cell) -> dict[str, str]:
     ``https://gbl.his.arc.azure.us (for Azure US Government)`` → ``{token: cloud}``."""
     out: dict[str, str] = {}
     for item in list(getattr(cell, "items", None) or []):
+        if "(" not in item:
+            continue  # a note is in parentheses
         for piece in _NOTE_SEP.split(item):
             notes = _PAREN_NOTE.findall(piece)
             cloud = None

@@ -88,7 +88,7 @@ def _sentences(text: str) -> tuple[str, ...]:
     parts = _SENT_END.split(clean_text(text))
     out: list[str] = []
     for p in parts:
-        if out and _ABBREV.search(out[-1]):
+        if out and _ABBREV.search(out[-1], max(0, len(out[-1]) - 12)):  # end-anchored: read the tail only
             out[-1] += " " + p
         else:
             out.append(p)
@@ -180,7 +180,10 @@ def implied_ports(text: str | None) -> dict[str | None, list[str]]:
 
 
 _CAMEL = re.compile(r"^(?:[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][A-Za-z0-9]*\.(?:[A-Za-z0-9_]+|<[^<>]+>|\{[^{}]+\}))$")
-_TAG_TOKEN = re.compile(r"(?<![\w.<>/-])[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9_]+|<[^<>\s]+>|\{[^{}\s]+\}))?(?![\w<>/-]|\.\w)")
+# a capital not glued to a word, a dot, ``<>`` or ``/``: the lookbehind comes after the capital, so the
+# engine skips to capitals at C speed (the same matches as a leading ``(?<![\w.<>/-])``)
+_TAG_TOKEN = re.compile(r"[A-Z](?<![\w.<>/-][A-Z])[A-Za-z0-9]*(?:\.(?:[A-Za-z0-9_]+|<[^<>\s]+>|\{[^{}\s]+\}))?"
+                        r"(?![\w<>/-]|\.\w)")
 
 
 def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool = False) -> str | None:
