@@ -24,12 +24,18 @@ from parsers.model import clean_text
 
 
 def _lower_pattern(pattern: str) -> str:
-    """``pattern`` with its literal letters lower-cased (escapes such as ``\\S`` or ``\\B`` kept)."""
+    """``pattern`` with its literal letters lower-cased (escapes such as ``\\S`` or ``\\B`` and
+    group names ``(?P<Name>`` kept)."""
     out, i = [], 0
     while i < len(pattern):
         if pattern[i] == "\\":
             out.append(pattern[i:i + 2])
             i += 2
+            continue
+        if pattern.startswith("(?P", i):
+            end = pattern.find(">" if pattern.startswith("(?P<", i) else ")", i)
+            out.append(pattern[i:end + 1])
+            i = end + 1
             continue
         out.append(pattern[i].lower())
         i += 1
@@ -53,16 +59,20 @@ class Folded:
         self._cs = re.compile(_lower_pattern(pattern), flags)
         self._needles = needles
 
+    def _hopeless(self, low: str) -> bool:
+        """No needle in the (lower-cased) text: the pattern cannot match it."""
+        if not self._needles:
+            return False
+        for needle in self._needles:  # a plain loop: a generator costs more than the tests
+            if needle in low:
+                return False
+        return True
+
     def search(self, text: str, *args: int):
         if not text.isascii():
             return self._ci.search(text, *args)
         low = text.lower()
-        if not self._needles:
-            return self._cs.search(low, *args)
-        for needle in self._needles:  # a plain loop: a generator costs more than the tests
-            if needle in low:
-                return self._cs.search(low, *args)
-        return None
+        return None if self._hopeless(low) else self._cs.search(low, *args)
 
     def match(self, text: str, *args: int):
         return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)
@@ -71,7 +81,10 @@ class Folded:
         return self._cs.fullmatch(text.lower(), *args) if text.isascii() else self._ci.fullmatch(text, *args)
 
     def finditer(self, text: str, *args: int):
-        return self._cs.finditer(text.lower(), *args) if text.isascii() else self._ci.finditer(text, *args)
+        if not text.isascii():
+            return self._ci.finditer(text, *args)
+        low = text.lower()
+        return iter(()) if self._hopeless(low) else self._cs.finditer(low, *args)
 
 
 # ---------------------------------------------------------------- ports / protocols

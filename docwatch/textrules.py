@@ -124,18 +124,19 @@ _N = r"\d{1,5}(?!\d|\.\d)"
 _NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|,\s*and\b|,\s*or\b)\s*{_N})*"
 _PORT_PHRASES = (
     # "TCP port 443", "ports 80 and 443", "port 443 (TCP)", "ports 8704 to 8710", "port range 6381-6383"
-    re.compile(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
-               rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", re.I),
+    Folded(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
+           rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", needles=("port",)),
     # "UDP 123", "TCP/443", "TCP: 443"
-    re.compile(rf"\b(?P<p>tcp|udp)\s*[/:]?\s*(?P<n>{_NUMLIST})", re.I),
+    Folded(rf"\b(?P<p>tcp|udp)\s*[/:]?\s*(?P<n>{_NUMLIST})", needles=("tcp", "udp")),
     # "443/TCP", "123 (UDP)"
-    re.compile(rf"\b(?P<n>{_N})\s*(?:/\s*|\(\s*)(?P<q>tcp|udp)\b", re.I),
+    Folded(rf"\b(?P<n>{_N})\s*(?:/\s*|\(\s*)(?P<q>tcp|udp)\b", needles=("tcp", "udp")),
     # "(TLS 443)", "HTTPS (443)", "HTTPS port 443", "https:443"
-    re.compile(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", re.I),
+    Folded(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", needles=("http", "tls", "ssl")),
 )
 _DIGIT = re.compile(r"\d")
-_TRANSPORT = re.compile(r"\b(tcp|udp)\b", re.I)
-_APP_PROTO = re.compile(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", re.I)
+# group texts come back lower-cased (Folded): the callers lower-case them anyway
+_TRANSPORT = Folded(r"\b(tcp|udp)\b", needles=("tcp", "udp"))
+_APP_PROTO = Folded(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", needles=("http", "tls", "ssl"))
 
 
 def port_phrases(text: str | None) -> dict[str | None, list[str]]:
