@@ -47,7 +47,8 @@ class Folded:
     text is ASCII (what the pages are): ``re.I`` makes every character comparison 2-3 times
     dearer, and these patterns are searched in every sentence. Other text uses the ``re.I``
     pattern, so results never differ. Match positions are the text's own; group texts come back
-    lower-cased, so it is for tests and positions, not for ``sub``."""
+    lower-cased (slice the text by the group's span for it as written), so it is for tests and
+    positions, not for ``sub``."""
 
     __slots__ = ("pattern", "_ci", "_cs", "_needles")
 
@@ -222,19 +223,20 @@ def _classify_port_item(item: str, prefixed: list[tuple[str, str]], plain: list[
 
 
 # "plain HTTP on TCP 80 and TLS on TCP 443", "over TCP port 443", "port 8443 (TCP)", "ports 80 and 443"
-_SENTENCE_PORTS = re.compile(
+_SENTENCE_PORTS = Folded(
     r"\b(?:(?P<p1>tcp|udp)\s+(?:ports?\s+)?|ports?\s+(?:(?:in\s+)?(?:the\s+)?range\s+(?:of\s+)?|from\s+|between\s+)?)"
     r"(?P<ports>\d{1,5}(?:\s*(?:-|–|to|through)\s*\d{1,5})?(?:\s*(?:,|,?\s*and|,?\s*or)\s*\d{1,5}(?:\s*(?:-|–)\s*\d{1,5})?)*)"
-    r"\b(?:\s*\((?P<p2>tcp|udp)\))?", re.I)
+    r"\b(?:\s*\((?P<p2>tcp|udp)\))?", needles=("tcp", "udp", "port"))
 
 
 def ports_in_sentence(text: str | None) -> dict[str | None, list[str]]:
     """Ports a sentence states, by protocol: only numbers written after "port(s)" or a protocol
     word count, so "TLS 1.2" or "5 minutes" never read as ports."""
     out: dict[str | None, list[str]] = {}
-    for m in _SENTENCE_PORTS.finditer(clean_text(text or "")):
+    t = clean_text(text or "")
+    for m in _SENTENCE_PORTS.finditer(t):
         proto = (m.group("p1") or m.group("p2") or "").lower() or None
-        out.setdefault(proto, []).extend(ports_in(m.group("ports")))
+        out.setdefault(proto, []).extend(ports_in(t[m.start("ports"):m.end("ports")]))  # as written, not folded
     named = [k for k in out if k]
     if None in out and len(named) == 1:  # "TCP port 8080, then port 8081": the one protocol named
         out[named[0]] += out.pop(None)

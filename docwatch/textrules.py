@@ -154,7 +154,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
             if any(a <= m.start() < b or a < m.end() <= b for a, b in spans):
                 continue
             gd = m.groupdict()
-            ports = ports_in(gd["n"])
+            ports = ports_in(t[m.start("n"):m.end("n")])  # as written: Folded groups are lower-cased
             if not ports:
                 continue
             spans.append(m.span())
