@@ -177,7 +177,14 @@ def ports_in(text: str) -> list[str]:
 
 
 def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol: str | None = None) -> dict[str | None, list[str]]:
-    """A ports cell → ``{protocol: [ports]}``.
+    """A ports cell → ``{protocol: [ports]}`` (see :func:`_parse_ports`; a page repeats its port cells)."""
+    return {k: list(v) for k, v in _parse_ports(tuple(items), source_dest, default_protocol)}
+
+
+@memo
+def _parse_ports(items: tuple[str, ...], source_dest: bool, default_protocol: str | None
+                 ) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """A ports cell → ``{protocol: [ports]}`` (as pairs, to be memoized).
 
     ``source_dest``: the column holds ``source / destination`` ports; keep the destination side.
     Items may carry a protocol prefix (``UDP: 5831``); unprefixed items use ``default_protocol``
@@ -201,7 +208,7 @@ def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol
             named = {p for p, _ in prefixed}
             proto = "tcp" if named == {"udp"} else None
         groups.setdefault(proto, []).extend(plain_ports)
-    return {k: sort_ports(v) for k, v in groups.items() if v}
+    return tuple((k, tuple(sort_ports(v))) for k, v in groups.items() if v)
 
 
 # "TCP 443, UDP 3478-3481", "443 (TCP), 3478 (UDP)", "443/TCP; 3478/UDP": each protocol owns its own segment
