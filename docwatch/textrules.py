@@ -549,6 +549,12 @@ def _covered(port: str, ports: list[str]) -> bool:
     return False
 
 
+@memo
+def _lists_parties(lead: str) -> bool:
+    """A list's lead-in (or heading) that says its items are parties to allow (asked once per list, not per item)."""
+    return bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+
+
 def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set) -> list[Rule]:
     if block.kind != "code" and len(block.text) > MAX_PARAGRAPH:
         return []
@@ -564,7 +570,7 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
             return []
         # the list's lead-in says what its items are; without one, the innermost heading does
         lead = block.lead_in or (block.headings[-1] if block.headings else "")
-        allowlist = bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+        allowlist = _lists_parties(lead)
         if allowlist and ctx.tag_context:
             tag = _bare_tag(block.text)
             if tag and not _NEG.search(block.text):
