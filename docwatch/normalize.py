@@ -97,7 +97,7 @@ _REGION_RX = re.compile(
     r"(?:regions?|locations?|geograph(?:y|ies)|data\s*cent(?:er|re)s?)(?:\s+names?)?")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Column:
     role: str
     rank: int = 0  # purpose priority (lower first)
@@ -130,6 +130,7 @@ _MACHINE_HEADERS = frozenset("device devices machine machines computer computers
                              "role roles appliance".split())
 
 
+@memo
 def classify_column(header: str) -> Column:
     """What a column header means; unknown headers are ``IGNORE``."""
     h = _header(header)
@@ -335,7 +336,7 @@ def _context(table: Table) -> _Ctx:
         if cloud:
             ctx.cloud = ctx.cloud or cloud
         elif ctx.tab is None:
-            ctx.tab = clean_text(tab.label) or tab.id
+            ctx.tab = tab.label or tab.id
     if ctx.cloud is None:
         for heading in reversed(table.headings):
             ctx.cloud = cloud_of_heading(heading)
@@ -500,7 +501,7 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
     if _OPTIONAL_NOTE.search(text):
         return False
     if cell.bold:
-        first = clean_text(cell.bold[0])
+        first = cell.bold[0]
         said = _BOLD_SAYS.search(first)
         if said:  # "**Required**", "**Optional**"; "**Required if you use RStudio**" is a condition
             return None if _BOLD_CONDITION.search(first) else False if _NOT_REQUIRED.search(first) else True
@@ -588,12 +589,12 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     with no party ("Admin workstation", "Cluster servers") is a role.
     """
     cell = cell if text is None and cell is not None else Cell.from_items([text or ""])
-    written = clean_text(cell.text) or None
+    written = cell.text or None
     side = _Side(written)
     if not written:
         return side
     who = written
-    first = clean_text(cell.items[0]) if cell.items else written
+    first = cell.items[0] if cell.items else written
     m = _SIDE_PORTS.match(written)
     if m and not cell.code:
         who = m.group("who").strip()
@@ -670,7 +671,7 @@ def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | No
     parts = sorted(((c.rank, i) for i, c in enumerate(cols) if c.role == PURPOSE and i < len(row) and row[i].text), key=lambda x: x)
     texts: list[str] = []
     for _, i in parts:
-        t = clean_text(row[i].text)
+        t = row[i].text
         if t and t not in texts:
             texts.append(t)
     main = row[parts[0][1]] if parts else None
@@ -822,7 +823,7 @@ def _row_required(r: _Row, ctx: _Ctx, purpose_cell: Cell | None, rank: int,
                   bold_means_required: bool) -> tuple[bool | None, str | None]:
     required, when = ctx.required, None
     if r.has(REQUIRED):
-        rtext = clean_text(r.text(REQUIRED))
+        rtext = r.text(REQUIRED)
         req = _required_of(rtext)
         is_when = any(r.cols[i].when for i in r.by_role[REQUIRED])
         if req is None and rtext and is_when:
@@ -1027,7 +1028,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     ports, protocol = _row_ports(r, ctx, _row_protocol(r), purpose)
     cloud = _row_cloud(r, ctx)
     if purpose is None and r.has(REGION):
-        purpose = clean_text(r.text(REGION)) or None
+        purpose = r.text(REGION) or None
     required, when = _row_required(r, ctx, purpose_cell, rank, bold_means_required)
     if required is None and any(_OPTIONAL_NOTE.search(r.cells[i].text) for i in r.by_role.get(ENDPOINT, [])):
         required = False  # "*.services.visualstudio.com (optional)"

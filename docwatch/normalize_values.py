@@ -24,12 +24,18 @@ from parsers.model import clean_text
 
 
 def _lower_pattern(pattern: str) -> str:
-    """``pattern`` with its literal letters lower-cased (escapes such as ``\\S`` or ``\\B`` kept)."""
+    """``pattern`` with its literal letters lower-cased (escapes such as ``\\S`` or ``\\B`` and
+    group names ``(?P<Name>`` kept)."""
     out, i = [], 0
     while i < len(pattern):
         if pattern[i] == "\\":
             out.append(pattern[i:i + 2])
             i += 2
+            continue
+        if pattern.startswith("(?P", i):
+            end = pattern.find(">" if pattern.startswith("(?P<", i) else ")", i)
+            out.append(pattern[i:end + 1])
+            i = end + 1
             continue
         out.append(pattern[i].lower())
         i += 1
@@ -41,7 +47,8 @@ class Folded:
     text is ASCII (what the pages are): ``re.I`` makes every character comparison 2-3 times
     dearer, and these patterns are searched in every sentence. Other text uses the ``re.I``
     pattern, so results never differ. Match positions are the text's own; group texts come back
-    lower-cased, so it is for tests and positions, not for ``sub``."""
+    lower-cased (slice the text by the group's span for it as written), so it is for tests and
+    positions, not for ``sub``."""
 
     __slots__ = ("pattern", "_ci", "_cs", "_needles")
 
@@ -53,16 +60,20 @@ class Folded:
         self._cs = re.compile(_lower_pattern(pattern), flags)
         self._needles = needles
 
+    def _hopeless(self, low: str) -> bool:
+        """No needle in the (lower-cased) text: the pattern cannot match it."""
+        if not self._needles:
+            return False
+        for needle in self._needles:  # a plain loop: a generator costs more than the tests
+            if needle in low:
+                return False
+        return True
+
     def search(self, text: str, *args: int):
         if not text.isascii():
             return self._ci.search(text, *args)
         low = text.lower()
-        if not self._needles:
-            return self._cs.search(low, *args)
-        for needle in self._needles:  # a plain loop: a generator costs more than the tests
-            if needle in low:
-                return self._cs.search(low, *args)
-        return None
+        return None if self._hopeless(low) else self._cs.search(low, *args)
 
     def match(self, text: str, *args: int):
         return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)
@@ -71,7 +82,10 @@ class Folded:
         return self._cs.fullmatch(text.lower(), *args) if text.isascii() else self._ci.fullmatch(text, *args)
 
     def finditer(self, text: str, *args: int):
-        return self._cs.finditer(text.lower(), *args) if text.isascii() else self._ci.finditer(text, *args)
+        if not text.isascii():
+            return self._ci.finditer(text, *args)
+        low = text.lower()
+        return iter(()) if self._hopeless(low) else self._cs.finditer(low, *args)
 
 
 # ---------------------------------------------------------------- ports / protocols
@@ -134,6 +148,7 @@ def parse_protocol(text: str | None) -> str | None:
     return None
 
 
+@memo
 def port_sort_key(port: str) -> tuple[int, int, str]:
     """Numeric order; ``*`` first; ranges by their start."""
     if port == "*":
@@ -190,7 +205,14 @@ def ports_in(text: str) -> list[str]:
 
 
 def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol: str | None = None) -> dict[str | None, list[str]]:
-    """A ports cell → ``{protocol: [ports]}``.
+    """A ports cell → ``{protocol: [ports]}`` (see :func:`_parse_ports`; a page repeats its port cells)."""
+    return {k: list(v) for k, v in _parse_ports(tuple(items), source_dest, default_protocol)}
+
+
+@memo
+def _parse_ports(items: tuple[str, ...], source_dest: bool, default_protocol: str | None
+                 ) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """A ports cell → ``{protocol: [ports]}`` (as pairs, to be memoized).
 
     ``source_dest``: the column holds ``source / destination`` ports; keep the destination side.
     Items may carry a protocol prefix (``UDP: 5831``); unprefixed items use ``default_protocol``
@@ -214,7 +236,7 @@ def parse_ports(items: list[str], *, source_dest: bool = False, default_protocol
             named = {p for p, _ in prefixed}
             proto = "tcp" if named == {"udp"} else None
         groups.setdefault(proto, []).extend(plain_ports)
-    return {k: sort_ports(v) for k, v in groups.items() if v}
+    return tuple((k, tuple(sort_ports(v))) for k, v in groups.items() if v)
 
 
 # "TCP 443, UDP 3478-3481", "443 (TCP), 3478 (UDP)", "443/TCP; 3478/UDP": each protocol owns its own segment
@@ -236,19 +258,20 @@ def _classify_port_item(item: str, prefixed: list[tuple[str, str]], plain: list[
 
 
 # "plain HTTP on TCP 80 and TLS on TCP 443", "over TCP port 443", "port 8443 (TCP)", "ports 80 and 443"
-_SENTENCE_PORTS = re.compile(
+_SENTENCE_PORTS = Folded(
     r"\b(?:(?P<p1>tcp|udp)\s+(?:ports?\s+)?|ports?\s+(?:(?:in\s+)?(?:the\s+)?range\s+(?:of\s+)?|from\s+|between\s+)?)"
     r"(?P<ports>\d{1,5}(?:\s*(?:-|–|to|through)\s*\d{1,5})?(?:\s*(?:,|,?\s*and|,?\s*or)\s*\d{1,5}(?:\s*(?:-|–)\s*\d{1,5})?)*)"
-    r"\b(?:\s*\((?P<p2>tcp|udp)\))?", re.I)
+    r"\b(?:\s*\((?P<p2>tcp|udp)\))?", needles=("tcp", "udp", "port"))
 
 
 def ports_in_sentence(text: str | None) -> dict[str | None, list[str]]:
     """Ports a sentence states, by protocol: only numbers written after "port(s)" or a protocol
     word count, so "TLS 1.2" or "5 minutes" never read as ports."""
     out: dict[str | None, list[str]] = {}
-    for m in _SENTENCE_PORTS.finditer(clean_text(text or "")):
+    t = clean_text(text or "")
+    for m in _SENTENCE_PORTS.finditer(t):
         proto = (m.group("p1") or m.group("p2") or "").lower() or None
-        out.setdefault(proto, []).extend(ports_in(m.group("ports")))
+        out.setdefault(proto, []).extend(ports_in(t[m.start("ports"):m.end("ports")]))  # as written, not folded
     named = [k for k in out if k]
     if None in out and len(named) == 1:  # "TCP port 8080, then port 8081": the one protocol named
         out[named[0]] += out.pop(None)
@@ -447,8 +470,17 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
     keep a ``:port`` suffix (``*:1194``, ``AzureCloud:443``); callers split it off.
     ``tag_column``: the cell sits in a service-tag column, so ``SQL`` or ``HDInsight`` are tags.
     """
-    foot = set(footnotes if footnotes is not None else getattr(cell, "footnotes", []) or [])
-    code = [collapse_ip_ranges(c) for c in (getattr(cell, "code", None) or []) if c.strip()]
+    foot = footnotes if footnotes is not None else getattr(cell, "footnotes", []) or []
+    return list(_parties(tuple(getattr(cell, "items", None) or ()), tuple(getattr(cell, "code", None) or ()),
+                         frozenset(foot), want_tags, want_hosts, tag_column))
+
+
+@memo
+def _parties(items: tuple[str, ...], code_spans: tuple[str, ...], foot: frozenset[str], want_tags: bool,
+             want_hosts: bool, tag_column: bool) -> tuple[tuple[str, str], ...]:
+    """:func:`parties_in_cell` of one cell's texts (a page repeats cells: the table pass, the
+    column-meaning pass and the notes read the same cell)."""
+    code = [collapse_ip_ranges(c) for c in code_spans if c.strip()]
     raw: list[tuple[str, bool, bool, bool]] = []  # (token, forced tag, whole item, alone in its piece)
     if code:
         for c in code:
@@ -464,7 +496,7 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
             if toks and all(kinds):
                 raw.extend((t, False, False, False) for t in toks)  # else: a phrase such as `appliance VM IPs`
     else:
-        for item in list(getattr(cell, "items", None) or []):
+        for item in items:
             item = collapse_ip_ranges(_strip_footnotes(item, foot))
             whole = item.strip().strip("`\\") == ANY_ADDRESS
             forced = False  # "ServiceTag - Storage:443 and Storage:445": the label covers what follows it
@@ -489,7 +521,7 @@ def parties_in_cell(cell, *, footnotes: list[str] | None = None, want_tags: bool
         if kind:
             seen.add(tok.lower())
             out.append((kind, tok))
-    return out
+    return tuple(out)
 
 
 def cloud_annotations(cell) -> dict[str, str]:
@@ -497,6 +529,8 @@ def cloud_annotations(cell) -> dict[str, str]:
     ``https://gbl.his.arc.azure.us (for Azure US Government)`` → ``{token: cloud}``."""
     out: dict[str, str] = {}
     for item in list(getattr(cell, "items", None) or []):
+        if "(" not in item:
+            continue  # a note is in parentheses
         for piece in _NOTE_SEP.split(item):
             notes = _PAREN_NOTE.findall(piece)
             cloud = None

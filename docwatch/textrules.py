@@ -51,6 +51,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from docwatch.memo import memo
 from docwatch.model import Rule
 from docwatch.normalize import _context, _party_fields  # the table context rules, shared
 from docwatch.normalize_values import (
@@ -78,14 +79,20 @@ _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\"'(\[<])")
 
 def sentences(text: str) -> list[str]:
     """Split paragraph text into sentences (a dot inside a host name never splits: it has no space)."""
+    return list(_sentences(text))
+
+
+@memo
+def _sentences(text: str) -> tuple[str, ...]:
+    """:func:`sentences` once per text (text rules and the coverage pass both read each paragraph)."""
     parts = _SENT_END.split(clean_text(text))
     out: list[str] = []
     for p in parts:
-        if out and _ABBREV.search(out[-1]):
+        if out and _ABBREV.search(out[-1], max(0, len(out[-1]) - 12)):  # end-anchored: read the tail only
             out[-1] += " " + p
         else:
             out.append(p)
-    return [s for s in out if s]
+    return tuple(s for s in out if s)
 
 
 _CUE = Folded(
@@ -120,22 +127,24 @@ _N = r"\d{1,5}(?!\d|\.\d)"
 _NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|,\s*and\b|,\s*or\b)\s*{_N})*"
 _PORT_PHRASES = (
     # "TCP port 443", "ports 80 and 443", "port 443 (TCP)", "ports 8704 to 8710", "port range 6381-6383"
-    re.compile(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
-               rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", re.I),
+    Folded(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
+           rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", needles=("port",)),
     # "UDP 123", "TCP/443", "TCP: 443"
-    re.compile(rf"\b(?P<p>tcp|udp)\s*[/:]?\s*(?P<n>{_NUMLIST})", re.I),
+    Folded(rf"\b(?P<p>tcp|udp)\s*[/:]?\s*(?P<n>{_NUMLIST})", needles=("tcp", "udp")),
     # "443/TCP", "123 (UDP)"
-    re.compile(rf"\b(?P<n>{_N})\s*(?:/\s*|\(\s*)(?P<q>tcp|udp)\b", re.I),
+    Folded(rf"\b(?P<n>{_N})\s*(?:/\s*|\(\s*)(?P<q>tcp|udp)\b", needles=("tcp", "udp")),
     # "(TLS 443)", "HTTPS (443)", "HTTPS port 443", "https:443"
-    re.compile(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", re.I),
+    Folded(rf"(?<![/\w])(?P<a>https?|tls|ssl)\s*[(:]?\s*(?:port\s+)?(?P<n>{_N})", needles=("http", "tls", "ssl")),
     # "outbound to 443", "inbound on 443 and 80": a bare number right after a direction word
-    re.compile(rf"\b(?:inbound|outbound|ingress|egress)(?:\s+(?:traffic|access|connectivity|connections?))?"
-               rf"\s+(?:on|to|over|at|via)\s+(?P<n>{_NUMLIST})"
-               r"(?!\s*(?:%|percent|minutes?|hours?|days?|seconds?|ms\b|regions?|times\b|[kmg]b\b|characters?))", re.I),
+    Folded(rf"\b(?:inbound|outbound|ingress|egress)(?:\s+(?:traffic|access|connectivity|connections?))?"
+           rf"\s+(?:on|to|over|at|via)\s+(?P<n>{_NUMLIST})"
+           r"(?!\s*(?:%|percent|minutes?|hours?|days?|seconds?|ms\b|regions?|times\b|[kmg]b\b|characters?))",
+           needles=("inbound", "outbound", "ingress", "egress")),
 )
 _DIGIT = re.compile(r"\d")
-_TRANSPORT = re.compile(r"\b(tcp|udp)\b", re.I)
-_APP_PROTO = re.compile(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", re.I)
+# group texts come back lower-cased (Folded): the callers lower-case them anyway
+_TRANSPORT = Folded(r"\b(tcp|udp)\b", needles=("tcp", "udp"))
+_APP_PROTO = Folded(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", needles=("http", "tls", "ssl"))
 
 
 def port_phrases(text: str | None) -> dict[str | None, list[str]]:
@@ -153,7 +162,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
             if any(a <= m.start() < b or a < m.end() <= b for a, b in spans):
                 continue
             gd = m.groupdict()
-            ports = ports_in(gd["n"])
+            ports = ports_in(t[m.start("n"):m.end("n")])  # as written: Folded groups are lower-cased
             if not ports:
                 continue
             spans.append(m.span())
@@ -180,7 +189,10 @@ def implied_ports(text: str | None) -> dict[str | None, list[str]]:
 
 
 _CAMEL = re.compile(r"^(?:[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][A-Za-z0-9]*\.(?:[A-Za-z0-9_]+|<[^<>]+>|\{[^{}]+\}))$")
-_TAG_TOKEN = re.compile(r"(?<![\w.<>/-])[A-Z][A-Za-z0-9]*(?:\.(?:[A-Za-z0-9_]+|<[^<>\s]+>|\{[^{}\s]+\}))?(?![\w<>/-]|\.\w)")
+# a capital not glued to a word, a dot, ``<>`` or ``/``: the lookbehind comes after the capital, so the
+# engine skips to capitals at C speed (the same matches as a leading ``(?<![\w.<>/-])``)
+_TAG_TOKEN = re.compile(r"[A-Z](?<![\w.<>/-][A-Z])[A-Za-z0-9]*(?:\.(?:[A-Za-z0-9_]+|<[^<>\s]+>|\{[^{}\s]+\}))?"
+                        r"(?![\w<>/-]|\.\w)")
 
 
 def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool = False) -> str | None:
@@ -228,6 +240,7 @@ _TAG_NOUN = re.compile(r"\btags?\b")
 _TAG_NOUN_ANY_CASE = re.compile(r"\b[Tt][Aa][Gg][Ss]?\b")
 
 
+@memo
 def _tagish(text: str) -> bool:
     """A CamelCase word, a ``Tag.Region`` word or the word "tag": text that may name a service tag."""
     if _CAMEL_STEP.search(text) or "." in text and _TAG_DOT.search(text):
@@ -238,6 +251,7 @@ def _tagish(text: str) -> bool:
     return _TAG_NOUN_ANY_CASE.search(text) is not None
 
 
+@memo
 def _worth_reading(text: str) -> bool:
     """Cheap gate: text with no dotted name, no digit and no tag-like word states no rule."""
     return _HOSTISH.search(text) is not None or _DIGIT.search(text) is not None or _tagish(text)
@@ -669,6 +683,12 @@ def _ports_for_lead_parties(block: Block, lead: str) -> list[Rule]:
     return _rules_for(parties, ports, ctx, origin="list", direction=d if d in ("inbound", "outbound") else None)
 
 
+@memo
+def _lists_parties(lead: str) -> bool:
+    """A list's lead-in (or heading) that says its items are parties to allow (asked once per list, not per item)."""
+    return bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+
+
 def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set,
                  defaults: list[SectionDefault]) -> list[Rule]:
     if block.kind != "code" and len(block.text) > MAX_PARAGRAPH:
@@ -685,7 +705,7 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
             return []
         # the list's lead-in says what its items are; without one, the innermost heading does
         lead = block.lead_in or (block.headings[-1] if block.headings else "")
-        allowlist = bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+        allowlist = _lists_parties(lead)
         if allowlist and ctx.tag_context:
             tag = _bare_tag(block.text)
             if tag and not _NEG.search(block.text):

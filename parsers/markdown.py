@@ -402,6 +402,9 @@ class _Lines:
 
     # -- table repairs -----------------------------------------------------------
     def _repair_tables(self, lines: list[_Line]) -> list[_Line]:
+        """The table repair pass: each table start (a row with pipes over a delimiter row, in the
+        same blockquotes) gets a blank line before it, a usable delimiter row and a clean end, so
+        markdown-it reads it as a table; tab events move down by the lines inserted above them."""
         out: list[_Line] = []
         fence: str | None = None
         n = len(lines)
@@ -411,60 +414,78 @@ class _Lines:
         while i < n:
             event_shift[i] = inserted
             ln = lines[i]
-            t = ln.text
-            fence, _ = _track_fence(t, fence)
-            if fence is not None or "|" not in t or i + 1 >= n:
+            fence, _ = _track_fence(ln.text, fence)
+            if fence is not None or not _starts_table(lines, i):
                 out.append(ln)
                 i += 1
                 continue
-            pre, body = _content(t)
-            npre, nbody = _content(lines[i + 1].text)
-            if "|" not in body or not _is_delimiter(nbody) or _quote_prefix(pre) != _quote_prefix(npre):
-                out.append(ln)
-                i += 1
-                continue
-            # a table starts at line i
-            prev = out[-1].text if out else ""
-            if _content(prev)[1].strip() and not _FENCE.match(prev):
-                out.append(_Line(_quote_prefix(t), ln.src, ln.no))
+            if self._blank_before(out, ln):
                 inserted += 1
                 event_shift[i] = inserted
-                self.repaired = True
             out.append(ln)
-            hdr = _split_row(body)
-            dl = _split_row(nbody)
-            d = lines[i + 1]
-            if len(hdr) != len(dl):
-                self.diags.append(Diagnostic(
-                    "table-header-mismatch",
-                    f"header has {len(hdr)} cells, delimiter row {len(dl)}: table recovered "
-                    f"({ln.src or self.path or '<page>'}:{ln.no})", ln.no))
-                out.append(_Line(pre + "|" + "---|" * len(hdr), d.src, d.no))
-                self.repaired = True
-            elif len(npre.replace(">", "").expandtabs(4)) - len(pre.replace(">", "").expandtabs(4)) >= 4:
-                out.append(_Line(pre + nbody.strip(), d.src, d.no))
-                self.repaired = True
-            else:
-                out.append(d)
-            j = i + 2
-            while j < n:
-                event_shift[j] = inserted
-                rt = lines[j].text
-                rpre, rbody = _content(rt)
-                if not rbody.strip() or _FENCE.match(rt):
-                    break
-                if "|" not in rbody or _quote_prefix(rpre) != _quote_prefix(pre):
-                    out.append(_Line(_quote_prefix(pre), lines[j].src, lines[j].no))
-                    inserted += 1
-                    self.repaired = True
-                    break
-                out.append(lines[j])
-                j += 1
-            i = j
+            pre, body = _content(ln.text)
+            out.append(self._delimiter_row(ln, lines[i + 1], pre, body))
+            i, inserted = self._table_rows(lines, i + 2, pre, out, event_shift, inserted)
         event_shift[n] = inserted
         for ev in self.events:
             ev.index = ev.index + event_shift[min(ev.index, n)]
         return out
+
+    def _blank_before(self, out: list[_Line], header: _Line) -> bool:
+        """A table glued under a paragraph, list item or quote line: insert the blank line
+        CommonMark needs before it (inside the same blockquotes). True when one was inserted."""
+        prev = out[-1].text if out else ""
+        if not _content(prev)[1].strip() or _FENCE.match(prev):
+            return False
+        out.append(_Line(_quote_prefix(header.text), header.src, header.no))
+        self.repaired = True
+        return True
+
+    def _delimiter_row(self, header: _Line, delim: _Line, pre: str, body: str) -> _Line:
+        """The delimiter row as markdown-it needs it: one cell per header cell (a mismatch is a
+        ``table-header-mismatch`` diagnostic), not indented into a code block."""
+        npre, nbody = _content(delim.text)
+        ncells = len(_split_row(body))
+        if ncells != len(_split_row(nbody)):
+            self.diags.append(Diagnostic(
+                "table-header-mismatch",
+                f"header has {ncells} cells, delimiter row {len(_split_row(nbody))}: table recovered "
+                f"({header.src or self.path or '<page>'}:{header.no})", header.no))
+            self.repaired = True
+            return _Line(pre + "|" + "---|" * ncells, delim.src, delim.no)
+        if len(npre.replace(">", "").expandtabs(4)) - len(pre.replace(">", "").expandtabs(4)) >= 4:
+            self.repaired = True
+            return _Line(pre + nbody.strip(), delim.src, delim.no)
+        return delim
+
+    def _table_rows(self, lines: list[_Line], j: int, pre: str, out: list[_Line], event_shift: list[int],
+                    inserted: int) -> tuple[int, int]:
+        """Copy the body rows from ``j``; a pipe-less line glued after the last row (or one that
+        leaves the table's blockquotes) gets a blank line first, so it is not read as a row.
+        Returns the index after the table and the updated count of inserted lines."""
+        while j < len(lines):
+            event_shift[j] = inserted
+            rt = lines[j].text
+            rpre, rbody = _content(rt)
+            if not rbody.strip() or _FENCE.match(rt):
+                break
+            if "|" not in rbody or _quote_prefix(rpre) != _quote_prefix(pre):
+                out.append(_Line(_quote_prefix(pre), lines[j].src, lines[j].no))
+                self.repaired = True
+                return j, inserted + 1
+            out.append(lines[j])
+            j += 1
+        return j, inserted
+
+
+def _starts_table(lines: list[_Line], i: int) -> bool:
+    """Line ``i`` holds pipes and the next line is a delimiter row in the same blockquotes."""
+    t = lines[i].text
+    if "|" not in t or i + 1 >= len(lines):
+        return False
+    pre, body = _content(t)
+    npre, nbody = _content(lines[i + 1].text)
+    return "|" in body and _is_delimiter(nbody) and _quote_prefix(pre) == _quote_prefix(npre)
 
 
 def _inline_text(s: str) -> str:

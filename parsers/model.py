@@ -37,6 +37,16 @@ Conventions (both parsers follow them):
   block or above the list a list item belongs to (same sibling rule as ``Table.lead_in``),
   or the previous sibling paragraph of a paragraph. Page chrome and alert titles are not
   blocks; headings are not blocks (they are every block's ``headings``).
+
+Clean text (what a parser guarantees, so readers downstream never clean it again): every
+text a parser fills is already :func:`clean_text`-clean (``clean_text(x) == x``: single
+spaces, no edge or zero-width space) – ``Cell.text``, ``Cell.items``, ``Cell.bold``,
+``Cell.footnotes``, link texts, ``Table.headings``, ``Table.columns``, ``Table.lead_in``,
+``Tab.label``, ``Block.text`` of every block but code, ``Block.headings``, ``Block.lead_in``
+and ``Block.bold``. Only code keeps its spacing as written: ``Cell.code`` / ``Block.code``
+(inline code spans, stripped) and the text of a ``"code"`` block. :meth:`Cell.from_items`
+cleans, so cells built from any text keep the guarantee; ``tests/test_parsers_clean_text.py``
+checks it on every corpus and synthetic page.
 """
 from __future__ import annotations
 
