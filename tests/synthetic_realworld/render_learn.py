@@ -65,6 +65,11 @@ def _markdown(text: str) -> str:
     return _MD.renderer.render(tokens, _MD.options, {})
 
 
+def _plain(chunk: str) -> str:
+    """Markdown with no tabs, alerts or includes; ``:::image:::`` becomes the ``img`` Learn serves."""
+    return _markdown(_IMAGE.sub(r'<img src="\1" alt="" role="presentation" />', chunk))
+
+
 class Renderer:
     """Block pass over markdown lines: tabs, alerts and includes; the rest goes to markdown-it."""
 
@@ -79,11 +84,14 @@ class Renderer:
         fence = None
         i = 0
 
+        def target() -> list[str]:
+            """Where rendered blocks go: the open tab panel, else the page."""
+            return group[-1][2] if group is not None else out
+
         def flush() -> None:
             if buf:
-                chunk = "\n".join(buf)
+                target().append(_plain("\n".join(buf)))
                 buf.clear()
-                (group[-1][2] if group is not None else out).append(self._plain(chunk, base))
 
         def close() -> None:
             nonlocal group
@@ -115,7 +123,7 @@ class Renderer:
                 flush()
                 path = base / _INCLUDE.match(line).group(1)
                 body = front_matter(path.read_text())[1]
-                (group[-1][2] if group is not None else out).append(self.render(body, path.parent))
+                target().append(self.render(body, path.parent))
             elif _ALERT.match(line):
                 flush()
                 kind = _ALERT.match(line).group(1).upper()
@@ -125,18 +133,13 @@ class Renderer:
                     inner.append(re.sub(r"^>[ \t]?", "", lines[i]))
                     i += 1
                 body = self.render("\n".join(inner), base)
-                target = group[-1][2] if group is not None else out
-                target.append(f'<div class="{kind}">\n<p>{kind.title()}</p>\n{body}</div>\n')
+                target().append(f'<div class="{kind}">\n<p>{kind.title()}</p>\n{body}</div>\n')
                 continue
             else:
                 buf.append(line)
             i += 1
         close()
         return "".join(out)
-
-    @staticmethod
-    def _plain(chunk: str, base: Path) -> str:
-        return _markdown(_IMAGE.sub(r'<img src="\1" alt="" role="presentation" />', chunk))
 
     def _tabs(self, group: list[tuple[str, str, list[str]]]) -> str:
         self.groups += 1
