@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import sqlite_utils
+if TYPE_CHECKING:  # writers pass a sqlite_utils.Database; readers never import it
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +259,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def current_version(db: sqlite_utils.Database) -> int:
-    if "schema_version" not in db.table_names():
+def current_version(db: sqlite_utils.Database | sqlite3.Connection) -> int:
+    """The applied schema version (0: not a catalog yet); plain SQL, so readers need no sqlite-utils."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone():
         return 0
     row = db.execute("SELECT max(version) FROM schema_version").fetchone()
     return row[0] or 0

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from docwatch.catalog import Catalog, parse_time
-from docwatch.exports.patterns import tag_matches_query
 
 _COLUMNS = """r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
@@ -90,6 +89,8 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
     if flt.port:
         rows = [r for r in rows if port_matches(flt.port, r["ports"])]
     if flt.tag:
+        from docwatch.exports.patterns import tag_matches_query
+
         rows = [r for r in rows if tag_matches_query(r["service_tag"], flt.tag)]
     if host:
         rows = _allowing(rows, host)
