@@ -475,9 +475,11 @@ class Catalog:
         self.conn.execute("UPDATE rules SET rule_key = ? WHERE source = ? AND rule_key = ?", (new_key, source, old_key))
 
     def drop_rule_history(self, source: str) -> None:
-        """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots)."""
-        self.conn.execute("DELETE FROM rule_versions WHERE rule IN (SELECT id FROM rules WHERE source = ?)", (source,))
+        """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots).
+        Rules go first: their full-text trigger reads the text of their current version."""
+        ids = [(i,) for i, in self.conn.execute("SELECT id FROM rules WHERE source = ?", (source,))]
         self.conn.execute("DELETE FROM rules WHERE source = ?", (source,))
+        self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
         if not path:
@@ -501,8 +503,7 @@ class Catalog:
                 continue
             rid = ids.get(key)
             if rid is None:
-                rid = self.conn.execute(
-                    "INSERT INTO rules (source, rule_key, first_seen) VALUES (?, ?, ?)", (source, key, at)).lastrowid
+                rid = self.conn.execute("INSERT INTO rules (source, rule_key) VALUES (?, ?)", (source, key)).lastrowid
             self._add_version(rid, vid, at, rule, tombstone=False, sections=sections)
         for key in current.keys() - new.keys():
             self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)
@@ -517,11 +518,9 @@ class Catalog:
         rvid = self.conn.execute(
             f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join('"when"' if c == 'when' else c for c in _RV_FACTS)},
                 section_id, tbl, row) VALUES ({', '.join('?' for _ in values)})""", values).lastrowid
-        self.conn.execute(
-            "UPDATE rules SET current_rv = ?, last_changed = ?, endpoint = ?, endpoint_rev = ?, service_tag = ?, "
-            "purpose = ? WHERE id = ?",
-            (rvid, at, rule.endpoint, rule.endpoint.lower()[::-1] if rule.endpoint else None, rule.service_tag,
-             rule.purpose, rid))
+        self.conn.execute(  # the full-text index follows current_rv (trigger rules_fts_au)
+            "UPDATE rules SET current_rv = ?, endpoint = ?, endpoint_rev = ?, service_tag = ? WHERE id = ?",
+            (rvid, rule.endpoint, rule.endpoint.lower()[::-1] if rule.endpoint else None, rule.service_tag, rid))
 
 
 def event_from_row(row: dict[str, Any]) -> ChangeEvent:

@@ -1,8 +1,9 @@
 """Read-side queries over the catalog: current or as-of rules with filters, and the history of
 one endpoint or service tag. ``cloud`` includes the rules that name no cloud (they apply to every
 cloud) unless ``only_cloud``; ``host`` answers "which rule allows this host" through wildcards and
-``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source)``,
-``rule_versions(rule, valid_from)``), so as-of and history stay fast on large catalogs.
+``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source, rule_key)``,
+``rule_versions(rule, valid_from)``, ``rule_ports(port, since)``), so as-of, port and history
+queries stay fast on large catalogs.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ _COLUMNS = """r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_ta
     rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row,
     rv.valid_from, rv.valid_to, rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
 _FROM = """FROM rules r JOIN rule_versions rv ON {join}
+    JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
+# the same rows, the rule versions first: when an index already picked them (rv.id IN (...))
+_FROM_VERSIONS = """FROM rule_versions rv CROSS JOIN rules r ON r.id = rv.rule AND {join}
     JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
 
 
@@ -80,11 +84,14 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
         where.append("lower(rv.endpoint) GLOB lower(?)"); params.append(flt.endpoint)
     if host:
         where.append("rv.endpoint IS NOT NULL")
-    if flt.port:  # narrowed in SQL (exact, wildcard or a range); port_matches decides ranges
-        where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
-                     "OR instr(j.value, '-') > 0)")
-        params.append(flt.port.strip())
-    sql = f"SELECT {_COLUMNS} {_FROM.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
+    frm = _FROM
+    if flt.port:  # narrowed by the rule_ports index (the port, or -1: ranges, *); port_matches decides
+        since = " AND since <= CAST(strftime('%s', ?) AS INTEGER)" if flt.as_of else ""
+        where.append(f"rv.id IN (SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since})")
+        want = flt.port.strip()
+        params += [int(want) if want.isdigit() and len(want) <= 5 else -1] + ([at] if flt.as_of else [])
+        frm = _FROM_VERSIONS  # the port's versions drive the join, not a walk of every rule
+    sql = f"SELECT {_COLUMNS} {frm.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
     if flt.port:
         rows = [r for r in rows if port_matches(flt.port, r["ports"])]
