@@ -50,11 +50,23 @@ def port_matches(port: str, ports: list[str]) -> bool:
 
 
 def _with_ports(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ports and heading paths decoded from JSON: each distinct text once (they repeat across
+    thousands of rows), each row its own list."""
     import json
 
+    decoded: dict[str, list] = {}
+
+    def decode(text: str | None) -> list:
+        if not text:
+            return []
+        got = decoded.get(text)
+        if got is None:
+            got = decoded[text] = json.loads(text)
+        return list(got)
+
     for r in rows:
-        r["ports"] = json.loads(r["ports"]) if r.get("ports") else []
-        r["section"] = json.loads(r["section"]) if r.get("section") else []
+        r["ports"] = decode(r.get("ports"))
+        r["section"] = decode(r.get("section"))
         if r.get("required") is not None:
             r["required"] = bool(r["required"])
     return rows
@@ -85,16 +97,20 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
     if host:
         where.append("rv.endpoint IS NOT NULL")
     frm = _FROM
-    if flt.port:  # narrowed by the rule_ports index (the port, or -1: ranges, *); port_matches decides
+    want = (flt.port or "").strip()
+    if want and flt.source:  # one source's rules are few: check each one's ports
+        where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
+                     "OR instr(j.value, '-') > 0)")
+        params.append(want)
+    elif want:  # every source: the rule_ports index (the port, or -1: ranges, *) picks the versions
         since = " AND since <= CAST(strftime('%s', ?) AS INTEGER)" if flt.as_of else ""
         where.append(f"rv.id IN (SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since})")
-        want = flt.port.strip()
         params += [int(want) if want.isdigit() and len(want) <= 5 else -1] + ([at] if flt.as_of else [])
         frm = _FROM_VERSIONS  # the port's versions drive the join, not a walk of every rule
     sql = f"SELECT {_COLUMNS} {frm.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
-    if flt.port:
-        rows = [r for r in rows if port_matches(flt.port, r["ports"])]
+    if want:  # SQL narrowed; port_matches decides ranges
+        rows = [r for r in rows if port_matches(want, r["ports"])]
     if flt.tag:
         from docwatch.exports.patterns import tag_matches_query
 

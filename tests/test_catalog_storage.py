@@ -3,6 +3,7 @@ no per-rule copies of what the rule's versions hold, and ``rule_ports`` for port
 existing catalog made at schema version 10 is migrated in place and keeps answering the same."""
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 
@@ -56,8 +57,8 @@ def test_a_schema_10_catalog_is_migrated_and_answers_the_same(tmp_path):
     cat.close()
 
 
-def _by_brute_force(cat: Catalog, port: str, as_of: str | None) -> list[str]:
-    rows = query_rules(cat, RuleFilter(as_of=as_of))
+def _by_brute_force(cat: Catalog, port: str, as_of: str | None, source: str | None) -> list[str]:
+    rows = query_rules(cat, RuleFilter(as_of=as_of, source=source))
     return sorted(r["rule_key"] for r in rows if port_matches(port, r["ports"]))
 
 
@@ -69,9 +70,9 @@ def test_port_queries_come_from_the_port_index_and_match_a_full_walk(tmp_path):
     for port in sorted(ports | {"1", "65535"}):
         if not port.isdigit():
             continue
-        for as_of in (None, "2025-02-01", "2025-03-10"):
-            got = sorted(r["rule_key"] for r in query_rules(cat, RuleFilter(port=port, as_of=as_of)))
-            assert got == _by_brute_force(cat, port, as_of), (port, as_of)
+        for as_of, source in itertools.product((None, "2025-02-01", "2025-03-10"), (None, "synth")):
+            got = sorted(r["rule_key"] for r in query_rules(cat, RuleFilter(port=port, as_of=as_of, source=source)))
+            assert got == _by_brute_force(cat, port, as_of, source), (port, as_of, source)
     seen: list[str] = []
     cat.conn.set_trace_callback(seen.append)
     query_rules(cat, RuleFilter(port="443", as_of="2025-02-01"))
