@@ -222,6 +222,8 @@ _V11: list = [
     "DROP TRIGGER IF EXISTS rules_ai", "DROP TRIGGER IF EXISTS rules_ad", "DROP TRIGGER IF EXISTS rules_au",
     "DROP TABLE IF EXISTS rules_fts",
     "CREATE VIRTUAL TABLE rules_fts USING fts5(endpoint, service_tag, purpose, content='', columnsize=0)",
+    # merge segments (and drop deleted entries) as soon as two pile up: each ingest adds one
+    "INSERT INTO rules_fts (rules_fts, rank) VALUES ('automerge', 2)",
     "INSERT INTO rules_fts (rowid, endpoint, service_tag, purpose) SELECT r.id, rv.endpoint, rv.service_tag, "
     "rv.purpose FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv",
     f"CREATE TRIGGER rules_fts_ai AFTER INSERT ON rules BEGIN {_FTS_ADD} END",
