@@ -88,8 +88,10 @@ def _bytes_per_rule_version(cat: Catalog, path: Path, n: int) -> str:
     cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = path.stat().st_size
     try:
-        top = cat.db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 3").fetchall()
-        where = "; " + ", ".join(f"{name} {b / size:.0%}" for name, b in top)
+        used = cat.db.execute("SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+        empty = sum(b for _, b, payload in used if not payload)
+        where = ("; " + ", ".join(f"{name} {b / size:.0%}" for name, b, _ in used[:6])
+                 + f"; {sum(1 for *_, p in used if not p)} empty tables/indexes {empty / size:.0%}")
     except Exception:  # noqa: BLE001 - dbstat is optional in SQLite builds
         where = ""
     return f"{size / max(n, 1):.0f} B ({size / 1e6:.1f} MB / {n:,}{where})"
