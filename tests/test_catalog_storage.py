@@ -7,11 +7,9 @@ import itertools
 import json
 import sqlite3
 
-import sqlite_utils
-
-from catalog_helpers import HERE, count, ingest_file
+from catalog_helpers import HERE, catalog_at, count, ingest_file
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import SCHEMA_VERSION, create_views, migrate
+from docwatch.catalog_schema import SCHEMA_VERSION
 from docwatch.query import RuleFilter, history, port_matches, query_rules
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -21,23 +19,18 @@ CHANGED = HERE / "synthetic_catalog_changed.md"
 def _v10_catalog(path) -> None:
     """A catalog as docwatch wrote it at schema version 10: sqlite-utils' external-content
     full-text index with its triggers, rules carrying purpose/first_seen/last_changed."""
-    db = sqlite_utils.Database(path)
-    db.execute("BEGIN IMMEDIATE")
-    migrate(db, target=10)
-    create_views(db)
-    db.execute("INSERT INTO sources (id, name) VALUES (1, 'old')")
-    db.execute("INSERT INTO versions (id, source, observed_at, status, rule_count, table_count, seq) "
-               "VALUES (1, 'old', '2024-01-01T00:00:00Z', 'first', 2, 1, 1)")
-    for rid, ep, ports, purpose in ((1, "a.example.com", ["443", "8000-8100"], "Telemetry upload"),
-                                    (2, "b.example.com", ["80"], "Certificate checks")):
-        db.execute("INSERT INTO rule_versions (id, rule, version_id, valid_from, endpoint, endpoint_kind, ports, "
-                   "protocol, direction, purpose) VALUES (?, ?, 1, '2024-01-01T00:00:00Z', ?, 'fqdn', ?, 'tcp', "
-                   "'outbound', ?)", (rid, rid, ep, json.dumps(ports), purpose))
-        db.execute("INSERT INTO rules (id, source, rule_key, endpoint, endpoint_rev, purpose, current_rv, first_seen, "
-                   "last_changed) VALUES (?, 'old', ?, ?, ?, ?, ?, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
-                   (rid, f"-|-|outbound|tcp|{ep}", ep, ep[::-1], purpose, rid))
-    db.execute("COMMIT")
-    db.conn.close()
+    with catalog_at(path, 10) as db:
+        db.execute("INSERT INTO sources (id, name) VALUES (1, 'old')")
+        db.execute("INSERT INTO versions (id, source, observed_at, status, rule_count, table_count, seq) "
+                   "VALUES (1, 'old', '2024-01-01T00:00:00Z', 'first', 2, 1, 1)")
+        for rid, ep, ports, purpose in ((1, "a.example.com", ["443", "8000-8100"], "Telemetry upload"),
+                                        (2, "b.example.com", ["80"], "Certificate checks")):
+            db.execute("INSERT INTO rule_versions (id, rule, version_id, valid_from, endpoint, endpoint_kind, ports, "
+                       "protocol, direction, purpose) VALUES (?, ?, 1, '2024-01-01T00:00:00Z', ?, 'fqdn', ?, 'tcp', "
+                       "'outbound', ?)", (rid, rid, ep, json.dumps(ports), purpose))
+            db.execute("INSERT INTO rules (id, source, rule_key, endpoint, endpoint_rev, purpose, current_rv, first_seen, "
+                       "last_changed) VALUES (?, 'old', ?, ?, ?, ?, ?, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+                       (rid, f"-|-|outbound|tcp|{ep}", ep, ep[::-1], purpose, rid))
 
 
 def test_a_schema_10_catalog_is_migrated_and_answers_the_same(tmp_path):
