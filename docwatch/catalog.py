@@ -50,10 +50,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from docwatch.catalog_schema import SCHEMA_VERSION, create_views, current_version, migrate, now_iso
 from docwatch.errors import CatalogError, UsageError
-from docwatch.model import ChangeEvent, Rule
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
     import sqlite_utils
+
+    from docwatch.model import ChangeEvent, Rule
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ def _loads(value: str | None) -> Any:
 
 def rule_from_row(row: dict[str, Any]) -> Rule:
     """A :class:`Rule` from a ``rule_versions`` row (or a view row using the same names)."""
+    from docwatch.model import Rule
+
     req = row.get("required")
     return Rule(
         endpoint=row.get("endpoint"), endpoint_kind=row.get("endpoint_kind"), service_tag=row.get("service_tag"),
@@ -386,6 +389,8 @@ class Catalog:
     def _insert_events(self, events: list[ChangeEvent]) -> None:
         if not events:
             return
+        from docwatch.model import ChangeEvent
+
         cols = [f for f in ChangeEvent.__dataclass_fields__ if f != "id"]
         sql = f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
         for ev in events:
@@ -400,6 +405,8 @@ class Catalog:
         if src.get("anomaly_since"):
             return None
         self.conn.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ? WHERE id = ?", (at, reason, src["id"]))
+        from docwatch.model import ChangeEvent
+
         ev = ChangeEvent(source=source, kind="anomaly", severity="high", impact="anomaly", detected_at=at,
                          summary=f"{source}: {reason}; no removals inferred, current rules kept", **ctx)
         self._insert_events([ev])
@@ -442,7 +449,11 @@ class Catalog:
     @staticmethod
     def held_rules(version: dict[str, Any]) -> list[Rule] | None:
         held = _loads(version.get("held_rules"))
-        return None if held is None else [Rule.from_dict(d) for d in held]
+        if held is None:
+            return None
+        from docwatch.model import Rule
+
+        return [Rule.from_dict(d) for d in held]
 
     def touch_source(self, source: str, at: str, page_url: str | None) -> dict[str, Any]:
         return self._source_row(source, at, page_url)
@@ -524,6 +535,8 @@ class Catalog:
 
 
 def event_from_row(row: dict[str, Any]) -> ChangeEvent:
+    from docwatch.model import ChangeEvent
+
     d = {k: row.get(k) for k in ChangeEvent.__dataclass_fields__}
     for k in ("old", "new", "used_by"):
         d[k] = _loads(d[k])
