@@ -1,4 +1,4 @@
-"""The versioned rule catalog (SQLite via sqlite-utils).
+"""The versioned rule catalog (SQLite: plain ``sqlite3`` for reads, sqlite-utils for writers).
 
 Identity
     A rule is identified by ``(source, Rule.key)`` where ``Rule.key`` is

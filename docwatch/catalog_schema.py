@@ -9,7 +9,9 @@ definitions always match the code.
 Storage is kept lean (goal ≤ 300 bytes per rule version): facts are plain columns (NULLs
 cost one byte), ports a compact JSON array, heading paths de-duplicated in ``sections``,
 and per-version provenance (snapshot, doc date/commit, observed_at, page URL) lives once
-per document version in ``versions`` and is joined in by the views.
+per document version in ``versions`` and is joined in by the views. Rules keep only what
+their look-ups need (key, party, reversed endpoint, current version); the full-text index is
+contentless and ``rule_ports`` indexes ports (both kept by triggers, migration 11).
 """
 from __future__ import annotations
 
