@@ -72,6 +72,22 @@ def _with_ports(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _port_versions(port: str, at: str | None) -> tuple[str, list]:
+    """The rule versions that may allow ``port`` (started by ``at``), from the rule_ports index:
+    the port itself, or -1 (ranges, ``*``, other text), which port_matches then decides."""
+    since = " AND since <= CAST(strftime('%s', ?) AS INTEGER)" if at else ""
+    num = int(port) if port.isdigit() and len(port) <= 5 else -1
+    return f"SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since}", [num] + ([at] if at else [])
+
+
+def _fewer_than_rules(catalog: Catalog, port_sql: str, params: list) -> bool:
+    """Whether the index gives fewer candidates than there are rules (a covering-index count):
+    for a port nearly every rule has (443), walking the rules once is cheaper."""
+    rules = catalog.conn.execute("SELECT coalesce(max(id), 0) FROM rules").fetchone()[0]
+    found = catalog.conn.execute(f"SELECT count(*) FROM ({port_sql} LIMIT ?)", (*params, rules + 1)).fetchone()[0]
+    return found <= rules
+
+
 def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
     """Rules in force now (or at ``flt.as_of``) matching every given filter."""
     where, params = ["rv.tombstone = 0"], []
@@ -98,15 +114,16 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
         where.append("rv.endpoint IS NOT NULL")
     frm = _FROM
     want = (flt.port or "").strip()
-    if want and flt.source:  # one source's rules are few: check each one's ports
-        where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
-                     "OR instr(j.value, '-') > 0)")
-        params.append(want)
-    elif want:  # every source: the rule_ports index (the port, or -1: ranges, *) picks the versions
-        since = " AND since <= CAST(strftime('%s', ?) AS INTEGER)" if flt.as_of else ""
-        where.append(f"rv.id IN (SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since})")
-        params += [int(want) if want.isdigit() and len(want) <= 5 else -1] + ([at] if flt.as_of else [])
-        frm = _FROM_VERSIONS  # the port's versions drive the join, not a walk of every rule
+    if want:
+        port_sql, port_params = _port_versions(want, at if flt.as_of else None)
+        if not flt.source and _fewer_than_rules(catalog, port_sql, port_params):
+            # the rule_ports index picks the versions, which drive the join: no walk of every rule
+            where.append(f"rv.id IN ({port_sql})"); params += port_params
+            frm = _FROM_VERSIONS
+        else:  # one source's rules (or a port nearly every rule has): check each rule's ports
+            where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
+                         "OR instr(j.value, '-') > 0)")
+            params.append(want)
     sql = f"SELECT {_COLUMNS} {frm.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
     if want:  # SQL narrowed; port_matches decides ranges
