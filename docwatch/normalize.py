@@ -337,6 +337,8 @@ def _context(table: Table) -> _Ctx:
             ctx.cloud = ctx.cloud or cloud
         elif ctx.tab is None:
             ctx.tab = tab.label or tab.id
+    if ctx.cloud is None and table.lead_in and len(table.lead_in.split()) <= 6:
+        ctx.cloud = cloud_of_label(table.lead_in)  # a label line above a list: "**US Government**"
     if ctx.cloud is None:
         for heading in reversed(table.headings):
             ctx.cloud = cloud_of_heading(heading)

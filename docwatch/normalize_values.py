@@ -307,7 +307,7 @@ _LAST_LABEL = re.compile(r"[a-z*][a-z0-9*-]*", re.I)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _PORT_SUFFIX = re.compile(r":\d{1,5}$")
 _HTTP_URL = re.compile(r"^(https?)://[^/:]+(?:/|$)", re.I)
-_SLASHED_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$", re.I)
+_SLASHED_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$|^[^/:]+/$", re.I)
 _LIST_SEP = re.compile(r",|;|\s+(?:or|and)\s+")
 _PARENS = re.compile(r"\([^)]*\)")
 _SPACE_OR_COMMA = re.compile(r"[\s,]+")
@@ -425,6 +425,8 @@ def collapse_ip_ranges(text: str) -> str:
 
 def normalize_endpoint(ep: str) -> str:
     """One spelling per endpoint: a URL's trailing ``/`` does not make a second rule."""
+    if ep.startswith("**."):  # "**.servicebus.windows.net": a doubled wildcard is the wildcard
+        ep = ep[1:]
     if ep.endswith("/") and _SLASHED_URL.match(ep):
         return ep.rstrip("/")
     return ep
@@ -653,7 +655,7 @@ def is_virtual_network(tag: str | None) -> bool:
 _CLOUD_PATTERNS = (
     ("usgov", re.compile(r"\b(us\s*gov(ernment)?|gov(ernment)?|fairfax|usgov\w*|dod)\b", re.I)),
     ("china", re.compile(r"\b(china|21\s*vianet|mooncake|azure-china|chinacloud)\b", re.I)),
-    ("public", re.compile(r"\b(azure\s+(public|global|commercial|cloud)|public\s+cloud|global\s+azure|commercial)\b|^(azure\s+)?(public|global|commercial)$", re.I)),
+    ("public", re.compile(r"\b(azure\s+(public|global|commercial|cloud)|public\s+cloud|global\s+azure|commercial)\b|^(azure\s+|general\s+)?(public|global|commercial)$", re.I)),
 )
 _CLOUD_IDS = {
     "public": "public", "azure-public": "public", "azure-cloud": "public", "azurecloud": "public", "global": "public",

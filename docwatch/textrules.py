@@ -47,6 +47,7 @@ Representation choices:
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass, field
@@ -278,6 +279,18 @@ _TAG_LIST_AFTER = re.compile(r"\btags?\s+(`?[A-Z][\w.]*`?(?:\s*(?:,|\bor\b|\band
 _TAG_NAME = re.compile(r"[A-Z][\w.]*")
 
 
+def _example_address(value: str) -> bool:
+    """A private, loopback, link-local or documentation address: what an example makes up
+    ("for example `10.0.0.4`"), where a public range after "for example" is a real one."""
+    try:
+        net = ipaddress.ip_network(value.split("-", 1)[0].strip(), strict=False)
+    except ValueError:
+        return True
+    doc = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)
+    return doc or net.is_private or net.is_loopback or net.is_link_local
+
+
+_DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
 
 
@@ -307,8 +320,9 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
     for kind, value in found:
         if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0")):
             continue  # a file name; "any"/the default route is not a party named in prose
-        if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") or _IP_URL.match(value)):
-            continue  # (an example's address, "https://192.168.10.20:44368" too)
+        if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
+                        or _IP_URL.match(value)):
+            continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
         if value.lower() not in seen:
             seen.add(value.lower())
             out.append((kind, value))
@@ -440,6 +454,7 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
                               r"communications?)\b", re.I)
+_EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
 
@@ -461,6 +476,7 @@ def section_default(sentence: str, headings: list[str]) -> SectionDefault | None
         return None
     if not _DEFAULT_SUBJECT.search(sentence):
         return None
+    sentence = _EXCEPT.split(sentence, 1)[0]  # "All traffic is over TCP 443, except the CRL URLs, which use 80"
     ports = port_phrases(sentence)
     transports = {m.group(1).lower() for m in _TRANSPORT.finditer(sentence)}
     protocol = transports.pop() if len(transports) == 1 else None
