@@ -524,12 +524,11 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if _NEG.search(sentence):
         # negated; a clause of it that is not ("As Relay doesn't support tags, use **AzureCloud**")
         # still states its requirement
-        parts = _COMMA_CLAUSE.split(sentence)
-        if len(parts) < 2:
+        kept = [p for p in _COMMA_CLAUSE.split(sentence) if not _NEG.search(p)]
+        if not kept or _NEG.search(", ".join(kept)):
             return []
-        return [r for p in parts if not _NEG.search(p)
-                for r in _sentence_rules(p, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
-                                         list_context=list_context, leads_code=leads_code, defaults=defaults)]
+        return _sentence_rules(", ".join(kept), block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
+                               list_context=list_context, leads_code=leads_code, defaults=defaults)
     cue = _CUE.search(sentence) is not None
     named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
     if not (cue or list_context or named_tag):

@@ -45,3 +45,10 @@ def test_what_is_and_is_not_a_rule(rules):
     parties = {r["endpoint"] or r["service_tag"] for r in rules}
     assert {"console.gadgetcloud.net", "AzureCloud", "Internet"} <= parties
     assert not parties & {"Various domains", "https://192.168.10.20:44300", "192.168.10.20"}
+
+
+def test_default_with_an_exception_and_real_ranges_after_for_example(rules):
+    """"All traffic … TCP port 443, except the revocation list URLs, which use … 80": 443 is the
+    default; a public range after "for example" in a sentence with a negated clause is a rule."""
+    assert facts(rules, "events.gadgetcloud.net") == {("outbound", "tcp", ("443",), "public")}  # "Global" row
+    assert facts(rules, "4.208.13.0/24") == {(None, "tcp", ("443",), None)}
