@@ -609,18 +609,25 @@ def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | No
 
 def _party_fields(kind: str, value: str) -> tuple[str | None, str | None, str | None, list[str], str | None]:
     """(endpoint, endpoint_kind, service_tag, ports written on the party, protocol it implies)."""
+    endpoint, ekind, tag, extra, proto = _fields_of(kind, value)
+    return endpoint, ekind, tag, list(extra), proto
+
+
+@memo
+def _fields_of(kind: str, value: str) -> tuple[str | None, str | None, str | None, tuple[str, ...], str | None]:
+    """:func:`_party_fields`, once per party and page (tables and sentences name the same hosts)."""
     if kind == "tag":
         tag, extra = split_tag_port(value)
-        return None, None, normalize_tag(tag), extra, None
+        return None, None, normalize_tag(tag), tuple(extra), None
     if kind == "role":
-        return value, "role", None, [], None
+        return value, "role", None, (), None
     endpoint, extra = split_endpoint_port(value)
     implied = scheme_port(endpoint)
     if not extra and implied:
         extra = [implied]
     proto = "tcp" if implied or _HTTP_SCHEME.match(endpoint) else None
     endpoint = normalize_endpoint(endpoint)
-    return endpoint, endpoint_kind(endpoint) or kind, None, extra, proto
+    return endpoint, endpoint_kind(endpoint) or kind, None, tuple(extra), proto
 
 
 def _cell_required(cells: dict[int, Cell], cols: list[Column]) -> bool | None:
@@ -782,6 +789,8 @@ _TAG_LOOKING = re.compile(r"(?<![\w.:/<{-])([A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*|[A-Z
 
 def _tag_lookalikes(cell: Cell, found: list[tuple[str, str]]) -> list[str]:
     """Tag-looking words in a host cell that are not known tag names, so became no party."""
+    if cell.text.islower():
+        return []  # no capital letter: nothing looks like a tag (most host cells)
     named = {v.lower() for _, v in found}
     return [w for w in dict.fromkeys(_TAG_LOOKING.findall(cell.text)) if w.lower() not in named and not is_known_tag(w)]
 
