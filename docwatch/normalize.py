@@ -182,6 +182,7 @@ def _single_direction(text: str) -> str | None:
     return d if d in ("inbound", "outbound") else None
 
 
+_PORTS_HEADER = re.compile(r"\bports?\b")
 _PROTO_CELL = re.compile(r"(tcp|udp|icmp\w*|n/a)(\s*[/,&]\s*(tcp|udp|icmp\w*))*", re.I)
 
 
@@ -248,7 +249,7 @@ def _roles(table: Table) -> list[Column]:
     cols = _roles_by_content(table, [classify_column(c) for c in table.columns])
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
         for i, c in enumerate(cols):
-            if c.role not in (IGNORE, PURPOSE) or re.search(r"\bports?\b", _header(table.columns[i])):
+            if c.role not in (IGNORE, PURPOSE) or _PORTS_HEADER.search(_header(table.columns[i])):
                 continue
             texts = [row[i].text for row in table.rows if i < len(row) and row[i].text]
             if texts and all(_PROTO_CELL.fullmatch(t.strip()) for t in texts) and any(parse_protocol(t) for t in texts):
@@ -321,7 +322,7 @@ def _context(table: Table) -> _Ctx:
             ctx.direction = d
             break
     if ctx.direction is None and not ctx.direction_both:  # "IP address dependencies": what the service calls out to
-        if any(re.search(r"\bdependenc(y|ies)\b", t or "", re.I) for t in texts[:2]):
+        if any(_DEPENDENCIES.search(t or "") for t in texts[:2]):
             ctx.direction = "outbound"
     lead_in = _without_not_required_ports(table.lead_in, ctx)
     ctx.ports = ports_of_lead_in(lead_in)
@@ -338,6 +339,12 @@ def _context(table: Table) -> _Ctx:
     return ctx
 
 
+_DEPENDENCIES = re.compile(r"\bdependenc(y|ies)\b", re.I)
+_PORT_NUMBER = re.compile(r"\d{1,5}")
+# heading / lead-in wording, read lower-cased
+_SAYS_NOT_REQUIRED = re.compile(r"(\bnot|n't|\bnever)\s+(strictly\s+)?required\b|\boptional\b")
+_NOT_REQUIRED_WORDS = re.compile(r"(\bnot|n't)\s+required")
+_CONDITIONAL = re.compile(r"\b(based on|depending on|depends on|if|when|situational)\b")
 _NOT_REQUIRED = Folded(r"(?:\bnot|n't|\bnever)\s+(?:strictly\s+)?(?:required|needed)\b|\boptional\b",
                        needles=("required", "needed", "optional"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -411,7 +418,7 @@ def ports_of_lead_in(text: str | None) -> dict[str | None, list[str]]:
         return {}
     m = found[0]
     proto = (m.group(1) or m.group(3) or "").lower() or None
-    ports = [p for p in re.findall(r"\d{1,5}", m.group(2)) if 0 < int(p) <= 65535]
+    ports = [p for p in _PORT_NUMBER.findall(m.group(2)) if 0 < int(p) <= 65535]
     return {proto: ports} if ports else {}
 
 
@@ -425,9 +432,9 @@ def _required_of_context(text: str | None) -> bool | None:
     t = clean_text(text or "").lower()
     if not t:
         return None
-    if re.search(r"(\bnot|n't|\bnever)\s+(strictly\s+)?required\b|\boptional\b", t):
-        return None if _REQUIRED_CONTEXT.search(re.sub(r"(\bnot|n't)\s+required", "", t)) else False
-    if re.search(r"\b(based on|depending on|depends on|if|when|situational)\b", t):
+    if _SAYS_NOT_REQUIRED.search(t):
+        return None if _REQUIRED_CONTEXT.search(_NOT_REQUIRED_WORDS.sub("", t)) else False
+    if _CONDITIONAL.search(t):
         return None
     return True if _REQUIRED_CONTEXT.search(t) else None
 
@@ -482,6 +489,8 @@ _SIDE_PORTS = re.compile(
     r"^(?P<who>.+?):\s*(?P<ports>all ports|any port|\d{1,5}(?:\s*[-–]\s*\d{1,5})?(?:\s*,\s*\d{1,5}(?:\s*[-–]\s*\d{1,5})?)*)"
     r"(?P<rest>\s*(?:\(.*\))?\s*\.?)$", re.I)
 # a role a reader maps to their own addresses: "Admin workstation", "Customer networks"
+_ALL_OR_ANY = re.compile(r"all|any", re.I)
+_ANY_FIRST = re.compile(r"^(\*|any)(\s+or\b|\s*[,;(]|$)", re.I)
 _ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,60}$")
 _NOT_ROLE = re.compile(r"^(?:see|refer|use|same as|depends|varies|optional|required|not applicable|n/?a|none|tbd)\b", re.I)
 
@@ -532,9 +541,8 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     m = _SIDE_PORTS.match(written)
     if m and not cell.code:
         who = m.group("who").strip()
-        side.ports = ["*"] if re.match(r"all|any", m.group("ports"), re.I) else ports_in(m.group("ports"))
-    if who.lower().strip(" .") in _ANY_WORDS or first.lower().strip(" .") in _ANY_WORDS or re.match(
-            r"^(\*|any)(\s+or\b|\s*[,;(]|$)", first, re.I):  # "* or, for more security, the Batch IPs"
+        side.ports = ["*"] if _ALL_OR_ANY.match(m.group("ports")) else ports_in(m.group("ports"))
+    if who.lower().strip(" .") in _ANY_WORDS or first.lower().strip(" .") in _ANY_WORDS or _ANY_FIRST.match(first):  # "* or, for more security, the Batch IPs"
         side.parties = [("cidr", ANY_ADDRESS)]
         return side
     source_cell = cell if who == written else Cell.from_items([who])
