@@ -49,6 +49,8 @@ _HOSTISH = re.compile(
     r"(?:[.-](?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>|\{[^{}\s]{1,40}\}))*\.(?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>)"
     r"(?::\d{1,5})?(?:/[^\s<>\"'`)\],|]*)?", re.I)
 _TRAIL = ".,;:)\"'`"
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+_PORT = re.compile(r":\d{1,5}$")
 
 
 @dataclass
@@ -85,9 +87,9 @@ class Coverage:
 
 @memo
 def _key(value: str) -> str:
-    v = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip().strip(_TRAIL).lower())
+    v = _SCHEME.sub("", value.strip().strip(_TRAIL).lower())
     host, _, path = v.partition("/")
-    host = re.sub(r":\d{1,5}$", "", host)
+    host = _PORT.sub("", host)
     path = path.rstrip("/")
     return f"{host}/{path}" if path else host
 
@@ -101,7 +103,7 @@ def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
         tok = m.group(0).rstrip(_TRAIL)
         if _FILE_EXT.search(tok.rstrip("/")) or tok[:1].isupper() and "://" not in tok:
             continue  # a file name; "Outlook.com", "ASP.NET", "AzureCloud.Region" are names or tags
-        kind = endpoint_kind(tok) or endpoint_kind(re.sub(r":\d{1,5}$", "", tok))
+        kind = endpoint_kind(tok) or endpoint_kind(_PORT.sub("", tok))
         if kind:
             yield tok, kind
 

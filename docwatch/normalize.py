@@ -199,6 +199,7 @@ def _single_direction(text: str) -> str | None:
     return d if d in ("inbound", "outbound") else None
 
 
+_PORTS_HEADER = re.compile(r"\bports?\b")
 _PROTO_CELL = re.compile(r"(tcp|udp|icmp\w*|n/a)(\s*(?:[/,&]|\band\b)\s*(tcp|udp|icmp\w*))*", re.I)
 
 
@@ -265,7 +266,7 @@ def _roles(table: Table) -> list[Column]:
     cols = _roles_by_content(table, [classify_column(c) for c in table.columns])
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
         for i, c in enumerate(cols):
-            if c.role not in (IGNORE, PURPOSE) or re.search(r"\bports?\b", _header(table.columns[i])):
+            if c.role not in (IGNORE, PURPOSE) or _PORTS_HEADER.search(_header(table.columns[i])):
                 continue
             texts = [row[i].text for row in table.rows if i < len(row) and row[i].text]
             if texts and all(_PROTO_CELL.fullmatch(t.strip()) for t in texts) and any(parse_protocol(t) for t in texts):
@@ -356,7 +357,7 @@ def _context(table: Table) -> _Ctx:
             ctx.direction = d
             break
     if ctx.direction is None and not ctx.direction_both:  # "IP address dependencies": what the service calls out to
-        if any(re.search(r"\bdependenc(y|ies)\b", t or "", re.I) for t in texts[:2]):
+        if any(_DEPENDENCIES.search(t or "") for t in texts[:2]):
             ctx.direction = "outbound"
     lead_in = _without_not_required_ports(_affirmed(table.lead_in), ctx)
     ctx.ports = ports_of_lead_in(lead_in)
@@ -377,6 +378,12 @@ def _context(table: Table) -> _Ctx:
     return ctx
 
 
+_DEPENDENCIES = re.compile(r"\bdependenc(y|ies)\b", re.I)
+_PORT_NUMBER = re.compile(r"\d{1,5}")
+# heading / lead-in wording, read lower-cased
+_SAYS_NOT_REQUIRED = re.compile(r"(\bnot|n't|\bnever)\s+(strictly\s+)?required\b|\boptional\b")
+_NOT_REQUIRED_WORDS = re.compile(r"(\bnot|n't)\s+required")
+_CONDITIONAL = re.compile(r"\b(based on|depending on|depends on|if|when|situational)\b")
 _NOT_REQUIRED = Folded(r"(?:\bnot|n't|\bnever)\s+(?:strictly\s+)?(?:required|needed)\b|\boptional\b",
                        needles=("required", "needed", "optional"))
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -456,7 +463,7 @@ def ports_of_lead_in(text: str | None) -> dict[str | None, list[str]]:
         return {}
     m = found[0]
     proto = (m.group(1) or m.group(3) or "").lower() or None
-    ports = [p for p in re.findall(r"\d{1,5}", m.group(2)) if 0 < int(p) <= 65535]
+    ports = [p for p in _PORT_NUMBER.findall(m.group(2)) if 0 < int(p) <= 65535]
     return {proto: ports} if ports else {}
 
 
@@ -470,9 +477,9 @@ def _required_of_context(text: str | None) -> bool | None:
     t = clean_text(text or "").lower()
     if not t:
         return None
-    if re.search(r"(\bnot|n't|\bnever)\s+(strictly\s+)?required\b|\boptional\b", t):
-        return None if _REQUIRED_CONTEXT.search(re.sub(r"(\bnot|n't)\s+required", "", t)) else False
-    if re.search(r"\b(based on|depending on|depends on|if|when|situational)\b", t):
+    if _SAYS_NOT_REQUIRED.search(t):
+        return None if _REQUIRED_CONTEXT.search(_NOT_REQUIRED_WORDS.sub("", t)) else False
+    if _CONDITIONAL.search(t):
         return None
     return True if _REQUIRED_CONTEXT.search(t) else None
 
@@ -525,6 +532,8 @@ _SIDE_PORTS = re.compile(
     r"^(?P<who>.+?):\s*(?P<ports>all ports|any port|\d{1,5}(?:\s*[-–]\s*\d{1,5})?(?:\s*,\s*\d{1,5}(?:\s*[-–]\s*\d{1,5})?)*)"
     r"(?P<rest>\s*(?:\(.*\))?\s*\.?)$", re.I)
 # a role a reader maps to their own addresses: "Admin workstation", "Customer networks"
+_ALL_OR_ANY = re.compile(r"all|any", re.I)
+_ANY_FIRST = re.compile(r"^(\*|any)(\s+or\b|\s*[,;(]|\s+\d{1,2}$|$)", re.I)  # "* <sup>4</sup>": a footnote mark
 _ROLE_RX = re.compile(r"^[A-Za-z][\w'()&/+ -]{1,80}$")
 _NOT_ROLE = re.compile(r"^(?:see|refer|use|same as|depends|varies|optional|required|not applicable|n/?a|none|tbd)\b", re.I)
 
@@ -600,9 +609,8 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     m = _SIDE_PORTS.match(written)
     if m and not cell.code:
         who = m.group("who").strip()
-        side.ports = ["*"] if re.match(r"all|any", m.group("ports"), re.I) else ports_in(m.group("ports"))
-    if who.lower().strip(" .") in _ANY_WORDS or first.lower().strip(" .") in _ANY_WORDS or re.match(
-            r"^(\*|any)(\s+or\b|\s*[,;(]|\s+\d{1,2}$|$)", first, re.I):  # "* or, for more security, the Batch IPs"
+        side.ports = ["*"] if _ALL_OR_ANY.match(m.group("ports")) else ports_in(m.group("ports"))
+    if who.lower().strip(" .") in _ANY_WORDS or first.lower().strip(" .") in _ANY_WORDS or _ANY_FIRST.match(first):  # "* or, for more security, the Batch IPs"
         side.parties = [("cidr", ANY_ADDRESS)]
         return side
     source_cell = cell if who == written else Cell.from_items([who])
@@ -682,18 +690,25 @@ def _purpose(row: list[Cell], cols: list[Column]) -> tuple[str | None, Cell | No
 
 def _party_fields(kind: str, value: str) -> tuple[str | None, str | None, str | None, list[str], str | None]:
     """(endpoint, endpoint_kind, service_tag, ports written on the party, protocol it implies)."""
+    endpoint, ekind, tag, extra, proto = _fields_of(kind, value)
+    return endpoint, ekind, tag, list(extra), proto
+
+
+@memo
+def _fields_of(kind: str, value: str) -> tuple[str | None, str | None, str | None, tuple[str, ...], str | None]:
+    """:func:`_party_fields`, once per party and page (tables and sentences name the same hosts)."""
     if kind == "tag":
         tag, extra = split_tag_port(value)
-        return None, None, normalize_tag(tag), extra, None
+        return None, None, normalize_tag(tag), tuple(extra), None
     if kind == "role":
-        return value, "role", None, [], None
+        return value, "role", None, (), None
     endpoint, extra = split_endpoint_port(value)
     implied = scheme_port(endpoint)
     if not extra and implied:
         extra = [implied]
     proto = "tcp" if implied or _HTTP_SCHEME.match(endpoint) else None
     endpoint = normalize_endpoint(endpoint)
-    return endpoint, endpoint_kind(endpoint) or kind, None, extra, proto
+    return endpoint, endpoint_kind(endpoint) or kind, None, tuple(extra), proto
 
 
 def _cell_required(cells: dict[int, Cell], cols: list[Column]) -> bool | None:
@@ -857,6 +872,8 @@ _TAG_LOOKING = re.compile(r"(?<![\w.:/<{-])([A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*|[A-Z
 
 def _tag_lookalikes(cell: Cell, found: list[tuple[str, str]]) -> list[str]:
     """Tag-looking words in a host cell that are not known tag names, so became no party."""
+    if cell.text.islower():
+        return []  # no capital letter: nothing looks like a tag (most host cells)
     named = {v.lower() for _, v in found}
     return [w for w in dict.fromkeys(_TAG_LOOKING.findall(cell.text)) if w.lower() not in named and not is_known_tag(w)]
 

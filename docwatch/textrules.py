@@ -406,6 +406,10 @@ def _rules_for(parties: list[tuple[str, str]], ports: dict[str | None, list[str]
 
 # ---------------------------------------------------------------- the three shapes
 
+_SPACE = re.compile(r"\s")
+_BOTH_WORDS = re.compile(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound", re.I)
+_HEAD_END = re.compile(r"\s*(?::|\s[-–—]\s|\()")  # where a list item's head ends: ":", " - ", "("
+_PORT_BOUNDS = re.compile(r"(\d+)(?:-(\d+))?")
 _LINE_JUNK = re.compile(r"^\s*(?:[-*•+]\s+|\d{1,3}[.)]\s+)?[\"'`]?|[\"'`]?\s*[,;]?\s*$")
 
 
@@ -417,7 +421,7 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
         if not line or line.startswith(("#", "//", ";")):
             continue
         tok = _LINE_JUNK.sub("", line)
-        if not tok or re.search(r"\s", tok):
+        if not tok or _SPACE.search(tok):
             return None
         found = parties_in_cell(Cell(code=[tok]))
         if len(found) != 1:
@@ -541,8 +545,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if list_context and not ports:
         ports = ctx.lead_ports
     direction = direction_of(sentence)
-    if direction == "both" and not re.search(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound",
-                                             sentence, re.I):
+    if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
     if not (parties or own and cue and not lead_in_of_next):
         return []
@@ -557,7 +560,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
 def _bare_tag(item: str) -> str | None:
     """The head of a list item under a "service tags" lead-in, when it is one tag-shaped name
     (``Storage``, ``AzureMonitor``, ``Storage.<region>``, "Azure Monitor")."""
-    head = re.split(r"\s*(?::|\s[-–—]\s|\()", item, maxsplit=1)[0].strip(" .,;`*")
+    head = _HEAD_END.split(item, maxsplit=1)[0].strip(" .,;`*")
     if not head or len(head.split()) > 3:
         return None
     joined = head.replace(" ", "")
@@ -666,7 +669,7 @@ def reconcile(rules: list[Rule], known: list[Rule]) -> list[Rule]:
 
 
 def _bounds(port: str) -> tuple[int, int] | None:
-    m = re.fullmatch(r"(\d+)(?:-(\d+))?", port)
+    m = _PORT_BOUNDS.fullmatch(port)
     return (int(m.group(1)), int(m.group(2) or m.group(1))) if m else None
 
 

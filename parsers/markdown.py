@@ -699,9 +699,9 @@ class _Walker:
             return row
         raw = self.src_lines[row_map[0]] if row_map[0] < len(self.src_lines) else ""
         cells = _split_row(_content(raw)[1])
-        src, no = self.origin(row_map[0])
         if len(cells) == ncols or ncols == 0:
             return row
+        src, no = self.origin(row_map[0])
         where = f"{src or self.L.path or '<page>'}:{no}"
         if len(cells) < ncols:
             self.diags.append(Diagnostic("ragged-row", f"row has {len(cells)} cells, header {ncols}: "
