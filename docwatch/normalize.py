@@ -312,7 +312,7 @@ class _Ctx:
     set_aside: str | None = None  # why no party of this table is a rule (reserved ranges, proxy bypass)
     example: bool = False  # the table's heading/lead-in calls its values examples
     next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
-    lead_parties: list[tuple[str, str]] = field(default_factory=list)  # the one host the lead-in names
+    lead_in: str | None = None  # the lead-in as read (clauses saying what is not needed dropped)
 
 
 _CLAUSES = re.compile(r"(?<=[.!?;])\s+")
@@ -361,9 +361,7 @@ def _context(table: Table) -> _Ctx:
             ctx.direction = "outbound"
     lead_in = _without_not_required_ports(_affirmed(table.lead_in), ctx)
     ctx.ports = ports_of_lead_in(lead_in)
-    if lead_in and "." in lead_in:
-        named = [p for p in parties_in_cell(Cell.from_items([lead_in]), want_tags=False) if _surely_host(*p)]
-        ctx.lead_parties = named if len(named) == 1 else []
+    ctx.lead_in = lead_in
     _set_aside_context(table, ctx)
     if ctx.tab:
         t = ctx.tab.lower()
@@ -1011,6 +1009,15 @@ def _port_groups(ports: dict[str | None, list[str]], protocol: str | None, impli
     return groups
 
 
+@memo
+def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
+    """The one host a lead-in names ("… to reach your hub, `<hub>.azure-devices.net`:"), if exactly one."""
+    if not lead_in or "." not in lead_in:
+        return ()
+    named = [p for p in parties_in_cell(Cell.from_items([lead_in]), want_tags=False) if _surely_host(*p)]
+    return tuple(named) if len(named) == 1 else ()
+
+
 def _machine_rules(r: _Row, ctx: _Ctx, index: int) -> list[Rule]:
     """"**Appliance** | Inbound connections on TCP port 3389 … Outbound connections on port 443":
     the machine is a role, and each sentence of the description gives its own ports, transport
@@ -1073,7 +1080,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
         # "Protocol | Port" with no address column: the ports of the one host the lead-in names
         # ("… to reach your hub, `<hub>.azure-devices.net`:"), else open to any address, as in prose
-        parties = [(k, v, None) for k, v in ctx.lead_parties] or [("cidr", ANY_ADDRESS, None)]
+        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)] or [("cidr", ANY_ADDRESS, None)]
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
     cell_text = " ".join(c.text for c in row)
