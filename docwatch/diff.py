@@ -251,6 +251,18 @@ def _implies_tcp(rule: Rule) -> bool:
         bool(ports) and ports <= _WEB_PORTS)
 
 
+def port_change(old: list[str], new: list[str]) -> tuple[list[str], list[str]]:
+    """The ports a matched rule gained and lost, each in port order: the field-level detail of a
+    pair whose ports differ (DeepDiff of the two port sets; only such pairs get here, so the
+    comparison of every rule stays the plain one in :func:`changed_fields`)."""
+    from deepdiff import DeepDiff
+
+    delta = DeepDiff(set(old), set(new), view="tree")
+    added = sorted((item.t2 for item in delta.get("set_item_added", ())), key=_port_sort)
+    removed = sorted((item.t1 for item in delta.get("set_item_removed", ())), key=_port_sort)
+    return added, removed
+
+
 def _field_events(old: Rule, new: Rule, fields: list[str], scope: Scope, source: str,
                   clouds_of_identity: set[str] = frozenset()) -> list[ChangeEvent]:
     events: list[ChangeEvent] = []
@@ -267,8 +279,7 @@ def _field_events(old: Rule, new: Rule, fields: list[str], scope: Scope, source:
         if fld in SILENT_FIELDS:
             continue
         if fld == "ports":
-            added = [p for p in nf["ports"] if p not in of["ports"]]
-            removed = [p for p in of["ports"] if p not in nf["ports"]]
+            added, removed = port_change(of["ports"], nf["ports"])
             for ports, verb, sev in ((added, "added", "high" if _must_allow(new) else "medium"), (removed, "removed", "medium")):
                 if ports:
                     noun = "port" if len(ports) == 1 else "ports"

@@ -166,3 +166,10 @@ def test_commit_url_from_source_url():
     url = "https://github.com/MicrosoftDocs/azure-docs/blob/live/articles/x.md"
     assert commit_url(url, "abc123") == "https://github.com/MicrosoftDocs/azure-docs/commit/abc123"
     assert commit_url(None, "abc") is None
+
+
+def test_port_change_is_the_field_level_detail_of_a_matched_pair():
+    from docwatch.diff import port_change
+
+    assert port_change(["80", "443"], ["443", "8443", "5671-5672"]) == (["5671-5672", "8443"], ["80"])
+    assert port_change(["443"], ["443"]) == ([], [])
