@@ -311,6 +311,7 @@ class _Ctx:
     not_required_ports: list[str] = field(default_factory=list)  # "ports 9000-9100 aren't required"
     set_aside: str | None = None  # why no party of this table is a rule (reserved ranges, proxy bypass)
     example: bool = False  # the table's heading/lead-in calls its values examples
+    example_list: bool = False  # a list under "Example: …" / "For example, …": instances, not the requirement
     next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
     lead_in: str | None = None  # the lead-in as read (clauses saying what is not needed dropped)
 
@@ -434,6 +435,7 @@ def _set_aside_context(table: Table, ctx: _Ctx) -> None:
             ctx.set_aside = reason
             break
     ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2])
+    ctx.example_list = table.kind == "list" and _EXAMPLE_LABEL.match(table.lead_in or "") is not None
     ctx.next_hops = [i for i, c in enumerate(table.columns) if "next hop" in _header(c)]
 
 
@@ -948,8 +950,13 @@ _DOC_IP = re.compile(r"^(?:192\.0\.2|198\.51\.100|203\.0\.113)\.")
 _EXAMPLE_ITEM = Folded(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", needles=("e.g.", "example", "sample"))
 
 
+_EXAMPLE_LABEL = re.compile(r"^\W*(?:for\s+)?(?:an?\s+)?examples?\b", re.I)
+
+
 def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     """Why a party is not a destination to allow (``None`` when it is one)."""
+    if ctx.example_list:
+        return "in a list the page introduces as an example"
     if ctx.set_aside == BYPASS and kind != "tag":
         # public service endpoints a page tells you to bypass the proxy for must still be allowed
         if _PRIVATE.search(value) or f".{value}" in cell_text or kind in ("cidr", "ip_range"):

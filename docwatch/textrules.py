@@ -59,6 +59,7 @@ from docwatch.normalize_values import (
     ANY_ADDRESS,
     Folded,
     cloud_of_heading,
+    cloud_of_label,
     direction_of,
     is_tag,
     parties_in_cell,
@@ -291,6 +292,10 @@ def _example_address(value: str) -> bool:
 
 
 _DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+# a proxy-style address on an example domain ("a proxy such as `http://proxy.example.com:3128`")
+_EXAMPLE_DOMAIN = re.compile(r"^[a-z]+://(?:[\w-]+\.)*example\.(?:com|net|org):\d+", re.I)
+_RESOURCE_PATH = re.compile(r"^Microsoft\.[A-Za-z]+/", re.I)
+_DNS_ZONE = re.compile(r"\b(?:dns|private dns)\s+zones?\b|\bzone\s+names?\b", re.I)
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
 
 
@@ -317,11 +322,16 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             found.append(("tag", known))
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
+    zone_named = "zone" in text.lower() and _DNS_ZONE.search(text) is not None
     for kind, value in found:
         if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0")):
             continue  # a file name; "any"/the default route is not a party named in prose
+        if kind == "url" and _RESOURCE_PATH.match(value):
+            continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
+        if kind in ("fqdn", "wildcard") and zone_named:
+            continue  # "the zone name must end with `postgres.database.azure.com`": a DNS zone, not a destination
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
-                        or _IP_URL.match(value)):
+                        or _IP_URL.match(value) or _EXAMPLE_DOMAIN.search(value)):
             continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
         if value.lower() not in seen:
             seen.add(value.lower())
@@ -437,11 +447,44 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
     return parties or None
 
 
+_LABELLED_LINE = re.compile(r"^(?P<label>[A-Za-z][\w ()'.-]{0,60}?)\s*(?:-|–|:)\s*(?P<addr>\S+)$")
+
+
+def _labelled_code_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
+    """A code block listing "West Europe - 52.136.197.163" lines under comment headers ("# Azure
+    US Government") and short label lines, when its lead-in asks for them ("make sure the
+    following IPs are allowed … on port 443"): each address, with the cloud its header names."""
+    lead = block.lead_in or ""
+    if not (_CUE.search(lead) and not _NEG.search(lead)):
+        return []
+    rules: list[Rule] = []
+    cloud = None
+    for raw in block.text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(("#", "//")):
+            cloud = cloud_of_label(line.lstrip("#/ ")) or cloud
+            continue
+        m = _LABELLED_LINE.match(line)
+        found = parties_in_cell(Cell(code=[m.group("addr")])) if m else []
+        if len(found) != 1 or found[0][0] == "tag":
+            if len(line.split()) <= 3 and not _HOSTISH.search(line):
+                continue  # a label line ("RHUI 4")
+            return []  # not that shape: commands, config, prose
+        for r in _rules_for(found, ctx.lead_ports, ctx, origin="code"):
+            r.cloud = r.cloud or cloud
+            rules.append(r)
+    return rules
+
+
 _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b)", re.I)
 
 
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b", re.I)
+_STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
+                         r"needs?|requires?|required|use)\b", re.I)
 _COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
 
 
@@ -529,8 +572,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         # negated; a clause of it that is not ("As Relay doesn't support tags, use **AzureCloud**")
         # still states its requirement
         kept = [p for p in _COMMA_CLAUSE.split(sentence) if not _NEG.search(p)]
-        if not kept or _NEG.search(", ".join(kept)):
-            return []
+        if not kept or _NEG.search(", ".join(kept)) or not _STRONG_CUE.search(", ".join(kept)):
+            return []  # (what is left must itself ask for something: "allow …", "use service tag …")
         return _sentence_rules(", ".join(kept), block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                list_context=list_context, leads_code=leads_code, defaults=defaults)
     cue = _CUE.search(sentence) is not None
@@ -715,9 +758,9 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         if ctx.example:
             return []
         parties = _code_parties(block, ctx)
-        if not parties:
-            return []
-        return _rules_for(parties, ctx.lead_ports, ctx, origin="code")
+        if parties:
+            return _rules_for(parties, ctx.lead_ports, ctx, origin="code")
+        return _labelled_code_rules(block, ctx)
     if block.kind == "list_item":
         if (tuple(block.headings), block.text) in listed or ctx.example:
             return []

@@ -332,8 +332,8 @@ class _Walker:
             self.list_block(el, tag, depth)
         elif tag == "li":  # a stray li outside a list: its own container
             self.container(el, "list_item", depth)
-        elif tag == "blockquote":
-            self.container(el, "blockquote", depth)
+        elif tag == "blockquote":  # a quoted block continues what introduced it ("**Example:** … are:")
+            self.container(el, "blockquote", depth, last=self.frames[-1].last)
             self.frames[-1].last = None
         elif tag in ("pre", "hr", "iframe", "video", "audio", "canvas", "form", "figure", "dl"):
             if tag == "pre":
@@ -373,6 +373,7 @@ class _Walker:
             title = nodes[0]
         kind = next((c for c in el.get("class", "").split() if c in _ALERTS), None)
         self.frames.append(_Frame("alert", kind, self.frames[-1].lead, self.frames[-1].depth))
+        self.frames[-1].last = self.frames[-2].last  # as a quoted block: it continues what introduced it
         try:
             self.walk(el, depth, skip=title)
         finally:

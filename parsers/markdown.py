@@ -604,6 +604,8 @@ class _Walker:
                 kind = ty[:-5]
                 outer = self.frames[-1]
                 fr = _Frame(kind, alert=outer.alert, lead=outer.lead, depth=outer.depth)
+                if kind == "blockquote":  # a quoted block continues what introduced it ("**Example:** … are:")
+                    fr.last = outer.last
                 if ty in ("bullet_list_open", "ordered_list_open"):
                     fr.lead, fr.depth = outer.last, outer.depth + 1
                 if ty == "list_item_open" and self.frames[-1].kind == "bullet_list":
