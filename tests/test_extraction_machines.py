@@ -52,3 +52,13 @@ def test_default_with_an_exception_and_real_ranges_after_for_example(rules):
     default; a public range after "for example" in a sentence with a negated clause is a rule."""
     assert facts(rules, "events.gadgetcloud.net") == {("outbound", "tcp", ("443",), "public")}  # "Global" row
     assert facts(rules, "4.208.13.0/24") == {(None, "tcp", ("443",), None)}
+
+
+def test_labelled_address_lines_under_cloud_comments(rules):
+    assert facts(rules, "52.136.197.160") == {(None, "tcp", ("443",), "public")}
+    assert facts(rules, "13.72.14.150") == {(None, "tcp", ("443",), "usgov")}
+
+
+def test_examples_resource_types_and_zone_names_are_not_rules(rules):
+    parties = {r["endpoint"] or r["service_tag"] for r in rules}
+    assert not parties & {"https://westus01.hub.gadgetcloud.net", "Microsoft.Gadget/hubs", "hub.gadgetcloud.net"}
