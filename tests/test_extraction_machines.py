@@ -55,8 +55,8 @@ def test_default_with_an_exception_and_real_ranges_after_for_example(rules):
 
 
 def test_labelled_address_lines_under_cloud_comments(rules):
-    assert facts(rules, "52.136.197.160") == {(None, "tcp", ("443",), "public")}
-    assert facts(rules, "13.72.14.150") == {(None, "tcp", ("443",), "usgov")}
+    assert facts(rules, "52.136.197.160") == {("outbound", "tcp", ("443",), "public")}
+    assert facts(rules, "13.72.14.150") == {("outbound", "tcp", ("443",), "usgov")}
 
 
 def test_examples_resource_types_and_zone_names_are_not_rules(rules):
