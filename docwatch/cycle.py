@@ -258,7 +258,7 @@ def fetch_failed(catalog, cfg: Config, state: CrawlState, source: str, reason: s
 # -- the cycle ---------------------------------------------------------------------------------
 
 async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] | None = None,
-                          client=None, on_done: Callable[[SourceOutcome], None] | None = None,
+                          on_done: Callable[[SourceOutcome], None] | None = None,
                           deliver: bool = True) -> CycleReport:
     started = time.monotonic()
     report = CycleReport(started_at=now_iso())
@@ -274,7 +274,7 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
     timeout = cfg.fetch.cycle_timeout
     try:
         # every fetch ends by the cycle deadline; what is still running just after it is cancelled
-        async with F.Fetcher(cfg.fetch, client=client, deadline=time.monotonic() + timeout) as fetcher:
+        async with F.Fetcher(cfg.fetch, deadline=time.monotonic() + timeout) as fetcher:
             sf = SourceFetcher(fetcher, state, store, cfg)
             streaks = open_streaks(catalog)
 
