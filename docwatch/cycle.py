@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # Bundles handed to extraction in this process (pool or not): a no-change cycle adds none.
 EXTRACTIONS = {"count": 0}
 DEADLINE_GRACE = 1.0  # seconds after fetch.cycle_timeout before unfinished sources are cancelled
+WORKER_MODULES = ("docwatch.cycle", "docwatch.normalize", "docwatch.coverage", "parsers")  # what extraction imports
 
 
 @dataclass
@@ -127,6 +128,8 @@ class Extractor:
         if self._pool is None:
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if ctx.get_start_method() == "forkserver":  # imported once by the server, not by every worker
+                ctx.set_forkserver_preload(list(WORKER_MODULES))
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         return self._pool
 
@@ -172,16 +175,21 @@ def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> s
     return None
 
 
+def bundle_snapshot(store: SnapshotStore, b: Bundle) -> str | None:
+    """The snapshot id to record for ``b``: a page with includes or page meta is stored as a bundle
+    (page, includes, meta), so a later parser upgrade can re-extract it as it was; a lone page is
+    its own snapshot. Blocking (fsyncs): the cycle runs it in a thread."""
+    if b.includes or any(b.meta.values()):
+        return store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
+    return b.snapshot_id
+
+
 def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, rules, cov: dict[str, int],
                      store: SnapshotStore | None = None) -> SourceOutcome:
     """Hand one parsed bundle to the pipeline; record the outcome and coverage in the state.
-    With ``store``, a page with includes or page meta is snapshotted as a bundle (page, includes,
-    meta), so a later parser upgrade can re-extract it as it was; a lone page is its own snapshot."""
-    snapshot_id = b.snapshot_id
-    if store is not None and (b.includes or any(b.meta.values())):
-        snapshot_id = store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
+    ``store`` lets the pipeline re-extract stored versions after a parser upgrade."""
     obs = Observation(b.source, doc, rules, observed_at=b.observed_at, content_hash=b.content_hash,
-                      snapshot_id=snapshot_id, page_url=b.page_url, form=b.form)
+                      snapshot_id=b.snapshot_id, page_url=b.page_url, form=b.form)
     res = ingest(catalog, obs, guard=cfg.guard, store=store)
     anomaly = res.status == "anomaly"  # the pipeline logged why
     prev = state.source(b.source)
@@ -288,7 +296,9 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 try:
                     out = unchanged_bundle(catalog, cfg, state, b, last=last, streaks=streaks)
                     if out is None:
-                        out = ingest_extracted(catalog, cfg, state, b, *await extractor.extract(b), store)
+                        parts, b.snapshot_id = await asyncio.gather(extractor.extract(b),
+                                                                    asyncio.to_thread(bundle_snapshot, store, b))
+                        out = ingest_extracted(catalog, cfg, state, b, *parts, store)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a parser/catalog bug must not take the other sources down

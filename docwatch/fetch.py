@@ -129,6 +129,25 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing: a watcher needs no session, and httpx builds urllib request and
+    response wrappers for every response just to look for Set-Cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _CookielessClient(httpx.AsyncClient):
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, value) -> None:  # httpx's __init__ sets an empty jar; nothing to keep
+        pass
+
+
+_NO_COOKIES = _NoCookies()
 _LIVE: "weakref.WeakSet[Fetcher]" = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
 
@@ -153,7 +172,7 @@ class Fetcher:
     def __init__(self, cfg: FetchConfig, *, deadline: float | None = None):
         self.cfg = cfg
         self.deadline = deadline
-        self.client = httpx.AsyncClient(
+        self.client = _CookielessClient(
             timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout, pool=None),
             transport=HostPoolTransport(keepalive=min(max(cfg.per_host, 1), max(cfg.concurrency, 1))),
             follow_redirects=False,
@@ -161,6 +180,7 @@ class Fetcher:
         )
         self._global = asyncio.Semaphore(cfg.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._refusals: dict[str, str | None] = {}
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.cancelled: str | None = None  # the reason once cancel() was called
@@ -200,6 +220,13 @@ class Fetcher:
                 loop.call_soon_threadsafe(_cancel)
         except RuntimeError:  # the loop closed meanwhile
             pass
+
+    def refusal(self, url: str) -> str | None:
+        """:func:`url_refusal` against ``fetch.allowed_hosts``, worked out once per URL (a cycle
+        asks for each of its hundreds of URLs at least twice)."""
+        if url not in self._refusals:
+            self._refusals[url] = url_refusal(url, self.cfg.allowed_hosts)
+        return self._refusals[url]
 
     def _host_sem(self, host: str) -> asyncio.Semaphore:
         if host not in self._hosts:
@@ -296,7 +323,7 @@ class Fetcher:
                        arm=None) -> None:
         current, seen = url, {url}
         for _hop in range(self.cfg.max_redirects + 1):
-            refusal = url_refusal(current, self.cfg.allowed_hosts)
+            refusal = self.refusal(current)
             if refusal:
                 raise _Fail(f"refused: {refusal}" + (f" (redirected to {current})" if current != url else ""))
             headers = {}  # the client sends REQUEST_HEADERS; the first hop is conditional
