@@ -3,24 +3,15 @@ request per URL, parses nothing and writes one transaction; the fetch log is pru
 parallel (process pool) and serial extraction paths give identical catalogs."""
 from __future__ import annotations
 
-import pytest
-
 from docwatch import cycle
 from docwatch.catalog import Catalog
 from docwatch.crawlstate import CrawlState
 from docwatch.cycle import run_cycle
 from cycle_support import config, WriteCounter, counts, digest, serve_html, serve_markdown, source
-from test_fetch_helpers import FaultServer
+from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 MONITOR, ARC, APIM, ML = ("azure-monitor-network-access", "arc-servers-network-requirements",
                           "apim-virtual-network-reference", "azureml-behind-firewall")
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _sources(server, index: int):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from docwatch.catalog import Catalog
 from docwatch.crawlstate import CrawlState
@@ -14,18 +13,11 @@ from docwatch.fetch import Fetcher
 from docwatch.snapshots import SnapshotStore
 from docwatch.sourcefetch import FormFailed, SourceFetcher
 from cycle_support import config, serve_html, serve_markdown, source
-from test_fetch_helpers import FaultServer
+from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 ARC = "arc-servers-network-requirements"
 APIM = "apim-virtual-network-reference"
 ARC_INCLUDE = "/MicrosoftDocs/azure-management-docs/main/articles/azure-arc/servers/includes/network-requirements.md"
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _bundles(cfg, srcs, last_hashes=None, **kw):
