@@ -18,7 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +33,11 @@ from docwatch.sourcefetch import Bundle, FormFailed, SourceFetcher
 
 log = logging.getLogger(__name__)
 
-# Bundles handed to extraction in this process (pool or not): a no-change cycle adds none.
-EXTRACTIONS = {"count": 0}
+# Bundles handed to extraction in this process (``count``) and of those, sent to a worker process
+# (``pooled``): a no-change cycle adds none.
+EXTRACTIONS = {"count": 0, "pooled": 0}
 DEADLINE_GRACE = 1.0  # seconds after fetch.cycle_timeout before unfinished sources are cancelled
+SMALL_JOB = 4096  # characters of a document and its includes below which a thread parses it (see Extractor)
 WORKER_MODULES = ("docwatch.cycle", "docwatch.normalize", "docwatch.coverage", "parsers")  # what extraction imports
 
 
@@ -116,13 +118,18 @@ def _bundle_args(b: Bundle) -> tuple:
 
 
 class Extractor:
-    """Parse + normalize off the event loop: a process pool of ``workers``, or one thread when
-    ``workers`` <= 1 (identical results). The pool starts on the first page that needs parsing,
-    so a no-change cycle starts no processes."""
+    """Parse + normalize off the event loop: in a process pool of ``workers``, or in one thread when
+    ``workers`` <= 1 (identical results). A small document (under :data:`SMALL_JOB` characters with
+    its includes, ≈1-3 ms to parse) is parsed in the thread even with a pool: a round trip to a
+    worker (pickling both ways, the pool's feeder and result threads) costs the event loop about
+    as much, and with the worker processes competing for the cores it made a cycle of 500 small
+    pages slower. The pool starts on the first large document, so a no-change cycle (or one of
+    small pages) starts no processes."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docwatch-parse")
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -135,22 +142,28 @@ class Extractor:
 
     async def extract(self, b: Bundle):
         EXTRACTIONS["count"] += 1
-        if self.workers > 1:
+        loop = asyncio.get_running_loop()
+        if self.workers > 1 and len(b.text) + sum(map(len, b.includes.values())) >= SMALL_JOB:
             try:
-                self._ensure_pool()
-                return await asyncio.get_running_loop().run_in_executor(self._pool, extract_parts, *_bundle_args(b))
+                pool = self._ensure_pool()
+                EXTRACTIONS["pooled"] += 1
+                return await loop.run_in_executor(pool, extract_parts, *_bundle_args(b))
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 # no worker processes here (e.g. a __main__ without the spawn guard, no /dev/shm):
                 # the same extraction in a thread, for the rest of the cycle
                 log.warning("parse workers unavailable (%s: %s); parsing in a thread", type(exc).__name__, exc)
-                self.close()
+                self._close_pool()
                 self.workers = 1
-        return await asyncio.to_thread(extract_parts, *_bundle_args(b))
+        return await loop.run_in_executor(self._thread, extract_parts, *_bundle_args(b))
 
-    def close(self) -> None:
+    def _close_pool(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._close_pool()
+        self._thread.shutdown(wait=True, cancel_futures=True)
 
 
 # -- processing: shared by scrape and replay -----------------------------------------------------

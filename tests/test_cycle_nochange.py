@@ -74,9 +74,11 @@ def test_process_pool_and_serial_paths_give_identical_catalogs(tmp_path, server)
             srcs = _sources(server, index)
             cfg = config(d, srcs, parse_workers=workers)
             cat = Catalog(cfg.catalog_path)
+            pooled = cycle.EXTRACTIONS["pooled"]
             report = run_cycle(cfg, cat)
             cat.close()
             assert not report.failed, report.outcomes
+            assert (cycle.EXTRACTIONS["pooled"] > pooled) == (workers > 1)  # real pages go to the workers
         dbs[workers] = digest(cfg.catalog_path)
     serial, pooled = dbs[1], dbs[2]
     assert serial["change_events"]  # the second cycle found real changes
