@@ -18,7 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 # (``pooled``): a no-change cycle adds none.
 EXTRACTIONS = {"count": 0, "pooled": 0}
 DEADLINE_GRACE = 1.0  # seconds after fetch.cycle_timeout before unfinished sources are cancelled
-SMALL_JOB = 4096  # characters of a document and its includes below which a thread parses it (see Extractor)
+BATCH_CHARS = 32768  # characters of documents sent to a parse worker in one round trip (see Extractor)
+BATCH_WAIT = 0.005  # seconds a document waits for others to share its round trip
 WORKER_MODULES = ("docwatch.cycle", "docwatch.normalize", "docwatch.coverage", "parsers")  # what extraction imports
 
 
@@ -113,23 +114,41 @@ def extract_parts(text: str, path: str | None, form: str, includes: dict[str, st
     return doc, rules, coverage_of(doc, rules)
 
 
+class ExtractionFailed(Exception):
+    """Processing one document failed in a worker (the message names the original error)."""
+
+
+def extract_batch(jobs: list[tuple]) -> list[tuple[bool, Any]]:
+    """:func:`extract_parts` of several bundles in one worker round trip: ``(True, parts)`` or
+    ``(False, ExtractionFailed)`` per job, so one bad document fails only its own source."""
+    out: list[tuple[bool, Any]] = []
+    for args in jobs:
+        try:
+            out.append((True, extract_parts(*args)))
+        except Exception as exc:  # noqa: BLE001 - handed back to that source's task, picklable
+            out.append((False, ExtractionFailed(f"{type(exc).__name__}: {exc}")))
+    return out
+
+
 def _bundle_args(b: Bundle) -> tuple:
     return (b.text, b.path, b.form, b.includes, b.meta, b.diagnostics)
 
 
 class Extractor:
     """Parse + normalize off the event loop: in a process pool of ``workers``, or in one thread when
-    ``workers`` <= 1 (identical results). A small document (under :data:`SMALL_JOB` characters with
-    its includes, ≈1-3 ms to parse) is parsed in the thread even with a pool: a round trip to a
-    worker (pickling both ways, the pool's feeder and result threads) costs the event loop about
-    as much, and with the worker processes competing for the cores it made a cycle of 500 small
-    pages slower. The pool starts on the first large document, so a no-change cycle (or one of
-    small pages) starts no processes."""
+    ``workers`` <= 1 (identical results). Documents go to the workers in batches (up to
+    :data:`BATCH_CHARS` characters, or what arrived within :data:`BATCH_WAIT` seconds): one round trip
+    (pickling both ways, the pool's feeder and result threads) costs the event loop's process about
+    a millisecond, as much as parsing a small page, so 500 small pages sent one by one kept the loop
+    as busy as parsing them itself. The pool starts on the first document, so a no-change cycle
+    starts no processes."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docwatch-parse")
+        self._batch: list[tuple[tuple, asyncio.Future]] = []
+        self._batch_chars = 0
+        self._timer: asyncio.TimerHandle | None = None
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -142,28 +161,64 @@ class Extractor:
 
     async def extract(self, b: Bundle):
         EXTRACTIONS["count"] += 1
-        loop = asyncio.get_running_loop()
-        if self.workers > 1 and len(b.text) + sum(map(len, b.includes.values())) >= SMALL_JOB:
+        if self.workers > 1:
             try:
-                pool = self._ensure_pool()
+                self._ensure_pool()
                 EXTRACTIONS["pooled"] += 1
-                return await loop.run_in_executor(pool, extract_parts, *_bundle_args(b))
+                return await self._queued(_bundle_args(b), len(b.text) + sum(map(len, b.includes.values())))
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 # no worker processes here (e.g. a __main__ without the spawn guard, no /dev/shm):
                 # the same extraction in a thread, for the rest of the cycle
                 log.warning("parse workers unavailable (%s: %s); parsing in a thread", type(exc).__name__, exc)
-                self._close_pool()
+                self.close()
                 self.workers = 1
-        return await loop.run_in_executor(self._thread, extract_parts, *_bundle_args(b))
+        return await asyncio.to_thread(extract_parts, *_bundle_args(b))
 
-    def _close_pool(self) -> None:
+    def _queued(self, args: tuple, chars: int) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._batch.append((args, fut))
+        self._batch_chars += chars
+        if self._batch_chars >= BATCH_CHARS:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(BATCH_WAIT, self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._batch, self._batch_chars = self._batch, [], 0
+        if not batch:
+            return
+        try:
+            done = asyncio.wrap_future(self._pool.submit(extract_batch, [args for args, _ in batch]))
+        except Exception as exc:  # a broken pool: every waiting source hears it (and falls back)
+            for _, fut in batch:
+                fut.done() or fut.set_exception(exc)
+            return
+        done.add_done_callback(lambda d: _hand_out(d, [fut for _, fut in batch]))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def close(self) -> None:
-        self._close_pool()
-        self._thread.shutdown(wait=True, cancel_futures=True)
+
+def _hand_out(done: asyncio.Future, futs: list[asyncio.Future]) -> None:
+    """Each source's result (or exception) from one batch."""
+    if done.cancelled() or done.exception() is not None:
+        exc = asyncio.CancelledError() if done.cancelled() else done.exception()
+        for fut in futs:
+            fut.done() or fut.set_exception(exc)
+        return
+    for fut, (ok, value) in zip(futs, done.result()):
+        if not fut.done():
+            fut.set_result(value) if ok else fut.set_exception(value)
 
 
 # -- processing: shared by scrape and replay -----------------------------------------------------
