@@ -495,7 +495,3 @@ def replay(cfg: Config, catalog, snap_dir: str | Path, *, on_done=None, deliver:
         report.delivery = deliver_alerts(catalog, cfg)
     report.seconds = time.monotonic() - started
     return report
-
-
-# Deprecated name kept for modules not yet switched (daemon.py): the crawl state.
-FetchState = CrawlState

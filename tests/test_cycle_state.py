@@ -14,7 +14,7 @@ from docwatch.crawlstate import CrawlState
 from docwatch.fetch import FetchResult
 from cycle_support import WriteCounter
 
-OLD_DDL = [  # what cycle.FetchState created before migration 5
+OLD_DDL = [  # what the cycle's old FetchState created before migration 5
     "CREATE TABLE http_cache (url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, sha256 TEXT, content_type TEXT, "
     "updated_at TEXT)",
     "CREATE TABLE fetch_log (id INTEGER PRIMARY KEY, url TEXT NOT NULL, source TEXT, time TEXT NOT NULL, "

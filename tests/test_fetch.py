@@ -9,7 +9,8 @@ import pytest
 
 from docwatch.catalog import Catalog
 from docwatch.config import SourceConfig
-from docwatch.cycle import FetchState, run_cycle
+from docwatch.crawlstate import CrawlState
+from docwatch.cycle import run_cycle
 from docwatch.fetch import (Fetcher, doc_commit, include_refs, looks_like_error_page, markdown_candidates,
                             page_meta, resolve_include, url_refusal)
 from conftest import corpus_versions
@@ -92,7 +93,7 @@ def test_conditional_get_304_is_not_parsed(tmp_path, server, monitor_pages, monk
     r3 = run_cycle(cfg, cat)
     assert r3.outcomes[0].status in ("changed", "unchanged")
     assert _counts(cat)["versions"] == before["versions"] + 1
-    assert FetchState(cat.db).cache(server.url(MD_PATH)).etag == '"v2"'
+    assert CrawlState(cat.db).cache(server.url(MD_PATH)).etag == '"v2"'
     cat.close()
 
 
@@ -154,7 +155,7 @@ def test_fault_matrix(tmp_path, server, monitor_pages, fault):
         assert report.all_failed
     else:  # fetched fine; the catalog's guard judged the content
         assert row["status"] == "ok" and not report.all_failed
-    st = FetchState(cat.db).sources()["monitor"]
+    st = CrawlState(cat.db).sources()["monitor"]
     assert st.last_status == status and st.last_error
 
     # recovery: the page is back, nothing new is inferred, the source is healthy again
@@ -164,7 +165,7 @@ def test_fault_matrix(tmp_path, server, monitor_pages, fault):
     final = _counts(cat)
     assert final["removed"] == 0 and final["current"] == baseline["current"]
     assert final["rule_versions"] == baseline["rule_versions"]
-    st = FetchState(cat.db).sources()["monitor"]
+    st = CrawlState(cat.db).sources()["monitor"]
     assert st.last_status == back.status and st.last_success >= st.last_error_at
     cat.close()
 
