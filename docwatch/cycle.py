@@ -18,7 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,29 +141,42 @@ class Extractor:
     (pickling both ways, the pool's feeder and result threads) costs the event loop's process about
     a millisecond, as much as parsing a small page, so 500 small pages sent one by one kept the loop
     as busy as parsing them itself. The pool starts on the first document, so a no-change cycle
-    starts no processes."""
+    starts no processes, and it starts in a thread: starting a worker waits for the fork server to
+    import the extraction modules, which on the event loop stalled every fetch for a second."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._starter: ThreadPoolExecutor | None = None
+        self._starting: Future | None = None  # the pool, once its workers are spawned
         self._batch: list[tuple[tuple, asyncio.Future]] = []
         self._batch_chars = 0
         self._timer: asyncio.TimerHandle | None = None
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """A pool with every worker spawned (blocking: runs in the starter thread)."""
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if ctx.get_start_method() == "forkserver":  # imported once by the server, not by every worker
+            ctx.set_forkserver_preload(list(WORKER_MODULES))
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        for _ in range(self.workers):  # each submit spawns a worker until all are up; later ones never block
+            pool.submit(int)
+        return pool
+
+    async def _started_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if ctx.get_start_method() == "forkserver":  # imported once by the server, not by every worker
-                ctx.set_forkserver_preload(list(WORKER_MODULES))
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            if self._starting is None:
+                self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docwatch-pool-start")
+                self._starting = self._starter.submit(self._new_pool)
+            self._pool = await asyncio.shield(asyncio.wrap_future(self._starting))
         return self._pool
 
     async def extract(self, b: Bundle):
         EXTRACTIONS["count"] += 1
         if self.workers > 1:
             try:
-                self._ensure_pool()
+                await self._started_pool()
                 EXTRACTIONS["pooled"] += 1
                 return await self._queued(_bundle_args(b), len(b.text) + sum(map(len, b.includes.values())))
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
@@ -204,9 +217,12 @@ class Extractor:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            pool.shutdown(wait=True, cancel_futures=True)
+        starting, self._starting, self._pool = self._starting, None, None
+        if self._starter is not None:
+            self._starter.shutdown(wait=True)  # a pool still starting is waited for, then shut down
+            self._starter = None
+        if starting is not None and starting.exception() is None:
+            starting.result().shutdown(wait=True, cancel_futures=True)
 
 
 def _hand_out(done: asyncio.Future, futs: list[asyncio.Future]) -> None:
