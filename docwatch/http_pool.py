@@ -6,8 +6,8 @@ httpcore's own pool, for every request, asks every pooled connection whether it 
 own origin and checks that one only. The pool does not cap how many connections are open: the
 :class:`docwatch.fetch.Fetcher`'s global and per-host semaphores do (at most one connection per
 request in flight). The TLS context is made at the first https request, so a cycle over plain
-http never loads the CA bundle. Proxies from the environment are still httpx's own transports
-(``AsyncClient`` mounts them in front of this one).
+http never loads the CA bundle. With a proxy in the environment the Fetcher uses httpx's own
+transports instead (httpx honours the environment's proxies only then).
 """
 from __future__ import annotations
 

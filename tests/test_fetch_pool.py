@@ -12,6 +12,7 @@ import pytest
 
 from docwatch.config import FetchConfig
 from docwatch.fetch import Fetcher
+from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 
 class _KeepAlive(BaseHTTPRequestHandler):
@@ -102,3 +103,16 @@ def test_origins_do_not_share_connections(keepalive):
     res = _fetch_all(_cfg(port, 1), urls)
     assert {r.status for r in res} == {"ok"}
     assert len(keepalive.peers) == 2  # one per origin, each reused
+
+
+def test_a_proxy_from_the_environment_is_still_used(monkeypatch, server):
+    """With ``HTTP_PROXY`` set, requests take httpx's proxy transport (the fault server plays the
+    proxy: it is asked for the absolute URL of a host that listens nowhere)."""
+    target = "http://127.0.0.1:9/md/a.md"  # port 9 (discard): nothing answers there directly
+    server.set(target, {"body": b"# via the proxy\n"})
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url(""))
+    (res,) = _fetch_all(FetchConfig(retries=0, allowed_hosts=["127.0.0.1:9"]), [target])
+    assert res.status == "ok" and res.body == b"# via the proxy\n"
+    assert server.hits[target] == 1
