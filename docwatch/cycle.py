@@ -1,6 +1,6 @@
 """One scrape cycle: orchestration only.
 
-fetch (:mod:`docwatch.sourcefetch`) → extract (:func:`docwatch.pipeline.extract`, in a process
+fetch (:mod:`docwatch.sourcefetch`) → extract (:mod:`docwatch.extraction`, in a process
 pool while fetching continues) → :func:`docwatch.pipeline.ingest` → alerts, with the crawl
 state (:mod:`docwatch.crawlstate`) written once at the end of the cycle.
 
@@ -27,7 +27,8 @@ from typing import Any, Callable
 from docwatch import fetch as F
 from docwatch.config import Config, SourceConfig
 from docwatch.crawlstate import CrawlState, now_iso
-from docwatch.pipeline import Observation, extract, ingest, store_bundle
+from docwatch.extraction import extract_batch, extract_parts
+from docwatch.pipeline import Observation, ingest, store_bundle
 from docwatch.snapshots import CorruptSnapshot, SnapshotStore
 from docwatch.sourcefetch import Bundle, FormFailed, SourceFetcher
 
@@ -39,7 +40,7 @@ EXTRACTIONS = {"count": 0, "pooled": 0}
 DEADLINE_GRACE = 1.0  # seconds after fetch.cycle_timeout before unfinished sources are cancelled
 BATCH_CHARS = 32768  # characters of documents sent to a parse worker in one round trip (see Extractor)
 BATCH_WAIT = 0.005  # seconds a document waits for others to share its round trip
-WORKER_MODULES = ("docwatch.cycle", "docwatch.normalize", "docwatch.coverage", "parsers")  # what extraction imports
+WORKER_MODULES = ("docwatch.extraction", "docwatch.normalize", "docwatch.coverage", "parsers")  # what workers import
 
 
 @dataclass
@@ -103,32 +104,7 @@ class CycleReport:
                 f"in {self.seconds:.1f}s")
 
 
-# -- extraction (pure; runs in worker processes) -----------------------------------------------
-
-def extract_parts(text: str, path: str | None, form: str, includes: dict[str, str], meta: dict,
-                  diagnostics: list):
-    """Module-level so a worker process can run it: the bundle's fields in, (doc, rules,
-    coverage counts) out. Coverage is counted here too, off the event loop."""
-    doc, rules = extract(text, path=path, loader=includes.get if form == "markdown" else None, meta=meta,
-                         diagnostics=diagnostics)
-    return doc, rules, coverage_of(doc, rules)
-
-
-class ExtractionFailed(Exception):
-    """Processing one document failed in a worker (the message names the original error)."""
-
-
-def extract_batch(jobs: list[tuple]) -> list[tuple[bool, Any]]:
-    """:func:`extract_parts` of several bundles in one worker round trip: ``(True, parts)`` or
-    ``(False, ExtractionFailed)`` per job, so one bad document fails only its own source."""
-    out: list[tuple[bool, Any]] = []
-    for args in jobs:
-        try:
-            out.append((True, extract_parts(*args)))
-        except Exception as exc:  # noqa: BLE001 - handed back to that source's task, picklable
-            out.append((False, ExtractionFailed(f"{type(exc).__name__}: {exc}")))
-    return out
-
+# -- extraction ----------------------------------------------------------------------------------
 
 def _bundle_args(b: Bundle) -> tuple:
     return (b.text, b.path, b.form, b.includes, b.meta, b.diagnostics)
@@ -238,15 +214,6 @@ def _hand_out(done: asyncio.Future, futs: list[asyncio.Future]) -> None:
 
 
 # -- processing: shared by scrape and replay -----------------------------------------------------
-
-def coverage_of(doc, rules) -> dict[str, int]:
-    """Coverage counts of one parsed document (tokens seen, in rules, set aside, unparsed)."""
-    from dataclasses import asdict
-
-    from docwatch.coverage import coverage_counts
-
-    return {k: int(v) for k, v in asdict(coverage_counts(doc, rules)).items()}
-
 
 def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> str | None:
     """A reason when this version accounts for fewer of its page's tokens than the last one."""

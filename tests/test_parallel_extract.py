@@ -8,7 +8,8 @@ from pathlib import Path
 
 from docwatch import cycle
 from docwatch.catalog import Catalog
-from docwatch.cycle import ExtractionFailed, extract_batch, extract_parts, run_cycle
+from docwatch.cycle import run_cycle
+from docwatch.extraction import ExtractionFailed, extract_batch, extract_parts
 from cycle_support import config, digest
 from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
