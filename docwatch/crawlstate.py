@@ -105,11 +105,11 @@ class CrawlState:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _rows(self, table: str, cls, tail: str = "", params: tuple = ()) -> list:
+    def _rows(self, table: str, cls) -> list:
         """Rows of ``table`` as ``cls`` instances (columns ``cls`` does not know are left out)."""
         if table not in self._tables:
             return []
-        cur = self.db.execute(f"SELECT * FROM [{table}] {tail}", params)
+        cur = self.db.execute(f"SELECT * FROM [{table}]")
         names = {f.name for f in fields(cls)}
         keep = [(i, d[0]) for i, d in enumerate(cur.description) if d[0] in names]
         return [cls(**{name: r[i] for i, name in keep}) for r in cur.fetchall()]
@@ -140,12 +140,6 @@ class CrawlState:
 
     def daemon(self) -> dict[str, str]:
         return {r.key: r.value for r in self._rows("daemon_state", _DaemonRow)}
-
-    def fetch_log(self, source: str | None = None, limit: int | None = None) -> list[FetchLogRow]:
-        """The newest ``limit`` rows (all by default), oldest first."""
-        where, params = ("WHERE source = ?", (source,)) if source else ("", ())
-        lim = f" LIMIT {int(limit)}" if limit else ""
-        return self._rows("fetch_log", FetchLogRow, f"{where} ORDER BY id DESC{lim}", params)[::-1]
 
     # -- buffered writes -------------------------------------------------------------------
 

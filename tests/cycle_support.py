@@ -137,3 +137,14 @@ class WriteCounter:
 
     def stop(self) -> None:
         self.conn.set_trace_callback(None)
+
+
+def fetch_log(db, limit: int | None = None) -> list:
+    """The newest ``limit`` rows of the catalog's fetch log (all by default), oldest first."""
+    from dataclasses import fields
+
+    from docwatch.crawlstate import FetchLogRow
+
+    names = ", ".join(f.name for f in fields(FetchLogRow))
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    return [FetchLogRow(*r) for r in db.execute(f"SELECT {names} FROM fetch_log ORDER BY id DESC{lim}").fetchall()][::-1]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from docwatch import cycle
 from docwatch.catalog import Catalog
-from docwatch.crawlstate import CrawlState
 from docwatch.cycle import run_cycle
-from cycle_support import config, WriteCounter, counts, digest, serve_html, serve_markdown, source
+from cycle_support import config, WriteCounter, counts, digest, fetch_log, serve_html, serve_markdown, source
 from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 MONITOR, ARC, APIM, ML = ("azure-monitor-network-access", "arc-servers-network-requirements",
@@ -46,7 +45,7 @@ def test_all_304_cycle_parses_nothing_and_writes_one_transaction(tmp_path, serve
     assert delta["/learn/apim"] == 0  # unchanged markdown needs no page meta
     requested = [p for p, n in delta.items() if n]
     assert all(h.get("If-None-Match") for p, h in server.requests[-len(requested):])  # all conditional
-    log = CrawlState(cat.db).fetch_log(limit=len(requested))
+    log = fetch_log(cat.db, limit=len(requested))
     assert {r.status for r in log} == {"not-modified"}
     cat.close()
 
@@ -58,7 +57,7 @@ def test_fetch_log_is_pruned_to_its_retention(tmp_path, server):
     run_cycle(cfg, cat)
     cat.db.execute("UPDATE fetch_log SET time = '2020-01-01T00:00:00Z'")  # an old row
     run_cycle(cfg, cat)
-    rows = CrawlState(cat.db).fetch_log()
+    rows = fetch_log(cat.db)
     assert rows and all(r.time > "2020-01-02" for r in rows)
     cat.close()
 
