@@ -88,8 +88,10 @@ def _bytes_per_rule_version(cat: Catalog, path: Path, n: int) -> str:
     cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = path.stat().st_size
     try:
-        top = cat.db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 3").fetchall()
-        where = "; " + ", ".join(f"{name} {b / size:.0%}" for name, b in top)
+        used = cat.db.execute("SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+        empty = sum(b for _, b, payload in used if not payload)
+        where = ("; " + ", ".join(f"{name} {b / size:.0%}" for name, b, _ in used[:6])
+                 + f"; {sum(1 for *_, p in used if not p)} empty tables/indexes {empty / size:.0%}")
     except Exception:  # noqa: BLE001 - dbstat is optional in SQLite builds
         where = ""
     return f"{size / max(n, 1):.0f} B ({size / 1e6:.1f} MB / {n:,}{where})"
@@ -147,15 +149,15 @@ def generate(path: Path) -> tuple[Catalog, float]:
                 rvs.append((rvid, rid, s * VERSIONS + v + 1, times[v], None if last else times[v + 1], ep,
                             "fqdn" if ep else None, tag, json.dumps(["443", str(1000 + v)], separators=(",", ":")),
                             "tcp", "outbound", "public", 1, f"Purpose of rule {r} version {v}", r % 20 + 1, r % 4, r))
-            rules.append((rid, f"src{s:03d}", key, ep, ep.lower()[::-1] if ep else None, tag,
-                          f"Purpose of rule {r} version {VERSIONS - 1}", rvid, times[0], times[-1]))
-    db.conn.executemany(
-        "INSERT INTO rules (id, source, rule_key, endpoint, endpoint_rev, service_tag, purpose, current_rv, first_seen, "
-        "last_changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rules)
+            rules.append((rid, f"src{s:03d}", key, ep, ep.lower()[::-1] if ep else None, tag, rvid))
+    # versions first: the catalog's triggers fill rule_ports from them and rules_fts from a rule's current one
     db.conn.executemany(
         'INSERT INTO rule_versions (id, rule, version_id, valid_from, valid_to, endpoint, endpoint_kind, service_tag, '
         'ports, protocol, direction, cloud, required, purpose, section_id, tbl, row) '
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rvs)
+    db.conn.executemany(
+        "INSERT INTO rules (id, source, rule_key, endpoint, endpoint_rev, service_tag, current_rv) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)", rules)
     db.execute("COMMIT")
     return cat, time.perf_counter() - t
 

@@ -1,4 +1,4 @@
-"""The versioned rule catalog (SQLite via sqlite-utils).
+"""The versioned rule catalog (SQLite: plain ``sqlite3`` for reads, sqlite-utils for writers).
 
 Identity
     A rule is identified by ``(source, Rule.key)`` where ``Rule.key`` is
@@ -46,15 +46,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Iterator
 
 from docwatch.catalog_schema import SCHEMA_VERSION, create_views, current_version, migrate, now_iso
-from docwatch.diff import facts_equal
 from docwatch.errors import CatalogError, UsageError
-from docwatch.model import ChangeEvent, Rule
-from parsers.model import Document
+
+if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
+    import sqlite_utils
+
+    from docwatch.model import ChangeEvent, Rule
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,8 @@ def _loads(value: str | None) -> Any:
 
 def rule_from_row(row: dict[str, Any]) -> Rule:
     """A :class:`Rule` from a ``rule_versions`` row (or a view row using the same names)."""
+    from docwatch.model import Rule
+
     req = row.get("required")
     return Rule(
         endpoint=row.get("endpoint"), endpoint_kind=row.get("endpoint_kind"), service_tag=row.get("service_tag"),
@@ -155,6 +157,10 @@ def rule_from_row(row: dict[str, Any]) -> Rule:
         deadline_text=row.get("deadline_text"), origin=row.get("origin") or "table",
         section=_loads(row.get("section")) or [], table=row.get("tbl", row.get("table")), row=row.get("row"),
     )
+
+
+def _view_names(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
 
 
 class Catalog:
@@ -169,28 +175,40 @@ class Catalog:
             conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise catalog_error(self.path, exc, timeout) from None
-        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        self._db: sqlite_utils.Database | None = None
         try:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it, whichever opens first
             if create:
-                self.db.enable_wal()
+                conn.execute("PRAGMA journal_mode = wal")
                 conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, few flushes
             self._setup()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise catalog_error(self.path, exc, timeout) from None
 
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, for writers and table helpers; imported on first
+        use, so read commands (plain ``sqlite3`` through :meth:`_all`) never pay its plugin scan."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
     def _setup(self) -> None:
-        have = current_version(self.db)
+        have = current_version(self.conn)
         if have > SCHEMA_VERSION:
-            self.db.conn.close()
+            self.conn.close()
             raise CatalogError(
                 f"{self.path}: catalog schema version {have} is newer than this docwatch supports "
                 f"({SCHEMA_VERSION}); upgrade docwatch")
-        if have == SCHEMA_VERSION and all(v in self.db.view_names() for v in ("current_rules", "rule_history", "changes")):
+        if have == SCHEMA_VERSION and all(v in _view_names(self.conn) for v in ("current_rules", "rule_history", "changes")):
             return
         if not self.create:  # readers never write: no schema creation, no migration
-            self.db.conn.close()
+            self.conn.close()
             if have == 0:
                 raise CatalogError(f"{self.path}: not a docwatch catalog (no schema); point --db at a catalog "
                                    "made by `docwatch run`, `scrape` or `ingest`")
@@ -201,7 +219,7 @@ class Catalog:
             create_views(self.db)
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     def __enter__(self) -> "Catalog":
         return self
@@ -217,7 +235,7 @@ class Catalog:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        if self.db.conn.in_transaction:  # already inside a write: join it
+        if self.conn.in_transaction:  # already inside a write: join it
             yield
             return
         with self._begin():
@@ -227,34 +245,34 @@ class Catalog:
     def _begin(self) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction; rolled back on any exception."""
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise catalog_error(self.path, exc, self.timeout) from None
         try:
             yield
         except BaseException:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         else:
-            self.db.execute("COMMIT")
+            self.conn.execute("COMMIT")
 
     # -- reads -----------------------------------------------------------------------------
 
     def _one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
-        cur = self.db.execute(sql, params)
+        cur = self.conn.execute(sql, params)
         row = cur.fetchone()
         if row is None:
             return None
         return dict(zip([d[0] for d in cur.description], row))
 
     def _all(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
-        cur = self.db.execute(sql, params)
+        cur = self.conn.execute(sql, params)
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def source_names(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM sources ORDER BY name")]
+        return [r[0] for r in self.conn.execute("SELECT name FROM sources ORDER BY name")]
 
     def require_source(self, source: str | None) -> None:
         """Raise a :class:`UsageError` naming the known sources when ``source`` is unknown."""
@@ -344,11 +362,11 @@ class Catalog:
 
     def last_event_id(self) -> int:
         """The newest change event's id (0 for none): a mark to show "what this run found"."""
-        return self.db.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()[0]
+        return self.conn.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()[0]
 
     def rule_counts(self) -> list[tuple[str, str | None, str | None, int]]:
         """Current rules per (source, cloud, direction)."""
-        return [tuple(r) for r in self.db.execute(
+        return [tuple(r) for r in self.conn.execute(
             "SELECT source, cloud, direction, count(*) FROM current_rules GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")]
 
     def events_after(self, event_id: int) -> list[ChangeEvent]:
@@ -360,17 +378,19 @@ class Catalog:
     def _source_row(self, source: str, at: str, page_url: str | None) -> dict[str, Any]:
         row = self._one("SELECT * FROM sources WHERE name = ?", (source,))
         if row is None:
-            self.db.execute("INSERT INTO sources (name, page_url, first_seen, last_checked) VALUES (?, ?, ?, ?)",
+            self.conn.execute("INSERT INTO sources (name, page_url, first_seen, last_checked) VALUES (?, ?, ?, ?)",
                             (source, page_url, at, at))
             row = self._one("SELECT * FROM sources WHERE name = ?", (source,))
         else:
-            self.db.execute("UPDATE sources SET last_checked = ?, page_url = coalesce(?, page_url) WHERE id = ?",
+            self.conn.execute("UPDATE sources SET last_checked = ?, page_url = coalesce(?, page_url) WHERE id = ?",
                             (at, page_url, row["id"]))
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
         if not events:
             return
+        from docwatch.model import ChangeEvent
+
         cols = [f for f in ChangeEvent.__dataclass_fields__ if f != "id"]
         sql = f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
         for ev in events:
@@ -378,13 +398,15 @@ class Catalog:
             for i, c in enumerate(cols):
                 if c in ("old", "new", "section", "used_by"):
                     row[i] = _dumps(row[i])
-            ev.id = self.db.execute(sql, row).lastrowid
+            ev.id = self.conn.execute(sql, row).lastrowid
 
     def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
         """One anomaly event per streak; later anomalies of the same streak are silent."""
         if src.get("anomaly_since"):
             return None
-        self.db.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ? WHERE id = ?", (at, reason, src["id"]))
+        self.conn.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ? WHERE id = ?", (at, reason, src["id"]))
+        from docwatch.model import ChangeEvent
+
         ev = ChangeEvent(source=source, kind="anomaly", severity="high", impact="anomaly", detected_at=at,
                          summary=f"{source}: {reason}; no removals inferred, current rules kept", **ctx)
         self._insert_events([ev])
@@ -406,8 +428,8 @@ class Catalog:
                     missing_includes: list[str] | None = None) -> dict[str, Any]:
         """Insert one document version (numbered per source) and return its row."""
         meta = meta or {}
-        seq = (self.db.execute("SELECT coalesce(max(seq), 0) FROM versions WHERE source = ?", (source,)).fetchone()[0]) + 1
-        vid = self.db.execute(
+        seq = (self.conn.execute("SELECT coalesce(max(seq), 0) FROM versions WHERE source = ?", (source,)).fetchone()[0]) + 1
+        vid = self.conn.execute(
             """INSERT INTO versions (source, observed_at, content_hash, snapshot_id, doc_date, doc_commit, page_url,
                source_url, table_count, rule_count, status, reason, held_rules, seq, form, parser_version, kind,
                commit_url, missing_includes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -422,19 +444,23 @@ class Catalog:
         if "held_rules" in values and isinstance(values["held_rules"], list):
             values["held_rules"] = _dumps([r.to_dict() for r in values["held_rules"]])
         cols = ", ".join(f"{k} = ?" for k in values)
-        self.db.execute(f"UPDATE versions SET {cols} WHERE id = ?", (*values.values(), vid))
+        self.conn.execute(f"UPDATE versions SET {cols} WHERE id = ?", (*values.values(), vid))
 
     @staticmethod
     def held_rules(version: dict[str, Any]) -> list[Rule] | None:
         held = _loads(version.get("held_rules"))
-        return None if held is None else [Rule.from_dict(d) for d in held]
+        if held is None:
+            return None
+        from docwatch.model import Rule
+
+        return [Rule.from_dict(d) for d in held]
 
     def touch_source(self, source: str, at: str, page_url: str | None) -> dict[str, Any]:
         return self._source_row(source, at, page_url)
 
     def set_streak(self, source: str, *, since: str | None, reason: str | None, seen: str | None = None) -> None:
         """Start (``since``) or end (``None``) the source's anomaly streak."""
-        self.db.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ?, last_seen = coalesce(?, last_seen) "
+        self.conn.execute("UPDATE sources SET anomaly_since = ?, anomaly_reason = ?, last_seen = coalesce(?, last_seen) "
                         "WHERE name = ?", (since, reason, seen, source))
 
     def add_events(self, events: list[ChangeEvent]) -> None:
@@ -454,60 +480,63 @@ class Catalog:
         self._write_rules(source, vid, at, cur, rules)
 
     def _rekey(self, source: str, old_key: str, new_key: str) -> None:
-        clash = self.db.execute("SELECT id FROM rules WHERE source = ? AND rule_key = ?", (source, new_key)).fetchone()
+        clash = self.conn.execute("SELECT id FROM rules WHERE source = ? AND rule_key = ?", (source, new_key)).fetchone()
         if clash:  # a long-gone rule once had this key: keep its history under a retired key
-            self.db.execute("UPDATE rules SET rule_key = rule_key || '#' || id WHERE id = ?", (clash[0],))
-        self.db.execute("UPDATE rules SET rule_key = ? WHERE source = ? AND rule_key = ?", (new_key, source, old_key))
+            self.conn.execute("UPDATE rules SET rule_key = rule_key || '#' || id WHERE id = ?", (clash[0],))
+        self.conn.execute("UPDATE rules SET rule_key = ? WHERE source = ? AND rule_key = ?", (new_key, source, old_key))
 
     def drop_rule_history(self, source: str) -> None:
-        """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots)."""
-        self.db.execute("DELETE FROM rule_versions WHERE rule IN (SELECT id FROM rules WHERE source = ?)", (source,))
-        self.db.execute("DELETE FROM rules WHERE source = ?", (source,))
+        """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots).
+        Rules go first: their full-text trigger reads the text of their current version."""
+        ids = [(i,) for i, in self.conn.execute("SELECT id FROM rules WHERE source = ?", (source,))]
+        self.conn.execute("DELETE FROM rules WHERE source = ?", (source,))
+        self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
         if not path:
             return None
         text = _dumps(list(path))
         if text not in cache:
-            self.db.execute("INSERT OR IGNORE INTO sections (path) VALUES (?)", (text,))
-            cache[text] = self.db.execute("SELECT id FROM sections WHERE path = ?", (text,)).fetchone()[0]
+            self.conn.execute("INSERT OR IGNORE INTO sections (path) VALUES (?)", (text,))
+            cache[text] = self.conn.execute("SELECT id FROM sections WHERE path = ?", (text,)).fetchone()[0]
         return cache[text]
 
     def _write_rules(self, source: str, vid: int, at: str, current: dict[str, Rule], rules: list[Rule]) -> None:
         """New rule versions for changed facts, tombstones for vanished rules."""
+        from docwatch.diff import facts_equal
+
         new = {r.key: r for r in rules}
         sections: dict[str, int] = {}
-        ids = {k: i for k, i in self.db.execute("SELECT rule_key, id FROM rules WHERE source = ?", (source,))}
+        ids = {k: i for k, i in self.conn.execute("SELECT rule_key, id FROM rules WHERE source = ?", (source,))}
         for key, rule in new.items():
             old = current.get(key)
             if old is not None and facts_equal(old, rule):
                 continue
             rid = ids.get(key)
             if rid is None:
-                rid = self.db.execute(
-                    "INSERT INTO rules (source, rule_key, first_seen) VALUES (?, ?, ?)", (source, key, at)).lastrowid
+                rid = self.conn.execute("INSERT INTO rules (source, rule_key) VALUES (?, ?)", (source, key)).lastrowid
             self._add_version(rid, vid, at, rule, tombstone=False, sections=sections)
         for key in current.keys() - new.keys():
             self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)
 
     def _add_version(self, rid: int, vid: int, at: str, rule: Rule, *, tombstone: bool, sections: dict[str, int]) -> None:
-        self.db.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (at, rid))
+        self.conn.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (at, rid))
         values = (rid, vid, at, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
                   rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
                   rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
                   rule.deadline, rule.deadline_text, None if rule.origin == "table" else rule.origin,
                   self._section_id(rule.section, sections), rule.table, rule.row)
-        rvid = self.db.execute(
+        rvid = self.conn.execute(
             f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join('"when"' if c == 'when' else c for c in _RV_FACTS)},
                 section_id, tbl, row) VALUES ({', '.join('?' for _ in values)})""", values).lastrowid
-        self.db.execute(
-            "UPDATE rules SET current_rv = ?, last_changed = ?, endpoint = ?, endpoint_rev = ?, service_tag = ?, "
-            "purpose = ? WHERE id = ?",
-            (rvid, at, rule.endpoint, rule.endpoint.lower()[::-1] if rule.endpoint else None, rule.service_tag,
-             rule.purpose, rid))
+        self.conn.execute(  # the full-text index follows current_rv (trigger rules_fts_au)
+            "UPDATE rules SET current_rv = ?, endpoint = ?, endpoint_rev = ?, service_tag = ? WHERE id = ?",
+            (rvid, rule.endpoint, rule.endpoint.lower()[::-1] if rule.endpoint else None, rule.service_tag, rid))
 
 
 def event_from_row(row: dict[str, Any]) -> ChangeEvent:
+    from docwatch.model import ChangeEvent
+
     d = {k: row.get(k) for k in ChangeEvent.__dataclass_fields__}
     for k in ("old", "new", "used_by"):
         d[k] = _loads(d[k])

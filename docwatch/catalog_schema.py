@@ -9,16 +9,20 @@ definitions always match the code.
 Storage is kept lean (goal ≤ 300 bytes per rule version): facts are plain columns (NULLs
 cost one byte), ports a compact JSON array, heading paths de-duplicated in ``sections``,
 and per-version provenance (snapshot, doc date/commit, observed_at, page URL) lives once
-per document version in ``versions`` and is joined in by the views.
+per document version in ``versions`` and is joined in by the views. Rules keep only what
+their look-ups need (key, party, reversed endpoint, current version); the full-text index is
+contentless and ``rule_ports`` indexes ports (both kept by triggers, migration 11).
 """
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import sqlite_utils
+if TYPE_CHECKING:  # writers pass a sqlite_utils.Database; readers never import it
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +204,50 @@ def _outbox(db: sqlite_utils.Database) -> None:
 # v10: the alert outbox, created by the migrations like every other table (readers never create it).
 _V10: list = [_outbox]
 
+# v11 (owner: the catalog): leaner rules and an index for port queries.
+# * ``rules_fts`` becomes contentless (no copy of the text: rowid = rules.id), filled by triggers
+#   from the rule's current version, so ``rules`` drops its copy of ``purpose``;
+# * ``rules.first_seen``/``last_changed`` go (the rule's versions hold both) and so does the index
+#   ``rules_source`` (the UNIQUE (source, rule_key) index already starts with source);
+# * ``rule_ports``: each non-tombstone rule version's ports as integers (-1: a range, ``*`` or
+#   other text; :func:`docwatch.query.port_matches` decides those) with the version's start as
+#   epoch seconds, so ``query --port [--as-of]`` over every source is an index range, not a walk
+#   of every rule. Triggers keep it in step with ``rule_versions`` whoever writes them.
+_PORT = ("CASE WHEN j.value GLOB '[0-9]*' AND NOT j.value GLOB '*[^0-9]*' AND length(j.value) <= 5 "
+         "THEN CAST(j.value AS INTEGER) ELSE -1 END")
+_EPOCH = "CAST(strftime('%s', {}) AS INTEGER)"
+_FTS_ADD = ("INSERT INTO rules_fts (rowid, endpoint, service_tag, purpose) "
+            "SELECT new.id, endpoint, service_tag, purpose FROM rule_versions WHERE id = new.current_rv;")
+_FTS_DROP = ("INSERT INTO rules_fts (rules_fts, rowid, endpoint, service_tag, purpose) "  # contentless: the old values
+             "SELECT 'delete', old.id, endpoint, service_tag, purpose FROM rule_versions WHERE id = old.current_rv;")
+_V11: list = [
+    "DROP TRIGGER IF EXISTS rules_ai", "DROP TRIGGER IF EXISTS rules_ad", "DROP TRIGGER IF EXISTS rules_au",
+    "DROP TABLE IF EXISTS rules_fts",
+    "CREATE VIRTUAL TABLE rules_fts USING fts5(endpoint, service_tag, purpose, content='', columnsize=0)",
+    # merge segments (and drop deleted entries) as soon as two pile up: each ingest adds one
+    "INSERT INTO rules_fts (rules_fts, rank) VALUES ('automerge', 2)",
+    "INSERT INTO rules_fts (rowid, endpoint, service_tag, purpose) SELECT r.id, rv.endpoint, rv.service_tag, "
+    "rv.purpose FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv",
+    f"CREATE TRIGGER rules_fts_ai AFTER INSERT ON rules BEGIN {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_au AFTER UPDATE OF current_rv ON rules BEGIN {_FTS_DROP} {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_ad AFTER DELETE ON rules BEGIN {_FTS_DROP} END",
+    "DROP INDEX IF EXISTS rules_source",
+    "ALTER TABLE rules DROP COLUMN purpose",
+    "ALTER TABLE rules DROP COLUMN first_seen",
+    "ALTER TABLE rules DROP COLUMN last_changed",
+    """CREATE TABLE IF NOT EXISTS rule_ports (port INTEGER NOT NULL, since INTEGER NOT NULL,
+        rule_version INTEGER NOT NULL, PRIMARY KEY (port, since, rule_version)) WITHOUT ROWID""",
+    f"""INSERT OR IGNORE INTO rule_ports SELECT {_PORT}, {_EPOCH.format("rv.valid_from")}, rv.id
+        FROM rule_versions rv, json_each(rv.ports) j WHERE rv.tombstone = 0""",
+    f"""CREATE TRIGGER rule_ports_ai AFTER INSERT ON rule_versions WHEN new.tombstone = 0 BEGIN
+        INSERT OR IGNORE INTO rule_ports SELECT {_PORT}, {_EPOCH.format("new.valid_from")}, new.id FROM json_each(new.ports) j;
+    END""",
+    f"""CREATE TRIGGER rule_ports_ad AFTER DELETE ON rule_versions WHEN old.tombstone = 0 BEGIN
+        DELETE FROM rule_ports WHERE port IN (SELECT {_PORT} FROM json_each(old.ports) j)
+            AND since = {_EPOCH.format("old.valid_from")} AND rule_version = old.id;
+    END""",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -211,6 +259,7 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (8, "deadlines and reminders", _V8),
     (9, "reversed endpoints for suffix globs", _V9),
     (10, "alert outbox", _V10),
+    (11, "contentless full-text index, leaner rules, port index", _V11),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
@@ -257,21 +306,22 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def current_version(db: sqlite_utils.Database) -> int:
-    if "schema_version" not in db.table_names():
+def current_version(db: sqlite_utils.Database | sqlite3.Connection) -> int:
+    """The applied schema version (0: not a catalog yet); plain SQL, so readers need no sqlite-utils."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone():
         return 0
     row = db.execute("SELECT max(version) FROM schema_version").fetchone()
     return row[0] or 0
 
 
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) (ADD|DROP) COLUMN (\w+)", re.I)
 
 
-def _column_exists(db: sqlite_utils.Database, step: str) -> bool:
-    """Makes ``ADD COLUMN`` steps idempotent: a migration interrupted after a step that commits
-    (``enable_fts`` runs ``executescript``) is simply re-run on the next open."""
+def _already_applied(db: sqlite_utils.Database, step: str) -> bool:
+    """Makes ``ADD``/``DROP COLUMN`` steps idempotent: a migration interrupted after a step that
+    commits (``enable_fts`` runs ``executescript``) is simply re-run on the next open."""
     m = _ADD_COLUMN.match(step.strip())
-    return bool(m) and m.group(2) in db[m.group(1)].columns_dict
+    return bool(m) and (m.group(3) in db[m.group(1)].columns_dict) == (m.group(2).upper() == "ADD")
 
 
 def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
@@ -286,7 +336,7 @@ def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
         for step in steps:
             if callable(step):
                 step(db)
-            elif not _column_exists(db, step):
+            elif not _already_applied(db, step):
                 db.execute(step)
         if not db.conn.in_transaction:  # enable_fts uses executescript, which commits
             db.execute("BEGIN IMMEDIATE")

@@ -275,14 +275,9 @@ def file_version_at(cat: Catalog, cloud: str, as_of: str | None = None) -> dict[
     return cat._one(sql + " ORDER BY v.id DESC LIMIT 1", tuple(params))
 
 
-def find_tags(cat: Catalog, cloud: str, names: list[str]) -> dict[str, int]:
-    """Tag row ids by canonical name for names given in any case."""
-    out: dict[str, int] = {}
-    for n in names:
-        row = cat._one("SELECT id, name FROM tags WHERE cloud = ? AND lower(name) = lower(?)", (cloud, n))
-        if row:
-            out[row["name"]] = row["id"]
-    return out
+def tag_names(cat: Catalog, cloud: str) -> list[str]:
+    """Every tag name the ``cloud`` files ever listed (for "did you mean" hints)."""
+    return [r["name"] for r in cat._all("SELECT name FROM tags WHERE cloud = ? ORDER BY id", (cloud,))]
 
 
 def tag_as_of(cat: Catalog, name: str, cloud: str = "public", as_of: str | None = None) -> TagView | None:

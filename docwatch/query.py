@@ -1,8 +1,9 @@
 """Read-side queries over the catalog: current or as-of rules with filters, and the history of
 one endpoint or service tag. ``cloud`` includes the rules that name no cloud (they apply to every
 cloud) unless ``only_cloud``; ``host`` answers "which rule allows this host" through wildcards and
-``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source)``,
-``rule_versions(rule, valid_from)``), so as-of and history stay fast on large catalogs.
+``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source, rule_key)``,
+``rule_versions(rule, valid_from)``, ``rule_ports(port, since)``), so as-of, port and history
+queries stay fast on large catalogs.
 """
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from docwatch.catalog import Catalog, parse_time
-from docwatch.exports.patterns import tag_matches_query
 
 _COLUMNS = """r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
     rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row,
     rv.valid_from, rv.valid_to, rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
 _FROM = """FROM rules r JOIN rule_versions rv ON {join}
+    JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
+# the same rows, the rule versions first: when an index already picked them (rv.id IN (...))
+_FROM_VERSIONS = """FROM rule_versions rv CROSS JOIN rules r ON r.id = rv.rule AND {join}
     JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
 
 
@@ -47,14 +50,42 @@ def port_matches(port: str, ports: list[str]) -> bool:
 
 
 def _with_ports(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ports and heading paths decoded from JSON: each distinct text once (they repeat across
+    thousands of rows), each row its own list."""
     import json
 
+    decoded: dict[str, list] = {}
+
+    def decode(text: str | None) -> list:
+        if not text:
+            return []
+        got = decoded.get(text)
+        if got is None:
+            got = decoded[text] = json.loads(text)
+        return list(got)
+
     for r in rows:
-        r["ports"] = json.loads(r["ports"]) if r.get("ports") else []
-        r["section"] = json.loads(r["section"]) if r.get("section") else []
+        r["ports"] = decode(r.get("ports"))
+        r["section"] = decode(r.get("section"))
         if r.get("required") is not None:
             r["required"] = bool(r["required"])
     return rows
+
+
+def _port_versions(port: str, at: str | None) -> tuple[str, list]:
+    """The rule versions that may allow ``port`` (started by ``at``), from the rule_ports index:
+    the port itself, or -1 (ranges, ``*``, other text), which port_matches then decides."""
+    since = " AND since <= CAST(strftime('%s', ?) AS INTEGER)" if at else ""
+    num = int(port) if port.isdigit() and len(port) <= 5 else -1
+    return f"SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since}", [num] + ([at] if at else [])
+
+
+def _fewer_than_rules(catalog: Catalog, port_sql: str, params: list) -> bool:
+    """Whether the index gives fewer candidates than there are rules (a covering-index count):
+    for a port nearly every rule has (443), walking the rules once is cheaper."""
+    rules = catalog.conn.execute("SELECT coalesce(max(id), 0) FROM rules").fetchone()[0]
+    found = catalog.conn.execute(f"SELECT count(*) FROM ({port_sql} LIMIT ?)", (*params, rules + 1)).fetchone()[0]
+    return found <= rules
 
 
 def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
@@ -81,15 +112,25 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
         where.append("lower(rv.endpoint) GLOB lower(?)"); params.append(flt.endpoint)
     if host:
         where.append("rv.endpoint IS NOT NULL")
-    if flt.port:  # narrowed in SQL (exact, wildcard or a range); port_matches decides ranges
-        where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
-                     "OR instr(j.value, '-') > 0)")
-        params.append(flt.port.strip())
-    sql = f"SELECT {_COLUMNS} {_FROM.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
+    frm = _FROM
+    want = (flt.port or "").strip()
+    if want:
+        port_sql, port_params = _port_versions(want, at if flt.as_of else None)
+        if not flt.source and _fewer_than_rules(catalog, port_sql, port_params):
+            # the rule_ports index picks the versions, which drive the join: no walk of every rule
+            where.append(f"rv.id IN ({port_sql})"); params += port_params
+            frm = _FROM_VERSIONS
+        else:  # one source's rules (or a port nearly every rule has): check each rule's ports
+            where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
+                         "OR instr(j.value, '-') > 0)")
+            params.append(want)
+    sql = f"SELECT {_COLUMNS} {frm.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
-    if flt.port:
-        rows = [r for r in rows if port_matches(flt.port, r["ports"])]
+    if want:  # SQL narrowed; port_matches decides ranges
+        rows = [r for r in rows if port_matches(want, r["ports"])]
     if flt.tag:
+        from docwatch.exports.patterns import tag_matches_query
+
         rows = [r for r in rows if tag_matches_query(r["service_tag"], flt.tag)]
     if host:
         rows = _allowing(rows, host)

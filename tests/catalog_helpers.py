@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from docwatch.documents import load_local
@@ -28,3 +29,20 @@ def ingest_file(cat, source: str, path: Path, at: str, **kw):
 
 def count(cat, table: str) -> int:
     return cat.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@contextmanager
+def catalog_at(path: Path, version: int):
+    """A catalog file made at an older schema ``version`` (as that docwatch left it): the block
+    fills it through the yielded sqlite-utils database, in one transaction."""
+    import sqlite_utils
+
+    from docwatch.catalog_schema import create_views, migrate
+
+    db = sqlite_utils.Database(path)
+    db.execute("BEGIN IMMEDIATE")
+    migrate(db, target=version)
+    create_views(db)
+    yield db
+    db.execute("COMMIT")
+    db.conn.close()

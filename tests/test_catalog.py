@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from catalog_helpers import HERE, count, ingest_file, load
+from catalog_helpers import HERE, catalog_at, count, ingest_file, load
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import SCHEMA_VERSION, create_views, migrate
+from docwatch.catalog_schema import SCHEMA_VERSION, migrate
 from docwatch.errors import CatalogError, UsageError
 from docwatch.model import Rule
 
@@ -174,18 +174,11 @@ def test_corrupt_file_and_newer_schema_are_clear_errors(tmp_path):
 
 
 def test_older_schema_is_migrated_keeping_data(tmp_path):
-    import sqlite_utils
-
     path = tmp_path / "old.db"
-    db = sqlite_utils.Database(path)
-    db.execute("BEGIN IMMEDIATE")
-    migrate(db, target=1)
-    create_views(db)
-    db.execute("INSERT INTO sources (name) VALUES ('synth')")
-    db.execute("INSERT INTO versions (source, observed_at, status, rule_count, table_count) "
-               "VALUES ('synth', '2024-01-01T00:00:00Z', 'first', 0, 0)")
-    db.execute("COMMIT")
-    db.conn.close()
+    with catalog_at(path, 1) as db:
+        db.execute("INSERT INTO sources (name) VALUES ('synth')")
+        db.execute("INSERT INTO versions (source, observed_at, status, rule_count, table_count) "
+                   "VALUES ('synth', '2024-01-01T00:00:00Z', 'first', 0, 0)")
     cat = Catalog(path)
     assert cat.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     assert "anomaly_since" in cat.db["sources"].columns_dict and "rules_fts" in cat.db.table_names()

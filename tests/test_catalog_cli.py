@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -123,3 +124,23 @@ def test_corrupt_db_is_one_line_error(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["--db", str(bad), "changes"])
     assert r.exit_code == 1
     assert r.output.count("\n") == 1 and r.output.startswith("Error:") and "not a usable docwatch catalog" in r.output
+
+
+def test_cli_modules_hold_no_sql():
+    """Commands go through the catalog's functions (docwatch/catalog*.py, query.py, …), so the
+    storage layout can change with a migration without touching a command."""
+    import ast
+
+    from catalog_helpers import HERE as tests
+
+    sql = re.compile(r"^\s*(?:(?:SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA)\s|WITH \w+ AS\b"
+                     r"|(?i:select\s.+\sfrom|insert\s+into|update\s+\w+\s+set|delete\s+from)\s)", re.S)
+    root = tests.parent / "docwatch"
+    found = []
+    for path in [root / "cli.py", *sorted((root / "commands").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and sql.match(node.value):
+                found.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "executescript"):
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert not found, f"SQL in CLI modules (move it behind a catalog function): {found}"

@@ -9,13 +9,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from docwatch.catalog import Catalog, parse_time
 from docwatch.errors import UsageError
-from docwatch.model import ChangeEvent
+
+if TYPE_CHECKING:
+    from docwatch.model import ChangeEvent
 
 log = logging.getLogger(__name__)
 

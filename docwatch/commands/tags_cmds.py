@@ -94,7 +94,7 @@ def ingest_cmd(ctx: click.Context, path: Path, at: str | None, cloud: str | None
 @click.pass_context
 def show_cmd(ctx: click.Context, name: str, cloud: str, as_of: str | None, family: str | None, as_json: bool) -> None:
     """A tag's change number, region, system service and prefixes."""
-    from docwatch.catalog_tags import file_version_at, tag_as_of
+    from docwatch.catalog_tags import file_version_at, tag_as_of, tag_names
 
     if as_of:
         parse_time(as_of, end_of_day=True, what="--as-of date")
@@ -105,7 +105,7 @@ def show_cmd(ctx: click.Context, name: str, cloud: str, as_of: str | None, famil
                          "or `docwatch scrape`")
     view = tag_as_of(cat, name, cloud, as_of)
     if view is None:
-        names = [r[0] for r in cat.db.execute("SELECT name FROM tags WHERE cloud = ?", (cloud,))]
+        names = tag_names(cat, cloud)
         from docwatch.servicetags import split_rule_tag
 
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
