@@ -226,13 +226,15 @@ def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> s
     return None
 
 
-def bundle_snapshot(store: SnapshotStore, b: Bundle) -> str | None:
-    """The snapshot id to record for ``b``: a page with includes or page meta is stored as a bundle
-    (page, includes, meta), so a later parser upgrade can re-extract it as it was; a lone page is
-    its own snapshot. Blocking (fsyncs): the cycle runs it in a thread."""
-    if b.includes or any(b.meta.values()):
-        return store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
-    return b.snapshot_id
+def needs_bundle(b: Bundle) -> bool:
+    """A page with includes or page meta is stored as a bundle (page, includes, meta), so a later
+    parser upgrade can re-extract it as it was; a lone page is its own snapshot."""
+    return bool(b.includes or any(b.meta.values()))
+
+
+def bundle_snapshot(store: SnapshotStore, b: Bundle) -> str:
+    """Store ``b`` as a bundle; its snapshot id. Blocking (fsyncs): the cycle runs it in a thread."""
+    return store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
 
 
 def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, rules, cov: dict[str, int],
@@ -347,8 +349,11 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 try:
                     out = unchanged_bundle(catalog, cfg, state, b, last=last, streaks=streaks)
                     if out is None:
-                        parts, b.snapshot_id = await asyncio.gather(extractor.extract(b),
-                                                                    asyncio.to_thread(bundle_snapshot, store, b))
+                        if needs_bundle(b):  # stored while it is parsed
+                            parts, b.snapshot_id = await asyncio.gather(extractor.extract(b),
+                                                                        asyncio.to_thread(bundle_snapshot, store, b))
+                        else:
+                            parts = await extractor.extract(b)
                         out = ingest_extracted(catalog, cfg, state, b, *parts, store)
                 except asyncio.CancelledError:
                     raise
