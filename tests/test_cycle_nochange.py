@@ -3,6 +3,8 @@ request per URL, parses nothing and writes one transaction; the fetch log is pru
 parallel (process pool) and serial extraction paths give identical catalogs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from docwatch import cycle
 from docwatch.catalog import Catalog
 from docwatch.cycle import run_cycle
@@ -82,3 +84,24 @@ def test_process_pool_and_serial_paths_give_identical_catalogs(tmp_path, server)
     serial, pooled = dbs[1], dbs[2]
     assert serial["change_events"]  # the second cycle found real changes
     assert serial == pooled
+
+
+def test_pages_with_includes_or_meta_are_snapshotted_as_bundles(tmp_path, server):
+    """A page with includes (or page meta) is stored with them, so a parser upgrade can re-extract
+    it as it was; a lone page is its own snapshot."""
+    from docwatch.pipeline import load_bundle
+    from docwatch.snapshots import SnapshotStore
+
+    server.set("/md/lone.md", {"body": (Path(__file__).parent / "synthetic_shape_ports.md").read_bytes()})
+    srcs = [*_sources(server, -1), source(server, "lone", "/md/lone.md")]
+    cfg = config(tmp_path, srcs, parse_workers=2)
+    cat = Catalog(cfg.catalog_path)
+    run_cycle(cfg, cat)
+    snaps = dict(cat.db.execute("SELECT source, snapshot_id FROM versions").fetchall())
+    cat.close()
+    store = SnapshotStore(cfg.snapshot_dir)
+    bundled = {name for name, sid in snaps.items() if load_bundle(store, sid)["includes"]}
+    assert bundled == {"arc", "ml", "apim"}  # the pages here with includes
+    assert load_bundle(store, snaps["apim"])["meta"]  # and the rendered page's meta is kept with it
+    assert store.get(snaps["lone"]) == (Path(__file__).parent / "synthetic_shape_ports.md").read_bytes()
+    assert load_bundle(store, snaps["monitor"])["path"] is None  # a lone page: the page's own bytes
