@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,13 +23,19 @@ log = logging.getLogger(__name__)
 STATE_TABLES = ("http_cache", "fetch_log", "source_state", "daemon_state")
 
 
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime(ISO)
+
+
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(datetime.now(timezone.utc))
 
 
 def _ago(iso: str, now: str) -> timedelta:
-    parse = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    return parse(now) - parse(iso)
+    return datetime.strptime(now, ISO) - datetime.strptime(iso, ISO)
 
 
 @dataclass
@@ -79,6 +85,12 @@ class FetchLogRow:
     error: str | None = None
 
 
+@dataclass
+class _DaemonRow:
+    key: str
+    value: str | None
+
+
 class CrawlState:
     """Buffered access to the crawl tables of one catalog connection (``sqlite_utils.Database``)."""
 
@@ -93,26 +105,24 @@ class CrawlState:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _rows(self, table: str) -> list[dict[str, Any]]:
+    def _rows(self, table: str, cls) -> list:
+        """Rows of ``table`` as ``cls`` instances (columns ``cls`` does not know are left out)."""
         if table not in self._tables:
             return []
         cur = self.db.execute(f"SELECT * FROM [{table}]")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        names = {f.name for f in fields(cls)}
+        keep = [(i, d[0]) for i, d in enumerate(cur.description) if d[0] in names]
+        return [cls(**{name: r[i] for i, name in keep}) for r in cur.fetchall()]
 
     def _load_cache(self) -> dict[str, CacheEntry]:
         if self._cache is None:
-            names = {f.name for f in fields(CacheEntry)}
-            self._cache = {r["url"]: CacheEntry(**{k: v for k, v in r.items() if k in names})
-                           for r in self._rows("http_cache")}
+            self._cache = {e.url: e for e in self._rows("http_cache", CacheEntry)}
         return self._cache
 
     def _load_sources(self) -> dict[str, SourceState]:
         if self._sources is None:
-            names = {f.name for f in fields(SourceState)}
             out = {}
-            for r in self._rows("source_state"):
-                st = SourceState(**{k: v for k, v in r.items() if k in names})
+            for st in self._rows("source_state", SourceState):
                 st.coverage = json.loads(st.coverage) if isinstance(st.coverage, str) else None
                 st.fail_streak = st.fail_streak or 0
                 out[st.source] = st
@@ -129,19 +139,7 @@ class CrawlState:
         return dict(self._load_sources())
 
     def daemon(self) -> dict[str, str]:
-        return {r["key"]: r["value"] for r in self._rows("daemon_state")}
-
-    def fetch_log(self, source: str | None = None, limit: int | None = None) -> list[FetchLogRow]:
-        """The newest ``limit`` rows (all by default), oldest first."""
-        if "fetch_log" not in self._tables:
-            return []
-        where, params = ("WHERE source = ?", (source,)) if source else ("", ())
-        lim = f" LIMIT {int(limit)}" if limit else ""
-        cur = self.db.execute(f"SELECT * FROM fetch_log {where} ORDER BY id DESC{lim}", params)
-        cols = [d[0] for d in cur.description]
-        names = {f.name for f in fields(FetchLogRow)}
-        rows = [FetchLogRow(**{k: v for k, v in zip(cols, r) if k in names}) for r in cur.fetchall()]
-        return rows[::-1]
+        return {r.key: r.value for r in self._rows("daemon_state", _DaemonRow)}
 
     # -- buffered writes -------------------------------------------------------------------
 
@@ -213,82 +211,65 @@ class CrawlState:
     def pending(self) -> bool:
         return bool(self._dirty_cache or self._dirty_sources or self._log)
 
+    @contextmanager
+    def _transaction(self, tables):
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT`` on the catalog connection, rolled back on any error."""
+        missing = [t for t in tables if t not in self._tables]
+        if missing:
+            raise RuntimeError(f"catalog lacks crawl tables {missing}: open it as a writer (migration 5)")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db.conn
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
     def flush(self, *, prune_days: float | None = None) -> None:
         """Write every pending change (and prune the fetch log) in one transaction."""
         if not self.pending and not prune_days:
             return
-        missing = [t for t in STATE_TABLES if t not in self._tables]
-        if missing:
-            raise RuntimeError(f"catalog lacks crawl tables {missing}: open it as a writer (migration 5)")
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for url, e in self._dirty_cache.items():
-                if e is None:
-                    db.execute("DELETE FROM http_cache WHERE url = ?", (url,))
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO http_cache (url, etag, last_modified, sha256, content_type, updated_at, "
-                        "missing_since, missing_checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (url, e.etag, e.last_modified, e.sha256, e.content_type, e.updated_at, e.missing_since,
-                         e.missing_checked))
-            for s in self._dirty_sources.values():
-                db.execute(
-                    "INSERT OR REPLACE INTO source_state (source, last_attempt, last_success, last_status, last_error, "
-                    "last_error_at, form, degraded, fail_streak, coverage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (s.source, s.last_attempt, s.last_success, s.last_status, s.last_error, s.last_error_at, s.form,
-                     s.degraded, s.fail_streak, None if s.coverage is None else json.dumps(s.coverage, sort_keys=True)))
-            if self._log:
-                db.conn.executemany(
-                    "INSERT INTO fetch_log (url, source, time, status, http_status, etag, bytes, duration_ms, attempts, "
-                    "sha256, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(r.url, r.source, r.time, r.status, r.http_status, r.etag, r.bytes, r.duration_ms, r.attempts,
-                      r.sha256, r.error) for r in self._log])
+        gone = [(url,) for url, e in self._dirty_cache.items() if e is None]
+        cached = [(url, e.etag, e.last_modified, e.sha256, e.content_type, e.updated_at, e.missing_since,
+                   e.missing_checked) for url, e in self._dirty_cache.items() if e is not None]
+        states = [(s.source, s.last_attempt, s.last_success, s.last_status, s.last_error, s.last_error_at, s.form,
+                   s.degraded, s.fail_streak, None if s.coverage is None else json.dumps(s.coverage, sort_keys=True))
+                  for s in self._dirty_sources.values()]
+        logged = [(r.url, r.source, r.time, r.status, r.http_status, r.etag, r.bytes, r.duration_ms, r.attempts,
+                   r.sha256, r.error) for r in self._log]
+        with self._transaction(STATE_TABLES) as conn:
+            conn.executemany("DELETE FROM http_cache WHERE url = ?", gone)
+            conn.executemany("INSERT OR REPLACE INTO http_cache (url, etag, last_modified, sha256, content_type, "
+                             "updated_at, missing_since, missing_checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", cached)
+            conn.executemany("INSERT OR REPLACE INTO source_state (source, last_attempt, last_success, last_status, "
+                             "last_error, last_error_at, form, degraded, fail_streak, coverage) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", states)
+            conn.executemany("INSERT INTO fetch_log (url, source, time, status, http_status, etag, bytes, duration_ms, "
+                             "attempts, sha256, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", logged)
             if prune_days:
-                cutoff = (datetime.now(timezone.utc) - timedelta(days=prune_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                db.execute("DELETE FROM fetch_log WHERE time < ?", (cutoff,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.conn.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+                conn.execute("DELETE FROM fetch_log WHERE time < ?",
+                             (_iso(datetime.now(timezone.utc) - timedelta(days=prune_days)),))
         self._dirty_cache.clear()
         self._dirty_sources.clear()
         self._log.clear()
 
     def set_daemon(self, **values: Any) -> None:
         """Daemon state is written at once (one small transaction): ``status`` shows it live."""
-        if "daemon_state" not in self._tables:
-            raise RuntimeError("catalog lacks the daemon_state table: open it as a writer (migration 5)")
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            for k, v in values.items():
-                self.db.execute("INSERT OR REPLACE INTO daemon_state (key, value) VALUES (?, ?)",
-                                (k, None if v is None else str(v)))
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
+        with self._transaction(["daemon_state"]) as conn:
+            conn.executemany("INSERT OR REPLACE INTO daemon_state (key, value) VALUES (?, ?)",
+                             [(k, None if v is None else str(v)) for k, v in values.items()])
 
 
 # -- the status read model -------------------------------------------------------------------
 
 @dataclass
-class SourceStatus:
-    """One row of ``docwatch status``."""
+class SourceStatus(SourceState):
+    """One row of ``docwatch status``: a source's crawl state, whether config.toml still lists it,
+    and how many rules it has now."""
 
-    source: str
-    configured: bool
+    configured: bool = False
     rules: int = 0
-    last_status: str | None = None
-    last_success: str | None = None
-    last_error: str | None = None
-    last_error_at: str | None = None
-    form: str | None = None
-    degraded: str | None = None
-    fail_streak: int = 0
-    coverage: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -312,6 +293,6 @@ def status_report(catalog, configured: list[str]) -> StatusReport:
     rows = []
     for n in names:
         st = per_source.get(n) or SourceState(n)
-        rows.append(SourceStatus(n, n in configured, counts.get(n, 0), st.last_status, st.last_success, st.last_error,
-                                 st.last_error_at, st.form, st.degraded, st.fail_streak, st.coverage))
+        rows.append(SourceStatus(**{f.name: getattr(st, f.name) for f in fields(SourceState)},
+                                 configured=n in configured, rules=counts.get(n, 0)))
     return StatusReport(state.daemon(), rows)

@@ -1,6 +1,6 @@
 """One scrape cycle: orchestration only.
 
-fetch (:mod:`docwatch.sourcefetch`) → extract (:func:`docwatch.pipeline.extract`, in a process
+fetch (:mod:`docwatch.sourcefetch`) → extract (:mod:`docwatch.extraction`, in a process
 pool while fetching continues) → :func:`docwatch.pipeline.ingest` → alerts, with the crawl
 state (:mod:`docwatch.crawlstate`) written once at the end of the cycle.
 
@@ -18,7 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +27,20 @@ from typing import Any, Callable
 from docwatch import fetch as F
 from docwatch.config import Config, SourceConfig
 from docwatch.crawlstate import CrawlState, now_iso
-from docwatch.pipeline import Observation, extract, ingest, store_bundle
+from docwatch.extraction import extract_batch, extract_parts
+from docwatch.pipeline import Observation, ingest, store_bundle
 from docwatch.snapshots import CorruptSnapshot, SnapshotStore
 from docwatch.sourcefetch import Bundle, FormFailed, SourceFetcher
 
 log = logging.getLogger(__name__)
 
-# Bundles handed to extraction in this process (pool or not): a no-change cycle adds none.
-EXTRACTIONS = {"count": 0}
+# Bundles handed to extraction in this process (``count``) and of those, sent to a worker process
+# (``pooled``): a no-change cycle adds none.
+EXTRACTIONS = {"count": 0, "pooled": 0}
 DEADLINE_GRACE = 1.0  # seconds after fetch.cycle_timeout before unfinished sources are cancelled
+BATCH_CHARS = 32768  # characters of documents sent to a parse worker in one round trip (see Extractor)
+BATCH_WAIT = 0.005  # seconds a document waits for others to share its round trip
+WORKER_MODULES = ("docwatch.extraction", "docwatch.normalize", "docwatch.coverage", "parsers")  # what workers import
 
 
 @dataclass
@@ -99,43 +104,57 @@ class CycleReport:
                 f"in {self.seconds:.1f}s")
 
 
-# -- extraction (pure; runs in worker processes) -----------------------------------------------
-
-def extract_parts(text: str, path: str | None, form: str, includes: dict[str, str], meta: dict,
-                  diagnostics: list):
-    """Module-level so a worker process can run it: the bundle's fields in, (doc, rules,
-    coverage counts) out. Coverage is counted here too, off the event loop."""
-    doc, rules = extract(text, path=path, loader=includes.get if form == "markdown" else None, meta=meta,
-                         diagnostics=diagnostics)
-    return doc, rules, coverage_of(doc, rules)
-
+# -- extraction ----------------------------------------------------------------------------------
 
 def _bundle_args(b: Bundle) -> tuple:
     return (b.text, b.path, b.form, b.includes, b.meta, b.diagnostics)
 
 
 class Extractor:
-    """Parse + normalize off the event loop: a process pool of ``workers``, or one thread when
-    ``workers`` <= 1 (identical results). The pool starts on the first page that needs parsing,
-    so a no-change cycle starts no processes."""
+    """Parse + normalize off the event loop: in a process pool of ``workers``, or in one thread when
+    ``workers`` <= 1 (identical results). Documents go to the workers in batches (up to
+    :data:`BATCH_CHARS` characters, or what arrived within :data:`BATCH_WAIT` seconds): one round trip
+    (pickling both ways, the pool's feeder and result threads) costs the event loop's process about
+    a millisecond, as much as parsing a small page, so 500 small pages sent one by one kept the loop
+    as busy as parsing them itself. The pool starts on the first document, so a no-change cycle
+    starts no processes, and it starts in a thread: starting a worker waits for the fork server to
+    import the extraction modules, which on the event loop stalled every fetch for a second."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._starter: ThreadPoolExecutor | None = None
+        self._starting: Future | None = None  # the pool, once its workers are spawned
+        self._batch: list[tuple[tuple, asyncio.Future]] = []
+        self._batch_chars = 0
+        self._timer: asyncio.TimerHandle | None = None
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """A pool with every worker spawned (blocking: runs in the starter thread)."""
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if ctx.get_start_method() == "forkserver":  # imported once by the server, not by every worker
+            ctx.set_forkserver_preload(list(WORKER_MODULES))
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        for _ in range(self.workers):  # each submit spawns a worker until all are up; later ones never block
+            pool.submit(int)
+        return pool
+
+    async def _started_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            if self._starting is None:
+                self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docwatch-pool-start")
+                self._starting = self._starter.submit(self._new_pool)
+            self._pool = await asyncio.shield(asyncio.wrap_future(self._starting))
         return self._pool
 
     async def extract(self, b: Bundle):
         EXTRACTIONS["count"] += 1
         if self.workers > 1:
             try:
-                self._ensure_pool()
-                return await asyncio.get_running_loop().run_in_executor(self._pool, extract_parts, *_bundle_args(b))
+                await self._started_pool()
+                EXTRACTIONS["pooled"] += 1
+                return await self._queued(_bundle_args(b), len(b.text) + sum(map(len, b.includes.values())))
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 # no worker processes here (e.g. a __main__ without the spawn guard, no /dev/shm):
                 # the same extraction in a thread, for the rest of the cycle
@@ -144,22 +163,57 @@ class Extractor:
                 self.workers = 1
         return await asyncio.to_thread(extract_parts, *_bundle_args(b))
 
+    def _queued(self, args: tuple, chars: int) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._batch.append((args, fut))
+        self._batch_chars += chars
+        if self._batch_chars >= BATCH_CHARS:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(BATCH_WAIT, self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._batch, self._batch_chars = self._batch, [], 0
+        if not batch:
+            return
+        try:
+            done = asyncio.wrap_future(self._pool.submit(extract_batch, [args for args, _ in batch]))
+        except Exception as exc:  # a broken pool: every waiting source hears it (and falls back)
+            for _, fut in batch:
+                fut.done() or fut.set_exception(exc)
+            return
+        done.add_done_callback(lambda d: _hand_out(d, [fut for _, fut in batch]))
+
     def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            pool.shutdown(wait=True, cancel_futures=True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        starting, self._starting, self._pool = self._starting, None, None
+        if self._starter is not None:
+            self._starter.shutdown(wait=True)  # a pool still starting is waited for, then shut down
+            self._starter = None
+        if starting is not None and starting.exception() is None:
+            starting.result().shutdown(wait=True, cancel_futures=True)
+
+
+def _hand_out(done: asyncio.Future, futs: list[asyncio.Future]) -> None:
+    """Each source's result (or exception) from one batch."""
+    if done.cancelled() or done.exception() is not None:
+        exc = asyncio.CancelledError() if done.cancelled() else done.exception()
+        for fut in futs:
+            fut.done() or fut.set_exception(exc)
+        return
+    for fut, (ok, value) in zip(futs, done.result()):
+        if not fut.done():
+            fut.set_result(value) if ok else fut.set_exception(value)
 
 
 # -- processing: shared by scrape and replay -----------------------------------------------------
-
-def coverage_of(doc, rules) -> dict[str, int]:
-    """Coverage counts of one parsed document (tokens seen, in rules, set aside, unparsed)."""
-    from dataclasses import asdict
-
-    from docwatch.coverage import coverage_counts
-
-    return {k: int(v) for k, v in asdict(coverage_counts(doc, rules)).items()}
-
 
 def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> str | None:
     """A reason when this version accounts for fewer of its page's tokens than the last one."""
@@ -172,16 +226,23 @@ def _coverage_dropped(before: dict[str, int] | None, after: dict[str, int]) -> s
     return None
 
 
+def needs_bundle(b: Bundle) -> bool:
+    """A page with includes or page meta is stored as a bundle (page, includes, meta), so a later
+    parser upgrade can re-extract it as it was; a lone page is its own snapshot."""
+    return bool(b.includes or any(b.meta.values()))
+
+
+def bundle_snapshot(store: SnapshotStore, b: Bundle) -> str:
+    """Store ``b`` as a bundle; its snapshot id. Blocking (fsyncs): the cycle runs it in a thread."""
+    return store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
+
+
 def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, rules, cov: dict[str, int],
                      store: SnapshotStore | None = None) -> SourceOutcome:
     """Hand one parsed bundle to the pipeline; record the outcome and coverage in the state.
-    With ``store``, a page with includes or page meta is snapshotted as a bundle (page, includes,
-    meta), so a later parser upgrade can re-extract it as it was; a lone page is its own snapshot."""
-    snapshot_id = b.snapshot_id
-    if store is not None and (b.includes or any(b.meta.values())):
-        snapshot_id = store_bundle(store, text=b.text, form=b.form, path=b.path, includes=b.includes, meta=b.meta)
+    ``store`` lets the pipeline re-extract stored versions after a parser upgrade."""
     obs = Observation(b.source, doc, rules, observed_at=b.observed_at, content_hash=b.content_hash,
-                      snapshot_id=snapshot_id, page_url=b.page_url, form=b.form)
+                      snapshot_id=b.snapshot_id, page_url=b.page_url, form=b.form)
     res = ingest(catalog, obs, guard=cfg.guard, store=store)
     anomaly = res.status == "anomaly"  # the pipeline logged why
     prev = state.source(b.source)
@@ -258,7 +319,7 @@ def fetch_failed(catalog, cfg: Config, state: CrawlState, source: str, reason: s
 # -- the cycle ---------------------------------------------------------------------------------
 
 async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] | None = None,
-                          client=None, on_done: Callable[[SourceOutcome], None] | None = None,
+                          on_done: Callable[[SourceOutcome], None] | None = None,
                           deliver: bool = True) -> CycleReport:
     started = time.monotonic()
     report = CycleReport(started_at=now_iso())
@@ -274,7 +335,7 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
     timeout = cfg.fetch.cycle_timeout
     try:
         # every fetch ends by the cycle deadline; what is still running just after it is cancelled
-        async with F.Fetcher(cfg.fetch, client=client, deadline=time.monotonic() + timeout) as fetcher:
+        async with F.Fetcher(cfg.fetch, deadline=time.monotonic() + timeout) as fetcher:
             sf = SourceFetcher(fetcher, state, store, cfg)
             streaks = open_streaks(catalog)
 
@@ -288,7 +349,12 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                 try:
                     out = unchanged_bundle(catalog, cfg, state, b, last=last, streaks=streaks)
                     if out is None:
-                        out = ingest_extracted(catalog, cfg, state, b, *await extractor.extract(b), store)
+                        if needs_bundle(b):  # stored while it is parsed
+                            parts, b.snapshot_id = await asyncio.gather(extractor.extract(b),
+                                                                        asyncio.to_thread(bundle_snapshot, store, b))
+                        else:
+                            parts = await extractor.extract(b)
+                        out = ingest_extracted(catalog, cfg, state, b, *parts, store)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a parser/catalog bug must not take the other sources down
@@ -368,6 +434,10 @@ def run_cycle(cfg: Config, catalog, **kw) -> CycleReport:
 
 
 def deliver_alerts(catalog, cfg: Config):
+    """Send what the configured channels have pending; none configured: nothing to do (not even
+    the alert modules and an HTTP client, whose TLS context alone costs a no-change cycle 0.1 s)."""
+    if not cfg.channels:
+        return None
     from docwatch.alerts import deliver_pending
 
     try:
@@ -417,7 +487,3 @@ def replay(cfg: Config, catalog, snap_dir: str | Path, *, on_done=None, deliver:
         report.delivery = deliver_alerts(catalog, cfg)
     report.seconds = time.monotonic() - started
     return report
-
-
-# Deprecated name kept for modules not yet switched (daemon.py): the crawl state.
-FetchState = CrawlState

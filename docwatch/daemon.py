@@ -110,12 +110,13 @@ class Daemon:
     def run_cycle(self) -> None:
         """The job: one full cycle with its own catalog connection (APScheduler thread)."""
         from docwatch.catalog import Catalog
-        from docwatch.cycle import FetchState, now_iso, run_cycle
+        from docwatch.crawlstate import CrawlState, now_iso
+        from docwatch.cycle import run_cycle
 
         self._cycle_running.set()
         catalog = Catalog(self.db_path)
         try:
-            state = FetchState(catalog.db)
+            state = CrawlState(catalog.db)
             state.set_daemon(cycle_started=now_iso(), running="yes")
             from docwatch.deadline_store import emit_reminders  # due deadline reminders: this cycle's outbox run sends them
             emit_reminders(catalog, self.cfg)
@@ -168,11 +169,11 @@ class Daemon:
 
     def _set_state(self, **values) -> None:
         from docwatch.catalog import Catalog
-        from docwatch.cycle import FetchState
+        from docwatch.crawlstate import CrawlState
 
         catalog = Catalog(self.db_path)
         try:
-            FetchState(catalog.db).set_daemon(**values)
+            CrawlState(catalog.db).set_daemon(**values)
         finally:
             catalog.close()
 

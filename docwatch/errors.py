@@ -37,6 +37,3 @@ class ConfigError(UsageError):
 class CatalogError(DocwatchError):
     """The catalog database cannot be used (corrupt, locked, newer schema)."""
 
-
-class FetchError(DocwatchError):
-    """A fetch failed after retries; never a reason to infer removals."""

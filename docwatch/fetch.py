@@ -26,28 +26,31 @@ import random
 import re
 import threading
 import time
+import urllib.request
 import weakref
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
 from docwatch.config import FetchConfig, host_allowed, url_port
 from docwatch.documents import decode_text
+from docwatch.http_pool import HostPoolTransport
 
 log = logging.getLogger(__name__)
 
 REDIRECTS = {301, 302, 303, 307, 308}
 TEXT_TYPES = ("text/", "application/xhtml+xml", "application/xml", "application/markdown")
 DECODE_STEP = 65536  # most decoded bytes produced from one step of a compressed body
+REQUEST_HEADERS = {"Accept": "text/html, text/markdown, text/plain;q=0.9, */*;q=0.1",
+                   "Accept-Encoding": "gzip, deflate"}  # the encodings decoded under the size cap
 
 
 @dataclass
 class FetchResult:
     url: str
     status: str  # "ok" | "not-modified" | "failed"
-    final_url: str | None = None
     http_status: int | None = None
     body: bytes | None = None
     content_type: str | None = None
@@ -56,11 +59,6 @@ class FetchResult:
     error: str | None = None
     attempts: int = 0
     duration_ms: int = 0
-    retry_reasons: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("ok", "not-modified")
 
     @property
     def nbytes(self) -> int:
@@ -132,6 +130,25 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing: a watcher needs no session, and httpx builds urllib request and
+    response wrappers for every response just to look for Set-Cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _CookielessClient(httpx.AsyncClient):
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, value) -> None:  # httpx's __init__ sets an empty jar; nothing to keep
+        pass
+
+
+_NO_COOKIES = _NoCookies()
 _LIVE: "weakref.WeakSet[Fetcher]" = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
 
@@ -147,24 +164,30 @@ def cancel_all(reason: str = "shutting down") -> int:
 
 
 class Fetcher:
-    """One shared AsyncClient, a global and a per-host concurrency limit.
+    """One shared AsyncClient (keep-alive connections kept per host, :mod:`docwatch.http_pool`),
+    a global and a per-host concurrency limit.
 
     ``deadline`` (a ``time.monotonic()`` instant, e.g. the end of a cycle) caps every fetch
     on top of ``cfg.total_timeout``; :meth:`set_deadline` moves it later."""
 
-    def __init__(self, cfg: FetchConfig, client: httpx.AsyncClient | None = None, *, deadline: float | None = None):
+    def __init__(self, cfg: FetchConfig, *, deadline: float | None = None):
         self.cfg = cfg
         self.deadline = deadline
-        self._own_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout, pool=None),
-            limits=httpx.Limits(max_connections=max(cfg.concurrency, 1) * 2,
-                                max_keepalive_connections=max(cfg.concurrency, 1)),
-            follow_redirects=False,
-            headers={"User-Agent": cfg.user_agent},
-        )
+        # A proxy in the environment: httpx's own transports, which honour it (httpx ignores the
+        # environment's proxies once it is given a transport). Else the per-host pool, sent to
+        # directly (see _send).
+        keep = min(max(cfg.per_host, 1), max(cfg.concurrency, 1))
+        self.transport = None if urllib.request.getproxies() else HostPoolTransport(keepalive=keep)
+        connections = {"transport": self.transport} if self.transport else {
+            "limits": httpx.Limits(max_connections=max(cfg.concurrency, 1) * 2, max_keepalive_connections=keep)}
+        self.client = _CookielessClient(
+            timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout, pool=None), follow_redirects=False,
+            headers={"User-Agent": cfg.user_agent, **REQUEST_HEADERS}, **connections)
+        self._headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.client.headers.raw}  # as sent
+        self._timeouts = self.client.timeout.as_dict()
         self._global = asyncio.Semaphore(cfg.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._refusals: dict[str, str | None] = {}
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.cancelled: str | None = None  # the reason once cancel() was called
@@ -180,8 +203,7 @@ class Fetcher:
     async def aclose(self) -> None:
         with _LIVE_LOCK:
             _LIVE.discard(self)
-        if self._own_client:
-            await self.client.aclose()
+        await self.client.aclose()
 
     def set_deadline(self, deadline: float | None) -> None:
         """Absolute ``time.monotonic()`` instant after which no fetch may still run."""
@@ -205,6 +227,13 @@ class Fetcher:
                 loop.call_soon_threadsafe(_cancel)
         except RuntimeError:  # the loop closed meanwhile
             pass
+
+    def refusal(self, url: str) -> str | None:
+        """:func:`url_refusal` against ``fetch.allowed_hosts``, worked out once per URL (a cycle
+        asks for each of its hundreds of URLs at least twice)."""
+        if url not in self._refusals:
+            self._refusals[url] = url_refusal(url, self.cfg.allowed_hosts)
+        return self._refusals[url]
 
     def _host_sem(self, host: str) -> asyncio.Semaphore:
         if host not in self._hosts:
@@ -249,7 +278,6 @@ class Fetcher:
         except TimeoutError:
             result.status = "failed"
             result.error = self._deadline_reason(started)
-            result.retry_reasons.append("deadline")
         except asyncio.CancelledError:
             if not self.cancelled:
                 raise
@@ -291,7 +319,6 @@ class Fetcher:
                 return
             except _Retry as exc:
                 result.status, result.error, result.http_status = "failed", exc.reason, exc.http_status
-                result.retry_reasons.append(exc.reason)
                 if attempt + 1 < attempts:
                     delay = self.backoff_delay(attempt, exc.retry_after)
                     log.info("retrying %s in %.2fs after %s (attempt %d/%d)", url, delay, exc.reason, attempt + 1, attempts)
@@ -303,11 +330,10 @@ class Fetcher:
                        arm=None) -> None:
         current, seen = url, {url}
         for _hop in range(self.cfg.max_redirects + 1):
-            refusal = url_refusal(current, self.cfg.allowed_hosts)
+            refusal = self.refusal(current)
             if refusal:
                 raise _Fail(f"refused: {refusal}" + (f" (redirected to {current})" if current != url else ""))
-            headers = {"Accept": "text/html, text/markdown, text/plain;q=0.9, */*;q=0.1",
-                       "Accept-Encoding": "gzip, deflate"}  # the encodings decoded under the size cap
+            headers = {}  # the client sends REQUEST_HEADERS; the first hop is conditional
             if current == url:
                 if etag:
                     headers["If-None-Match"] = etag
@@ -328,69 +354,104 @@ class Fetcher:
 
     async def _request(self, url: str, headers: dict, result: FetchResult) -> str | None:
         """One request; returns the next URL for a redirect, None when done."""
+        response = await self._send(url, headers)
         try:
-            request = self.client.build_request("GET", url, headers=headers)
-            response = await self.client.send(request, stream=True)
+            return await self._handle(url, response, result)
+        finally:
+            await response.aclose()
+
+    async def _send(self, url: str, headers: dict) -> httpx.Response:
+        """The response head (its body not read yet); network trouble as :class:`_Retry`/:class:`_Fail`.
+
+        Without a proxy or event hooks the request goes straight to the pool: the client's
+        layers (auth, redirects, cookies, request merging) do nothing for a fetch here and cost
+        a fifth of its time; otherwise httpx's own path (proxy transports, hooks) is taken."""
+        try:
+            if self.transport is not None and not any(self.client.event_hooks.values()):
+                request = httpx.Request("GET", url, headers={**self._headers, **headers},
+                                        extensions={"timeout": self._timeouts})
+                return await self.transport.handle_async_request(request)
+            return await self.client.send(self.client.build_request("GET", url, headers=headers), stream=True)
         except httpx.TimeoutException as exc:
             raise _Retry(f"timeout ({type(exc).__name__})") from None
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Retry(f"connection error ({type(exc).__name__}: {exc})") from None
         except httpx.HTTPError as exc:
             raise _Fail(f"request error ({type(exc).__name__}: {exc})") from None
-        try:
-            status = response.status_code
-            if status != 200:
-                await _drain(response)  # an unread body would cost the keep-alive connection
-            if status in REDIRECTS:
-                location = response.headers.get("location")
-                if not location:
-                    raise _Fail(f"HTTP {status} redirect without Location", status)
-                return urljoin(url, location)
-            if status == 304:
-                result.status, result.http_status, result.final_url = "not-modified", 304, url
-                result.etag = response.headers.get("etag") or result.etag
-                result.last_modified = response.headers.get("last-modified") or result.last_modified
-                return None
-            if status == 429 or status >= 500:
-                raise _Retry(f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")), status)
-            if status != 200:
-                raise _Fail(f"HTTP {status}", status)
-            ctype = response.headers.get("content-type", "")
-            if ctype and not ctype.lower().startswith(TEXT_TYPES):
-                raise _Fail(f"non-text content type {ctype.split(';')[0]!r}", status)
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.cfg.max_bytes:
-                raise _Fail(f"oversized: Content-Length {declared} > max_bytes {self.cfg.max_bytes}", status)
-            chunks, total = [], 0
-            encoding = response.headers.get("content-encoding", "identity").lower().strip()
-            try:
-                async for chunk in _decoded(response, encoding):  # bounded: a zip bomb stops at the cap
-                    total += len(chunk)
-                    if total > self.cfg.max_bytes:
-                        raise _Fail(f"oversized: body exceeds max_bytes {self.cfg.max_bytes}"
-                                    + (f" once decoded ({encoding})" if encoding not in ("identity", "") else ""),
-                                    status)
-                    chunks.append(chunk)
-            except zlib.error as exc:
-                raise _Fail(f"corrupt {encoding} body ({exc})", status) from None
-            except httpx.TimeoutException:
-                raise _Retry("timeout while reading the body", None, status) from None
-            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                raise _Retry(f"truncated body ({type(exc).__name__}: {exc})", None, status) from None
-            body = b"".join(chunks)
-            # h11 already raises on a short body; this catches a lying identity response too
-            identity = response.headers.get("content-encoding", "identity").lower() in ("identity", "")
-            if identity and declared and declared.isdigit() and len(body) < int(declared):
-                raise _Retry(f"truncated body ({len(body)} of {declared} bytes)", None, status)
-            if not body.strip():
-                raise _Fail("empty body (HTTP 200 with no content)", status)
-            result.status, result.http_status, result.final_url = "ok", status, url
-            result.body, result.content_type = body, ctype or None
+
+    async def _handle(self, url: str, response: httpx.Response, result: FetchResult) -> str | None:
+        """Act on the status: a 200 body into ``result``, a redirect's target, a 304, or a failure."""
+        status = response.status_code
+        if status == 200:
+            self._check_head(response)
+            body = await self._read_capped(response)
+            _check_complete(body, response)
+            result.status, result.http_status, result.body = "ok", status, body
+            result.content_type = response.headers.get("content-type") or None
             result.etag = response.headers.get("etag")
             result.last_modified = response.headers.get("last-modified")
             return None
-        finally:
-            await response.aclose()
+        await _drain(response)  # an unread body would cost the keep-alive connection
+        if status in REDIRECTS:
+            return _redirect_target(url, response)
+        if status == 304:
+            result.status, result.http_status = "not-modified", 304
+            result.etag = response.headers.get("etag") or result.etag
+            result.last_modified = response.headers.get("last-modified") or result.last_modified
+            return None
+        if status == 429 or status >= 500:
+            raise _Retry(f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")), status)
+        raise _Fail(f"HTTP {status}", status)
+
+    def _check_head(self, response: httpx.Response) -> None:
+        """Refuse a 200 before reading it: not text, or a declared length over ``max_bytes``."""
+        ctype = response.headers.get("content-type", "")
+        if ctype and not ctype.lower().startswith(TEXT_TYPES):
+            raise _Fail(f"non-text content type {ctype.split(';')[0]!r}", 200)
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.cfg.max_bytes:
+            raise _Fail(f"oversized: Content-Length {declared} > max_bytes {self.cfg.max_bytes}", 200)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The decoded body, stopped at ``max_bytes`` (a zip bomb too); read trouble is retried."""
+        chunks, total = [], 0
+        encoding = _content_encoding(response)
+        try:
+            async for chunk in _decoded(response, encoding):
+                total += len(chunk)
+                if total > self.cfg.max_bytes:
+                    raise _Fail(f"oversized: body exceeds max_bytes {self.cfg.max_bytes}"
+                                + (f" once decoded ({encoding})" if encoding not in ("identity", "") else ""), 200)
+                chunks.append(chunk)
+        except zlib.error as exc:
+            raise _Fail(f"corrupt {encoding} body ({exc})", 200) from None
+        except httpx.TimeoutException:
+            raise _Retry("timeout while reading the body", None, 200) from None
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise _Retry(f"truncated body ({type(exc).__name__}: {exc})", None, 200) from None
+        return b"".join(chunks)
+
+
+def _content_encoding(response: httpx.Response) -> str:
+    return response.headers.get("content-encoding", "identity").lower().strip()
+
+
+def _check_complete(body: bytes, response: httpx.Response) -> None:
+    """A body shorter than its Content-Length (h11 catches most; this a lying identity response
+    too) is retried; an empty 200 fails."""
+    declared = response.headers.get("content-length")
+    identity = _content_encoding(response) in ("identity", "")
+    if identity and declared and declared.isdigit() and len(body) < int(declared):
+        raise _Retry(f"truncated body ({len(body)} of {declared} bytes)", None, 200)
+    if not body.strip():
+        raise _Fail("empty body (HTTP 200 with no content)", 200)
+
+
+def _redirect_target(url: str, response: httpx.Response) -> str:
+    location = response.headers.get("location")
+    if not location:
+        raise _Fail(f"HTTP {response.status_code} redirect without Location", response.status_code)
+    return urljoin(url, location)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

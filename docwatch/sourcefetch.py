@@ -119,7 +119,9 @@ class SourceFetcher:
                 self.state.log_fetch(source, res, "failed", at=at)
             raise FormFailed(f"{url}: {res.error}", res.http_status)
         body = res.body or b""
-        digest = self.store.put(body)  # kept even when suspicious: evidence for a human
+        # kept even when suspicious (evidence for a human); in a thread, as its fsyncs would stall
+        # every other fetch on the event loop
+        digest = await asyncio.to_thread(self.store.put, body)
         text, diags = "", []
         if looks_binary(body):
             reason = "non-text body (binary content)"
@@ -211,7 +213,7 @@ class SourceFetcher:
                     if not cands and html is not None:
                         failed.append(("markdown", f"{src.url}: no markdown source found (no original_content_git_url meta)"))
                 for cand in cands:
-                    refusal = F.url_refusal(cand, self.cfg.fetch.allowed_hosts)
+                    refusal = self.fetcher.refusal(cand)
                     if refusal:
                         failed.append(("markdown", f"{cand}: refused: {refusal}"))
                         continue

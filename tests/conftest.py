@@ -49,3 +49,79 @@ def corpus_pages() -> list[str]:
     """Names of the corpus markdown pages (empty when the corpus is absent; tests then skip)."""
     root = CORPUS / "markdown"
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+
+
+# -- shards: `make test` runs the suite as two pytest processes, one per core ------------------------
+#
+# ``--shard K/N`` keeps the test modules dealt to shard K (0-based) of N. Modules are dealt
+# whole (their module-scoped fixtures run once), heaviest first onto the lightest shard, by the
+# seconds each took in the last run here (pytest's cache), else by their number of tests.
+
+_DURATIONS_KEY = "docwatch/module-seconds"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--shard", default=None, metavar="K/N",
+                     help="run only the K-th (0-based) of N shards of the test modules (make test runs 2)")
+
+
+def _shard_spec(config: pytest.Config) -> tuple[int, int] | None:
+    spec = config.getoption("--shard")
+    if not spec:
+        return None
+    try:
+        k, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--shard expects K/N, e.g. 0/2; got {spec!r}") from None
+    if not 0 <= k < n:
+        raise pytest.UsageError(f"--shard {spec}: K must be between 0 and N-1")
+    return k, n
+
+
+def deal(weight: dict[str, float], n: int) -> dict[str, int]:
+    """Each module's shard: heaviest first, onto the shard with the least so far."""
+    loads, owner = [0.0] * n, {}
+    for module in sorted(weight, key=lambda m: (-weight[m], m)):
+        shard = loads.index(min(loads))
+        owner[module] = shard
+        loads[shard] += weight[module]
+    return owner
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    spec = _shard_spec(config)
+    if spec is None:
+        return
+    k, n = spec
+    seconds: dict[str, float] = {}
+    for key in [f"{_DURATIONS_KEY}/all"] + [f"{_DURATIONS_KEY}/shard-{i}" for i in range(n)]:
+        seconds.update(config.cache.get(key, {}) if config.cache else {})
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.nodeid.split("::")[0]] = counts.get(item.nodeid.split("::")[0], 0) + 1
+    owner = deal({m: seconds.get(m, 0.05 * c) for m, c in counts.items()}, n)
+    keep = [i for i in items if owner[i.nodeid.split("::")[0]] == k]
+    config.hook.pytest_deselected(items=[i for i in items if owner[i.nodeid.split("::")[0]] != k])
+    items[:] = keep
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::")[0]
+    seconds = _SECONDS.setdefault(module, 0.0)
+    _SECONDS[module] = seconds + report.duration
+
+
+_SECONDS: dict[str, float] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember each module's seconds for the next run's shards (each shard under its own key, so
+    the two processes never overwrite each other)."""
+    cache = session.config.cache
+    if cache is None or not _SECONDS:
+        return
+    spec = _shard_spec(session.config)
+    key = f"{_DURATIONS_KEY}/shard-{spec[0]}" if spec else f"{_DURATIONS_KEY}/all"
+    known = cache.get(key, {})
+    known.update({m: round(s, 2) for m, s in _SECONDS.items()})
+    cache.set(key, known)

@@ -25,9 +25,9 @@ PAGES = {  # corpus page → the raw GitHub base path its files are served under
 def config(tmp_path, sources, **fetch_kw):
     """The fetch tests' config, serial extraction unless asked, and without the default
     service-tag files (they would be fetched from the internet): these tests are about pages."""
-    from test_fetch_helpers import test_config
+    from test_fetch_helpers import build_config
 
-    cfg = test_config(tmp_path, sources, **{"parse_workers": 1, **fetch_kw})
+    cfg = build_config(tmp_path, sources, **{"parse_workers": 1, **fetch_kw})
     if hasattr(cfg, "servicetags"):
         cfg.servicetags = []
     return cfg
@@ -137,3 +137,14 @@ class WriteCounter:
 
     def stop(self) -> None:
         self.conn.set_trace_callback(None)
+
+
+def fetch_log(db, limit: int | None = None) -> list:
+    """The newest ``limit`` rows of the catalog's fetch log (all by default), oldest first."""
+    from dataclasses import fields
+
+    from docwatch.crawlstate import FetchLogRow
+
+    names = ", ".join(f.name for f in fields(FetchLogRow))
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    return [FetchLogRow(*r) for r in db.execute(f"SELECT {names} FROM fetch_log ORDER BY id DESC{lim}").fetchall()][::-1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from docwatch.catalog import Catalog
@@ -13,16 +12,9 @@ from docwatch.cli import main
 from docwatch.crawlstate import CrawlState
 from docwatch.cycle import run_cycle
 from cycle_support import config, counts, serve_html, serve_markdown, source
-from test_fetch_helpers import FaultServer
+from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 APIM, ARC, MONITOR = "apim-virtual-network-reference", "arc-servers-network-requirements", "azure-monitor-network-access"
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _status(cfg) -> dict:

@@ -3,24 +3,16 @@ request per URL, parses nothing and writes one transaction; the fetch log is pru
 parallel (process pool) and serial extraction paths give identical catalogs."""
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 from docwatch import cycle
 from docwatch.catalog import Catalog
-from docwatch.crawlstate import CrawlState
 from docwatch.cycle import run_cycle
-from cycle_support import config, WriteCounter, counts, digest, serve_html, serve_markdown, source
-from test_fetch_helpers import FaultServer
+from cycle_support import config, WriteCounter, counts, digest, fetch_log, serve_html, serve_markdown, source
+from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 MONITOR, ARC, APIM, ML = ("azure-monitor-network-access", "arc-servers-network-requirements",
                           "apim-virtual-network-reference", "azureml-behind-firewall")
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _sources(server, index: int):
@@ -55,7 +47,7 @@ def test_all_304_cycle_parses_nothing_and_writes_one_transaction(tmp_path, serve
     assert delta["/learn/apim"] == 0  # unchanged markdown needs no page meta
     requested = [p for p, n in delta.items() if n]
     assert all(h.get("If-None-Match") for p, h in server.requests[-len(requested):])  # all conditional
-    log = CrawlState(cat.db).fetch_log(limit=len(requested))
+    log = fetch_log(cat.db, limit=len(requested))
     assert {r.status for r in log} == {"not-modified"}
     cat.close()
 
@@ -67,7 +59,7 @@ def test_fetch_log_is_pruned_to_its_retention(tmp_path, server):
     run_cycle(cfg, cat)
     cat.db.execute("UPDATE fetch_log SET time = '2020-01-01T00:00:00Z'")  # an old row
     run_cycle(cfg, cat)
-    rows = CrawlState(cat.db).fetch_log()
+    rows = fetch_log(cat.db)
     assert rows and all(r.time > "2020-01-02" for r in rows)
     cat.close()
 
@@ -83,10 +75,33 @@ def test_process_pool_and_serial_paths_give_identical_catalogs(tmp_path, server)
             srcs = _sources(server, index)
             cfg = config(d, srcs, parse_workers=workers)
             cat = Catalog(cfg.catalog_path)
+            pooled = cycle.EXTRACTIONS["pooled"]
             report = run_cycle(cfg, cat)
             cat.close()
             assert not report.failed, report.outcomes
+            assert (cycle.EXTRACTIONS["pooled"] > pooled) == (workers > 1)  # real pages go to the workers
         dbs[workers] = digest(cfg.catalog_path)
     serial, pooled = dbs[1], dbs[2]
     assert serial["change_events"]  # the second cycle found real changes
     assert serial == pooled
+
+
+def test_pages_with_includes_or_meta_are_snapshotted_as_bundles(tmp_path, server):
+    """A page with includes (or page meta) is stored with them, so a parser upgrade can re-extract
+    it as it was; a lone page is its own snapshot."""
+    from docwatch.pipeline import load_bundle
+    from docwatch.snapshots import SnapshotStore
+
+    server.set("/md/lone.md", {"body": (Path(__file__).parent / "synthetic_shape_ports.md").read_bytes()})
+    srcs = [*_sources(server, -1), source(server, "lone", "/md/lone.md")]
+    cfg = config(tmp_path, srcs, parse_workers=2)
+    cat = Catalog(cfg.catalog_path)
+    run_cycle(cfg, cat)
+    snaps = dict(cat.db.execute("SELECT source, snapshot_id FROM versions").fetchall())
+    cat.close()
+    store = SnapshotStore(cfg.snapshot_dir)
+    bundled = {name for name, sid in snaps.items() if load_bundle(store, sid)["includes"]}
+    assert bundled == {"arc", "ml", "apim"}  # the pages here with includes
+    assert load_bundle(store, snaps["apim"])["meta"]  # and the rendered page's meta is kept with it
+    assert store.get(snaps["lone"]) == (Path(__file__).parent / "synthetic_shape_ports.md").read_bytes()
+    assert load_bundle(store, snaps["monitor"])["path"] is None  # a lone page: the page's own bytes

@@ -12,9 +12,9 @@ from docwatch.catalog import Catalog
 from docwatch.catalog_schema import migrate
 from docwatch.crawlstate import CrawlState
 from docwatch.fetch import FetchResult
-from cycle_support import WriteCounter
+from cycle_support import WriteCounter, fetch_log
 
-OLD_DDL = [  # what cycle.FetchState created before migration 5
+OLD_DDL = [  # what the cycle's old FetchState created before migration 5
     "CREATE TABLE http_cache (url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, sha256 TEXT, content_type TEXT, "
     "updated_at TEXT)",
     "CREATE TABLE fetch_log (id INTEGER PRIMARY KEY, url TEXT NOT NULL, source TEXT, time TEXT NOT NULL, "
@@ -72,7 +72,7 @@ def test_pending_writes_are_read_back_and_flushed_in_one_transaction(tmp_path):
         writes.stop()
         assert writes.transactions == 1
         again = CrawlState(cat.db)
-        assert len(again.fetch_log()) == 50 and again.source("s49").last_status == "first"
+        assert len(fetch_log(cat.db)) == 50 and again.source("s49").last_status == "first"
         assert again.cache("https://x/inc.md").missing_since == "2026-01-01T00:00:00Z"
     finally:
         cat.close()

@@ -7,23 +7,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 
 from conftest import corpus_versions
-from test_fetch_helpers import FaultServer
+from test_fetch_helpers import REPO, FaultServer, daemon_process, server, wait_until  # noqa: F401 (server: a fixture)
 
-REPO = Path(__file__).resolve().parent.parent
 N_SOURCES = 4
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _write_config(tmp_path: Path, server: FaultServer, interval_minutes: float) -> Path:
@@ -39,21 +29,6 @@ def _write_config(tmp_path: Path, server: FaultServer, interval_minutes: float) 
     return path
 
 
-def _daemon(config: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "docwatch.cli", "--config", str(config), "daemon", *args],
-                            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait(cond, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
 def _q(db: Path, sql: str):
     con = sqlite3.connect(db)
     try:
@@ -67,9 +42,9 @@ def test_sigterm_mid_cycle_then_resume(tmp_path, server):
     for i in range(N_SOURCES):
         server.set(f"/md/{i}.md", {"body": vs[-1]["file"].read_bytes(), "delay": 0.5})
     config = _write_config(tmp_path, server, interval_minutes=60)
-    proc = _daemon(config)
+    proc = daemon_process(config)
     try:
-        _wait(lambda: sum(server.hits.values()) >= 2)  # mid-cycle: 2 of 4 slow pages requested
+        wait_until(lambda: sum(server.hits.values()) >= 2)  # mid-cycle: 2 of 4 slow pages requested
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -87,7 +62,7 @@ def test_sigterm_mid_cycle_then_resume(tmp_path, server):
 
     # the next start resumes on the same catalog: a changed page becomes a new version
     server.set("/md/0.md", {"body": vs[-2]["file"].read_bytes()})
-    again = _daemon(config, "--once")
+    again = daemon_process(config, "--once")
     out, err = again.communicate(timeout=60)
     assert again.returncode == 0, err
     assert _q(db, "PRAGMA integrity_check") == [("ok",)]
@@ -100,16 +75,16 @@ def test_second_daemon_on_same_catalog_refuses(tmp_path, server):
     for i in range(N_SOURCES):
         server.set(f"/md/{i}.md", {"body": vs[-1]["file"].read_bytes()})
     config = _write_config(tmp_path, server, interval_minutes=0.02)
-    first = _daemon(config)
+    first = daemon_process(config)
     try:
         lock = tmp_path / "cat.db.lock"
-        _wait(lambda: lock.exists() and "daemon pid" in lock.read_text())
-        second = _daemon(config, "--once")
+        wait_until(lambda: lock.exists() and "daemon pid" in lock.read_text())
+        second = daemon_process(config, "--once")
         out, err = second.communicate(timeout=30)
         assert second.returncode == 1
         assert "already running" in err and str(first.pid) in err
         # the interval is 1.2 s: the first daemon keeps cycling (coalesced, one at a time)
-        _wait(lambda: (tmp_path / "cat.db").exists() and
+        wait_until(lambda: (tmp_path / "cat.db").exists() and
               len(_q(tmp_path / "cat.db", "SELECT 1 FROM fetch_log")) >= 2 * N_SOURCES)
         status = subprocess.run([sys.executable, "-m", "docwatch.cli", "--config", str(config), "status"],
                                 cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},

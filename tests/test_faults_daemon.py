@@ -16,18 +16,10 @@ from click.testing import CliRunner
 
 from docwatch.daemon import CatalogLock, LockUnavailable
 from test_faults_alerts import Recorder
-from test_fetch_helpers import FaultServer
+from test_fetch_helpers import REPO, FaultServer, daemon_process, server, wait_until  # noqa: F401 (server: a fixture)
 from synthetic_alerts_support import add_events, event, make_outbox
 
-REPO = Path(__file__).resolve().parent.parent
 PAGE = (Path(__file__).parent / "synthetic_alerts_v1.md").read_bytes()
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _config(tmp_path: Path, server: FaultServer, *extra: str, fetch: tuple[str, ...] = ()) -> Path:
@@ -41,26 +33,11 @@ def _config(tmp_path: Path, server: FaultServer, *extra: str, fetch: tuple[str, 
     return path
 
 
-def _daemon(config: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "docwatch.cli", "--config", str(config), *args, "daemon"],
-                            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait(cond, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
 def test_sigterm_during_a_trickled_fetch_stops_within_seconds(tmp_path, server):
     server.set("/md/page.md", {"action": "trickle", "interval": 0.5, "body": b"x" * 10_000})
-    proc = _daemon(_config(tmp_path, server, fetch=("total_timeout = 600",)))
+    proc = daemon_process(_config(tmp_path, server, fetch=("total_timeout = 600",)))
     try:
-        _wait(lambda: server.hits["/md/page.md"] >= 1)
+        wait_until(lambda: server.hits["/md/page.md"] >= 1)
         time.sleep(0.5)  # the body is trickling now
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -94,11 +71,11 @@ def test_failed_alert_is_retried_by_its_own_job_not_the_next_cycle(tmp_path, ser
         db.conn.close()
         config = _config(tmp_path, server, "[alerts.hook]", 'kind = "webhook"', f'url = "{rec.url("/hook")}"',
                          'secret_env = "DW_DAEMON_SECRET"', "retry_base_seconds = 1", "backlog = true")
-        proc = _daemon(config, env={"DW_DAEMON_SECRET": "daemon-secret-123"})
+        proc = daemon_process(config, env={"DW_DAEMON_SECRET": "daemon-secret-123"})
         try:
-            _wait(lambda: len(rec.posts) >= 1)
+            wait_until(lambda: len(rec.posts) >= 1)
             first = time.monotonic()
-            _wait(lambda: len(rec.posts) >= 2, timeout=15)
+            wait_until(lambda: len(rec.posts) >= 2, timeout=15)
             gap = time.monotonic() - first
         finally:
             proc.send_signal(signal.SIGTERM)

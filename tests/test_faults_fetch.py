@@ -14,14 +14,7 @@ import pytest
 from docwatch.config import FetchConfig, host_allowed
 from docwatch.errors import ConfigError
 from docwatch.fetch import Fetcher, cancel_all
-from test_fetch_helpers import FaultServer
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
+from test_fetch_helpers import FaultServer, server  # noqa: F401 (server: a fixture)
 
 
 def _cfg(server: FaultServer, **kw) -> FetchConfig:

@@ -15,7 +15,7 @@ from docwatch.catalog import Catalog
 from docwatch.config import SourceConfig
 from docwatch.fetch import FetchResult
 from docwatch.snapshots import SnapshotStore, collect_garbage, prune_suspicious, referenced_digests, sha256
-from test_fetch_helpers import FaultServer, test_config
+from test_fetch_helpers import FaultServer, build_config
 
 PAGE = b"# Endpoints\n\n| Host | Port |\n|---|---|\n| a.example.com | 443 |\n"
 
@@ -44,7 +44,7 @@ def test_a_corrupt_cached_snapshot_is_repaired_by_the_next_cycle(tmp_path, caplo
     try:
         srv.set("/md/p.md", {"body": PAGE, "etag": '"v1"'})
         src = SourceConfig(name="p", url=srv.url("/learn/p"), markdown_url=srv.url("/md/p.md"), forms=["markdown"])
-        cfg = test_config(tmp_path, [src])
+        cfg = build_config(tmp_path, [src])
         cfg.servicetags = []  # this test is about one page
         cat = Catalog(cfg.catalog_path)
         run_cycle(cfg, cat, deliver=False)

@@ -9,20 +9,14 @@ import pytest
 
 from docwatch.catalog import Catalog
 from docwatch.config import SourceConfig
-from docwatch.cycle import FetchState, run_cycle
+from docwatch.crawlstate import CrawlState
+from docwatch.cycle import run_cycle
 from docwatch.fetch import (Fetcher, doc_commit, include_refs, looks_like_error_page, markdown_candidates,
                             page_meta, resolve_include, url_refusal)
 from conftest import corpus_versions
-from test_fetch_helpers import FaultServer, test_config
+from test_fetch_helpers import build_config, server  # noqa: F401 (server: a fixture)
 
 MD_PATH = "/MicrosoftDocs/azure-monitor-docs/main/articles/azure-monitor/fundamentals/azure-monitor-network-access.md"
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def monitor_pages():
 def _setup(tmp_path, server, **fetch_kw):
     src = SourceConfig(name="monitor", url=server.url("/learn/monitor"), markdown_url=server.url(MD_PATH),
                        forms=["markdown"])
-    cfg = test_config(tmp_path, [src], **fetch_kw)
+    cfg = build_config(tmp_path, [src], **fetch_kw)
     cfg.guard.failure_cycles = 1  # these tests look at one faulty cycle: its anomaly comes at once
     return cfg
 
@@ -99,7 +93,7 @@ def test_conditional_get_304_is_not_parsed(tmp_path, server, monitor_pages, monk
     r3 = run_cycle(cfg, cat)
     assert r3.outcomes[0].status in ("changed", "unchanged")
     assert _counts(cat)["versions"] == before["versions"] + 1
-    assert FetchState(cat.db).cache(server.url(MD_PATH)).etag == '"v2"'
+    assert CrawlState(cat.db).cache(server.url(MD_PATH)).etag == '"v2"'
     cat.close()
 
 
@@ -161,7 +155,7 @@ def test_fault_matrix(tmp_path, server, monitor_pages, fault):
         assert report.all_failed
     else:  # fetched fine; the catalog's guard judged the content
         assert row["status"] == "ok" and not report.all_failed
-    st = FetchState(cat.db).sources()["monitor"]
+    st = CrawlState(cat.db).sources()["monitor"]
     assert st.last_status == status and st.last_error
 
     # recovery: the page is back, nothing new is inferred, the source is healthy again
@@ -171,7 +165,7 @@ def test_fault_matrix(tmp_path, server, monitor_pages, fault):
     final = _counts(cat)
     assert final["removed"] == 0 and final["current"] == baseline["current"]
     assert final["rule_versions"] == baseline["rule_versions"]
-    st = FetchState(cat.db).sources()["monitor"]
+    st = CrawlState(cat.db).sources()["monitor"]
     assert st.last_status == back.status and st.last_success >= st.last_error_at
     cat.close()
 
@@ -215,7 +209,7 @@ def test_includes_are_fetched_relative_to_the_markdown(tmp_path, server):
     src = SourceConfig(name="arc", url=server.url("/learn/arc"),
                        markdown_url=server.url(base + "articles/azure-arc/servers/network-requirements.md"),
                        forms=["markdown"])
-    cfg = test_config(tmp_path, [src])
+    cfg = build_config(tmp_path, [src])
     cat = Catalog(cfg.catalog_path)
     out = run_cycle(cfg, cat).outcomes[0]
     assert out.status == "first" and out.rules > 10
@@ -294,7 +288,7 @@ def test_html_meta_enriches_the_markdown_version(tmp_path, server, corpus_dir):
     serve_tree(server, "/raw/", root)
     src = SourceConfig(name="ml", url=server.url("/learn/ml"),
                        markdown_url=server.url("/raw/" + str(v["file"].relative_to(root))), forms=["markdown", "html"])
-    cfg = test_config(tmp_path, [src])
+    cfg = build_config(tmp_path, [src])
     cat = Catalog(cfg.catalog_path)
     out = run_cycle(cfg, cat).outcomes[0]
     assert (out.status, out.form) == ("first", "markdown") and out.rules > 20
@@ -311,7 +305,7 @@ def test_discovered_markdown_refused_falls_back_to_html(tmp_path, server, corpus
     v, html = _azureml(corpus_dir)
     server.set("/learn/ml", {"body": html, "headers": {"Content-Type": "text/html; charset=utf-8"}})
     src = SourceConfig(name="ml", url=server.url("/learn/ml"), forms=["markdown", "html"])
-    cfg = test_config(tmp_path, [src], allowed_hosts=["127.0.0.1"])
+    cfg = build_config(tmp_path, [src], allowed_hosts=["127.0.0.1"])
     cat = Catalog(cfg.catalog_path)
     out = run_cycle(cfg, cat).outcomes[0]
     assert (out.status, out.form) == ("first", "html") and out.rules > 20
@@ -328,7 +322,7 @@ def test_failed_or_missing_include_fails_the_source(tmp_path, server):
     src = SourceConfig(name="arc", url=server.url("/learn/arc"),
                        markdown_url=server.url(base + "articles/azure-arc/servers/network-requirements.md"),
                        forms=["markdown"])
-    cfg = test_config(tmp_path, [src])
+    cfg = build_config(tmp_path, [src])
     cat = Catalog(cfg.catalog_path)
     assert run_cycle(cfg, cat).outcomes[0].status == "first"
     baseline = _counts(cat)
@@ -354,7 +348,7 @@ def test_failed_or_missing_include_fails_the_source(tmp_path, server):
     # on a new source a missing include (404) fails the markdown form too (issue 13): its
     # rules would otherwise read as removed once it appears or disappears
     (tmp_path / "b").mkdir()
-    fresh = test_config(tmp_path / "b", [src])
+    fresh = build_config(tmp_path / "b", [src])
     server.set(inc, {"status": 404, "body": b"404: Not Found"})
     cat = Catalog(fresh.catalog_path)
     out = run_cycle(fresh, cat).outcomes[0]
@@ -370,7 +364,7 @@ def test_concurrency_limits_hold(tmp_path, server, concurrency, per_host, expect
         server.set(f"/md/{i}.md", {"body": page, "delay": 0.15})
         sources.append(SourceConfig(name=f"s{i}", url=server.url(f"/learn/{i}"), markdown_url=server.url(f"/md/{i}.md"),
                                     forms=["markdown"]))
-    cfg = test_config(tmp_path, sources, concurrency=concurrency, per_host=per_host)
+    cfg = build_config(tmp_path, sources, concurrency=concurrency, per_host=per_host)
     cat = Catalog(cfg.catalog_path)
     report = run_cycle(cfg, cat)
     assert report.changed == 8

@@ -1,4 +1,5 @@
-"""A real local HTTP server with scripted faults, shared by the fetch/cycle/daemon tests.
+"""A real local HTTP server with scripted faults, shared by the fetch/cycle/daemon tests, with
+its ``server`` fixture, a config factory, and the daemon tests' subprocess helpers.
 
 Each path has a list of responses consumed one per request (the last one repeats). A
 response is a dict: ``status``, ``body`` (bytes), ``headers``, ``etag`` (answers a matching
@@ -8,13 +9,19 @@ before answering), ``"truncate"`` (Content-Length larger than the body), ``"tric
 """
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
 
 from docwatch.config import Config, FetchConfig, ScheduleConfig, SourceConfig
 
@@ -140,7 +147,7 @@ def local_hosts(*urls: str | None) -> list[str]:
     return out
 
 
-def test_config(tmp_path, sources: list[SourceConfig], **fetch_kw) -> Config:
+def build_config(tmp_path, sources: list[SourceConfig], **fetch_kw) -> Config:
     """A config for tests: the sources' local host:port explicitly allowed, tiny backoff and timeouts.
     ``allowed_hosts`` given as bare hosts get the sources' ports added the same way."""
     local = local_hosts(*(u for s in sources for u in (s.url, s.markdown_url)))
@@ -155,4 +162,30 @@ def test_config(tmp_path, sources: list[SourceConfig], **fetch_kw) -> Config:
                   schedule=ScheduleConfig(), fetch=FetchConfig(**fetch))
 
 
-test_config.__test__ = False  # a factory, not a test
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def server():
+    """A :class:`FaultServer` for one test (import this fixture into the test module)."""
+    srv = FaultServer()
+    yield srv
+    srv.close()
+
+
+def daemon_process(config: Path, *args: str, global_args: tuple[str, ...] = (),
+                   env: dict | None = None) -> subprocess.Popen:
+    """``docwatch [global_args] daemon [args]`` as a real subprocess running this checkout."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "docwatch.cli", "--config", str(config), *global_args, "daemon",
+                             *args], cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_until(cond, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")

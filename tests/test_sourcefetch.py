@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from docwatch.catalog import Catalog
 from docwatch.crawlstate import CrawlState
 from docwatch.fetch import Fetcher
 from docwatch.snapshots import SnapshotStore
 from docwatch.sourcefetch import FormFailed, SourceFetcher
-from cycle_support import config, serve_html, serve_markdown, source
-from test_fetch_helpers import FaultServer
+from cycle_support import config, fetch_log, serve_html, serve_markdown, source
+from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
 
 ARC = "arc-servers-network-requirements"
 APIM = "apim-virtual-network-reference"
 ARC_INCLUDE = "/MicrosoftDocs/azure-management-docs/main/articles/azure-arc/servers/includes/network-requirements.md"
-
-
-@pytest.fixture
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.close()
 
 
 def _bundles(cfg, srcs, last_hashes=None, **kw):
@@ -96,7 +88,7 @@ def test_known_missing_include_is_rechecked_on_its_own_schedule(tmp_path, server
     _bundles(cfg, [src])  # the including page changed: its missing include is asked for again
     assert server.hits[ARC_INCLUDE] == 2
     cat = Catalog(cfg.catalog_path)
-    log = CrawlState(cat.db).fetch_log(limit=10)
+    log = fetch_log(cat.db, limit=10)
     cat.close()
     assert any(r.status == "skipped-missing" and r.url == server.url(ARC_INCLUDE) for r in log)
 
