@@ -36,6 +36,8 @@ _MISSED = {
                           "not applied to the hosts of the following bullet list",
     "acs_network_requirements": "a lead-in naming the cloud ('reachable for U.S. Government GCC High customers only') "
                                 "doesn't give the table's IP ranges the usgov cloud",
+    "aks_arc_firewall_urls": "role row 'Management IP addresses of the Azure Local nodes' -> 'Logical network used for "
+                             "AKS Arc VMs' (TCP 22, 6443) gives no rule",
     "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
                             "outbound traffic to the internet') gives no Internet outbound rule",
     "aro_egress_lockdown": "port stated after a list of bold hosts ('All of these are reached over HTTPS on port 443') "
@@ -54,12 +56,6 @@ _MISSED = {
                                 "of a bold '**Example:**' quote made rules",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "mars_agent_urls": "tag in italics in prose ('Azure Storage (*Storage*)') missed",
-    "postgres_flexible_networking": "a subnet delegation name ('Microsoft.DBforPostgreSQL/flexibleServers') and a DNS "
-                                    "zone suffix ('must end with `postgres.database.azure.com`') made rules",
-    "purview_shir_firewall": "a public IP given as the wrong answer of an example ('for example `10.10.1.5` rather than "
-                             "`20.50.2.17`') made a rule",
-    "rhui_ip_addresses": "IPs in a code block as 'Region - IP' lines under '# Azure Global' / '# Azure US Government' "
-                         "comments give no rules; proxy URL on example.com made a rule",
     "wireserver_ip": "'ports 80/tcp and 32526/tcp with WireServer (168.63.129.16)' gives a '*' rule, not the address",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
