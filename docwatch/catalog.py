@@ -48,7 +48,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docwatch.catalog_schema import SCHEMA_VERSION, create_views, current_version, migrate, now_iso
+from docwatch.catalog_schema import EVENT_PROVENANCE, SCHEMA_VERSION, create_views, current_version, migrate, now_iso
 from docwatch.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
@@ -69,6 +69,10 @@ class IngestResult:
     events: list[ChangeEvent] = field(default_factory=list)
     reason: str | None = None
 
+
+# Page size of a new catalog file: every table and index takes at least one page, and a catalog
+# has ~60 of them, most small (a 4 KiB page costs ~100 B per rule version of the corpus catalog).
+PAGE_SIZE = 1024
 
 # Version statuses whose rules are the source's current rules.
 ACCEPTED_STATUSES = ("first", "changed", "unchanged", "confirmed", "accepted")
@@ -181,6 +185,7 @@ class Catalog:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
             conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it, whichever opens first
             if create:
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file only: an existing one keeps its own
                 conn.execute("PRAGMA journal_mode = wal")
                 conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, few flushes
             self._setup()
@@ -355,7 +360,7 @@ class Catalog:
         if min_severity:
             levels = ("info", "low", "medium", "high")[min_severity:]
             where.append(f"severity IN ({', '.join('?' for _ in levels)})"); params.extend(levels)
-        sql = "SELECT * FROM change_events" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = "SELECT * FROM changes" + (" WHERE " + " AND ".join(where) if where else "")
         if limit:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
         return [event_from_row(r) for r in self._all(sql + " ORDER BY id", tuple(params))]
@@ -371,7 +376,7 @@ class Catalog:
 
     def events_after(self, event_id: int) -> list[ChangeEvent]:
         """Events stored after ``event_id``, oldest first."""
-        return [event_from_row(r) for r in self._all("SELECT * FROM change_events WHERE id > ? ORDER BY id", (event_id,))]
+        return [event_from_row(r) for r in self._all("SELECT * FROM changes WHERE id > ? ORDER BY id", (event_id,))]
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -387,17 +392,26 @@ class Catalog:
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
+        """Store events lean (migration 12): the section as a ``sections`` id, the provenance only
+        when it differs from the event's document version (the ``changes`` view joins both back)."""
         if not events:
             return
-        from docwatch.model import ChangeEvent
-
-        cols = [f for f in ChangeEvent.__dataclass_fields__ if f != "id"]
-        sql = f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        cols = ("source", "kind", "rule_key", "field", "old", "new", "severity", "impact", "cloud", "tab",
+                "direction", "party", "summary", "version_id", "effective_after", "used_by")
+        sql = (f"INSERT INTO change_events ({', '.join(cols)}, section_id, own_prov, {', '.join(EVENT_PROVENANCE)}) "
+               f"VALUES ({', '.join('?' for _ in range(len(cols) + 2 + len(EVENT_PROVENANCE)))})")
+        sections: dict[str, int] = {}
+        versions: dict[int, tuple | None] = {}
         for ev in events:
-            row = [getattr(ev, c) for c in cols]
-            for i, c in enumerate(cols):
-                if c in ("old", "new", "section", "used_by"):
-                    row[i] = _dumps(row[i])
+            row = [_dumps(getattr(ev, c)) if c in ("old", "new", "used_by") else getattr(ev, c) for c in cols]
+            section = _dumps(None if ev.section is None else list(ev.section))
+            row.append(None if section is None else self._section_text_id(section, sections))
+            prov = tuple(getattr(ev, c) for c in EVENT_PROVENANCE)
+            if ev.version_id is not None and ev.version_id not in versions:
+                versions[ev.version_id] = self.conn.execute(
+                    f"SELECT {', '.join(EVENT_PROVENANCE.values())} FROM versions WHERE id = ?", (ev.version_id,)).fetchone()
+            same = ev.version_id is not None and versions[ev.version_id] == prov
+            row += [None, *(None for _ in prov)] if same else [1, *prov]
             ev.id = self.conn.execute(sql, row).lastrowid
 
     def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
@@ -440,7 +454,10 @@ class Catalog:
         return self._one("SELECT * FROM versions WHERE id = ?", (vid,))
 
     def set_version(self, vid: int, **values: Any) -> None:
-        """Update columns of a stored version (status after the diff, held rules cleared …)."""
+        """Update columns of a stored version (status after the diff, held rules cleared …). Its
+        provenance stays as stored: change events read theirs from it (migration 12)."""
+        if set(values) & set(EVENT_PROVENANCE.values()):
+            raise ValueError(f"a version's provenance is never rewritten: {sorted(values)}")
         if "held_rules" in values and isinstance(values["held_rules"], list):
             values["held_rules"] = _dumps([r.to_dict() for r in values["held_rules"]])
         cols = ", ".join(f"{k} = ?" for k in values)
@@ -493,9 +510,10 @@ class Catalog:
         self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
-        if not path:
-            return None
-        text = _dumps(list(path))
+        return self._section_text_id(_dumps(list(path)), cache) if path else None
+
+    def _section_text_id(self, text: str, cache: dict[str, int]) -> int:
+        """The ``sections`` id of a heading path's JSON text (added when new)."""
         if text not in cache:
             self.conn.execute("INSERT OR IGNORE INTO sections (path) VALUES (?)", (text,))
             cache[text] = self.conn.execute("SELECT id FROM sections WHERE path = ?", (text,)).fetchone()[0]
@@ -516,7 +534,7 @@ class Catalog:
             if rid is None:
                 rid = self.conn.execute("INSERT INTO rules (source, rule_key) VALUES (?, ?)", (source, key)).lastrowid
             self._add_version(rid, vid, at, rule, tombstone=False, sections=sections)
-        for key in current.keys() - new.keys():
+        for key in sorted(current.keys() - new.keys()):  # sorted: the same ids on every run
             self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)
 
     def _add_version(self, rid: int, vid: int, at: str, rule: Rule, *, tombstone: bool, sections: dict[str, int]) -> None:
