@@ -396,7 +396,7 @@ class Catalog:
         when it differs from the event's document version (the ``changes`` view joins both back)."""
         if not events:
             return
-        cols = ("source", "kind", "rule_key", "field", "old", "new", "severity", "impact", "cloud", "tab",
+        cols = ("kind", "rule_key", "field", "old", "new", "severity", "impact", "cloud", "tab",
                 "direction", "party", "summary", "version_id", "effective_after", "used_by")
         sql = (f"INSERT INTO change_events ({', '.join(cols)}, section_id, own_prov, {', '.join(EVENT_PROVENANCE)}) "
                f"VALUES ({', '.join('?' for _ in range(len(cols) + 2 + len(EVENT_PROVENANCE)))})")

@@ -250,14 +250,14 @@ _V11: list = [
 
 # v12 (owner: the catalog): change events point into per-version rows instead of repeating text.
 # * ``section`` (a JSON heading path) becomes ``section_id`` into ``sections``, shared with rules;
-# * the provenance an event copies from its document version (detected_at = observed_at,
-#   doc_date, doc_commit, page_url, commit_url) is kept only when it differs from that version's
+# * what an event copies from its document version (source, detected_at = observed_at, doc_date,
+#   doc_commit, page_url, commit_url) is kept only when it differs from that version's
 #   (``own_prov`` = 1; version provenance is never rewritten, see ``Catalog.set_version``);
-# * ``change_events_source`` indexes (source, id): detected_at is usually not stored.
+# * so ``change_events_source`` goes: a source's events are a scan of the (small) event table.
 # The ``changes`` view joins all of it back: same columns, same values. Readers use the view.
-EVENT_PROVENANCE = {"detected_at": "observed_at", "doc_date": "doc_date", "doc_commit": "doc_commit",
+EVENT_PROVENANCE = {"source": "source", "detected_at": "observed_at", "doc_date": "doc_date", "doc_commit": "doc_commit",
                     "page_url": "page_url", "commit_url": "commit_url"}
-_EVENT_COLUMNS = """source TEXT NOT NULL, kind TEXT NOT NULL, rule_key TEXT, field TEXT, old TEXT, new TEXT,
+_EVENT_COLUMNS = """source TEXT, kind TEXT NOT NULL, rule_key TEXT, field TEXT, old TEXT, new TEXT,
         severity TEXT, impact TEXT, cloud TEXT, tab TEXT, direction TEXT, party TEXT, section_id INTEGER,
         summary TEXT, version_id INTEGER, effective_after TEXT, used_by TEXT, own_prov INTEGER,
         detected_at TEXT, doc_date TEXT, doc_commit TEXT, page_url TEXT, commit_url TEXT"""
@@ -269,9 +269,9 @@ def _lean_events(db: sqlite_utils.Database) -> None:
     db.execute("INSERT OR IGNORE INTO sections (path) SELECT DISTINCT section FROM change_events WHERE section IS NOT NULL")
     db.execute(f"CREATE TABLE change_events_v12 (id INTEGER PRIMARY KEY AUTOINCREMENT, {_EVENT_COLUMNS})")
     prov = ", ".join(f"CASE WHEN same THEN NULL ELSE {c} END" for c in EVENT_PROVENANCE)
-    db.execute(f"""INSERT INTO change_events_v12 (id, source, kind, rule_key, field, old, new, severity, impact, cloud,
+    db.execute(f"""INSERT INTO change_events_v12 (id, kind, rule_key, field, old, new, severity, impact, cloud,
         tab, direction, party, section_id, summary, version_id, effective_after, used_by, own_prov, {", ".join(EVENT_PROVENANCE)})
-        SELECT id, source, kind, rule_key, field, old, new, severity, impact, cloud, tab, direction, party,
+        SELECT id, kind, rule_key, field, old, new, severity, impact, cloud, tab, direction, party,
         section_id, summary, version_id, effective_after, used_by, CASE WHEN same THEN NULL ELSE 1 END, {prov}
         FROM (SELECT e.*, s.id AS section_id, v.id IS NOT NULL AND {_SAME_PROV} AS same FROM change_events e
               LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN sections s ON s.path = e.section)""")
@@ -285,7 +285,6 @@ def _lean_events(db: sqlite_utils.Database) -> None:
 
 _V12: list = [
     _lean_events,
-    "CREATE INDEX change_events_source ON change_events(source)",
     "CREATE INDEX change_events_kind ON change_events(kind)",
 ]
 
@@ -323,7 +322,7 @@ VIEWS = {
         FROM rule_versions rv JOIN rules r ON r.id = rv.rule
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
     # the consumer contract (README): one row per change event, provenance and section joined back
-    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, e.source, e.cloud, e.kind, e.rule_key, e.party, e.field,
+    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, e.cloud, e.kind, e.rule_key, e.party, e.field,
         e.old, e.new, e.severity, e.impact, e.tab, e.direction, s.path AS section, e.summary,
         {_PROV["doc_date"]}, {_PROV["doc_commit"]}, {_PROV["page_url"]}, {_PROV["commit_url"]},
         e.version_id, e.effective_after, e.used_by

@@ -1,5 +1,5 @@
 """Lean change events (migration 12): an event keeps its section as a ``sections`` id and its
-provenance only when it differs from its document version's; the ``changes`` view gives the
+source and provenance only when they differ from its document version's; the ``changes`` view gives the
 same rows as before, and a catalog made at schema version 11 migrates to it unchanged."""
 from __future__ import annotations
 
@@ -74,11 +74,11 @@ def test_events_read_back_exactly_and_store_no_copied_text(tmp_path):
     ingest_file(cat, "synth", BASE, "2025-01-15")
     ingest_file(cat, "synth", CHANGED, "2025-03-10")
     _odd_events(cat)
-    stored = cat.conn.execute("SELECT count(*), count(own_prov), count(detected_at), count(section_id) "
-                              "FROM change_events").fetchone()
+    stored = cat.conn.execute("SELECT count(*), count(own_prov), count(detected_at), count(section_id), "
+                              "count(source) FROM change_events").fetchone()
     n = stored[0]
-    # ingest's events copy their version's provenance: only the four odd ones keep their own
-    assert n > 5 and stored[1] == 4 and stored[2] == 2  # two of those have a detected_at
+    # ingest's events copy their version's source and provenance: only the four odd ones keep theirs
+    assert n > 5 and stored[1] == stored[4] == 4 and stored[2] == 2  # two of those have a detected_at
     assert stored[3] == n - 1  # every event but the section=None one points into sections
     events = cat.events()
     own = next(e for e in events if e.summary == "own provenance")
