@@ -70,10 +70,6 @@ class IngestResult:
     reason: str | None = None
 
 
-# Page size of a new catalog file: every table and index takes at least one page, and a catalog
-# has ~60 of them, most small (a 4 KiB page costs ~100 B per rule version of the corpus catalog).
-PAGE_SIZE = 1024
-
 # Version statuses whose rules are the source's current rules.
 ACCEPTED_STATUSES = ("first", "changed", "unchanged", "confirmed", "accepted")
 _ACCEPTED_SQL = "(" + ", ".join(repr(s) for s in ACCEPTED_STATUSES) + ")"
@@ -185,7 +181,6 @@ class Catalog:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
             conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it, whichever opens first
             if create:
-                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file only: an existing one keeps its own
                 conn.execute("PRAGMA journal_mode = wal")
                 conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, few flushes
             self._setup()
@@ -392,18 +387,22 @@ class Catalog:
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
-        """Store events lean (migration 12): the section as a ``sections`` id, the provenance only
-        when it differs from the event's document version (the ``changes`` view joins both back)."""
+        """Store events lean (migrations 12, 13): the rule by id, the section as a ``sections`` id,
+        source and provenance only when they differ from the event's document version's (the
+        ``changes`` view joins them back)."""
         if not events:
             return
-        cols = ("kind", "rule_key", "field", "old", "new", "severity", "impact", "cloud", "tab",
+        cols = ("kind", "field", "old", "new", "severity", "impact", "cloud", "tab",
                 "direction", "party", "summary", "version_id", "effective_after", "used_by")
-        sql = (f"INSERT INTO change_events ({', '.join(cols)}, section_id, own_prov, {', '.join(EVENT_PROVENANCE)}) "
-               f"VALUES ({', '.join('?' for _ in range(len(cols) + 2 + len(EVENT_PROVENANCE)))})")
+        sql = (f"INSERT INTO change_events ({', '.join(cols)}, rule, rule_key, section_id, own_prov, "
+               f"{', '.join(EVENT_PROVENANCE)}) VALUES ({', '.join('?' for _ in range(len(cols) + 4 + len(EVENT_PROVENANCE)))})")
         sections: dict[str, int] = {}
         versions: dict[int, tuple | None] = {}
         for ev in events:
             row = [_dumps(getattr(ev, c)) if c in ("old", "new", "used_by") else getattr(ev, c) for c in cols]
+            rule = None if ev.rule_key is None else self.conn.execute(
+                "SELECT id FROM rules WHERE source = ? AND rule_key = ?", (ev.source, ev.rule_key)).fetchone()
+            row += [rule[0], None] if rule else [None, ev.rule_key]
             section = _dumps(None if ev.section is None else list(ev.section))
             row.append(None if section is None else self._section_text_id(section, sections))
             prov = tuple(getattr(ev, c) for c in EVENT_PROVENANCE)
@@ -489,6 +488,10 @@ class Catalog:
         """Persist the step ``current`` → ``rules`` at version ``vid``: rules paired across storage
         keys keep their row (re-keyed), changed facts get a new version, vanished rules a tombstone."""
         cur = {r.key: r for r in current}
+        keys = {k for pair in (rekeys or {}).items() for k in pair}
+        if keys:  # re-keyed rules (and a clash's retired one) change rule_key: events keep theirs
+            self._pin_event_keys(f"SELECT id FROM rules WHERE source = ? AND rule_key IN ({', '.join('?' for _ in keys)})",
+                                 (source, *keys))
         for old_key, new_key in (rekeys or {}).items():
             if old_key == new_key or old_key not in cur:
                 continue
@@ -505,9 +508,15 @@ class Catalog:
     def drop_rule_history(self, source: str) -> None:
         """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots).
         Rules go first: their full-text trigger reads the text of their current version."""
+        self._pin_event_keys("SELECT id FROM rules WHERE source = ?", (source,))
         ids = [(i,) for i, in self.conn.execute("SELECT id FROM rules WHERE source = ?", (source,))]
         self.conn.execute("DELETE FROM rules WHERE source = ?", (source,))
         self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)
+
+    def _pin_event_keys(self, rules_sql: str, params: tuple) -> None:
+        """Events that name one of these rules by id store its current key, before it changes."""
+        self.conn.execute(f"""UPDATE change_events SET rule_key = (SELECT r.rule_key FROM rules r WHERE r.id = change_events.rule)
+            WHERE rule_key IS NULL AND rule IN ({rules_sql})""", params)
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
         return self._section_text_id(_dumps(list(path)), cache) if path else None

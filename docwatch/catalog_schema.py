@@ -288,6 +288,17 @@ _V12: list = [
     "CREATE INDEX change_events_kind ON change_events(kind)",
 ]
 
+# v13 (owner: the catalog): an event names its rule by id (``rule``) instead of repeating the
+# rule's key, while that rule keeps the key; ``rule_key`` is stored only for events of no stored
+# rule, or pinned (``Catalog._pin_event_keys``) before a rule is re-keyed or deleted.
+_V13: list = [
+    "ALTER TABLE change_events ADD COLUMN rule INTEGER",
+    """UPDATE change_events SET rule = (SELECT r.id FROM rules r WHERE r.rule_key = change_events.rule_key
+        AND r.source = coalesce(change_events.source, (SELECT v.source FROM versions v WHERE v.id = change_events.version_id)))
+        WHERE rule_key IS NOT NULL""",
+    "UPDATE change_events SET rule_key = NULL WHERE rule IS NOT NULL",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -301,6 +312,7 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (10, "alert outbox", _V10),
     (11, "contentless full-text index, leaner rules, port index", _V11),
     (12, "change events point into sections and their document version", _V12),
+    (13, "change events name their rule by id", _V13),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
@@ -322,11 +334,13 @@ VIEWS = {
         FROM rule_versions rv JOIN rules r ON r.id = rv.rule
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
     # the consumer contract (README): one row per change event, provenance and section joined back
-    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, e.cloud, e.kind, e.rule_key, e.party, e.field,
+    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, e.cloud, e.kind,
+        coalesce(e.rule_key, r.rule_key) AS rule_key, e.party, e.field,
         e.old, e.new, e.severity, e.impact, e.tab, e.direction, s.path AS section, e.summary,
         {_PROV["doc_date"]}, {_PROV["doc_commit"]}, {_PROV["page_url"]}, {_PROV["commit_url"]},
         e.version_id, e.effective_after, e.used_by
-        FROM change_events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN sections s ON s.id = e.section_id""",
+        FROM change_events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN sections s ON s.id = e.section_id
+        LEFT JOIN rules r ON r.id = e.rule""",
     # service tags (docwatch/catalog_tags.py)
     "service_tags": """SELECT t.cloud, t.name, t.tag_id, t.region, t.region_id, t.platform, t.system_service,
         t.network_features, t.change_number, t.prefix_count,

@@ -111,3 +111,29 @@ def test_a_schema_11_corpus_catalog_migrates_to_the_same_changes(tmp_path):
     _odd_events(cat)
     _check_roundtrip(cat, tmp_path)
     cat.close()
+
+
+def test_events_keep_their_rule_key_when_the_rule_is_re_keyed_or_dropped(tmp_path):
+    """Events name their rule by id; a re-key (a protocol change pairs two keys) or ``reparse``
+    dropping the rules first pins the key the events had, so ``changes`` never moves."""
+    from docwatch.model import Rule
+
+    cat = Catalog(tmp_path / "c.db")
+    ingest_file(cat, "synth", BASE, "2025-01-15")
+    ingest_file(cat, "synth", CHANGED, "2025-03-10")
+    before = _changes(cat.conn)
+    assert cat.conn.execute("SELECT count(*) FROM change_events WHERE rule IS NOT NULL AND rule_key IS NULL").fetchone()[0]
+    with_events = {k for (k,) in cat.conn.execute("SELECT rule_key FROM changes")}
+    current = sorted(cat.current_rules("synth"), key=lambda r: r.key not in with_events)  # one with events first
+    assert current[0].key in with_events
+    moved = Rule(**{**current[0].to_dict(), "protocol": "udp" if current[0].protocol != "udp" else "tcp"})
+    vid = cat.db.execute("SELECT max(id) FROM versions").fetchone()[0]
+    with cat.write():
+        cat.apply_rules("synth", vid, "2025-04-01T00:00:00Z", current, [moved, *current[1:]],
+                        {current[0].key: moved.key})
+    assert cat.conn.execute("SELECT rule_key FROM rules WHERE rule_key = ?", (moved.key,)).fetchone()
+    assert _changes(cat.conn) == before
+    with cat.write():
+        cat.drop_rule_history("synth")
+    assert _changes(cat.conn) == before
+    cat.close()
