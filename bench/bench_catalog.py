@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from docwatch.catalog import Catalog
+from docwatch.catalog import Catalog, epoch
 from docwatch.diff import diff_rules
 from docwatch.model import Rule
 from docwatch.pipeline import Observation, ingest
@@ -128,6 +128,7 @@ def generate(path: Path) -> tuple[Catalog, float]:
     t = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     times = [f"20{15 + v}-0{1 + v % 9}-15T00:00:00Z" for v in range(VERSIONS)]
+    epochs = [epoch(t) for t in times]  # rule versions keep epoch seconds (schema 14)
     db.conn.executemany("INSERT INTO sources (id, name) VALUES (?, ?)", ((s + 1, f"src{s:03d}") for s in range(SOURCES)))
     db.conn.executemany(
         "INSERT INTO versions (id, source, observed_at, content_hash, doc_date, table_count, rule_count, status) "
@@ -147,7 +148,7 @@ def generate(path: Path) -> tuple[Catalog, float]:
             for v in range(VERSIONS):
                 rvid += 1
                 last = v == VERSIONS - 1
-                rvs.append((rvid, rid, s * VERSIONS + v + 1, times[v], None if last else times[v + 1], ep,
+                rvs.append((rvid, rid, s * VERSIONS + v + 1, epochs[v], None if last else epochs[v + 1], ep,
                             "fqdn" if ep else None, tag, json.dumps(["443", str(1000 + v)], separators=(",", ":")),
                             "tcp", "outbound", "public", 1, f"Purpose of rule {r} version {v}", r % 20 + 1, r % 4, r))
             rules.append((rid, f"src{s:03d}", key, ep, ep.lower()[::-1] if ep else None, tag, rvid))

@@ -101,6 +101,12 @@ def parse_time(value: str | datetime | date | None, *, end_of_day: bool = False,
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def epoch(iso: str) -> int:
+    """A canonical ISO time as the epoch seconds rule versions store (schema 14)."""
+    dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp())  # naive = UTC, as SQLite reads it
+
+
 def check_catalog_path(path: Path, *, must_exist: bool = False, origin: str = "") -> None:
     """A :class:`UsageError` when ``path`` cannot name a catalog file (a directory, a missing
     parent directory) or, with ``must_exist``, when no catalog was created there yet."""
@@ -322,7 +328,7 @@ class Catalog:
             """SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.rule = r.id
                LEFT JOIN sections s ON s.id = rv.section_id
                WHERE r.source = ? AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)
-                 AND rv.tombstone = 0 ORDER BY r.rule_key""", (source, at, at))
+                 AND rv.tombstone = 0 ORDER BY r.rule_key""", (source, epoch(at), epoch(at)))
         return [rule_from_row(r) for r in rows]
 
     def rules_at_version(self, source: str, version_id: int) -> list[Rule]:
@@ -547,8 +553,9 @@ class Catalog:
             self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)
 
     def _add_version(self, rid: int, vid: int, at: str, rule: Rule, *, tombstone: bool, sections: dict[str, int]) -> None:
-        self.conn.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (at, rid))
-        values = (rid, vid, at, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
+        since = epoch(at)
+        self.conn.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (since, rid))
+        values = (rid, vid, since, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
                   rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
                   rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
                   rule.deadline, rule.deadline_text, None if rule.origin == "table" else rule.origin,

@@ -297,6 +297,43 @@ _V13: list = [
     "UPDATE change_events SET rule_key = NULL WHERE rule IS NOT NULL",
 ]
 
+# v14 (owner: the catalog): a rule version's ``valid_from``/``valid_to`` are epoch seconds (≈5 B
+# instead of 20, also in the ``(rule, valid_from)`` index and ``rule_ports.since``); the views
+# and queries give ISO text back (:data:`ISO_TIME`). ``rule_versions`` is rebuilt, so the
+# triggers that read it are re-made around the rebuild.
+ISO_TIME = "strftime('%Y-%m-%dT%H:%M:%SZ', {}, 'unixepoch')"
+_RV_TRIGGERS = ("rules_fts_ai", "rules_fts_au", "rules_fts_ad", "rule_ports_ai", "rule_ports_ad")
+
+
+def _epoch_times(db: sqlite_utils.Database) -> None:
+    for name in _RV_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rule_versions'").fetchone()[0]
+    cols = [c[1] for c in db.execute("PRAGMA table_info(rule_versions)")]
+    new = re.sub(r"valid_from TEXT NOT NULL", "valid_from INTEGER NOT NULL", sql)
+    new = re.sub(r"valid_to TEXT", "valid_to INTEGER", new).replace("rule_versions", "rule_versions_v14", 1)
+    db.execute(new)
+    sel = ", ".join(_EPOCH.format(f"[{c}]") if c in ("valid_from", "valid_to") else f"[{c}]" for c in cols)
+    db.execute(f"INSERT INTO rule_versions_v14 ({', '.join(f'[{c}]' for c in cols)}) SELECT {sel} FROM rule_versions")
+    db.execute("DROP TABLE rule_versions")
+    db.execute("ALTER TABLE rule_versions_v14 RENAME TO rule_versions")
+
+
+_V14: list = [
+    _epoch_times,
+    "CREATE INDEX rule_versions_rule ON rule_versions(rule, valid_from)",
+    f"CREATE TRIGGER rules_fts_ai AFTER INSERT ON rules BEGIN {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_au AFTER UPDATE OF current_rv ON rules BEGIN {_FTS_DROP} {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_ad AFTER DELETE ON rules BEGIN {_FTS_DROP} END",
+    f"""CREATE TRIGGER rule_ports_ai AFTER INSERT ON rule_versions WHEN new.tombstone = 0 BEGIN
+        INSERT OR IGNORE INTO rule_ports SELECT {_PORT}, new.valid_from, new.id FROM json_each(new.ports) j;
+    END""",
+    f"""CREATE TRIGGER rule_ports_ad AFTER DELETE ON rule_versions WHEN old.tombstone = 0 BEGIN
+        DELETE FROM rule_ports WHERE port IN (SELECT {_PORT} FROM json_each(old.ports) j)
+            AND since = old.valid_from AND rule_version = old.id;
+    END""",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -311,14 +348,16 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (11, "contentless full-text index, leaner rules, port index", _V11),
     (12, "change events point into sections and their document version", _V12),
     (13, "change events name their rule by id", _V13),
+    (14, "rule version times as epoch seconds", _V14),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
-_RV_COLUMNS = """
+_RV_COLUMNS = f"""
     r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol,
     rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, rv.deadline, rv.deadline_text,
-    coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row, rv.valid_from,
+    coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row,
+    {ISO_TIME.format("rv.valid_from")} AS valid_from,
     v.id AS version_id, v.seq AS version, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit, v.page_url"""
 
 _PROV = {ec: f"CASE WHEN e.own_prov THEN e.{ec} ELSE v.{vc} END AS {ec}" for ec, vc in EVENT_PROVENANCE.items()}
@@ -328,7 +367,7 @@ VIEWS = {
         FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id
         WHERE rv.tombstone = 0""",
-    "rule_history": f"""SELECT {_RV_COLUMNS}, rv.valid_to, rv.tombstone, rv.id AS rule_version_id
+    "rule_history": f"""SELECT {_RV_COLUMNS}, {ISO_TIME.format("rv.valid_to")} AS valid_to, rv.tombstone, rv.id AS rule_version_id
         FROM rule_versions rv JOIN rules r ON r.id = rv.rule
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
     # the consumer contract (README): one row per change event, provenance and section joined back

@@ -1,6 +1,7 @@
-"""Lean change events (migration 12): an event keeps its section as a ``sections`` id and its
-source and provenance only when they differ from its document version's; the ``changes`` view gives the
-same rows as before, and a catalog made at schema version 11 migrates to it unchanged."""
+"""Lean change events (migrations 12, 13): an event names its rule and section by id and keeps
+its source and provenance only when they differ from its document version's; the ``changes``
+view gives the same rows as before, and a catalog made at schema version 11 migrates to it (and
+to v14's epoch rule-version times) with the same view rows."""
 from __future__ import annotations
 
 import sqlite3
@@ -10,7 +11,7 @@ import pytest
 from catalog_helpers import HERE, catalog_at, ingest_file
 from conftest import corpus_versions
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import SCHEMA_VERSION
+from docwatch.catalog_schema import ISO_TIME, SCHEMA_VERSION
 from docwatch.model import ChangeEvent
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -42,8 +43,9 @@ def _as_v11(cat: Catalog, path) -> None:
     """The same catalog as docwatch wrote it at schema version 11 (events with their text)."""
     with catalog_at(path, 11) as db:
         for table in ("sources", "versions", "sections", "rule_versions", "rules"):
-            rows = cat.conn.execute(f"SELECT * FROM {table}").fetchall()
             cols = [c[1] for c in cat.conn.execute(f"PRAGMA table_info({table})")]
+            sel = ", ".join(ISO_TIME.format(f"[{c}]") if c in ("valid_from", "valid_to") else f"[{c}]" for c in cols)
+            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()  # v11 kept ISO times
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) VALUES ({', '.join('?' for _ in cols)})", rows)
         cur = cat.conn.execute("SELECT * FROM changes ORDER BY id")
         cols = [d[0] for d in cur.description]
@@ -61,6 +63,10 @@ def _check_roundtrip(cat: Catalog, tmp_path) -> None:
     migrated = Catalog(old)
     assert migrated.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     assert _changes(migrated.conn) == want[:-1]
+    for view in ("rule_history ORDER BY rule_version_id", "current_rules ORDER BY source, rule_key"):
+        assert migrated.conn.execute(f"SELECT * FROM {view}").fetchall() == cat.conn.execute(f"SELECT * FROM {view}").fetchall()
+    for at in {r[0] for r in cat.conn.execute("SELECT observed_at FROM versions")}:  # as-of on epoch times (v14)
+        assert migrated.rules_as_of("synth", at) == cat.rules_as_of("synth", at)
     assert [e.to_dict() for e in migrated.events()] == [e.to_dict() for e in cat.events()][:-1]
     with migrated.write():
         migrated.add_events([ChangeEvent(source="synth", kind="anomaly", summary="after")])
