@@ -48,7 +48,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docwatch.catalog_schema import SCHEMA_VERSION, create_views, current_version, migrate, now_iso
+from docwatch.catalog_schema import EVENT_PROVENANCE, SCHEMA_VERSION, create_views, current_version, migrate, now_iso
 from docwatch.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
@@ -99,6 +99,12 @@ def parse_time(value: str | datetime | date | None, *, end_of_day: bool = False,
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(iso: str) -> int:
+    """A canonical ISO time as the epoch seconds rule versions store (schema 14)."""
+    dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp())  # naive = UTC, as SQLite reads it
 
 
 def check_catalog_path(path: Path, *, must_exist: bool = False, origin: str = "") -> None:
@@ -322,7 +328,7 @@ class Catalog:
             """SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.rule = r.id
                LEFT JOIN sections s ON s.id = rv.section_id
                WHERE r.source = ? AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)
-                 AND rv.tombstone = 0 ORDER BY r.rule_key""", (source, at, at))
+                 AND rv.tombstone = 0 ORDER BY r.rule_key""", (source, epoch(at), epoch(at)))
         return [rule_from_row(r) for r in rows]
 
     def rules_at_version(self, source: str, version_id: int) -> list[Rule]:
@@ -355,7 +361,7 @@ class Catalog:
         if min_severity:
             levels = ("info", "low", "medium", "high")[min_severity:]
             where.append(f"severity IN ({', '.join('?' for _ in levels)})"); params.extend(levels)
-        sql = "SELECT * FROM change_events" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = "SELECT * FROM changes" + (" WHERE " + " AND ".join(where) if where else "")
         if limit:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
         return [event_from_row(r) for r in self._all(sql + " ORDER BY id", tuple(params))]
@@ -371,7 +377,7 @@ class Catalog:
 
     def events_after(self, event_id: int) -> list[ChangeEvent]:
         """Events stored after ``event_id``, oldest first."""
-        return [event_from_row(r) for r in self._all("SELECT * FROM change_events WHERE id > ? ORDER BY id", (event_id,))]
+        return [event_from_row(r) for r in self._all("SELECT * FROM changes WHERE id > ? ORDER BY id", (event_id,))]
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -387,17 +393,30 @@ class Catalog:
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
+        """Store events lean (migrations 12, 13): the rule by id, the section as a ``sections`` id,
+        source and provenance only when they differ from the event's document version's (the
+        ``changes`` view joins them back)."""
         if not events:
             return
-        from docwatch.model import ChangeEvent
-
-        cols = [f for f in ChangeEvent.__dataclass_fields__ if f != "id"]
-        sql = f"INSERT INTO change_events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        cols = ("kind", "field", "old", "new", "severity", "impact", "cloud", "tab",
+                "direction", "party", "summary", "version_id", "effective_after", "used_by")
+        sql = (f"INSERT INTO change_events ({', '.join(cols)}, rule, rule_key, section_id, own_prov, "
+               f"{', '.join(EVENT_PROVENANCE)}) VALUES ({', '.join('?' for _ in range(len(cols) + 4 + len(EVENT_PROVENANCE)))})")
+        sections: dict[str, int] = {}
+        versions: dict[int, tuple | None] = {}
         for ev in events:
-            row = [getattr(ev, c) for c in cols]
-            for i, c in enumerate(cols):
-                if c in ("old", "new", "section", "used_by"):
-                    row[i] = _dumps(row[i])
+            row = [_dumps(getattr(ev, c)) if c in ("old", "new", "used_by") else getattr(ev, c) for c in cols]
+            rule = None if ev.rule_key is None else self.conn.execute(
+                "SELECT id FROM rules WHERE source = ? AND rule_key = ?", (ev.source, ev.rule_key)).fetchone()
+            row += [rule[0], None] if rule else [None, ev.rule_key]
+            section = _dumps(None if ev.section is None else list(ev.section))
+            row.append(None if section is None else self._section_text_id(section, sections))
+            prov = tuple(getattr(ev, c) for c in EVENT_PROVENANCE)
+            if ev.version_id is not None and ev.version_id not in versions:
+                versions[ev.version_id] = self.conn.execute(
+                    f"SELECT {', '.join(EVENT_PROVENANCE.values())} FROM versions WHERE id = ?", (ev.version_id,)).fetchone()
+            same = ev.version_id is not None and versions[ev.version_id] == prov
+            row += [None, *(None for _ in prov)] if same else [1, *prov]
             ev.id = self.conn.execute(sql, row).lastrowid
 
     def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
@@ -440,7 +459,10 @@ class Catalog:
         return self._one("SELECT * FROM versions WHERE id = ?", (vid,))
 
     def set_version(self, vid: int, **values: Any) -> None:
-        """Update columns of a stored version (status after the diff, held rules cleared …)."""
+        """Update columns of a stored version (status after the diff, held rules cleared …). Its
+        provenance stays as stored: change events read theirs from it (migration 12)."""
+        if set(values) & set(EVENT_PROVENANCE.values()):
+            raise ValueError(f"a version's provenance is never rewritten: {sorted(values)}")
         if "held_rules" in values and isinstance(values["held_rules"], list):
             values["held_rules"] = _dumps([r.to_dict() for r in values["held_rules"]])
         cols = ", ".join(f"{k} = ?" for k in values)
@@ -472,6 +494,10 @@ class Catalog:
         """Persist the step ``current`` → ``rules`` at version ``vid``: rules paired across storage
         keys keep their row (re-keyed), changed facts get a new version, vanished rules a tombstone."""
         cur = {r.key: r for r in current}
+        keys = {k for pair in (rekeys or {}).items() for k in pair}
+        if keys:  # re-keyed rules (and a clash's retired one) change rule_key: events keep theirs
+            self._pin_event_keys(f"SELECT id FROM rules WHERE source = ? AND rule_key IN ({', '.join('?' for _ in keys)})",
+                                 (source, *keys))
         for old_key, new_key in (rekeys or {}).items():
             if old_key == new_key or old_key not in cur:
                 continue
@@ -488,14 +514,21 @@ class Catalog:
     def drop_rule_history(self, source: str) -> None:
         """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots).
         Rules go first: their full-text trigger reads the text of their current version."""
+        self._pin_event_keys("SELECT id FROM rules WHERE source = ?", (source,))
         ids = [(i,) for i, in self.conn.execute("SELECT id FROM rules WHERE source = ?", (source,))]
         self.conn.execute("DELETE FROM rules WHERE source = ?", (source,))
         self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)
 
+    def _pin_event_keys(self, rules_sql: str, params: tuple) -> None:
+        """Events that name one of these rules by id store its current key, before it changes."""
+        self.conn.execute(f"""UPDATE change_events SET rule_key = (SELECT r.rule_key FROM rules r WHERE r.id = change_events.rule)
+            WHERE rule_key IS NULL AND rule IN ({rules_sql})""", params)
+
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
-        if not path:
-            return None
-        text = _dumps(list(path))
+        return self._section_text_id(_dumps(list(path)), cache) if path else None
+
+    def _section_text_id(self, text: str, cache: dict[str, int]) -> int:
+        """The ``sections`` id of a heading path's JSON text (added when new)."""
         if text not in cache:
             self.conn.execute("INSERT OR IGNORE INTO sections (path) VALUES (?)", (text,))
             cache[text] = self.conn.execute("SELECT id FROM sections WHERE path = ?", (text,)).fetchone()[0]
@@ -516,12 +549,13 @@ class Catalog:
             if rid is None:
                 rid = self.conn.execute("INSERT INTO rules (source, rule_key) VALUES (?, ?)", (source, key)).lastrowid
             self._add_version(rid, vid, at, rule, tombstone=False, sections=sections)
-        for key in current.keys() - new.keys():
+        for key in sorted(current.keys() - new.keys()):  # sorted: the same ids on every run
             self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)
 
     def _add_version(self, rid: int, vid: int, at: str, rule: Rule, *, tombstone: bool, sections: dict[str, int]) -> None:
-        self.conn.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (at, rid))
-        values = (rid, vid, at, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
+        since = epoch(at)
+        self.conn.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (since, rid))
+        values = (rid, vid, since, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
                   rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
                   rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
                   rule.deadline, rule.deadline_text, None if rule.origin == "table" else rule.origin,

@@ -248,6 +248,92 @@ _V11: list = [
     END""",
 ]
 
+# v12 (owner: the catalog): change events point into per-version rows instead of repeating text.
+# * ``section`` (a JSON heading path) becomes ``section_id`` into ``sections``, shared with rules;
+# * what an event copies from its document version (source, detected_at = observed_at, doc_date,
+#   doc_commit, page_url, commit_url) is kept only when it differs from that version's
+#   (``own_prov`` = 1; version provenance is never rewritten, see ``Catalog.set_version``);
+# * so ``change_events_source`` goes, and ``change_events_kind`` too: a filter on the (small)
+#   event table is a scan; the outbox and feeds read it by id.
+# The ``changes`` view joins all of it back: same columns, same values. Readers use the view.
+EVENT_PROVENANCE = {"source": "source", "detected_at": "observed_at", "doc_date": "doc_date", "doc_commit": "doc_commit",
+                    "page_url": "page_url", "commit_url": "commit_url"}
+_EVENT_COLUMNS = """source TEXT, kind TEXT NOT NULL, rule_key TEXT, field TEXT, old TEXT, new TEXT,
+        severity TEXT, impact TEXT, cloud TEXT, tab TEXT, direction TEXT, party TEXT, section_id INTEGER,
+        summary TEXT, version_id INTEGER, effective_after TEXT, used_by TEXT, own_prov INTEGER,
+        detected_at TEXT, doc_date TEXT, doc_commit TEXT, page_url TEXT, commit_url TEXT"""
+_SAME_PROV = " AND ".join(f"v.{vc} IS e.{ec}" for ec, vc in EVENT_PROVENANCE.items())
+
+
+def _lean_events(db: sqlite_utils.Database) -> None:
+    """Rebuild ``change_events`` in the v12 layout, keeping ids and the AUTOINCREMENT counter."""
+    db.execute("INSERT OR IGNORE INTO sections (path) SELECT DISTINCT section FROM change_events WHERE section IS NOT NULL")
+    db.execute(f"CREATE TABLE change_events_v12 (id INTEGER PRIMARY KEY AUTOINCREMENT, {_EVENT_COLUMNS})")
+    prov = ", ".join(f"CASE WHEN same THEN NULL ELSE {c} END" for c in EVENT_PROVENANCE)
+    db.execute(f"""INSERT INTO change_events_v12 (id, kind, rule_key, field, old, new, severity, impact, cloud,
+        tab, direction, party, section_id, summary, version_id, effective_after, used_by, own_prov, {", ".join(EVENT_PROVENANCE)})
+        SELECT id, kind, rule_key, field, old, new, severity, impact, cloud, tab, direction, party,
+        section_id, summary, version_id, effective_after, used_by, CASE WHEN same THEN NULL ELSE 1 END, {prov}
+        FROM (SELECT e.*, s.id AS section_id, v.id IS NOT NULL AND {_SAME_PROV} AS same FROM change_events e
+              LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN sections s ON s.path = e.section)""")
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'change_events'").fetchone()
+    db.execute("DELETE FROM sqlite_sequence WHERE name = 'change_events_v12'")
+    if seq:
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('change_events_v12', ?)", seq)
+    db.execute("DROP TABLE change_events")
+    db.execute("ALTER TABLE change_events_v12 RENAME TO change_events")
+
+
+_V12: list = [_lean_events]
+
+# v13 (owner: the catalog): an event names its rule by id (``rule``) instead of repeating the
+# rule's key, while that rule keeps the key; ``rule_key`` is stored only for events of no stored
+# rule, or pinned (``Catalog._pin_event_keys``) before a rule is re-keyed or deleted.
+_V13: list = [
+    "ALTER TABLE change_events ADD COLUMN rule INTEGER",
+    """UPDATE change_events SET rule = (SELECT r.id FROM rules r WHERE r.rule_key = change_events.rule_key
+        AND r.source = coalesce(change_events.source, (SELECT v.source FROM versions v WHERE v.id = change_events.version_id)))
+        WHERE rule_key IS NOT NULL""",
+    "UPDATE change_events SET rule_key = NULL WHERE rule IS NOT NULL",
+]
+
+# v14 (owner: the catalog): a rule version's ``valid_from``/``valid_to`` are epoch seconds (≈5 B
+# instead of 20, also in the ``(rule, valid_from)`` index and ``rule_ports.since``); the views
+# and queries give ISO text back (:data:`ISO_TIME`). ``rule_versions`` is rebuilt, so the
+# triggers that read it are re-made around the rebuild.
+ISO_TIME = "strftime('%Y-%m-%dT%H:%M:%SZ', {}, 'unixepoch')"
+_RV_TRIGGERS = ("rules_fts_ai", "rules_fts_au", "rules_fts_ad", "rule_ports_ai", "rule_ports_ad")
+
+
+def _epoch_times(db: sqlite_utils.Database) -> None:
+    for name in _RV_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rule_versions'").fetchone()[0]
+    cols = [c[1] for c in db.execute("PRAGMA table_info(rule_versions)")]
+    new = re.sub(r"valid_from TEXT NOT NULL", "valid_from INTEGER NOT NULL", sql)
+    new = re.sub(r"valid_to TEXT", "valid_to INTEGER", new).replace("rule_versions", "rule_versions_v14", 1)
+    db.execute(new)
+    sel = ", ".join(_EPOCH.format(f"[{c}]") if c in ("valid_from", "valid_to") else f"[{c}]" for c in cols)
+    db.execute(f"INSERT INTO rule_versions_v14 ({', '.join(f'[{c}]' for c in cols)}) SELECT {sel} FROM rule_versions")
+    db.execute("DROP TABLE rule_versions")
+    db.execute("ALTER TABLE rule_versions_v14 RENAME TO rule_versions")
+
+
+_V14: list = [
+    _epoch_times,
+    "CREATE INDEX rule_versions_rule ON rule_versions(rule, valid_from)",
+    f"CREATE TRIGGER rules_fts_ai AFTER INSERT ON rules BEGIN {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_au AFTER UPDATE OF current_rv ON rules BEGIN {_FTS_DROP} {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_ad AFTER DELETE ON rules BEGIN {_FTS_DROP} END",
+    f"""CREATE TRIGGER rule_ports_ai AFTER INSERT ON rule_versions WHEN new.tombstone = 0 BEGIN
+        INSERT OR IGNORE INTO rule_ports SELECT {_PORT}, new.valid_from, new.id FROM json_each(new.ports) j;
+    END""",
+    f"""CREATE TRIGGER rule_ports_ad AFTER DELETE ON rule_versions WHEN old.tombstone = 0 BEGIN
+        DELETE FROM rule_ports WHERE port IN (SELECT {_PORT} FROM json_each(old.ports) j)
+            AND since = old.valid_from AND rule_version = old.id;
+    END""",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -260,27 +346,38 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (9, "reversed endpoints for suffix globs", _V9),
     (10, "alert outbox", _V10),
     (11, "contentless full-text index, leaner rules, port index", _V11),
+    (12, "change events point into sections and their document version", _V12),
+    (13, "change events name their rule by id", _V13),
+    (14, "rule version times as epoch seconds", _V14),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
-_RV_COLUMNS = """
+_RV_COLUMNS = f"""
     r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol,
     rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, rv.deadline, rv.deadline_text,
-    coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row, rv.valid_from,
+    coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row,
+    {ISO_TIME.format("rv.valid_from")} AS valid_from,
     v.id AS version_id, v.seq AS version, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit, v.page_url"""
+
+_PROV = {ec: f"CASE WHEN e.own_prov THEN e.{ec} ELSE v.{vc} END AS {ec}" for ec, vc in EVENT_PROVENANCE.items()}
 
 VIEWS = {
     "current_rules": f"""SELECT {_RV_COLUMNS}
         FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id
         WHERE rv.tombstone = 0""",
-    "rule_history": f"""SELECT {_RV_COLUMNS}, rv.valid_to, rv.tombstone, rv.id AS rule_version_id
+    "rule_history": f"""SELECT {_RV_COLUMNS}, {ISO_TIME.format("rv.valid_to")} AS valid_to, rv.tombstone, rv.id AS rule_version_id
         FROM rule_versions rv JOIN rules r ON r.id = rv.rule
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
-    "changes": """SELECT id, detected_at, source, cloud, kind, rule_key, party, field, old, new,
-        severity, impact, tab, direction, section, summary, doc_date, doc_commit, page_url,
-        commit_url, version_id, effective_after, used_by FROM change_events""",
+    # the consumer contract (README): one row per change event, provenance and section joined back
+    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, e.cloud, e.kind,
+        coalesce(e.rule_key, r.rule_key) AS rule_key, e.party, e.field,
+        e.old, e.new, e.severity, e.impact, e.tab, e.direction, s.path AS section, e.summary,
+        {_PROV["doc_date"]}, {_PROV["doc_commit"]}, {_PROV["page_url"]}, {_PROV["commit_url"]},
+        e.version_id, e.effective_after, e.used_by
+        FROM change_events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN sections s ON s.id = e.section_id
+        LEFT JOIN rules r ON r.id = e.rule""",
     # service tags (docwatch/catalog_tags.py)
     "service_tags": """SELECT t.cloud, t.name, t.tag_id, t.region, t.region_id, t.platform, t.system_service,
         t.network_features, t.change_number, t.prefix_count,
@@ -298,7 +395,7 @@ VIEWS = {
     "service_tag_changes": """SELECT id, detected_at, source, cloud, kind, party AS tag, impact, severity, summary,
         old AS removed, new AS added, effective_after, used_by, doc_date AS file_date,
         doc_commit AS change_number, page_url AS url, version_id
-        FROM change_events WHERE source LIKE 'servicetags-%'""",
+        FROM changes WHERE source LIKE 'servicetags-%'""",
 }
 
 
@@ -329,6 +426,8 @@ def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
     db.execute("""CREATE TABLE IF NOT EXISTS schema_version (
         version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, note TEXT)""")
     have = current_version(db)
+    if have < target:  # views of the old layout would break its ALTERs; create_views re-makes them
+        drop_views(db)
     for version, note, steps in MIGRATIONS:
         if version <= have or version > target:
             continue
@@ -346,7 +445,12 @@ def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
     return have
 
 
-def create_views(db: sqlite_utils.Database) -> None:
-    for name, sql in VIEWS.items():
+def drop_views(db: sqlite_utils.Database) -> None:
+    for name in VIEWS:
         db.execute(f"DROP VIEW IF EXISTS [{name}]")
+
+
+def create_views(db: sqlite_utils.Database) -> None:
+    drop_views(db)
+    for name, sql in VIEWS.items():
         db.execute(f"CREATE VIEW [{name}] AS {sql}")

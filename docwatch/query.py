@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from docwatch.catalog import Catalog, parse_time
+from docwatch.catalog import Catalog, epoch, parse_time
+from docwatch.catalog_schema import ISO_TIME
 
-_COLUMNS = """r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
+_COLUMNS = f"""r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
     rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row,
-    rv.valid_from, rv.valid_to, rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
+    {ISO_TIME.format("rv.valid_from")} AS valid_from, {ISO_TIME.format("rv.valid_to")} AS valid_to,
+    rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
 _FROM = """FROM rules r JOIN rule_versions rv ON {join}
     JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
 # the same rows, the rule versions first: when an index already picked them (rv.id IN (...))
@@ -75,9 +77,9 @@ def _with_ports(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _port_versions(port: str, at: str | None) -> tuple[str, list]:
     """The rule versions that may allow ``port`` (started by ``at``), from the rule_ports index:
     the port itself, or -1 (ranges, ``*``, other text), which port_matches then decides."""
-    since = " AND since <= CAST(strftime('%s', ?) AS INTEGER)" if at else ""
+    since = " AND since <= ?" if at else ""
     num = int(port) if port.isdigit() and len(port) <= 5 else -1
-    return f"SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since}", [num] + ([at] if at else [])
+    return f"SELECT rule_version FROM rule_ports WHERE port IN (?, -1){since}", [num] + ([epoch(at)] if at else [])
 
 
 def _fewer_than_rules(catalog: Catalog, port_sql: str, params: list) -> bool:
@@ -94,7 +96,7 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
     if flt.as_of:
         at = parse_time(flt.as_of, end_of_day=True, what="--as-of date")
         join = "rv.rule = r.id AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)"
-        params += [at, at]
+        params += [epoch(at), epoch(at)]
     else:
         join = "rv.id = r.current_rv"
     if flt.source:

@@ -1,8 +1,8 @@
 """Helpers for the alerts tests: a real SQLite outbox, real receivers' validators.
 
-``make_outbox`` creates ``change_events`` exactly as the catalog contract describes (id
-INTEGER PRIMARY KEY AUTOINCREMENT + every ChangeEvent field; old/new/section as JSON), so
-the alerts tests do not depend on ingest. The validators are what the local HTTP receivers
+``make_outbox`` creates a real (empty) catalog and ``add_events`` stores events through its
+writer, so the alerts read them from the ``changes`` view as in production without depending
+on ingest. The validators are what the local HTTP receivers
 run on every request: a message that breaks Slack's, Teams' or our webhook's rules is
 answered 400 and recorded, so the delivery under test fails visibly.
 """
@@ -13,35 +13,31 @@ import hmac
 import json
 import re
 import threading
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
 
 import sqlite_utils
 from werkzeug import Request, Response
 
+from docwatch.catalog import Catalog
 from docwatch.model import ChangeEvent
 
-_TYPES = {"version_id": "INTEGER"}
-
-
 def make_outbox(path: Path) -> sqlite_utils.Database:
-    db = sqlite_utils.Database(str(path))
-    cols = ", ".join(f"{f.name} {_TYPES.get(f.name, 'TEXT')}" for f in fields(ChangeEvent) if f.name != "id")
-    db.execute(f"CREATE TABLE IF NOT EXISTS change_events (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
-    db.conn.commit()
-    return db
+    Catalog(path).close()
+    return sqlite_utils.Database(str(path))
 
 
 def add_events(db: sqlite_utils.Database, events: list[ChangeEvent]) -> list[int]:
-    ids = []
-    for ev in events:
-        d = ev.to_dict()
-        for k in ("old", "new", "section"):
-            d[k] = json.dumps(d[k])
-        cur = db.execute(f"INSERT INTO change_events ({', '.join(d)}) VALUES ({', '.join('?' for _ in d)})", list(d.values()))
-        ids.append(cur.lastrowid)
-    db.conn.commit()
-    return ids
+    """Store copies of ``events`` with the catalog's own writer (its own connection, as ingest
+    does); their new row ids."""
+    stored = [replace(ev) for ev in events]
+    cat = Catalog(db.conn.execute("PRAGMA database_list").fetchone()[2])
+    try:
+        with cat.write():
+            cat.add_events(stored)
+    finally:
+        cat.close()
+    return [ev.id for ev in stored]
 
 
 def event(n: int, **kw) -> ChangeEvent:

@@ -74,14 +74,14 @@ def test_event_rows_round_trip_through_json_columns(tmp_path):
     db = make_outbox(tmp_path / "c.db")
     ev = event(1, kind="modified", field="ports", old=["443"], new=["443", "1886"], section=["A", "B"])
     add_events(db, [ev])
-    row = dict(zip([c[0] for c in db.execute("select * from change_events").description],
-                   db.execute("select * from change_events").fetchone()))
+    row = dict(zip([c[0] for c in db.execute("select * from changes").description],
+                   db.execute("select * from changes").fetchone()))
     stored = event_from_row(row)
     facts = lambda e: {k: v for k, v in e.to_dict().items() if k != "id"}  # noqa: E731 - the row id is the store's
     assert stored.id == 1 and facts(stored.event) == facts(ev)
-    db.execute("update change_events set severity = null, summary = null, section = null")
-    row = dict(zip([c[0] for c in db.execute("select * from change_events").description],
-                   db.execute("select * from change_events").fetchone()))
+    db.execute("update change_events set severity = null, summary = null, section_id = null")
+    row = dict(zip([c[0] for c in db.execute("select * from changes").description],
+                   db.execute("select * from changes").fetchone()))
     bare = event_from_row(row).event
     assert (bare.severity, bare.summary, bare.section) == ("low", "", [])
 

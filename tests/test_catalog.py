@@ -60,8 +60,7 @@ def test_real_change_versions_tombstones_and_events(cat):
     assert all(e.doc_date == "2025-03-10" for e in res.events)
     # 5 baseline + AzureMonitor v2 + AzureKeyVault + Sql tombstone
     assert count(cat, "rule_versions") == 8
-    tomb = cat.db.execute("SELECT r.rule_key, rv.valid_from FROM rule_versions rv JOIN rules r ON r.id = rv.rule "
-                          "WHERE rv.tombstone = 1").fetchall()
+    tomb = cat.db.execute("SELECT rule_key, valid_from FROM rule_history WHERE tombstone = 1").fetchall()
     assert tomb == [("-|-|outbound|tcp|sql", "2025-03-10T00:00:00Z")]
     # as-of: before the change Sql is there and AzureKeyVault is not
     old = {r.key for r in cat.rules_as_of("synth", "2025-02-01T00:00:00Z")}

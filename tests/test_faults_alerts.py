@@ -217,6 +217,7 @@ def test_skip_releases_a_held_channel_without_sending_the_skipped_events(tmp_pat
 def test_an_old_outbox_table_is_upgraded_in_place(tmp_path):
     db = make_outbox(tmp_path / "old.db")
     db.conn.executescript("""
+        DROP TABLE alert_deliveries; DROP TABLE alert_cursors;
         CREATE TABLE alert_deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL,
           first_event_id INTEGER, last_event_id INTEGER, event_ids TEXT NOT NULL, event_count INTEGER NOT NULL,
           idempotency_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),

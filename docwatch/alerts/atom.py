@@ -1,6 +1,6 @@
 """Atom 1.0 feed file of recent changes.
 
-The feed is regenerated from ``change_events`` on every delivery (newest first, capped at
+The feed is regenerated from the ``changes`` view on every delivery (newest first, capped at
 ``max_entries``, same filters as the channel), so it is idempotent: re-running a delivery
 rewrites the same file. Entry ids hash the event's content, so they stay stable across
 runs and catalog rebuilds. The file is replaced atomically (temp file + ``os.replace``).
@@ -77,7 +77,7 @@ def recent_events(db, channel: AtomChannel, upto_id: int | None = None) -> list[
     if channel.clouds:
         where.append(f"(cloud is null or cloud in ({', '.join('?' for _ in channel.clouds)}))")
         params += list(channel.clouds)
-    sql = (f"select * from change_events where {' and '.join(where)} "
+    sql = (f"select * from changes where {' and '.join(where)} "
            f"order by detected_at desc, id desc limit {int(channel.max_entries)}")
     cursor = db.execute(sql, params)
     cols = [c[0] for c in cursor.description]

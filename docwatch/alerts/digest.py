@@ -35,7 +35,7 @@ class StoredEvent:
 
 
 def event_from_row(row: dict[str, Any]) -> StoredEvent:
-    """A ``change_events`` row → StoredEvent (old/new/section are JSON text)."""
+    """A ``changes`` view row → StoredEvent (old/new/section are JSON text)."""
     values: dict[str, Any] = {}
     for name in _EVENT_FIELDS:
         if name not in row:

@@ -304,7 +304,7 @@ def _cut_delivery(db: sqlite_utils.Database, channel: Channel, now: datetime) ->
         with _tx(db):
             cur = _rows(db, f"select last_event_id from {CURSORS} where channel = ?", [channel.name])
             after = cur[0]["last_event_id"] if cur else _start_id(db, channel)
-            rows = _rows(db, f"select * from change_events where id > ? order by id limit {SCAN_BATCH}", [after])
+            rows = _rows(db, f"select * from changes where id > ? order by id limit {SCAN_BATCH}", [after])
             if not rows:
                 return None
             events = [event_from_row(r) for r in rows]
@@ -327,7 +327,7 @@ def load_events(db: sqlite_utils.Database, ids: list[int]) -> list[StoredEvent]:
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         out += [event_from_row(r) for r in _rows(
-            db, f"select * from change_events where id in ({', '.join('?' for _ in chunk)}) order by id", chunk)]
+            db, f"select * from changes where id in ({', '.join('?' for _ in chunk)}) order by id", chunk)]
     return out
 
 
