@@ -138,8 +138,8 @@ def classify_column(header: str) -> Column:
         return Column(IGNORE)
     if "private link" in h or "example" in h or "next hop" in h:
         return Column(IGNORE, known=True)
-    if re.search(r"\b(types?|kinds?|categor(?:y|ies))$", h):  # "Address type": what kind of address, not one
-        return Column(PURPOSE, rank=4)
+    if re.search(r"\w\s+(types?|kinds?)$", h):  # "Address type": what kind of address, not an address
+        return Column(IGNORE, known=True)
     has_ports = _PORTS_WORD.search(h) is not None
     if h in _MACHINE_HEADERS:  # "Device | Connection": the machine that takes or makes the connections
         return Column(MACHINE)
