@@ -184,7 +184,8 @@ def classify_column(header: str) -> Column:
         return Column(REGION, cloud=cloud_of_label(header))
     if _ENDPOINT_RX.search(h):  # "Destination Endpoint", "Destination FQDN": where traffic goes
         toward = "outbound" if h.startswith(("destination", "target")) else None
-        return Column(ENDPOINT, direction=_single_direction(h) or toward)
+        # "Public cloud endpoint | Azure Government endpoint": each column's hosts are its cloud's
+        return Column(ENDPOINT, direction=_single_direction(h) or toward, cloud=cloud_of_label(header))
     for rx, rank in _PURPOSE_RX:
         if rx.search(h):
             return Column(PURPOSE, rank=rank)
@@ -316,6 +317,7 @@ class _Ctx:
     lead_in: str | None = None  # the lead-in as read (clauses saying what is not needed dropped)
 
 
+_ONLY_FOR = re.compile(r"\bcustomers\s+only\b|\bonly\s+(?:in|for)\b", re.I)
 _CLAUSES = re.compile(r"(?<=[.!?;])\s+")
 _DIRECTION_WORD = re.compile(r"\b(inbound|outbound|incoming|outgoing|ingress|egress)\b", re.I)
 _NEGATED = re.compile(r"n't\b|\b(not|never|no need)\b", re.I)
@@ -339,8 +341,9 @@ def _context(table: Table) -> _Ctx:
             ctx.cloud = ctx.cloud or cloud
         elif ctx.tab is None:
             ctx.tab = tab.label or tab.id
-    if ctx.cloud is None and table.lead_in and len(table.lead_in.split()) <= 6:
-        ctx.cloud = cloud_of_label(table.lead_in)  # a label line above a list: "**US Government**"
+    if ctx.cloud is None and table.lead_in and (len(table.lead_in.split()) <= 6 or _ONLY_FOR.search(table.lead_in)):
+        # a label line above a list ("**US Government**"), or "… for U.S. Government customers only"
+        ctx.cloud = cloud_of_label(table.lead_in)
     if ctx.cloud is None:
         for heading in reversed(table.headings):
             ctx.cloud = cloud_of_heading(heading)
@@ -544,11 +547,14 @@ def _is_link_text(cell: Cell) -> bool:
     return bool(linked) and len(linked) >= len(cell.text) - 2
 
 
-def role_name(text: str, max_words: int = 6) -> str | None:
+def role_name(text: str, max_words: int = 8) -> str | None:
     """The role a cell names, if it names one: "Admin workstation"; a parenthesized placeholder
     for the reader's own machine or network ("(Redis subnet)", "(IP of the NTP server provided
     for deployment)") without its parentheses."""
     t = text.strip()
+    if not (t.startswith("(") and t.endswith(")")) and t.endswith(")") and t.count("(") == 1:
+        t = t[:t.index("(")].strip()  # "Public IPs of the NAT gateway (provided by the STUN endpoint)"
+        max_words = max(max_words, 10)
     if t.startswith("(") and t.endswith(")") and t.count("(") == 1:
         inner = t[1:-1].strip()
         return inner if len(inner.split()) <= 10 and _is_role(inner, max_words=10) else None
@@ -891,7 +897,7 @@ def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
             lookalikes += _tag_lookalikes(cell, found)
         notes = cloud_annotations(cell)
         notes.update(cloud_labels(cell))
-        implicit = "public" if cloud is None and notes and "public" not in notes.values() else None
+        implicit = "public" if cloud is None and notes and "public" not in notes.values() else r.cols[i].cloud
         # a host listed under several clouds' labels ("public,usgov") is one party per cloud
         parties += [(k, v, c or None) for k, v in found for c in (notes.get(v.lower(), implicit) or "").split(",")]
     for i in r.by_role.get(CLOUD_HOSTS, []):

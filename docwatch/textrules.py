@@ -311,7 +311,8 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
         plain = plain.replace(c, " , ")
     found = parties_in_cell(Cell(code=spans), want_tags=False) if spans else []
     if _HOSTISH.search(plain):  # words only: no dotted name, no address, nothing to classify
-        found += parties_in_cell(Cell.from_items([plain]), want_tags=False)
+        # (a sentence's parentheses hold addresses too: "with WireServer (168.63.129.16)")
+        found += parties_in_cell(Cell.from_items([plain.replace("(", " ").replace(")", " ")]), want_tags=False)
     if spans or _tagish(text):
         found += [("tag", t) for t in _text_tags(text, spans, tag_context)]
     for b in bold if "hop" not in text.lower() else ():
@@ -500,7 +501,7 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
 
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
-                              r"communications?)\b", re.I)
+                              r"communications?|these|them)\b", re.I)
 _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)

@@ -34,16 +34,8 @@ FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destinat
 _MISSED = {
     "acr_firewall_rules": "port stated for the hosts in an earlier section ('Both endpoints are reached over port 443') "
                           "not applied to the hosts of the following bullet list",
-    "acs_network_requirements": "a lead-in naming the cloud ('reachable for U.S. Government GCC High customers only') "
-                                "doesn't give the table's IP ranges the usgov cloud",
-    "aks_arc_firewall_urls": "role row 'Management IP addresses of the Azure Local nodes' -> 'Logical network used for "
-                             "AKS Arc VMs' (TCP 22, 6443) gives no rule",
     "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
                             "outbound traffic to the internet') gives no Internet outbound rule",
-    "aro_egress_lockdown": "port stated after a list of bold hosts ('All of these are reached over HTTPS on port 443') "
-                           "missed",
-    "avd_rdp_shortpath": "role destination with a parenthetical ('Public IP addresses assigned to NAT Gateway or Azure "
-                         "Firewall (provided by the STUN endpoint)') gives no rule",
     "azurestack_hub_ports": "role destination ('Active Directory Forest provided for Graph integration') replaced by the "
                             "'Source Network' cell ('Public VIP - /27') as party",
     "bastion_nsg": "'the source can be either the Internet' (prose source of an inbound 443 rule) gives no Internet "
@@ -51,12 +43,12 @@ _MISSED = {
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
     "entra_connect_health_endpoints": "'- Port: 5671' after a host in a list item inside a table cell missed",
-    "file_sync_proxy_firewall": "'Public cloud endpoint' column leaves cloud null; section port ('requires port 443 to be "
-                                "open outbound') not given to bare hosts; hosts written '&ast;.core.windows.net'; URLs "
-                                "of a bold '**Example:**' quote made rules",
+    "file_sync_proxy_firewall": "section port ('requires port 443 to be open outbound') not given to bare hosts; hosts "
+                                "written '&ast;.core.windows.net'",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "mars_agent_urls": "tag in italics in prose ('Azure Storage (*Storage*)') missed",
-    "wireserver_ip": "'ports 80/tcp and 32526/tcp with WireServer (168.63.129.16)' gives a '*' rule, not the address",
+    "wireserver_ip": "DNS ports stated as what 'can be blocked' ('outbound traffic to 168.63.129.16 ports 53/udp and "
+                     "53/tcp can be blocked') are not read as the address's ports",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
