@@ -75,11 +75,17 @@ def _check_roundtrip(cat: Catalog, tmp_path) -> None:
     migrated.close()
 
 
-def test_events_read_back_exactly_and_store_no_copied_text(tmp_path):
+def _catalog_with_events(tmp_path) -> Catalog:
+    """Two versions of the synthetic page plus the odd events (own provenance, no section…)."""
     cat = Catalog(tmp_path / "c.db")
     ingest_file(cat, "synth", BASE, "2025-01-15")
     ingest_file(cat, "synth", CHANGED, "2025-03-10")
     _odd_events(cat)
+    return cat
+
+
+def test_events_read_back_exactly_and_store_no_copied_text(tmp_path):
+    cat = _catalog_with_events(tmp_path)
     stored = cat.conn.execute("SELECT count(*), count(own_prov), count(detected_at), count(section_id), "
                               "count(source) FROM change_events").fetchone()
     n = stored[0]
@@ -100,10 +106,7 @@ def test_events_read_back_exactly_and_store_no_copied_text(tmp_path):
 
 
 def test_a_schema_11_catalog_migrates_to_the_same_changes(tmp_path):
-    cat = Catalog(tmp_path / "c.db")
-    ingest_file(cat, "synth", BASE, "2025-01-15")
-    ingest_file(cat, "synth", CHANGED, "2025-03-10")
-    _odd_events(cat)
+    cat = _catalog_with_events(tmp_path)
     _check_roundtrip(cat, tmp_path)
     cat.close()
 
