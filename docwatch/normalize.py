@@ -884,6 +884,22 @@ def _tag_lookalikes(cell: Cell, found: list[tuple[str, str]]) -> list[str]:
     return [w for w in dict.fromkeys(_TAG_LOOKING.findall(cell.text)) if w.lower() not in named and not is_known_tag(w)]
 
 
+_ITEM_PORT = re.compile(r"(?:\s[-–—]\s*|\s)ports?\s*:?\s*(\d{1,5})\b(?!\s*[-–,]\s*\d)", re.I)
+
+
+def _item_ports(cell: Cell) -> dict[str, str]:
+    """``{host: "host:port"}`` for a cell's items that give their one host its own port
+    ("`**.servicebus.windows.net` - Port: 5671 (…)"), so the port stays with that host."""
+    out: dict[str, str] = {}
+    for item in cell.items:
+        m = _ITEM_PORT.search(item)
+        if m:
+            hosts = [v for k, v in parties_in_cell(Cell.from_items([item[:m.start()]])) if k != "tag"]
+            if len(hosts) == 1 and ":" not in hosts[0].split("://")[-1]:
+                out[hosts[0]] = f"{hosts[0]}:{m.group(1)}"
+    return out
+
+
 def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
                  lookalikes: list[str] | None = None) -> tuple[list[tuple[str, str, str | None]], str | None]:
     """(kind, value, cloud override) of the parties named in host/tag columns, and the service tag
@@ -898,8 +914,10 @@ def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
         notes = cloud_annotations(cell)
         notes.update(cloud_labels(cell))
         implicit = "public" if cloud is None and notes and "public" not in notes.values() else r.cols[i].cloud
+        ported = _item_ports(cell) if "port" in cell.text.lower() else {}
         # a host listed under several clouds' labels ("public,usgov") is one party per cloud
-        parties += [(k, v, c or None) for k, v in found for c in (notes.get(v.lower(), implicit) or "").split(",")]
+        parties += [(k, ported.get(v, v), c or None) for k, v in found
+                    for c in (notes.get(v.lower(), implicit) or "").split(",")]
     for i in r.by_role.get(CLOUD_HOSTS, []):
         parties += [(k, v, r.cols[i].cloud) for k, v in parties_in_cell(r.cells[i])]
     row_tags = [p for i in r.by_role.get(TAG, []) for p in _tag_cell_parties(r.cells[i])]

@@ -36,13 +36,12 @@ _MISSED = {
                           "not applied to the hosts of the following bullet list",
     "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
                             "outbound traffic to the internet') gives no Internet outbound rule",
-    "azurestack_hub_ports": "role destination ('Active Directory Forest provided for Graph integration') replaced by the "
-                            "'Source Network' cell ('Public VIP - /27') as party",
+    "azurestack_hub_ports": "'TCP & UDP 389' is read as protocol any (docwatch's convention for TCP/UDP); the facts "
+                            "want a tcp and a udp rule",
     "bastion_nsg": "'the source can be either the Internet' (prose source of an inbound 443 rule) gives no Internet "
                    "inbound rule",
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
-    "entra_connect_health_endpoints": "'- Port: 5671' after a host in a list item inside a table cell missed",
     "file_sync_proxy_firewall": "section port ('requires port 443 to be open outbound') not given to bare hosts; hosts "
                                 "written '&ast;.core.windows.net'",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
