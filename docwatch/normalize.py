@@ -1111,7 +1111,10 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
         # "Protocol | Port" with no address column: the ports of the one host the lead-in names
         # ("… to reach your hub, `<hub>.azure-devices.net`:"), else open to any address, as in prose
-        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)] or [("cidr", ANY_ADDRESS, None)]
+        # or of the machine a variant tab names ("# [Managed nodes](#tab/nodes)"), else any address
+        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)] or (
+            [("role", ctx.tab, None)] if ctx.tab and len(ctx.tab.split()) >= 2 and role_name(ctx.tab) else []
+        ) or [("cidr", ANY_ADDRESS, None)]
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
     cell_text = " ".join(c.text for c in row)

@@ -101,7 +101,7 @@ _CUE = Folded(
     r"\b(allow\w*|permit\w*|open|opened|unblock\w*|whitelist\w*|allow-?list\w*|safe ?list\w*|must|needs?|needed|"
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
-    r"uses?|over|firewall|proxy|traffic|endpoints?)\b")
+    r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*)\b")  # "For Azure Government, replace them with …"
 _NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|avoid|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
               r"deprecat\w*|decommission\w*)\b",
               needles=("n't", "not", "never", "no longer", "avoid", "den", "unsupported", "unnecessary", "retir", "deprecat",
@@ -280,6 +280,21 @@ _TAG_LIST_AFTER = re.compile(r"\btags?\s+(`?[A-Z][\w.]*`?(?:\s*(?:,|\bor\b|\band
 _TAG_NAME = re.compile(r"[A-Z][\w.]*")
 
 
+_INTERNAL_SUFFIX = (".svc", ".local", ".internal", ".lan", ".localdomain", "localhost", ".default")
+
+
+def _internal(kind: str, value: str) -> bool:
+    """An address of the machine or cluster itself, never a firewall destination."""
+    if kind in ("ip", "cidr"):
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return False
+        return net.is_loopback or net.is_link_local and not value.startswith("169.254.169.254")
+    host = value.split("://")[-1].split("/")[0].split(":")[0].lower()
+    return host.endswith(_INTERNAL_SUFFIX)
+
+
 def _example_address(value: str) -> bool:
     """A private, loopback, link-local or documentation address: what an example makes up
     ("for example `10.0.0.4`"), where a public range after "for example" is a real one."""
@@ -331,6 +346,8 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
         if kind in ("fqdn", "wildcard") and zone_named:
             continue  # "the zone name must end with `postgres.database.azure.com`": a DNS zone, not a destination
+        if _internal(kind, value):
+            continue  # localhost, 127.0.0.1, kubernetes.default.svc: the machine or cluster itself (proxy bypass lists)
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
                         or _IP_URL.match(value) or _EXAMPLE_DOMAIN.search(value)):
             continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
@@ -448,7 +465,9 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
     return parties or None
 
 
-_LABELLED_LINE = re.compile(r"^(?P<label>[A-Za-z][\w ()'.-]{0,60}?)\s*(?:-|–|:)\s*(?P<addr>\S+)$")
+# "West Europe - 52.136.197.163", "US Gov: 13.72.14.155", "Add-OMSGatewayAllowedHost host.example.net"
+_LABELLED_LINE = re.compile(r"^(?P<label>[A-Za-z][\w ()'.]{0,60}?)(?:\s+[-–]\s+|:\s+)(?P<addr>\S+)$"
+                            r"|^(?P<cmd>[A-Za-z]+-[A-Za-z]+)\s+(?P<arg>\S+)$")
 
 
 def _labelled_code_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
@@ -468,7 +487,7 @@ def _labelled_code_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
             cloud = cloud_of_label(line.lstrip("#/ ")) or cloud
             continue
         m = _LABELLED_LINE.match(line)
-        found = parties_in_cell(Cell(code=[m.group("addr")])) if m else []
+        found = parties_in_cell(Cell(code=[m.group("addr") or m.group("arg")])) if m else []
         if len(found) != 1 or found[0][0] == "tag":
             if len(line.split()) <= 3 and not _HOSTISH.search(line):
                 continue  # a label line ("RHUI 4")

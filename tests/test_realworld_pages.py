@@ -46,16 +46,10 @@ _MISSED = {
                                 "written '&ast;.core.windows.net'",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "mars_agent_urls": "tag in italics in prose ('Azure Storage (*Storage*)') missed",
-    "arc_resource_bridge_network": "proxy-bypass list in a NOTE ('Configure proxy bypass for `localhost`, `127.0.0.1`, "
-                                   "`.svc`, and `kubernetes.default.svc`') made inbound rules (and a truncated 'kubernetes.default')",
     "cosmosdb_connectivity_modes": "ports in the NOTE sentence after a bold tag ('**AzureCosmosDB** service tag … must cover the "
                                    "10000-20000 port range as well as port 443') not given to the tag",
     "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "
                                 "--destination-port-ranges 60000-60001 --direction inbound') gives no AzureLoadBalancer rule",
-    "log_analytics_gateway": "hosts of a 'For Azure Government, replace … with `.us`: `*.ods.opinsights.azure.us`, …' NOTE give no "
-                             "rules; 'we-jobruntimedata-prod-su1.azure-automation.net' after a cmdlet in a code block loses 'we-'",
-    "windows_admin_center_network": "a tab title as the party of a port table without a host column ('# [Managed nodes](#tab/nodes)') "
-                                    "gives '*' rules; hosts of 'For Azure China, replace them with `login.chinacloudapi.cn`, …' give no rules",
     "wireserver_ip": "DNS ports stated as what 'can be blocked' ('outbound traffic to 168.63.129.16 ports 53/udp and "
                      "53/tcp can be blocked') are not read as the address's ports",
 }
