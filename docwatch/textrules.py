@@ -50,7 +50,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from docwatch.memo import memo
 from docwatch.model import Rule
@@ -131,6 +131,8 @@ _PORT_PHRASES = (
     # "TCP port 443", "ports 80 and 443", "port 443 (TCP)", "ports 8704 to 8710", "port range 6381-6383"
     Folded(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
            rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", needles=("port",)),
+    # "the 10000-20000 port range" (a range: "100 ports" is a count)
+    Folded(r"(?<![\w.-])(?P<n>\d{1,5}\s*[-–]\s*\d{1,5})\s+ports?(?:\s+ranges?)?\b", needles=("port",)),
     # "UDP 123", "TCP/443", "TCP: 443"
     Folded(rf"\b(?P<p>tcp|udp)\s*[/:]?\s*(?P<n>{_NUMLIST})", needles=("tcp", "udp")),
     # "443/TCP", "123 (UDP)"
@@ -503,6 +505,8 @@ _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|o
 
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b", re.I)
+_ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
+                       r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
                          r"needs?|requires?|required|use)\b", re.I)
 _COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
@@ -804,7 +808,14 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         return out
     out = []
     is_lead, is_code_lead = block.text in leads, block.text in leads_code
+    prev: list[Rule] = []
     for s in sentences(block.text):
-        out += _sentence_rules(s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead,
-                               defaults=defaults)
+        found = _sentence_rules(s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead,
+                                defaults=defaults)
+        if prev and found and all(r.endpoint == ANY_ADDRESS for r in found) and _ANAPHORA.search(s):
+            # "… use the **X** service tag. … the tag must cover ports 10000-20000": the ports are X's
+            found = [replace(p, ports=list(r.ports), protocol=r.protocol or p.protocol, direction=p.direction or r.direction)
+                     for p in prev for r in found]
+        out += found
+        prev = [r for r in found if r.endpoint != ANY_ADDRESS] or prev
     return out

@@ -46,8 +46,6 @@ _MISSED = {
                                 "written '&ast;.core.windows.net'",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "mars_agent_urls": "tag in italics in prose ('Azure Storage (*Storage*)') missed",
-    "cosmosdb_connectivity_modes": "ports in the NOTE sentence after a bold tag ('**AzureCosmosDB** service tag … must cover the "
-                                   "10000-20000 port range as well as port 443') not given to the tag",
     "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "
                                 "--destination-port-ranges 60000-60001 --direction inbound') gives no AzureLoadBalancer rule",
     "wireserver_ip": "DNS ports stated as what 'can be blocked' ('outbound traffic to 168.63.129.16 ports 53/udp and "
