@@ -3,7 +3,7 @@
 * ingest (parse + diff + catalog write) of one ~4 MB Public weekly file on top of the
   previous week, against a baseline measured in the same run: ``json.loads`` of the same
   bytes plus the per-tag set difference of its prefixes with the previous week's (goal ≤ 3×)
-* peak memory (max RSS) of this process after those ingests (goal < 300 MB)
+* peak memory (max RSS) of a fresh process ingesting the four weeks (goal < 300 MB)
 * bytes per stored prefix version after the four corpus Public weeks
 """
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -93,9 +94,27 @@ def run() -> list[tuple[str, str, str]]:
             rows.append(("bytes per stored prefix version (tag_prefixes table)", f"{table / n:.1f}", "-"))
         rows.append(("median weekly ingest (4 files)", f"{statistics.median(times[1:]) * 1000:.0f} ms", "-"))
         rows.append(("re-ingest of an unchanged file", f"{again.status}, {dup_s * 1000:.0f} ms", "duplicate, no rows"))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows.append(("peak memory (max RSS of this run)", f"{peak:.0f} MB", "< 300 MB"))
+    rows.append(("peak memory (max RSS of a process ingesting the 4 weeks)", f"{_peak_mb():.0f} MB", "< 300 MB"))
     return rows
+
+
+def _peak_mb() -> float:
+    """Max RSS of a fresh process that ingests every Public week: ``make bench`` runs all benches in
+    one process, so this one's own RSS would count the 1M-version catalog bench before it."""
+    code = ("import resource, sys, tempfile, gzip; from pathlib import Path\n"
+            "from bench.bench_servicetags import _public_files\n"
+            "from docwatch.catalog import Catalog\n"
+            "from docwatch.catalog_tags import ingest_tag_file\n"
+            "from docwatch.servicetags import parse_tag_file\n"
+            "with tempfile.TemporaryDirectory() as tmp:\n"
+            "    cat = Catalog(Path(tmp) / 'm.db')\n"
+            "    for f in _public_files():\n"
+            "        ingest_tag_file(cat, parse_tag_file(gzip.decompress(f.read_bytes()), name=f.name))\n"
+            "    cat.close()\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
