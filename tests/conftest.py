@@ -55,7 +55,8 @@ def corpus_pages() -> list[str]:
 #
 # ``--shard K/N`` keeps the test modules dealt to shard K (0-based) of N. Modules are dealt
 # whole (their module-scoped fixtures run once), heaviest first onto the lightest shard, by the
-# seconds each took in the last run here (pytest's cache), else by their number of tests.
+# seconds each took in the last run here (pytest's cache), else by tests/module_seconds.json (a
+# committed measurement, for a fresh clone), else by their number of tests.
 
 _DURATIONS_KEY = "docwatch/module-seconds"
 
@@ -93,9 +94,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if spec is None:
         return
     k, n = spec
-    seconds: dict[str, float] = {}
+    # a fresh clone has no cache: tests/module_seconds.json (seconds per module measured here) is the hint
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    hints = REPO / "tests" / "module_seconds.json"
+    seconds: dict[str, float] = json.loads(hints.read_text()) if hints.exists() else {}
     for key in [f"{_DURATIONS_KEY}/all"] + [f"{_DURATIONS_KEY}/shard-{i}" for i in range(n)]:
-        seconds.update(config.cache.get(key, {}) if config.cache else {})
+        seconds.update(cache.get(key, {}) if cache is not None else {})
     counts: dict[str, int] = {}
     for item in items:
         counts[item.nodeid.split("::")[0]] = counts.get(item.nodeid.split("::")[0], 0) + 1
@@ -117,7 +121,7 @@ _SECONDS: dict[str, float] = {}
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remember each module's seconds for the next run's shards (each shard under its own key, so
     the two processes never overwrite each other)."""
-    cache = session.config.cache
+    cache = getattr(session.config, "cache", None)
     if cache is None or not _SECONDS:
         return
     spec = _shard_spec(session.config)
