@@ -58,6 +58,7 @@ from docwatch.normalize_values import (
     normalize_endpoint,
     normalize_tag,
     cloud_of_host,
+    documentation_address,
     parse_protocol,
     port_note,
     parties_in_cell,
@@ -552,12 +553,11 @@ def role_name(text: str, max_words: int = 8) -> str | None:
     for the reader's own machine or network ("(Redis subnet)", "(IP of the NTP server provided
     for deployment)") without its parentheses."""
     t = text.strip()
-    if not (t.startswith("(") and t.endswith(")")) and t.endswith(")") and t.count("(") == 1:
-        t = t[:t.index("(")].strip()  # "Public IPs of the NAT gateway (provided by the STUN endpoint)"
-        max_words = max(max_words, 10)
-    if t.startswith("(") and t.endswith(")") and t.count("(") == 1:
-        inner = t[1:-1].strip()
-        return inner if len(inner.split()) <= 10 and _is_role(inner, max_words=10) else None
+    if t.endswith(")") and t.count("(") == 1:
+        if t.startswith("("):  # a placeholder: "(Redis subnet)"
+            t, max_words = t[1:-1].strip(), 10
+        else:  # a trailing note: "Public IPs of the NAT gateway (provided by the STUN endpoint)"
+            t, max_words = t[:t.index("(")].strip(), max(max_words, 10)
     return t if _is_role(t, max_words=max_words) else None
 
 
@@ -884,19 +884,17 @@ def _tag_lookalikes(cell: Cell, found: list[tuple[str, str]]) -> list[str]:
     return [w for w in dict.fromkeys(_TAG_LOOKING.findall(cell.text)) if w.lower() not in named and not is_known_tag(w)]
 
 
-_ITEM_PORT = re.compile(r"(?:\s[-–—]\s*|\s)ports?\s*:?\s*(\d{1,5})\b(?!\s*[-–,]\s*\d)", re.I)
-
-
 def _item_ports(cell: Cell) -> dict[str, str]:
     """``{host: "host:port"}`` for a cell's items that give their one host its own port
-    ("`**.servicebus.windows.net` - Port: 5671 (…)"), so the port stays with that host."""
+    ("`**.servicebus.windows.net` - Port: 5671 (…)", :func:`port_note`), so the port stays with that host."""
     out: dict[str, str] = {}
     for item in cell.items:
-        m = _ITEM_PORT.search(item)
-        if m:
-            hosts = [v for k, v in parties_in_cell(Cell.from_items([item[:m.start()]])) if k != "tag"]
+        noted, _ = port_note(item)
+        ports = next(iter(noted.values()), [])
+        if len(ports) == 1:
+            hosts = [v for k, v in parties_in_cell(Cell.from_items([item])) if k != "tag"]
             if len(hosts) == 1 and ":" not in hosts[0].split("://")[-1]:
-                out[hosts[0]] = f"{hosts[0]}:{m.group(1)}"
+                out[hosts[0]] = f"{hosts[0]}:{ports[0]}"
     return out
 
 
@@ -970,7 +968,6 @@ _CONTOSO = Folded(r"(?:^|[./@-])(contoso|fabrikam|adventure-?works|northwind(?:t
                            "proseware", "treyresearch", "fourthcoffee"))
 _EXAMPLE_HOST = Folded(r"(?:^|[./])example\.(?:com|net|org)(?:[/:]|$)|\.example$|\.test$|\.invalid$",
                        needles=("example", ".test", ".invalid"))
-_DOC_IP = re.compile(r"^(?:192\.0\.2|198\.51\.100|203\.0\.113)\.")
 _EXAMPLE_ITEM = Folded(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", needles=("e.g.", "example", "sample"))
 
 
@@ -993,7 +990,7 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
         return None
     if _CONTOSO.search(value):
         return "example domain (fictitious company name)"
-    if (_EXAMPLE_HOST.search(value) or _DOC_IP.match(value)) and (ctx.example or _EXAMPLE_ITEM.search(cell_text)):
+    if (_EXAMPLE_HOST.search(value) or documentation_address(value)) and (ctx.example or _EXAMPLE_ITEM.search(cell_text)):
         return "example address (the page calls it an example)"
     return None
 
@@ -1110,8 +1107,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
 
     if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
         # "Protocol | Port" with no address column: the ports of the one host the lead-in names
-        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else open to any address, as in prose
-        # or of the machine a variant tab names ("# [Managed nodes](#tab/nodes)"), else any address
+        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else of the machine a variant tab
+        # names ("# [Managed nodes](#tab/nodes)"), else open to any address, as in prose
         parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)] or (
             [("role", ctx.tab, None)] if ctx.tab and len(ctx.tab.split()) >= 2 and role_name(ctx.tab) else []
         ) or [("cidr", ANY_ADDRESS, None)]
@@ -1265,7 +1262,7 @@ def _merged_one(r: Rule) -> Rule:
         endpoint=r.endpoint or None, endpoint_kind=r.endpoint_kind or None, service_tag=r.service_tag or None,
         source=r.source or None, destination=r.destination or None, ports=sort_ports(r.ports),
         protocol=r.protocol, direction=r.direction, cloud=r.cloud, tab=r.tab,
-        required=True if True in (r.required,) else False if False in (r.required,) else None,
+        required=r.required if isinstance(r.required, bool) else None,
         when=r.when or None, purpose=r.purpose or None,
         deadline=r.deadline if r.deadline else None,
         deadline_text=r.deadline_text if r.deadline else r.deadline_text or None,

@@ -16,6 +16,7 @@ Conventions chosen here (documented because pages are ambiguous):
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from docwatch.memo import memo
@@ -168,9 +169,16 @@ _PORT_NOTE = re.compile(
     r"(?:\s*(?P<q>tcp|udp))?(?:\s*(?P<d>outbound|inbound))?\s*\)", re.I)
 
 
+_PORT_LABEL = re.compile(r"\s[-–—]\s*ports?\s*:?\s*(?P<n>\d{1,5})\b(?!\s*[-–,]\s*\d)", re.I)
+
+
 def port_note(text: str) -> tuple[dict[str | None, list[str]], str | None]:
-    """Ports written in parentheses after a host in a list item ("`host` (443 & 5671 outbound)",
-    "(TCP 8883)"), and the direction the note names. A lone small number ("(2)") is a footnote."""
+    """Ports written after a host in a list item, in parentheses ("`host` (443 & 5671 outbound)",
+    "(TCP 8883)") or as a label ("`host` - Port: 5671"), and the direction the note names. A lone
+    small number in parentheses ("(2)") is a footnote."""
+    label = _PORT_LABEL.search(text or "")
+    if label:
+        return {None: [label.group("n")]}, None
     for m in _PORT_NOTE.finditer(text or ""):
         ports = ports_in(m.group("n").replace("&", ","))
         proto = (m.group("p") or m.group("q") or "").lower() or None
@@ -546,6 +554,18 @@ def cloud_annotations(cell) -> dict[str, str]:
 
 
 _PLAIN_AZURE = re.compile(r"^(?:microsoft\s+)?azure(?:\s+cloud)?$", re.I)
+
+
+_DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def documentation_address(value: str) -> bool:
+    """An address from the ranges reserved for documentation (RFC 5737, RFC 3849): made up by the page."""
+    try:
+        net = ipaddress.ip_network(value.split("-", 1)[0].strip(), strict=False)
+    except ValueError:
+        return False
+    return any(net.version == d.version and net.subnet_of(d) for d in _DOC_NETS)
 
 
 _CHINA_HOST = re.compile(r"\.cn$")

@@ -61,6 +61,7 @@ from docwatch.normalize_values import (
     cloud_of_heading,
     cloud_of_label,
     direction_of,
+    documentation_address,
     is_tag,
     parties_in_cell,
     ports_in,
@@ -304,11 +305,9 @@ def _example_address(value: str) -> bool:
         net = ipaddress.ip_network(value.split("-", 1)[0].strip(), strict=False)
     except ValueError:
         return True
-    doc = any(net.subnet_of(d) for d in _DOC_NETS if d.version == net.version)
-    return doc or net.is_private or net.is_loopback or net.is_link_local
+    return documentation_address(value) or net.is_private or net.is_loopback or net.is_link_local
 
 
-_DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
 # a proxy-style address on an example domain ("a proxy such as `http://proxy.example.com:3128`")
 _EXAMPLE_DOMAIN = re.compile(r"^[a-z]+://(?:[\w-]+\.)*example\.(?:com|net|org):\d+", re.I)
 _RESOURCE_PATH = re.compile(r"^Microsoft\.[A-Za-z]+/", re.I)
@@ -565,7 +564,7 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault]) -> None:
         for r in rules:
             if tuple(r.section[:n]) != d.section:
                 continue
-            if d.ports and not r.ports and r.endpoint and r.endpoint_kind not in ("role",) and r.endpoint != ANY_ADDRESS:
+            if d.ports and not r.ports and r.endpoint and r.endpoint_kind != "role" and r.endpoint != ANY_ADDRESS:
                 if len(d.ports) == 1:
                     (proto, plist), = d.ports.items()
                     r.ports, r.protocol = sort_ports(plist), r.protocol or proto
@@ -752,7 +751,7 @@ def _covered(port: str, ports: list[str]) -> bool:
     return False
 
 
-def _ports_for_lead_parties(block: Block, lead: str) -> list[Rule]:
+def _ports_for_lead_parties(block: Block, lead: str, ctx: _BlockCtx) -> list[Rule]:
     """A list item that states only ports ("V2 version: Ports 65200-65535") under a lead-in naming
     the party ("Allow incoming requests from the **GatewayManager** service tag"): the lead-in's
     parties on the item's ports and the lead-in's direction."""
@@ -763,7 +762,6 @@ def _ports_for_lead_parties(block: Block, lead: str) -> list[Rule]:
     if len(stating) != 1:
         return []
     parties = text_parties(stating[0], [])
-    ctx = _block_ctx(Block("list_item", block.text, headings=list(block.headings), tabs=list(block.tabs)), {})
     d = direction_of(stating[0])
     return _rules_for(parties, ports, ctx, origin="list", direction=d if d in ("inbound", "outbound") else None)
 
@@ -799,9 +797,9 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
                 return _rules_for([("tag", tag), *extra], ports, ctx, origin="list",
                                   direction=direction_of(block.text) if direction_of(block.text) != "both" else None)
         out: list[Rule] = []
-        inherited = _ports_for_lead_parties(block, block.lead_in) if block.lead_in else []
+        inherited = _ports_for_lead_parties(block, block.lead_in, ctx) if block.lead_in else []
         if inherited:
-            return [r for r in inherited]
+            return inherited
         for s in sentences(block.text):
             out += _sentence_rules(s, block, ctx, origin="list", lead_in_of_next=block.text in leads,
                                    list_context=allowlist, leads_code=block.text in leads_code, defaults=defaults)
