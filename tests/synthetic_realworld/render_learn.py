@@ -1,13 +1,13 @@
 """Render a fixture's Learn markdown to the HTML live learn.microsoft.com serves for it.
 
-Used once per fixture to write ``<family>.html`` beside ``<family>.md`` (``python -m
-tests.synthetic_realworld.render_learn``), so the HTML form has the same content as the markdown
-form and the markup of a live article: page chrome (header, left TOC, metadata bar, "In this
-article", feedback, aside, footer) around ``div.content`` blocks, ``h1`` in its own block, heading
+The tests render each fixture once per run (``tests/rules_support.page``), so the HTML form has
+the same content as the markdown form and is never stored beside it; ``python -m
+tests.synthetic_realworld.render_learn NAME`` prints one page's HTML. The markup is a live
+article's: page chrome (header, left TOC, metadata bar, "In this article", feedback, aside, footer) around ``div.content`` blocks, ``h1`` in its own block, heading
 ids, ``div.NOTE``/``div.TIP`` alerts with their title paragraph, ``div.tabGroup`` with a tab list and
 one ``section[role=tabpanel]`` per tab (later ones hidden), ``pre > code.lang-*``, relative links
 without ``.md`` and ``data-linktype``. Includes are rendered on their own, as DocFX does, so a tab
-group opened in an include ends with it. It is not part of docwatch and not run by the tests.
+group opened in an include ends with it. It is test tooling, not part of docwatch.
 """
 from __future__ import annotations
 
@@ -245,11 +245,8 @@ def render_page(md_path: Path) -> str:
 
 
 def main(names: list[str]) -> None:
-    for md in sorted(HERE.glob("*.md")):
-        if names and md.stem not in names:
-            continue
-        md.with_suffix(".html").write_text(render_page(md))
-        print("rendered", md.with_suffix(".html").name)
+    for name in names:
+        sys.stdout.write(render_page(HERE / f"{name}.md"))
 
 
 if __name__ == "__main__":
