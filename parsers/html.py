@@ -651,9 +651,3 @@ def _parse(text: str) -> tuple[Document, _Walker | None]:
 def parse_html(text: str) -> Document:
     """Parse one rendered Learn page (or any HTML); never raises."""
     return _parse(text)[0]
-
-
-def tab_groups(text: str) -> list[list[Tab]]:
-    """The tab groups of a page's article, each as its tabs in order (with or without tables)."""
-    walker = _parse(text)[1]
-    return [list(g) for g in walker.groups] if walker else []

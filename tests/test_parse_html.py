@@ -7,8 +7,15 @@ import pytest
 
 from conftest import CORPUS
 from parsers import detect_format, parse_document
-from parsers.html import parse_html, tab_groups
+import parsers.html
+from parsers.html import parse_html
 from parsers.model import Document, Tab
+
+
+def tab_groups(text: str) -> list[list[Tab]]:
+    """The tab groups the HTML parser walked, tables or not (a page's tabs may hold only code)."""
+    walker = parsers.html._parse(text)[1]
+    return [list(g) for g in walker.groups] if walker else []
 
 HERE = Path(__file__).resolve().parent
 SYNTHETIC = HERE / "synthetic_html_learn.html"
