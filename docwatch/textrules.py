@@ -529,6 +529,27 @@ _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
 
 
+# "… on port 53 … for communication with DNS servers", "ports 9000 to 9005 for the remote console":
+# ports stated for a purpose of their own, never the page's port for its hosts
+_PURPOSE = re.compile(r"\bfor\s+(?:the\s+|an?\s+)?(?!(?:incoming|outgoing|inbound|outbound|all|any|network|this|these|"
+                      r"that|traffic|data|connections?|connectivity|communication)\b)\w+|"
+                      r"\bcommunication\s+with\s+(?!(?:the\s+)?(?:service|endpoints?|azure)\b)", re.I)
+
+# "… on port 1688 to the KMS endpoint in your cloud": a destination the page names but docwatch
+# can't read as a party; its port is that destination's
+_NAMED_DESTINATION = re.compile(r"\b(?:to|from)\s+(?:the\s+|your\s+|an?\s+)?([A-Z]|(?P<words>\w[\w -]*))")
+
+
+def _names_destination(sentence: str, block: Block) -> bool:
+    """The sentence sends its ports to a capitalized name or to a link's words ("to the [licensing
+    endpoint](…)")."""
+    links = [link["text"].lower() for link in block.links if link.get("text")]
+    for m in _NAMED_DESTINATION.finditer(sentence):
+        if m.group("words") is None or any(m.group("words").lower().startswith(t) for t in links):
+            return True
+    return False
+
+
 @dataclass
 class SectionDefault:
     """ "All endpoints connect over port 443 unless otherwise stated.": the ports or transport of
@@ -537,6 +558,11 @@ class SectionDefault:
     section: tuple[str, ...]
     ports: dict[str | None, list[str]]
     protocol: str | None
+    # "Azure File Sync … requires port 443 to be open outbound.": a port stated for no party is the
+    # page's port for the bare hosts of this section and the sections after it (when the page states
+    # no other such port)
+    page_wide: bool = False
+    direction: str | None = None
 
 
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
@@ -556,9 +582,35 @@ def section_default(sentence: str, headings: list[str]) -> SectionDefault | None
     return SectionDefault(tuple(headings[:-1] if above and len(headings) > 1 else headings), ports, protocol)
 
 
-def apply_defaults(rules: list[Rule], defaults: list[SectionDefault]) -> None:
+def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dict[tuple[str, ...], int]) -> None:
     """Give rules of a section what its default statement says and they leave open (in place:
-    these are the page's own unmerged rules). Roles and tags keep their own silence."""
+    these are the page's own unmerged rules). Roles and tags keep their own silence.
+
+    ``order``: each section's place on the page, for page-wide port statements, which reach the
+    hosts of the sections from theirs on, and only a host the statements reaching it agree on (a
+    page stating 443 here and 1433 there for no party says nothing about a bare host after both)."""
+    wide = [d for d in defaults if d.page_wide]
+    _apply_section_defaults(rules, [d for d in defaults if not d.page_wide])
+    if not wide:
+        return
+    # each statement's reach: the sections from its own on, inside the section enclosing it ("## Ports"
+    # speaks for the page; "### Ports" under "## Scenario: VS Code" only for that scenario)
+    reach = [(d.section[:-1], order.get(d.section, len(order)), d) for d in wide]
+    stated = {r.party.lower() for r in rules if r.ports}  # a restatement takes its ports from the rule it restates
+    for r in rules:
+        if r.ports or r.party.lower() in stated or not r.endpoint or r.endpoint_kind == "role" or r.endpoint == ANY_ADDRESS:
+            continue
+        at = order.get(tuple(r.section), -1)
+        here = [d for up, start, d in reach if tuple(r.section[:len(up)]) == up and at >= start
+                and not (r.direction and d.direction and r.direction != d.direction)]
+        port_sets = {tuple(sorted(p for v in d.ports.values() for p in v)) for d in here}
+        if len(port_sets) != 1:
+            continue  # none reaches it, or they disagree (443 here, 1433 there): the page says nothing
+        protocols = {k for d in here for k in d.ports} - {None}
+        r.ports, r.protocol = sort_ports(list(port_sets.pop())), r.protocol or (protocols.pop() if len(protocols) == 1 else None)
+
+
+def _apply_section_defaults(rules: list[Rule], defaults: list[SectionDefault]) -> None:
     for d in defaults:
         n = len(d.section)
         for r in rules:
@@ -613,7 +665,10 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     direction = direction_of(sentence)
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
-    if not (parties or own and cue and not lead_in_of_next):
+    if (defaults is not None and not parties and own and cue and not example and block.kind != "list_item"
+            and len(own) == 1 and not _PURPOSE.search(sentence) and not _names_destination(sentence, block)):
+        defaults.append(SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction))
+    if not (parties or own and cue and not lead_in_of_next and not example):
         return []
     rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], (ports or implied_ports(sentence)) if parties else own, ctx,
                        origin=origin, direction=direction)
@@ -656,7 +711,10 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
-    apply_defaults([*(known or []), *rules], defaults)
+    order: dict[tuple[str, ...], int] = {}
+    for b in doc.blocks:
+        order.setdefault(tuple(b.headings), len(order))
+    apply_defaults([*(known or []), *rules], defaults, order)
     return reconcile(rules, known or [])
 
 

@@ -34,8 +34,6 @@ FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destinat
 
 # family -> the shape docwatch misses there today, on both forms (the HTML form is the same content)
 _MISSED = {
-    "acr_firewall_rules": "port stated for the hosts in an earlier section ('Both endpoints are reached over port 443') "
-                          "not applied to the hosts of the following bullet list",
     "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
                             "outbound traffic to the internet') gives no Internet outbound rule",
     "azurestack_hub_ports": "'TCP & UDP 389' is read as protocol any (docwatch's convention for TCP/UDP); the facts "
@@ -44,8 +42,6 @@ _MISSED = {
                    "inbound rule",
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
-    "file_sync_proxy_firewall": "section port ('requires port 443 to be open outbound') not given to bare hosts; hosts "
-                                "written '&ast;.core.windows.net'",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "mars_agent_urls": "tag in italics in prose ('Azure Storage (*Storage*)') missed",
     "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "

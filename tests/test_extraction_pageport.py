@@ -1,0 +1,63 @@
+"""A port the page states once for no party ("Widget sync moves all data over HTTPS and needs port
+443 open outbound.") is the port of the hosts that state none in the sections from that one on,
+inside the section enclosing the statement; read the same from markdown and rendered HTML
+(``synthetic_shape_pageport*.md``):
+
+* a host's own port, a URL's scheme port and a restated host's table port win;
+* a "### Ports" subsection speaks only for its own parent section (and only after itself);
+* an example command's port is neither a default nor a rule;
+* ports stated for a purpose ("… port 53 … for communication with DNS servers") or to a destination
+  the page names in words ("port 1688 to the licensing endpoint") are that thing's, not the page's;
+* a page whose party-less statements disagree (5671 here, 443 there) gives no host a port.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rules_support import shape_rules
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def form(request) -> str:
+    return request.param
+
+
+def _by_party(stem: str, form: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in shape_rules(stem, form):
+        out.setdefault(r["endpoint"] or r["service_tag"], []).append(r)
+    return out
+
+
+def _ports(rules: dict[str, list[dict]], party: str) -> list[str]:
+    return sorted({p for r in rules[party] for p in r["ports"]})
+
+
+def test_page_port_reaches_later_sections_hosts(form):
+    rules = _by_party("pageport", form)
+    assert _ports(rules, "*.sync.widgetcloud.net") == ["443"]  # also restated in a sentence: one port set
+    assert _ports(rules, "login.widgetcloud.net") == ["443"]  # not 53 (DNS servers) nor 1688 (licensing)
+    assert rules["login.widgetcloud.net"][0]["protocol"] == "tcp"  # "over HTTPS"
+
+
+def test_own_and_scheme_ports_win(form):
+    rules = _by_party("pageport", form)
+    assert _ports(rules, "telemetry.widgetcloud.net") == ["8443"]
+    assert _ports(rules, "http://crl.widgetcloud.net") == ["80"]
+
+
+def test_subsection_ports_do_not_reach_the_page(form):
+    rules = _by_party("pageport", form)
+    assert _ports(rules, "console.widgetcloud.net") == ["443"]  # the hosts come before "### Ports"
+    assert not any("9000-9005" in r["ports"] for rs in rules.values() for r in rs if r["endpoint"] != "*")
+
+
+def test_example_command_port_is_no_rule(form):
+    rules = _by_party("pageport", form)
+    assert not any("8080" in r["ports"] for rs in rules.values() for r in rs)
+    assert "http://10.0.0.10" not in rules and "10.0.0.10" not in rules
+
+
+def test_disagreeing_statements_give_no_port(form):
+    rules = _by_party("pageport_split", form)
+    assert _ports(rules, "relay.widgetcloud.net") == [] and _ports(rules, "portal.widgetcloud.net") == []
