@@ -51,6 +51,7 @@ import ipaddress
 import logging
 import re
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from docwatch.memo import memo
 from docwatch.model import Rule
@@ -102,7 +103,7 @@ _CUE = Folded(
     r"\b(allow\w*|permit\w*|open|opened|unblock\w*|whitelist\w*|allow-?list\w*|safe ?list\w*|must|needs?|needed|"
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
-    r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*)\b")  # "For Azure Government, replace them with …"
+    r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*|creat\w*\s+(?:\w+\s+){0,3}rules?)\b")  # "For Azure Government, replace them with …"
 _NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|avoid|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
               r"deprecat\w*|decommission\w*)\b",
               needles=("n't", "not", "never", "no longer", "avoid", "den", "unsupported", "unnecessary", "retir", "deprecat",
@@ -216,7 +217,16 @@ def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool 
         return known
     if tag_context and shaped:
         return value
+    if known and f"({value})" in text and _NSG_WORDS.search(text):
+        return known  # "NSG rules for … Azure Storage (Storage)": the tag a service's name is given as
     return (known or value) if _next_to_tag_words(value, text) else None
+
+
+# "Note that the source can be either the Internet or …": the party of the sentence before's ports
+_PARTY_OF_PREVIOUS = re.compile(r"\b(?:the\s+)?(?:source|destination)\s+(?:(?:can|could|must|should|may|will)\s+be|is)\b", re.I)
+_INTERNET_WORD = re.compile(r"\b(?:(?:to|from|with)\s+(?:the\s+)?(?:public\s+)?|can\s+be\s+(?:either\s+)?(?:the\s+)?)internet\b(?!\s*-)", re.I)
+# a sentence about NSG or service tag rules, where "Name (Tag)" gives a service's tag
+_NSG_WORDS = re.compile(r"\b(?:service\s+tags?|NSGs?|network\s+security\s+(?:groups?|rules?)|security\s+rules?)\b", re.I)
 
 
 _TAG_AFTER = re.compile(r"`?\s+(?:service\s+)?tags?\b", re.I)
@@ -651,12 +661,15 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
             return []  # (what is left must itself ask for something: "allow …", "use service tag …")
         return _sentence_rules(", ".join(kept), block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                list_context=list_context, leads_code=leads_code, defaults=defaults)
-    cue = _CUE.search(sentence) is not None
+    cue = _CUE.search(sentence) is not None or _PARTY_OF_PREVIOUS.search(sentence) is not None
     named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
     if not (cue or list_context or named_tag):
         return []
     example = _EXAMPLE.search(sentence) is not None
     parties = text_parties(sentence, block.code, example=example, bold=block.bold)
+    if (_INTERNET_WORD.search(sentence) and not any(v == "Internet" for _, v in parties)
+            and (_NSG_WORDS.search(sentence) or _NSG_WORDS.search(" ".join(block.headings)))):
+        parties.append(("tag", "Internet"))  # an NSG rule "to the internet": the Internet tag, in any case
     if named_tag and not list_context:  # only a tag written as code right by the words, never an example
         parties = [] if example else [p for p in parties if p[0] == "tag" and p[1] in block.code]
     own = ports = port_phrases(sentence)
@@ -858,20 +871,31 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         inherited = _ports_for_lead_parties(block, block.lead_in, ctx) if block.lead_in else []
         if inherited:
             return inherited
-        for s in sentences(block.text):
-            out += _sentence_rules(s, block, ctx, origin="list", lead_in_of_next=block.text in leads,
-                                   list_context=allowlist, leads_code=block.text in leads_code, defaults=defaults)
-        return out
-    out = []
+        return _joined_sentences(block, lambda s: _sentence_rules(
+            s, block, ctx, origin="list", lead_in_of_next=block.text in leads, list_context=allowlist,
+            leads_code=block.text in leads_code, defaults=defaults))
     is_lead, is_code_lead = block.text in leads, block.text in leads_code
+    return _joined_sentences(block, lambda s: _sentence_rules(
+        s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead, defaults=defaults))
+
+
+def _joined_sentences(block: Block, read: Callable[[str], list[Rule]]) -> list[Rule]:
+    """The rules of a block's sentences, where one sentence finishes the one before: a party's
+    ports in the next sentence ("… use the **X** service tag. The tag must cover ports …"), or the
+    party of the ports before ("… needs port 443 inbound. The source can be the Internet …")."""
+    out: list[Rule] = []
     prev: list[Rule] = []
+    bare: list[Rule] = []  # the previous sentence's any-address rules: ports still looking for a party
     for s in sentences(block.text):
-        found = _sentence_rules(s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead,
-                                defaults=defaults)
+        found = read(s)
         if prev and found and all(r.endpoint == ANY_ADDRESS for r in found) and _ANAPHORA.search(s):
-            # "… use the **X** service tag. … the tag must cover ports 10000-20000": the ports are X's
             found = [replace(p, ports=list(r.ports), protocol=r.protocol or p.protocol, direction=p.direction or r.direction)
                      for p in prev for r in found]
+        elif bare and found and not any(r.ports for r in found) and _PARTY_OF_PREVIOUS.search(s):
+            found = [replace(p, ports=list(r.ports), protocol=p.protocol or r.protocol, direction=p.direction or r.direction)
+                     for p in found for r in bare]
+            out = [r for r in out if not any(r is b for b in bare)]
         out += found
+        bare = [r for r in found if r.endpoint == ANY_ADDRESS and r.ports]
         prev = [r for r in found if r.endpoint != ANY_ADDRESS] or prev
     return out

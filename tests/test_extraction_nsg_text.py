@@ -40,3 +40,25 @@ def test_remote_cell_listing_tags(rules):
 
 def test_what_is_not_a_rule(rules):
     assert set(rules) == {"GatewayManager", "Internet", "AppServiceManagement", "VirtualNetwork", "AzureLoadBalancer"}
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def internet(request) -> list[dict]:
+    return shape_rules("internet", request.param)
+
+
+def test_internet_as_a_plain_word_in_nsg_rules(internet):
+    """"to the internet" in an NSG section is the Internet tag; the sentence after a port ("The source
+    can be the internet …") names the party of that port, which is no any-address rule then."""
+    got = sorted((r["direction"], r["ports"]) for r in internet if r["service_tag"] == "Internet")
+    assert got == [("inbound", ["8443"]), ("outbound", [])]
+    assert not any(r["endpoint"] == "*" for r in internet)
+
+
+def test_tags_named_in_parentheses_after_a_service(internet):
+    """"NSG rules for the identity service (*AzureActiveDirectory*) and for storage (*Storage*)": a
+    one-word known tag alone in parentheses in an NSG sentence is that tag; the plain word
+    "Storage" in a sentence without NSG words is not."""
+    tags = [r["service_tag"] for r in internet if r["service_tag"]]
+    assert tags.count("Storage") == 1 and "AzureActiveDirectory" in tags
+    assert all(r["section"][-1] != "Connectivity" for r in internet)

@@ -34,16 +34,11 @@ FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destinat
 
 # family -> the shape docwatch misses there today, on both forms (the HTML form is the same content)
 _MISSED = {
-    "appgw_infrastructure": "tag named only as a plain word in a bold-labelled rule ('Outbound to the Internet: Allow "
-                            "outbound traffic to the internet') gives no Internet outbound rule",
     "azurestack_hub_ports": "'TCP & UDP 389' is read as protocol any (docwatch's convention for TCP/UDP); the facts "
                             "want a tcp and a udp rule",
-    "bastion_nsg": "'the source can be either the Internet' (prose source of an inbound 443 rule) gives no Internet "
-                   "inbound rule",
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
-    "mars_agent_urls": "tag in italics in prose ('Azure Storage (*Storage*)') missed",
     "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "
                                 "--destination-port-ranges 60000-60001 --direction inbound') gives no AzureLoadBalancer rule",
     "wireserver_ip": "DNS ports stated as what 'can be blocked' ('outbound traffic to 168.63.129.16 ports 53/udp and "
