@@ -41,6 +41,28 @@ _MISSED = {
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "
                                 "--destination-port-ranges 60000-60001 --direction inbound') gives no AzureLoadBalancer rule",
+    "aml_inbound_outbound": "table-wide protocol stated in the sentence before the table ('The protocol for all items in "
+                            "this table is TCP') not given to the table's service tag rows",
+    "apim_vnet_ports": "port and direction stated in the sentence before an address table ('allow inbound TCP 3443 from "
+                       "the control plane address of its region') not given to the IPs of the table; example tag in prose "
+                       "('such as `Storage.WestUS`') made a rule",
+    "arc_servers_network": "port stated once in a prose paragraph ('talks to Azure Arc securely over TCP port 443') not "
+                           "given to the service tag bullets or the URL tables of the cloud tabs (it makes a '*' rule instead); "
+                           "proxy-bypass table values made rules",
+    "batch_pool_network": "NSG table row whose 'Source IP addresses' cell is N/A and whose 'Source service tag' cell holds the "
+                          "tag gives no rule; 'use destination port 3389 instead of 22 in the second rule' makes a '*' rule",
+    "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
+                                  "(direction both), not an inbound rule for the cache node host",
+    "container_apps_nsg": "'TCP and UDP' protocol cell is read as protocol any; the facts want a tcp and a udp rule; example "
+                          "tag in prose ('for example `AzureCloud.eastus`') made a rule",
+    "eventhubs_servicebus_ports": "ports stated in a later section for the same host ('outbound TCP ports 9350 to 9354 to the "
+                                  "namespace') go to a package name ('WindowsAzure.ServiceBus' read as an FQDN)",
+    "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
+                               "following paragraph ('reach the lab's public IP address on all three ranges') become '*' rules, "
+                               "partly lost",
+    "synapse_workspace_firewall": "ports stated in sentences around an endpoint table without a port column ('allows outgoing "
+                                  "communication on TCP ports 80, 443 and 1443. Synapse Studio uses these ports'; 'connect to the two "
+                                  "SQL endpoints over TCP port 1433') make one '*' rule; hosts get no port; '`0.0.0.0`' made a rule",
     "wireserver_ip": "DNS ports stated as what 'can be blocked' ('outbound traffic to 168.63.129.16 ports 53/udp and "
                      "53/tcp can be blocked') are not read as the address's ports",
 }
