@@ -540,24 +540,28 @@ _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\
 
 
 # "… on port 53 … for communication with DNS servers", "ports 9000 to 9005 for the remote console":
-# ports stated for a purpose of their own, never the page's port for its hosts
+# ports stated for a purpose of their own (after the port: "the agent for Linux talks … over 443"
+# is the page's subject), never the page's port for its hosts
 _PURPOSE = re.compile(r"\bfor\s+(?:the\s+|an?\s+)?(?!(?:incoming|outgoing|inbound|outbound|all|any|network|this|these|"
                       r"that|traffic|data|connections?|connectivity|communication)\b)\w+|"
                       r"\bcommunication\s+with\s+(?!(?:the\s+)?(?:service|endpoints?|azure)\b)", re.I)
 
+def _first_digit(text: str) -> int:
+    m = _DIGIT.search(text)
+    return m.start() if m else 0
+
+
 # "… on port 1688 to the KMS endpoint in your cloud": a destination the page names but docwatch
 # can't read as a party; its port is that destination's
-_NAMED_DESTINATION = re.compile(r"\b(?:to|from)\s+(?:the\s+|your\s+|an?\s+)?([A-Z]|(?P<words>\w[\w -]*))")
+_NAMED_DESTINATION = re.compile(r"\b(?:to|from)\s+(?:the\s+|your\s+|an?\s+)?(\w[\w -]*)")
 
 
 def _names_destination(sentence: str, block: Block) -> bool:
-    """The sentence sends its ports to a capitalized name or to a link's words ("to the [licensing
-    endpoint](…)")."""
+    """The sentence sends its ports to a link's words ("to the [KMS endpoint](…)"): a destination
+    of its own ("to Azure Arc", the service the page is about, is not one)."""
     links = [link["text"].lower() for link in block.links if link.get("text")]
-    for m in _NAMED_DESTINATION.finditer(sentence):
-        if m.group("words") is None or any(m.group("words").lower().startswith(t) for t in links):
-            return True
-    return False
+    return bool(links) and any(m.group(1).lower().startswith(t) for m in _NAMED_DESTINATION.finditer(sentence)
+                               for t in links)
 
 
 @dataclass
@@ -586,64 +590,72 @@ def section_default(sentence: str, headings: list[str]) -> SectionDefault | None
     ports = port_phrases(sentence)
     transports = {m.group(1).lower() for m in _TRANSPORT.finditer(sentence)}
     protocol = transports.pop() if len(transports) == 1 else None
-    if not ports and not protocol:
+    direction = direction_of(sentence) if _OTHERWISE.search(sentence) else None  # "All connections are outbound unless …"
+    if not ports and not protocol and direction not in ("inbound", "outbound"):
         return None
     # what is "listed above" may sit in the sections before this one: the enclosing section's
-    return SectionDefault(tuple(headings[:-1] if above and len(headings) > 1 else headings), ports, protocol)
+    return SectionDefault(tuple(headings[:-1] if above and len(headings) > 1 else headings), ports, protocol,
+                          direction=direction if direction in ("inbound", "outbound") else None)
 
 
-def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dict[tuple[str, ...], int]) -> None:
-    """Give rules of a section what its default statement says and they leave open (in place:
-    these are the page's own unmerged rules). Roles and tags keep their own silence.
+def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dict[tuple[str, ...], float]) -> None:
+    """Give rules what the page's default statements say and they leave open (in place: these
+    are the page's own unmerged rules). Roles keep their own silence; tags too, except a list of
+    tags in a page-wide port statement's own section ("### Service tags: Allow these: - Storage …").
 
-    ``order``: each section's place on the page, for page-wide port statements, which reach the
-    hosts of the sections from theirs on, and only a host the statements reaching it agree on (a
-    page stating 443 here and 1433 there for no party says nothing about a bare host after both)."""
-    wide = [d for d in defaults if d.page_wide]
-    _apply_section_defaults(rules, [d for d in defaults if not d.page_wide])
-    if not wide:
+    A statement speaks for its own section; a page-wide port statement, or a default in a section
+    with no rules of its own ("## Details: All connections are TCP unless otherwise specified."),
+    also for the sections after it inside the section enclosing it ("## Ports" speaks for the
+    page, "### Ports" under "## Scenario: VS Code" only for that scenario). ``order``: each
+    section's place on the page. A host takes a page-wide port only where the statements reaching
+    it agree (443 here and 1433 there for no party says nothing about a bare host after both)."""
+    if not defaults:
         return
-    # each statement's reach: the sections from its own on, inside the section enclosing it ("## Ports"
-    # speaks for the page; "### Ports" under "## Scenario: VS Code" only for that scenario)
-    reach = [(d.section[:-1], order.get(d.section, len(order)), d) for d in wide]
+    def own(d: SectionDefault, r: Rule) -> bool:
+        return tuple(r.section[:len(d.section)]) == d.section
+
+    def later(d: SectionDefault, r: Rule) -> bool:
+        up = d.section[:-1]
+        return tuple(r.section[:len(up)]) == up and order.get(tuple(r.section), -1) >= order.get(d.section, len(order))
+
+    empty = {id(d) for d in defaults if not d.page_wide
+             and not any(own(d, r) and r.endpoint != ANY_ADDRESS for r in rules)}
+    reach = {id(d): (lambda r, d=d: own(d, r) or (d.page_wide or id(d) in empty) and later(d, r)) for d in defaults}
+    wide = [d for d in defaults if d.page_wide]
     stated = {r.party.lower() for r in rules if r.ports}  # a restatement takes its ports from the rule it restates
     for r in rules:
-        if r.ports or r.party.lower() in stated or not r.endpoint or r.endpoint_kind == "role" or r.endpoint == ANY_ADDRESS:
+        if r.endpoint_kind == "role" or r.endpoint == ANY_ADDRESS:
             continue
-        at = order.get(tuple(r.section), -1)
-        here = [d for up, start, d in reach if tuple(r.section[:len(up)]) == up and at >= start
-                and not (r.direction and d.direction and r.direction != d.direction)]
-        port_sets = {tuple(sorted(p for v in d.ports.values() for p in v)) for d in here}
-        if len(port_sets) != 1:
-            continue  # none reaches it, or they disagree (443 here, 1433 there): the page says nothing
-        protocols = {k for d in here for k in d.ports} - {None}
-        r.ports, r.protocol = sort_ports(list(port_sets.pop())), r.protocol or (protocols.pop() if len(protocols) == 1 else None)
-
-
-def _apply_section_defaults(rules: list[Rule], defaults: list[SectionDefault]) -> None:
-    for d in defaults:
-        n = len(d.section)
-        for r in rules:
-            if tuple(r.section[:n]) != d.section:
+        if not r.ports and r.party.lower() not in stated:
+            here = [d for d in wide if reach[id(d)](r) and (r.endpoint or r.origin == "list" and own(d, r))
+                    and not (r.direction and d.direction and r.direction != d.direction)]
+            port_sets = {tuple(sorted(p for v in d.ports.values() for p in v)) for d in here}
+            if len(port_sets) == 1:  # none reaching it, or disagreeing: the page says nothing
+                protocols = {k for d in here for k in d.ports} - {None}
+                r.ports = sort_ports(list(port_sets.pop()))
+                r.protocol = r.protocol or (protocols.pop() if len(protocols) == 1 else None)
+        for d in defaults:
+            if d.page_wide or not reach[id(d)](r):
                 continue
-            if d.ports and not r.ports and r.endpoint and r.endpoint_kind != "role" and r.endpoint != ANY_ADDRESS:
-                if len(d.ports) == 1:
-                    (proto, plist), = d.ports.items()
-                    r.ports, r.protocol = sort_ports(plist), r.protocol or proto
-            if d.protocol and r.protocol is None and r.ports:
-                r.protocol = d.protocol
+            if d.ports and not r.ports and r.endpoint and len(d.ports) == 1:
+                (proto, plist), = d.ports.items()
+                r.ports, r.protocol = sort_ports(plist), r.protocol or proto
+            if d.protocol and r.protocol is None and (r.ports or not d.page_wide and id(d) in empty):
+                r.protocol = d.protocol  # (a page's principle covers a rule its table gives no port: one rule still)
+            if d.direction and r.direction is None:
+                r.direction = d.direction
 
 
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
                     list_context: bool = False, leads_code: bool = False,
                     defaults: list[SectionDefault] | None = None) -> list[Rule]:
-    if not _worth_reading(sentence) and not list_context:
-        return []
     if defaults is not None:
         default = section_default(sentence, block.headings)
         if default is not None:  # a default for the section's rules, not a rule of its own
             defaults.append(default)
             return []
+    if not _worth_reading(sentence) and not list_context:
+        return []
     clauses = _clauses(sentence, block.code) if _CLAUSE.search(sentence) else [sentence]
     if len(clauses) > 1:
         return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
@@ -679,7 +691,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
     if (defaults is not None and not parties and own and cue and not example and block.kind != "list_item"
-            and len(own) == 1 and not _PURPOSE.search(sentence) and not _names_destination(sentence, block)):
+            and len(own) == 1 and not _PURPOSE.search(sentence, _first_digit(sentence)) and not _names_destination(sentence, block)):
         defaults.append(SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction))
     if not (parties or own and cue and not lead_in_of_next and not example):
         return []
@@ -717,18 +729,35 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
     for block in doc.blocks:
-        if block.kind != "list_item" and not _worth_reading(block.text):
+        if block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text):
             continue  # (a list item may be one bare tag name: "Storage")
         try:
             rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults))
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
-    order: dict[tuple[str, ...], int] = {}
-    for b in doc.blocks:
-        order.setdefault(tuple(b.headings), len(order))
-    apply_defaults([*(known or []), *rules], defaults, order)
+    apply_defaults([*(known or []), *rules], defaults, section_order(doc))
     return reconcile(rules, known or [])
+
+
+def section_order(doc: Document) -> dict[tuple[str, ...], float]:
+    """Each section's place on the page: blocks come in page order (an include's spliced in where
+    it is included); a section only tables are in sits just after the block before its table (by
+    line, in the same file), else just after its parent."""
+    order: dict[tuple[str, ...], float] = {}
+    for b in doc.blocks:
+        order.setdefault(tuple(b.headings), float(len(order)))
+    for t in doc.tables:
+        key = tuple(t.headings)
+        if key in order:
+            continue
+        before = [b for b in doc.blocks if b.source == t.source and b.line is not None and t.line is not None
+                  and b.line < t.line]
+        if before:
+            order[key] = order[tuple(before[-1].headings)] + 0.5
+        else:
+            order[key] = next((order[key[:n]] for n in range(len(key) - 1, -1, -1) if key[:n] in order), -1.0) + 0.5
+    return order
 
 
 def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:

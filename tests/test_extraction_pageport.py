@@ -61,3 +61,16 @@ def test_example_command_port_is_no_rule(form):
 def test_disagreeing_statements_give_no_port(form):
     rules = _by_party("pageport_split", form)
     assert _ports(rules, "relay.widgetcloud.net") == [] and _ports(rules, "portal.widgetcloud.net") == []
+
+
+def test_principles_section_speaks_for_the_page(form):
+    """"All connections are TCP/outbound unless otherwise specified" in a section with no rules of
+    its own gives the later sections' rules their protocol and direction; the page-wide 443 ("the
+    agent for Linux … talks … over port 443": the platform is its subject, not a purpose) reaches
+    the hosts after it and the tags listed under it, not a tag named in another section."""
+    rules = _by_party("pageport_principles", form)
+    agent = rules["agent.widgetcloud.net"][0]
+    assert (agent["ports"], agent["protocol"], agent["direction"]) == (["443"], "tcp", "outbound")
+    for tag in ("AzureActiveDirectory", "AzureResourceManager"):
+        assert [(r["ports"], r["protocol"], r["direction"]) for r in rules[tag]] == [(["443"], "tcp", "outbound")]
+    assert _ports(rules, "AzureMonitor") == []
