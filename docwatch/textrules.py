@@ -533,9 +533,10 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
 
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
-                              r"communications?|these|them)\b", re.I)
+                              r"communications?|these|them|items|rows|entries|rules)\b", re.I)
 _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
+_ALL_IN_TABLE = re.compile(r"\ball\b[^.]*\b(?:in|of|on)\s+(?:this|the\s+following|the|these)\s+(?:table|list)s?\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
 
 
@@ -582,7 +583,8 @@ class SectionDefault:
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
     """A sentence stating the section's default port or transport, else ``None``."""
     above = _ALL_ABOVE.search(sentence) is not None  # "Access to all of the URLs … listed above uses … 443"
-    if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence) or above):
+    if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence) or above
+            or _ALL_IN_TABLE.search(sentence)):  # "The protocol for all items in this table is TCP."
         return None
     if not _DEFAULT_SUBJECT.search(sentence):
         return None
@@ -729,7 +731,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
     for block in doc.blocks:
-        if block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text):
+        if (block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text)
+                and not _ALL_IN_TABLE.search(block.text)):  # (a default needs no digit: "… is TCP unless …")
             continue  # (a list item may be one bare tag name: "Storage")
         try:
             rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults))

@@ -74,3 +74,9 @@ def test_principles_section_speaks_for_the_page(form):
     for tag in ("AzureActiveDirectory", "AzureResourceManager"):
         assert [(r["ports"], r["protocol"], r["direction"]) for r in rules[tag]] == [(["443"], "tcp", "outbound")]
     assert _ports(rules, "AzureMonitor") == []
+
+
+def test_protocol_for_all_items_in_the_table(form):
+    """"The protocol for all items in this table is UDP." gives the table's rows their protocol."""
+    tag = _by_party("pageport_split", form)["AzureCloud"]
+    assert [(r["ports"], r["protocol"], r["direction"]) for r in tag] == [(["3478-3481"], "udp", "outbound")]
