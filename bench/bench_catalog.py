@@ -151,14 +151,14 @@ def generate(path: Path) -> tuple[Catalog, float]:
                 rvs.append((rvid, rid, s * VERSIONS + v + 1, epochs[v], None if last else epochs[v + 1], ep,
                             "fqdn" if ep else None, tag, json.dumps(["443", str(1000 + v)], separators=(",", ":")),
                             "tcp", "outbound", "public", 1, f"Purpose of rule {r} version {v}", r % 20 + 1, r % 4, r))
-            rules.append((rid, f"src{s:03d}", key, ep, ep.lower()[::-1] if ep else None, tag, rvid))
+            rules.append((rid, s + 1, key, ep, ep.lower()[::-1] if ep else None, tag, rvid))
     # versions first: the catalog's triggers fill rule_ports from them and rules_fts from a rule's current one
     db.conn.executemany(
         'INSERT INTO rule_versions (id, rule, version_id, valid_from, valid_to, endpoint, endpoint_kind, service_tag, '
         'ports, protocol, direction, cloud, required, purpose, section_id, tbl, row) '
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rvs)
     db.conn.executemany(
-        "INSERT INTO rules (id, source, rule_key, endpoint, endpoint_rev, service_tag, current_rv) "
+        "INSERT INTO rules (id, source_id, rule_key, endpoint, endpoint_rev, service_tag, current_rv) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)", rules)
     db.execute("COMMIT")
     return cat, time.perf_counter() - t
