@@ -48,7 +48,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docwatch.catalog_schema import EVENT_PROVENANCE, SCHEMA_VERSION, create_views, current_version, migrate, now_iso
+from docwatch.catalog_schema import (EVENT_PROVENANCE, PAGE_SIZE, SCHEMA_VERSION, create_views, current_version,
+                                     migrate, now_iso)
 from docwatch.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
@@ -178,6 +179,7 @@ class Catalog:
         self.timeout = timeout
         self.create = create
         check_catalog_path(self.path, must_exist=not create)
+        new = create and (not self.path.exists() or self.path.stat().st_size == 0)
         try:
             conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -187,6 +189,8 @@ class Catalog:
         try:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
             conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it, whichever opens first
+            if new:  # before the first page is written (WAL fixes it)
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             if create:
                 conn.execute("PRAGMA journal_mode = wal")
                 conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, few flushes
@@ -227,6 +231,30 @@ class Catalog:
 
     def close(self) -> None:
         self.conn.close()
+
+    def compact(self) -> None:
+        """After a bulk load (backfill, replay): merge the full-text index's segments (dropping
+        the entries of replaced rule versions), then ``VACUUM`` (indexes rebuilt full, no free
+        pages), at :data:`PAGE_SIZE` when the catalog has another page size and no other
+        connection is open (changing it needs the rollback journal for a moment). Results
+        are unchanged; a busy catalog is simply left as it is."""
+        try:
+            with self._write():
+                self.conn.execute("INSERT INTO rules_fts (rules_fts) VALUES ('optimize')")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            resize = self.conn.execute("PRAGMA page_size").fetchall()[0][0] != PAGE_SIZE
+            if resize and self.conn.execute("PRAGMA journal_mode = delete").fetchall()[0][0] == "delete":
+                try:
+                    self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                    self.conn.execute("VACUUM")
+                finally:
+                    self.conn.execute("PRAGMA journal_mode = wal").fetchall()
+                    with self._begin():  # SQLite 3.40 refuses a checkpoint of the new WAL until a first transaction
+                        pass
+            else:
+                self.conn.execute("VACUUM")
+        except (sqlite3.OperationalError, CatalogError) as exc:  # another writer or reader holds it
+            log.info("catalog: not compacted (%s)", exc)
 
     def __enter__(self) -> "Catalog":
         return self

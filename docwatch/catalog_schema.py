@@ -301,6 +301,12 @@ _V13: list = [
 # instead of 20, also in the ``(rule, valid_from)`` index and ``rule_ports.since``); the views
 # and queries give ISO text back (:data:`ISO_TIME`). ``rule_versions`` is rebuilt, so the
 # triggers that read it are re-made around the rebuild.
+# Page size of a new catalog (bytes). SQLite's default 4 KiB costs a page for every table and
+# index (≈40 of them, most small or empty: alert outbox, fetch log, service tags…) and a
+# partly filled last page each; 2 KiB pages halve that fixed cost while history queries on a
+# 1M-version catalog stay within their goal. An existing catalog takes it at its next
+# :meth:`docwatch.catalog.Catalog.compact` (VACUUM), e.g. after a backfill or replay.
+PAGE_SIZE = 2048
 ISO_TIME = "strftime('%Y-%m-%dT%H:%M:%SZ', {}, 'unixepoch')"
 _RV_TRIGGERS = ("rules_fts_ai", "rules_fts_au", "rules_fts_ad", "rule_ports_ai", "rule_ports_ad")
 

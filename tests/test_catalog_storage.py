@@ -138,3 +138,41 @@ def test_a_schema_14_catalog_moves_rule_sources_to_ids_and_answers_the_same(tmp_
     assert migrated.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     migrated.close()
     cat.close()
+
+
+def test_compact_shrinks_an_old_page_size_catalog_and_it_answers_the_same(tmp_path):
+    """New catalogs use PAGE_SIZE; ``compact`` (what backfill and replay end with) merges the
+    full-text index and VACUUMs an older 4 KiB catalog to PAGE_SIZE: smaller, same answers."""
+    from docwatch.catalog_schema import PAGE_SIZE
+
+    assert Catalog(tmp_path / "new.db").conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("CREATE TABLE t (x)")  # the page size is fixed once the file is written
+    conn.execute("DROP TABLE t")
+    conn.close()
+    cat = Catalog(path)
+    assert cat.conn.execute("PRAGMA page_size").fetchall()[0][0] == 4096
+    ingest_file(cat, "synth", BASE, "2025-01-15")
+    ingest_file(cat, "synth", CHANGED, "2025-03-10")
+    views = {v: cat.conn.execute(f"SELECT * FROM {v} ORDER BY 1, 2, 3").fetchall() for v in ("current_rules", "rule_history", "changes")}
+    answers = (history(cat, "Diagnostics"), history(cat, "AzureMonitor"), query_rules(cat, RuleFilter(port="443", as_of="2025-02-01")))
+    cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size
+    cat.compact()
+    assert cat.conn.execute("PRAGMA page_size").fetchall()[0][0] == PAGE_SIZE
+    assert cat.conn.execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
+    cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size < size
+    assert {v: cat.conn.execute(f"SELECT * FROM {v} ORDER BY 1, 2, 3").fetchall() for v in views} == views
+    assert (history(cat, "Diagnostics"), history(cat, "AzureMonitor"),
+            query_rules(cat, RuleFilter(port="443", as_of="2025-02-01"))) == answers
+    cat.db.execute("INSERT INTO rules_fts (rules_fts) VALUES ('integrity-check')")
+    reader = sqlite3.connect(path)  # another connection open: no page-size change, still compacts
+    reader.execute("SELECT count(*) FROM rules").fetchone()
+    cat.compact()
+    reader.close()
+    assert cat.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    ingest_file(cat, "synth", BASE, "2025-04-01")  # and it keeps ingesting
+    cat.close()
