@@ -463,6 +463,8 @@ def backfill(catalog, cfg, source: str, repo: str | Path, *, page_path: str | No
                 on_progress(stats)
     finally:
         git.close()
+    if stats.versions_ingested:  # a bulk load: leave the catalog compact (full-text merged, VACUUMed)
+        catalog.compact()
     stats.phase = "done"
     if on_progress:
         on_progress(stats)

@@ -48,7 +48,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docwatch.catalog_schema import EVENT_PROVENANCE, SCHEMA_VERSION, create_views, current_version, migrate, now_iso
+from docwatch.catalog_schema import (EVENT_PROVENANCE, PAGE_SIZE, SCHEMA_VERSION, create_views, current_version,
+                                     migrate, now_iso)
 from docwatch.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain 
 
 log = logging.getLogger(__name__)
 
+_SOURCE_ID = "(SELECT id FROM sources WHERE name = ?)"  # a source name to the id its rules carry (schema 15)
 _RV_FACTS = ("endpoint", "endpoint_kind", "service_tag", "src", "dst", "ports", "protocol",
              "direction", "cloud", "tab", "required", "when", "purpose", "deadline", "deadline_text", "origin")
 
@@ -177,6 +179,7 @@ class Catalog:
         self.timeout = timeout
         self.create = create
         check_catalog_path(self.path, must_exist=not create)
+        new = create and (not self.path.exists() or self.path.stat().st_size == 0)
         try:
             conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -186,6 +189,8 @@ class Catalog:
         try:
             conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
             conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it, whichever opens first
+            if new:  # before the first page is written (WAL fixes it)
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             if create:
                 conn.execute("PRAGMA journal_mode = wal")
                 conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, few flushes
@@ -226,6 +231,30 @@ class Catalog:
 
     def close(self) -> None:
         self.conn.close()
+
+    def compact(self) -> None:
+        """After a bulk load (backfill, replay): merge the full-text index's segments (dropping
+        the entries of replaced rule versions), then ``VACUUM`` (indexes rebuilt full, no free
+        pages), at :data:`PAGE_SIZE` when the catalog has another page size and no other
+        connection is open (changing it needs the rollback journal for a moment). Results
+        are unchanged; a busy catalog is simply left as it is."""
+        try:
+            with self._write():
+                self.conn.execute("INSERT INTO rules_fts (rules_fts) VALUES ('optimize')")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            resize = self.conn.execute("PRAGMA page_size").fetchall()[0][0] != PAGE_SIZE
+            if resize and self.conn.execute("PRAGMA journal_mode = delete").fetchall()[0][0] == "delete":
+                try:
+                    self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                    self.conn.execute("VACUUM")
+                finally:
+                    self.conn.execute("PRAGMA journal_mode = wal").fetchall()
+                    with self._begin():  # SQLite 3.40 refuses a checkpoint of the new WAL until a first transaction
+                        pass
+            else:
+                self.conn.execute("VACUUM")
+        except (sqlite3.OperationalError, CatalogError) as exc:  # another writer or reader holds it
+            log.info("catalog: not compacted (%s)", exc)
 
     def __enter__(self) -> "Catalog":
         return self
@@ -317,29 +346,29 @@ class Catalog:
 
     def current_rules(self, source: str) -> list[Rule]:
         rows = self._all(
-            """SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
+            f"""SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
                LEFT JOIN sections s ON s.id = rv.section_id
-               WHERE r.source = ? AND rv.tombstone = 0 ORDER BY r.rule_key""", (source,))
+               WHERE r.source_id = {_SOURCE_ID} AND rv.tombstone = 0 ORDER BY r.rule_key""", (source,))
         return [rule_from_row(r) for r in rows]
 
     def rules_as_of(self, source: str, at: str) -> list[Rule]:
         """The rules of ``source`` valid at ``at`` (canonical ISO time)."""
         rows = self._all(
-            """SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.rule = r.id
+            f"""SELECT rv.*, s.path AS section FROM rules r JOIN rule_versions rv ON rv.rule = r.id
                LEFT JOIN sections s ON s.id = rv.section_id
-               WHERE r.source = ? AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)
+               WHERE r.source_id = {_SOURCE_ID} AND rv.valid_from <= ? AND (rv.valid_to IS NULL OR rv.valid_to > ?)
                  AND rv.tombstone = 0 ORDER BY r.rule_key""", (source, epoch(at), epoch(at)))
         return [rule_from_row(r) for r in rows]
 
     def rules_at_version(self, source: str, version_id: int) -> list[Rule]:
         """The rules in force right after document version ``version_id`` was ingested."""
         rows = self._all(
-            """SELECT rv.*, s.path AS section FROM rules r
+            f"""SELECT rv.*, s.path AS section FROM rules r
                JOIN rule_versions rv ON rv.id = (
                    SELECT x.id FROM rule_versions x WHERE x.rule = r.id AND x.version_id <= ?
                    ORDER BY x.version_id DESC, x.id DESC LIMIT 1)
                LEFT JOIN sections s ON s.id = rv.section_id
-               WHERE r.source = ? AND rv.tombstone = 0 ORDER BY r.rule_key""", (version_id, source))
+               WHERE r.source_id = {_SOURCE_ID} AND rv.tombstone = 0 ORDER BY r.rule_key""", (version_id, source))
         return [rule_from_row(r) for r in rows]
 
     def events(self, *, source: str | None = None, since: str | None = None, version_id: int | None = None,
@@ -407,7 +436,7 @@ class Catalog:
         for ev in events:
             row = [_dumps(getattr(ev, c)) if c in ("old", "new", "used_by") else getattr(ev, c) for c in cols]
             rule = None if ev.rule_key is None else self.conn.execute(
-                "SELECT id FROM rules WHERE source = ? AND rule_key = ?", (ev.source, ev.rule_key)).fetchone()
+                f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID} AND rule_key = ?", (ev.source, ev.rule_key)).fetchone()
             row += [rule[0], None] if rule else [None, ev.rule_key]
             section = _dumps(None if ev.section is None else list(ev.section))
             row.append(None if section is None else self._section_text_id(section, sections))
@@ -496,7 +525,7 @@ class Catalog:
         cur = {r.key: r for r in current}
         keys = {k for pair in (rekeys or {}).items() for k in pair}
         if keys:  # re-keyed rules (and a clash's retired one) change rule_key: events keep theirs
-            self._pin_event_keys(f"SELECT id FROM rules WHERE source = ? AND rule_key IN ({', '.join('?' for _ in keys)})",
+            self._pin_event_keys(f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID} AND rule_key IN ({', '.join('?' for _ in keys)})",
                                  (source, *keys))
         for old_key, new_key in (rekeys or {}).items():
             if old_key == new_key or old_key not in cur:
@@ -506,23 +535,32 @@ class Catalog:
         self._write_rules(source, vid, at, cur, rules)
 
     def _rekey(self, source: str, old_key: str, new_key: str) -> None:
-        clash = self.conn.execute("SELECT id FROM rules WHERE source = ? AND rule_key = ?", (source, new_key)).fetchone()
+        clash = self.conn.execute(f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID} AND rule_key = ?",
+                                  (source, new_key)).fetchone()
         if clash:  # a long-gone rule once had this key: keep its history under a retired key
             self.conn.execute("UPDATE rules SET rule_key = rule_key || '#' || id WHERE id = ?", (clash[0],))
-        self.conn.execute("UPDATE rules SET rule_key = ? WHERE source = ? AND rule_key = ?", (new_key, source, old_key))
+        self.conn.execute(f"UPDATE rules SET rule_key = ? WHERE source_id = {_SOURCE_ID} AND rule_key = ?",
+                          (new_key, source, old_key))
 
     def drop_rule_history(self, source: str) -> None:
         """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots).
         Rules go first: their full-text trigger reads the text of their current version."""
-        self._pin_event_keys("SELECT id FROM rules WHERE source = ?", (source,))
-        ids = [(i,) for i, in self.conn.execute("SELECT id FROM rules WHERE source = ?", (source,))]
-        self.conn.execute("DELETE FROM rules WHERE source = ?", (source,))
+        self._pin_event_keys(f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID}", (source,))
+        ids = [(i,) for i, in self.conn.execute(f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID}", (source,))]
+        self.conn.execute(f"DELETE FROM rules WHERE source_id = {_SOURCE_ID}", (source,))
         self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)
 
     def _pin_event_keys(self, rules_sql: str, params: tuple) -> None:
         """Events that name one of these rules by id store its current key, before it changes."""
         self.conn.execute(f"""UPDATE change_events SET rule_key = (SELECT r.rule_key FROM rules r WHERE r.id = change_events.rule)
             WHERE rule_key IS NULL AND rule IN ({rules_sql})""", params)
+
+    def _source_id(self, source: str) -> int:
+        """The ``sources`` id a rule of ``source`` carries (schema 15); the row is made if missing."""
+        row = self.conn.execute("SELECT id FROM sources WHERE name = ?", (source,)).fetchone()
+        if row is None:
+            return self.conn.execute("INSERT INTO sources (name) VALUES (?)", (source,)).lastrowid
+        return row[0]
 
     def _section_id(self, path: list[str], cache: dict[str, int]) -> int | None:
         return self._section_text_id(_dumps(list(path)), cache) if path else None
@@ -540,14 +578,15 @@ class Catalog:
 
         new = {r.key: r for r in rules}
         sections: dict[str, int] = {}
-        ids = {k: i for k, i in self.conn.execute("SELECT rule_key, id FROM rules WHERE source = ?", (source,))}
+        sid = self._source_id(source)
+        ids = {k: i for k, i in self.conn.execute("SELECT rule_key, id FROM rules WHERE source_id = ?", (sid,))}
         for key, rule in new.items():
             old = current.get(key)
             if old is not None and facts_equal(old, rule):
                 continue
             rid = ids.get(key)
             if rid is None:
-                rid = self.conn.execute("INSERT INTO rules (source, rule_key) VALUES (?, ?)", (source, key)).lastrowid
+                rid = self.conn.execute("INSERT INTO rules (source_id, rule_key) VALUES (?, ?)", (sid, key)).lastrowid
             self._add_version(rid, vid, at, rule, tombstone=False, sections=sections)
         for key in sorted(current.keys() - new.keys()):  # sorted: the same ids on every run
             self._add_version(ids[key], vid, at, current[key], tombstone=True, sections=sections)

@@ -10,7 +10,7 @@ Storage is kept lean (goal ≤ 300 bytes per rule version): facts are plain colu
 cost one byte), ports a compact JSON array, heading paths de-duplicated in ``sections``,
 and per-version provenance (snapshot, doc date/commit, observed_at, page URL) lives once
 per document version in ``versions`` and is joined in by the views. Rules keep only what
-their look-ups need (key, party, reversed endpoint, current version); the full-text index is
+their look-ups need (source id, key, party, reversed endpoint, current version); the full-text index is
 contentless and ``rule_ports`` indexes ports (both kept by triggers, migration 11).
 """
 from __future__ import annotations
@@ -301,6 +301,12 @@ _V13: list = [
 # instead of 20, also in the ``(rule, valid_from)`` index and ``rule_ports.since``); the views
 # and queries give ISO text back (:data:`ISO_TIME`). ``rule_versions`` is rebuilt, so the
 # triggers that read it are re-made around the rebuild.
+# Page size of a new catalog (bytes). SQLite's default 4 KiB costs a page for every table and
+# index (≈40 of them, most small or empty: alert outbox, fetch log, service tags…) and a
+# partly filled last page each; 2 KiB pages halve that fixed cost while history queries on a
+# 1M-version catalog stay within their goal. An existing catalog takes it at its next
+# :meth:`docwatch.catalog.Catalog.compact` (VACUUM), e.g. after a backfill or replay.
+PAGE_SIZE = 2048
 ISO_TIME = "strftime('%Y-%m-%dT%H:%M:%SZ', {}, 'unixepoch')"
 _RV_TRIGGERS = ("rules_fts_ai", "rules_fts_au", "rules_fts_ad", "rule_ports_ai", "rule_ports_ad")
 
@@ -334,6 +340,39 @@ _V14: list = [
     END""",
 ]
 
+# v15 (owner: the catalog): a rule names its source by ``sources.id`` (``source_id``, 1-2 B)
+# instead of repeating the page name (≈27 B) in every rule row and again in the
+# ``UNIQUE (source, rule_key)`` index; readers join ``sources`` back (the views give the same
+# ``source`` column). ``rules`` is rebuilt (same ids, so ``rules_fts`` rowids and
+# ``current_rv`` stay valid) and its triggers and indexes are re-made around the rebuild.
+RULES_V15 = """CREATE TABLE rules (id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, rule_key TEXT NOT NULL,
+        endpoint TEXT, endpoint_rev TEXT, service_tag TEXT, current_rv INTEGER, UNIQUE (source_id, rule_key))"""
+
+
+def _rules_by_source_id(db: sqlite_utils.Database) -> None:
+    for name in ("rules_fts_ai", "rules_fts_au", "rules_fts_ad"):
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute("INSERT OR IGNORE INTO sources (name) SELECT DISTINCT source FROM rules")
+    db.execute(RULES_V15.replace("CREATE TABLE rules", "CREATE TABLE rules_v15", 1))
+    db.execute("""INSERT INTO rules_v15 (id, source_id, rule_key, endpoint, endpoint_rev, service_tag, current_rv)
+        SELECT r.id, so.id, r.rule_key, r.endpoint, r.endpoint_rev, r.service_tag, r.current_rv
+        FROM rules r JOIN sources so ON so.name = r.source""")
+    db.execute("DROP TABLE rules")
+    db.execute("ALTER TABLE rules_v15 RENAME TO rules")
+
+
+_V15: list = [
+    _rules_by_source_id,
+    "CREATE INDEX rules_endpoint ON rules(lower(endpoint))",
+    "CREATE INDEX rules_tag ON rules(lower(service_tag))",
+    "CREATE INDEX rules_endpoint_rev ON rules(endpoint_rev)",
+    f"CREATE TRIGGER rules_fts_ai AFTER INSERT ON rules BEGIN {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_au AFTER UPDATE OF current_rv ON rules BEGIN {_FTS_DROP} {_FTS_ADD} END",
+    f"CREATE TRIGGER rules_fts_ad AFTER DELETE ON rules BEGIN {_FTS_DROP} END",
+]
+# SQL for readers: the join that gives a rule ``r`` its source name (``so.name``).
+RULE_SOURCE = "JOIN sources so ON so.id = r.source_id"
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -349,11 +388,12 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (12, "change events point into sections and their document version", _V12),
     (13, "change events name their rule by id", _V13),
     (14, "rule version times as epoch seconds", _V14),
+    (15, "rules name their source by id", _V15),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
 _RV_COLUMNS = f"""
-    r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
+    so.name AS source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol,
     rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, rv.deadline, rv.deadline_text,
     coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row,
@@ -364,11 +404,11 @@ _PROV = {ec: f"CASE WHEN e.own_prov THEN e.{ec} ELSE v.{vc} END AS {ec}" for ec,
 
 VIEWS = {
     "current_rules": f"""SELECT {_RV_COLUMNS}
-        FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
+        FROM rules r {RULE_SOURCE} JOIN rule_versions rv ON rv.id = r.current_rv
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id
         WHERE rv.tombstone = 0""",
     "rule_history": f"""SELECT {_RV_COLUMNS}, {ISO_TIME.format("rv.valid_to")} AS valid_to, rv.tombstone, rv.id AS rule_version_id
-        FROM rule_versions rv JOIN rules r ON r.id = rv.rule
+        FROM rule_versions rv JOIN rules r ON r.id = rv.rule {RULE_SOURCE}
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
     # the consumer contract (README): one row per change event, provenance and section joined back
     "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, e.cloud, e.kind,

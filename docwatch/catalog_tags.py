@@ -119,9 +119,10 @@ def _current_state(cat: Catalog, cloud: str) -> tuple[dict[str, TagState], dict[
 def page_tag_rules(cat: Catalog) -> list[tuple[str, str, str | None]]:
     """(source, service_tag, cloud) of every current page rule naming a service tag."""
     return [tuple(r) for r in cat.db.execute(
-        """SELECT r.source, rv.service_tag, rv.cloud FROM rules r JOIN rule_versions rv ON rv.id = r.current_rv
+        """SELECT so.name, rv.service_tag, rv.cloud FROM rules r JOIN sources so ON so.id = r.source_id
+           JOIN rule_versions rv ON rv.id = r.current_rv
            WHERE rv.tombstone = 0 AND rv.service_tag IS NOT NULL AND rv.service_tag != ''
-             AND r.source NOT LIKE ?""", (SOURCE_PREFIX + "%",))]
+             AND so.name NOT LIKE ?""", (SOURCE_PREFIX + "%",))]
 
 
 def ingest_tag_file(cat: Catalog, tf: TagFile, *, observed_at: str | None = None, snapshot_id: str | None = None,

@@ -483,6 +483,8 @@ def replay(cfg: Config, catalog, snap_dir: str | Path, *, on_done=None, deliver:
                 on_done(out)
     finally:
         state.flush()
+    if report.changed:  # a bulk load: leave the catalog compact (full-text merged, VACUUMed)
+        catalog.compact()
     if deliver:
         report.delivery = deliver_alerts(catalog, cfg)
     report.seconds = time.monotonic() - started

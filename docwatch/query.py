@@ -1,7 +1,7 @@
 """Read-side queries over the catalog: current or as-of rules with filters, and the history of
 one endpoint or service tag. ``cloud`` includes the rules that name no cloud (they apply to every
 cloud) unless ``only_cloud``; ``host`` answers "which rule allows this host" through wildcards and
-``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source, rule_key)``,
+``<placeholder>`` templates; ``tag`` ``Storage`` also finds ``Storage.<region>`` and ``Storage.EastUS``. Plain SQL on the tables (indexed: ``rules(source_id, rule_key)``,
 ``rule_versions(rule, valid_from)``, ``rule_ports(port, since)``), so as-of, port and history
 queries stay fast on large catalogs.
 """
@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from docwatch.catalog import Catalog, epoch, parse_time
-from docwatch.catalog_schema import ISO_TIME
+from docwatch.catalog_schema import ISO_TIME, RULE_SOURCE
 
-_COLUMNS = f"""r.source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
+_COLUMNS = f"""so.name AS source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
     rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row,
     {ISO_TIME.format("rv.valid_from")} AS valid_from, {ISO_TIME.format("rv.valid_to")} AS valid_to,
     rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
-_FROM = """FROM rules r JOIN rule_versions rv ON {join}
+_FROM = f"""FROM rules r {RULE_SOURCE} JOIN rule_versions rv ON {{join}}
     JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
 # the same rows, the rule versions first: when an index already picked them (rv.id IN (...))
-_FROM_VERSIONS = """FROM rule_versions rv CROSS JOIN rules r ON r.id = rv.rule AND {join}
+_FROM_VERSIONS = f"""FROM rule_versions rv CROSS JOIN rules r ON r.id = rv.rule AND {{join}} {RULE_SOURCE}
     JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id"""
 
 
@@ -100,7 +100,7 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
     else:
         join = "rv.id = r.current_rv"
     if flt.source:
-        where.append("r.source = ?"); params.append(flt.source)
+        where.append("r.source_id = (SELECT id FROM sources WHERE name = ?)"); params.append(flt.source)
     if flt.cloud:
         where.append("lower(rv.cloud) = lower(?)" if flt.only_cloud else "(rv.cloud IS NULL OR lower(rv.cloud) = lower(?))")
         params.append(flt.cloud)
@@ -126,7 +126,7 @@ def query_rules(catalog: Catalog, flt: RuleFilter) -> list[dict[str, Any]]:
             where.append("EXISTS (SELECT 1 FROM json_each(rv.ports) j WHERE j.value = ? OR j.value = '*' "
                          "OR instr(j.value, '-') > 0)")
             params.append(want)
-    sql = f"SELECT {_COLUMNS} {frm.format(join=join)} WHERE {' AND '.join(where)} ORDER BY r.source, r.rule_key"
+    sql = f"SELECT {_COLUMNS} {frm.format(join=join)} WHERE {' AND '.join(where)} ORDER BY so.name, r.rule_key"
     rows = _with_ports(catalog._all(sql, tuple(params)))
     if want:  # SQL narrowed; port_matches decides ranges
         rows = [r for r in rows if port_matches(want, r["ports"])]
@@ -190,7 +190,7 @@ def _glob_lookup(term: str, src_sql: str, src_params: list) -> tuple[str, tuple]
 def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[dict[str, Any]]:
     """Every version (tombstones included) of the rules whose endpoint or service tag is
     ``term`` (case-insensitive; a glob when it has ``*``/``?``), else full-text matches."""
-    src_sql, src_params = ("AND r.source = ?", [source]) if source else ("", [])
+    src_sql, src_params = ("AND r.source_id = (SELECT id FROM sources WHERE name = ?)", [source]) if source else ("", [])
     if any(c in term for c in "*?["):
         exact = catalog._all(*_glob_lookup(term, src_sql, src_params))
     else:  # two indexed look-ups (rules(lower(endpoint)), rules(lower(service_tag)))
@@ -208,5 +208,5 @@ def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[d
         return []
     marks = ",".join("?" for _ in ids)
     sql = (f"SELECT {_COLUMNS} {_FROM.format(join='rv.rule = r.id')} WHERE r.id IN ({marks}) "
-           "ORDER BY r.source, r.rule_key, rv.valid_from, rv.id")
+           "ORDER BY so.name, r.rule_key, rv.valid_from, rv.id")
     return _with_ports(catalog._all(sql, tuple(ids)))

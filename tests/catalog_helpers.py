@@ -37,12 +37,14 @@ def catalog_at(path: Path, version: int):
     fills it through the yielded sqlite-utils database, in one transaction."""
     import sqlite_utils
 
-    from docwatch.catalog_schema import create_views, migrate
+    from docwatch.catalog_schema import RULE_SOURCE, VIEWS, drop_views, migrate
 
     db = sqlite_utils.Database(path)
     db.execute("BEGIN IMMEDIATE")
     migrate(db, target=version)
-    create_views(db)
+    drop_views(db)
+    for name, sql in VIEWS.items():  # today's views, on the rules of before v15 (the source's name)
+        db.execute(f"CREATE VIEW [{name}] AS " + (sql if version >= 15 else sql.replace(RULE_SOURCE, "JOIN sources so ON so.name = r.source")))
     yield db
     db.execute("COMMIT")
     db.conn.close()

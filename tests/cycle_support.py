@@ -89,7 +89,7 @@ def counts(cat: Catalog) -> dict:
 
 
 _VOLATILE = {"id", "rule", "version_id", "valid_from", "valid_to", "detected_at", "first_seen", "last_changed",
-             "current_rv", "section_id", "observed_at"}
+             "current_rv", "section_id", "observed_at", "source_id"}
 
 
 def digest(db_path: str | Path) -> dict[str, list[str]]:
@@ -98,9 +98,9 @@ def digest(db_path: str | Path) -> dict[str, list[str]]:
     try:
         out = {}
         for table, sql in {
-            "rules": "SELECT * FROM rules",
-            "rule_versions": "SELECT rv.*, r.source AS r_source, r.rule_key AS r_key, s.path AS section "
-                             "FROM rule_versions rv JOIN rules r ON r.id = rv.rule "
+            "rules": "SELECT r.*, so.name AS source FROM rules r JOIN sources so ON so.id = r.source_id",
+            "rule_versions": "SELECT rv.*, so.name AS r_source, r.rule_key AS r_key, s.path AS section "
+                             "FROM rule_versions rv JOIN rules r ON r.id = rv.rule JOIN sources so ON so.id = r.source_id "
                              "LEFT JOIN sections s ON s.id = rv.section_id",
             "change_events": "SELECT * FROM change_events",
         }.items():

@@ -43,9 +43,11 @@ def _as_v11(cat: Catalog, path) -> None:
     """The same catalog as docwatch wrote it at schema version 11 (events with their text)."""
     with catalog_at(path, 11) as db:
         for table in ("sources", "versions", "sections", "rule_versions", "rules"):
-            cols = [c[1] for c in cat.conn.execute(f"PRAGMA table_info({table})")]
-            sel = ", ".join(ISO_TIME.format(f"[{c}]") if c in ("valid_from", "valid_to") else f"[{c}]" for c in cols)
-            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()  # v11 kept ISO times
+            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+            sel = ", ".join(ISO_TIME.format(f"[{c}]") if c in ("valid_from", "valid_to")  # v11 kept ISO times
+                            else "(SELECT name FROM sources WHERE id = source_id)" if (table, c) == ("rules", "source")  # v15
+                            else f"[{c}]" for c in cols)
+            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) VALUES ({', '.join('?' for _ in cols)})", rows)
         cur = cat.conn.execute("SELECT * FROM changes ORDER BY id")
         cols = [d[0] for d in cur.description]

@@ -93,3 +93,86 @@ def test_full_text_and_port_index_follow_rewritten_history(tmp_path):
     assert cat.db.execute("SELECT count(*) FROM rules_fts WHERE rules_fts MATCH 'diagnostics'").fetchone()[0] == 0
     cat.db.execute("INSERT INTO rules_fts (rules_fts) VALUES ('integrity-check')")
     cat.close()
+
+
+def _as_v14(cat: Catalog, path) -> None:
+    """The same catalog as docwatch wrote it at schema version 14: rules carrying the source's name."""
+    with catalog_at(path, 14) as db:
+        for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
+            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+            sel = ", ".join("(SELECT name FROM sources WHERE id = source_id)" if (table, c) == ("rules", "source")
+                            else f"[{c}]" for c in cols)
+            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
+            db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
+                                f"VALUES ({', '.join('?' for _ in cols)})", rows)
+
+
+def test_a_schema_14_catalog_moves_rule_sources_to_ids_and_answers_the_same(tmp_path):
+    """Migration 15: ``rules.source`` (the page name) becomes ``source_id``; views, queries,
+    history (full text included) and events read the same, and ingesting goes on."""
+    cat = Catalog(tmp_path / "c.db")
+    ingest_file(cat, "synth", BASE, "2025-01-15")
+    ingest_file(cat, "other", BASE, "2025-01-20")
+    ingest_file(cat, "synth", CHANGED, "2025-03-10")
+    old = tmp_path / "v14.db"
+    _as_v14(cat, old)
+    conn = sqlite3.connect(old)
+    assert conn.execute("SELECT count(DISTINCT source) FROM rules").fetchone()[0] == 2  # the v14 layout, filled
+    conn.close()
+    migrated = Catalog(old)
+    assert migrated.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert "source" not in migrated.db["rules"].columns_dict and "source_id" in migrated.db["rules"].columns_dict
+    for view in ("rule_history ORDER BY rule_version_id", "current_rules ORDER BY source, rule_key", "changes ORDER BY id"):
+        assert migrated.conn.execute(f"SELECT * FROM {view}").fetchall() == cat.conn.execute(f"SELECT * FROM {view}").fetchall()
+    for flt in (RuleFilter(), RuleFilter(source="synth"), RuleFilter(source="other", as_of="2025-02-01"),
+                RuleFilter(port="443"), RuleFilter(port="443", as_of="2025-02-01")):
+        assert query_rules(migrated, flt) == query_rules(cat, flt), flt
+    for term in ("AzureMonitor", "diagnostics", "*.com"):
+        assert history(migrated, term) == history(cat, term) and history(migrated, term, source="other") == history(cat, term, source="other")
+    assert migrated.current_rules("synth") == cat.current_rules("synth")
+    assert [e.to_dict() for e in migrated.events()] == [e.to_dict() for e in cat.events()]
+    assert migrated.db.execute("INSERT INTO rules_fts (rules_fts) VALUES ('integrity-check')") is not None
+    for c in (cat, migrated):  # both keep ingesting, to the same rules
+        ingest_file(c, "other", CHANGED, "2025-04-01")
+    assert query_rules(migrated, RuleFilter(source="other")) == query_rules(cat, RuleFilter(source="other"))
+    assert migrated.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    migrated.close()
+    cat.close()
+
+
+def test_compact_shrinks_an_old_page_size_catalog_and_it_answers_the_same(tmp_path):
+    """New catalogs use PAGE_SIZE; ``compact`` (what backfill and replay end with) merges the
+    full-text index and VACUUMs an older 4 KiB catalog to PAGE_SIZE: smaller, same answers."""
+    from docwatch.catalog_schema import PAGE_SIZE
+
+    assert Catalog(tmp_path / "new.db").conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("CREATE TABLE t (x)")  # the page size is fixed once the file is written
+    conn.execute("DROP TABLE t")
+    conn.close()
+    cat = Catalog(path)
+    assert cat.conn.execute("PRAGMA page_size").fetchall()[0][0] == 4096
+    ingest_file(cat, "synth", BASE, "2025-01-15")
+    ingest_file(cat, "synth", CHANGED, "2025-03-10")
+    views = {v: cat.conn.execute(f"SELECT * FROM {v} ORDER BY 1, 2, 3").fetchall() for v in ("current_rules", "rule_history", "changes")}
+    answers = (history(cat, "Diagnostics"), history(cat, "AzureMonitor"), query_rules(cat, RuleFilter(port="443", as_of="2025-02-01")))
+    cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size
+    cat.compact()
+    assert cat.conn.execute("PRAGMA page_size").fetchall()[0][0] == PAGE_SIZE
+    assert cat.conn.execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
+    cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size < size
+    assert {v: cat.conn.execute(f"SELECT * FROM {v} ORDER BY 1, 2, 3").fetchall() for v in views} == views
+    assert (history(cat, "Diagnostics"), history(cat, "AzureMonitor"),
+            query_rules(cat, RuleFilter(port="443", as_of="2025-02-01"))) == answers
+    cat.db.execute("INSERT INTO rules_fts (rules_fts) VALUES ('integrity-check')")
+    reader = sqlite3.connect(path)  # another connection open: no page-size change, still compacts
+    reader.execute("SELECT count(*) FROM rules").fetchone()
+    cat.compact()
+    reader.close()
+    assert cat.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    ingest_file(cat, "synth", BASE, "2025-04-01")  # and it keeps ingesting
+    cat.close()

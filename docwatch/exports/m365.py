@@ -73,10 +73,10 @@ def render_json(data: ExportData) -> str:
 
 # ---------------------------------------------------------------- changes feed
 
-_HISTORY = """SELECT rv.id, rv.rule, rv.version_id, rv.tombstone, r.source, r.rule_key, rv.endpoint, rv.endpoint_kind,
+_HISTORY = """SELECT rv.id, rv.rule, rv.version_id, rv.tombstone, so.name AS source, r.rule_key, rv.endpoint, rv.endpoint_kind,
     rv.service_tag, rv.ports, rv.protocol, rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose,
     rv.src AS traffic_source, rv.dst AS traffic_destination, s.path AS section, v.observed_at
-    FROM rule_versions rv JOIN rules r ON r.id = rv.rule JOIN versions v ON v.id = rv.version_id
+    FROM rule_versions rv JOIN rules r ON r.id = rv.rule JOIN sources so ON so.id = r.source_id JOIN versions v ON v.id = rv.version_id
     LEFT JOIN sections s ON s.id = rv.section_id ORDER BY rv.id"""
 _OTHER_FACTS = ("endpoint_kind", "when", "traffic_source", "traffic_destination")
 
