@@ -330,8 +330,20 @@ def _affirmed(text: str | None) -> str | None:
     neither the table's direction nor its required-ness."""
     if not text or not _NEGATED.search(text) or not _DIRECTION_WORD.search(text):
         return text
-    kept = [c for c in _CLAUSES.split(text) if not (_NEGATED.search(c) and _DIRECTION_WORD.search(c))]
+    kept = []
+    for c in _CLAUSES.split(text):
+        if _NEGATED.search(c) and _DIRECTION_WORD.search(c):
+            # "when the instance can't use service tags, allow inbound TCP 3443": the clause that
+            # is negated is not the one naming the direction
+            c = ", ".join(p for p in _COMMA_PARTS.split(c) if not (_NEGATED.search(p) and _DIRECTION_WORD.search(p)))
+            if not _DIRECTION_WORD.search(c):
+                c = ""
+        if c:
+            kept.append(c)
     return " ".join(kept)
+
+
+_COMMA_PARTS = re.compile(r",\s+")
 
 
 def _context(table: Table) -> _Ctx:
@@ -449,7 +461,8 @@ _REQUIRED_CONTEXT = re.compile(
 
 
 _LEAD_IN_PORTS = re.compile(
-    r"\b(?:(tcp|udp)\s+)?ports?\s+(\d{1,5}(?:\s*(?:,|and|or|,\s*and)\s*\d{1,5})*)\b(?:\s*\((tcp|udp)\))?", re.I)
+    r"\b(?:(tcp|udp)\s+)?ports?\s+(\d{1,5}(?:\s*(?:,|and|or|,\s*and)\s*\d{1,5})*)\b(?:\s*\((tcp|udp)\))?|"
+    r"\b(tcp|udp)\s+(\d{1,5}(?:-\d{1,5})?)\b(?![.\d])", re.I)  # "allow inbound TCP 3443 from …"
 
 
 _SCHEME_PORT = re.compile(r"\bhttps?://[^\s`'\"]*?:(\d{1,5})\b", re.I)
@@ -466,6 +479,11 @@ def ports_of_lead_in(text: str | None) -> dict[str | None, list[str]]:
     if len(found) != 1:
         return {}
     m = found[0]
+    if m.group(4):
+        lo, _, hi = m.group(5).partition("-")
+        if not (0 < int(lo) <= 65535 and (not hi or int(lo) < int(hi) <= 65535)):
+            return {}
+        return {m.group(4).lower(): [m.group(5)]}
     proto = (m.group(1) or m.group(3) or "").lower() or None
     ports = [p for p in _PORT_NUMBER.findall(m.group(2)) if 0 < int(p) <= 65535]
     return {proto: ports} if ports else {}

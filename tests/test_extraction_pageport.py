@@ -80,3 +80,11 @@ def test_protocol_for_all_items_in_the_table(form):
     """"The protocol for all items in this table is UDP." gives the table's rows their protocol."""
     tag = _by_party("pageport_split", form)["AzureCloud"]
     assert [(r["ports"], r["protocol"], r["direction"]) for r in tag] == [(["3478-3481"], "udp", "outbound")]
+
+
+def test_lead_in_transport_port_and_a_negated_side_clause(form):
+    """"When the gateway can't use service tags, allow inbound TCP 3443 from …:" gives the table's
+    address port 3443/tcp inbound: "TCP 3443" is a port without the word, and the negated clause is
+    not the one naming the direction."""
+    ip = _by_party("pageport_split", form)["198.51.100.7"]
+    assert [(r["ports"], r["protocol"], r["direction"]) for r in ip] == [(["3443"], "tcp", "inbound")]

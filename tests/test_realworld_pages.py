@@ -41,9 +41,6 @@ _MISSED = {
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
     "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "
                                 "--destination-port-ranges 60000-60001 --direction inbound') gives no AzureLoadBalancer rule",
-    "apim_vnet_ports": "port and direction stated in the sentence before an address table ('allow inbound TCP 3443 from "
-                       "the control plane address of its region') not given to the IPs of the table; example tag in prose "
-                       "('such as `Storage.WestUS`') made a rule",
     "arc_servers_network": "port stated once in a prose paragraph ('talks to Azure Arc securely over TCP port 443') not "
                            "given to the service tag bullets or the URL tables of the cloud tabs (it makes a '*' rule instead); "
                            "proxy-bypass table values made rules",
