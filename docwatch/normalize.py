@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from docwatch.memo import memo
 from docwatch.model import ORIGINS, Rule
 from docwatch.tagnames import canonical_tag, is_known_tag
 from docwatch.normalize_values import (
     ANY_ADDRESS,
+    TCP_AND_UDP,
     Folded,
     cloud_annotations,
     cloud_of_heading,
@@ -1299,6 +1300,18 @@ def _bold_means_required(doc: Document) -> bool:
     return any(_BOLD_LEGEND.search(t or "") for t in texts)
 
 
+def split_transports(rules: list[Rule]) -> list[Rule]:
+    """A rule for "TCP/UDP" is a tcp rule and a udp rule (each merges with what else the page says
+    for that transport)."""
+    out: list[Rule] = []
+    for r in rules:
+        if r.protocol == TCP_AND_UDP:
+            out += [replace(r, protocol="tcp", ports=list(r.ports)), replace(r, protocol="udp", ports=list(r.ports))]
+        else:
+            out.append(r)
+    return out
+
+
 def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     """All rules of a document (merged and sorted by key) plus one ``normalize-failed``
     diagnostic per table that could not be normalized (and the ``repaired-row`` / ``not-a-rule``
@@ -1327,7 +1340,7 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     for r in rules:  # nothing on the page says the cloud: a sovereign cloud's own domain does
         if r.cloud is None and r.endpoint:
             r.cloud = cloud_of_host(r.endpoint)
-    merged = apply_deadlines(merge_rules(rules), find_deadlines(doc))
+    merged = apply_deadlines(merge_rules(split_transports(rules)), find_deadlines(doc))
     failures += notes
     return merged, failures + coverage_diagnostics(doc, merged, failures)
 

@@ -91,9 +91,13 @@ class Folded:
 
 # ---------------------------------------------------------------- ports / protocols
 
+# "TCP/UDP", "TCP and UDP": both transports, read as a tcp rule and a udp rule (never as "any", which
+# an NSG reads as every protocol, ICMP too); split where the page's rules are merged
+TCP_AND_UDP = "tcp+udp"
 _PROTO_WORDS = {
     "tcp": "tcp", "udp": "udp", "any": "any", "all": "any", "*": "any",
-    "tcp/udp": "any", "udp/tcp": "any", "tcp and udp": "any", "tcp & udp": "any", "tcp, udp": "any",
+    "tcp/udp": TCP_AND_UDP, "udp/tcp": TCP_AND_UDP, "tcp and udp": TCP_AND_UDP, "tcp & udp": TCP_AND_UDP,
+    "tcp, udp": TCP_AND_UDP, "udp and tcp": TCP_AND_UDP, "udp, tcp": TCP_AND_UDP, "udp & tcp": TCP_AND_UDP,
     "http": "tcp", "https": "tcp", "http/https": "tcp", "http, https": "tcp", "https/http": "tcp",
     "amqp": "tcp", "smb": "tcp", "ntp": "udp", "dns": "any", "icmp": "icmp",
     # application protocols whose transport is fixed: a "Protocol" cell often names them instead
@@ -134,7 +138,7 @@ _PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("u
 
 @memo
 def parse_protocol(text: str | None) -> str | None:
-    """Protocol column text → ``tcp``/``udp``/``any`` or ``None`` (unknown or empty)."""
+    """Protocol column text → ``tcp``/``udp``/``any``, :data:`TCP_AND_UDP`, or ``None`` (unknown or empty)."""
     t = clean_text(text or "").lower().rstrip(".")
     if not t or t in ("-", "n/a", "na"):
         return None
@@ -142,8 +146,10 @@ def parse_protocol(text: str | None) -> str | None:
     if t in _PROTO_WORDS:
         return _PROTO_WORDS[t]
     found = {p for rx, p in _PROTO_NAMES if rx.search(t)}
-    if "any" in found or {"tcp", "udp"} <= found:
+    if "any" in found:
         return "any"
+    if {"tcp", "udp"} <= found:
+        return TCP_AND_UDP
     if len(found) == 1:
         return found.pop()
     return None

@@ -58,6 +58,7 @@ from docwatch.model import Rule
 from docwatch.normalize import _context, _party_fields  # the table context rules, shared
 from docwatch.normalize_values import (
     ANY_ADDRESS,
+    TCP_AND_UDP,
     Folded,
     cloud_of_heading,
     cloud_of_label,
@@ -176,7 +177,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
             found.setdefault(proto, []).extend(ports)
     transports = {m.group(1).lower() for m in _TRANSPORT.finditer(t)}
     apps = {m.group(1).lower() for m in _APP_PROTO.finditer(t)}
-    default = transports.pop() if len(transports) == 1 else "any" if len(transports) == 2 else (
+    default = transports.pop() if len(transports) == 1 else TCP_AND_UDP if len(transports) == 2 else (
         "tcp" if apps else None)
     if None in found and default:
         found.setdefault(default, []).extend(found.pop(None))

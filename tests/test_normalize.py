@@ -56,7 +56,7 @@ def test_parse_ports(items, kw, expected):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("TCP", "tcp"), ("UDP", "udp"), ("TCP/UDP", "any"), ("Any", "any"), ("ANY", "any"), ("*", "any"),
+    [("TCP", "tcp"), ("UDP", "udp"), ("TCP/UDP", "tcp+udp"), ("TCP and UDP", "tcp+udp"), ("Any", "any"), ("ANY", "any"), ("*", "any"),
      ("HTTPS", "tcp"), ("HTTP", "tcp"), ("", None), ("Allow", None)],
 )
 def test_parse_protocol(text, expected):
@@ -466,3 +466,17 @@ def test_lead_in_port_applies_to_a_table_without_port_column(corpus_dir):
     # and AzureMonitor."): prose rules, no port stated
     prose = {r.service_tag for r in normalize(load_local(page)) if r.origin == "prose"}
     assert prose == {"GuestAndHybridManagement", "AzureMonitor"}
+
+
+def test_both_transports_are_two_rules_on_every_corpus_page():
+    """"TCP/UDP" splits into a tcp and a udp rule before rules merge: no rule of any corpus version
+    carries the internal both-transports value, and a cell "TCP/UDP 53" reads as two rules."""
+    from conftest import CORPUS, _require, corpus_versions
+
+    for page in sorted(p.name for p in _require(CORPUS / "markdown").iterdir()):
+        for v in corpus_versions(page):
+            assert {r.protocol for r in normalize(load_local(v["file"]))} <= {"tcp", "udp", "any", "icmp", None}, page
+    table = Table(headings=["Ports"], columns=["Endpoint", "Port"],
+                  rows=[[Cell.from_items(["168.63.129.16"]), Cell.from_items(["TCP/UDP 53"])]])
+    got = sorted((r.endpoint, r.protocol, tuple(r.ports)) for r in normalize(Document(format="markdown", tables=[table])))
+    assert got == [("168.63.129.16", "tcp", ("53",)), ("168.63.129.16", "udp", ("53",))]

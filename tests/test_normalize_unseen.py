@@ -380,7 +380,7 @@ def test_databricks_ip_or_domain_column():
         (["443/TCP"], {"tcp": ["443"]}),
         (["TCP:443/80"], {"tcp": ["80", "443"]}),
         (["TCP:443, TCP:445"], {"tcp": ["443", "445"]}),
-        (["TCP/UDP: 53"], {"any": ["53"]}),
+        (["TCP/UDP: 53"], {"tcp+udp": ["53"]}),  # split into a tcp and a udp rule where rules merge
         (["3389 (Windows), 22 (Linux)"], {None: ["22", "3389"]}),
     ],
 )

@@ -34,8 +34,6 @@ FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destinat
 
 # family -> the shape docwatch misses there today, on both forms (the HTML form is the same content)
 _MISSED = {
-    "azurestack_hub_ports": "'TCP & UDP 389' is read as protocol any (docwatch's convention for TCP/UDP); the facts "
-                            "want a tcp and a udp rule",
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
@@ -48,8 +46,6 @@ _MISSED = {
                           "tag gives no rule; 'use destination port 3389 instead of 22 in the second rule' makes a '*' rule",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
-    "container_apps_nsg": "'TCP and UDP' protocol cell is read as protocol any; the facts want a tcp and a udp rule; example "
-                          "tag in prose ('for example `AzureCloud.eastus`') made a rule",
     "eventhubs_servicebus_ports": "ports stated in a later section for the same host ('outbound TCP ports 9350 to 9354 to the "
                                   "namespace') go to a package name ('WindowsAzure.ServiceBus' read as an FQDN)",
     "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
