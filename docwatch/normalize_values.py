@@ -342,6 +342,8 @@ def _is_hostname(host: str) -> bool:
     if not all(lbl and _LABEL.match(lbl) for lbl in labels):
         return False
     last = labels[-1]
+    if last[:1].isupper() and not last.isupper():
+        return False  # "WindowsAzure.ServiceBus", "Azure.Messaging.EventHubs": a code namespace, not a domain
     return last == "x" or last == "*" or (len(last) >= 2 and _LAST_LABEL.fullmatch(last) is not None)
 
 

@@ -383,6 +383,8 @@ class _BlockCtx:
     lead_ports: dict[str | None, list[str]] = field(default_factory=dict)
     example: bool = False
     tag_context: bool = False
+    # the page's placeholder hosts by their placeholder's words ("namespace" → <namespace>.servicebus…)
+    templates: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
@@ -400,6 +402,7 @@ def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
             section=list(ctx.section), lead_ports=lead_ports,
             example=bool(_EXAMPLE_CONTEXT.search(lead_in or "") or _EXAMPLE_HEADING.search(innermost)),
             tag_context=bool(_TAG_WORDS.search(lead_in or "") or _TAG_WORDS.search(innermost)),
+            templates=memo.get(_TEMPLATES, {}),
         )
         memo[key] = hit
     return hit
@@ -688,6 +691,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if named_tag and not list_context:  # only a tag written as code right by the words, never an example
         parties = [] if example else [p for p in parties if p[0] == "tag" and p[1] in block.code]
     own = ports = port_phrases(sentence)
+    if not parties and own and ctx.templates:
+        parties = _placeholder_party(sentence, ctx.templates)
     if list_context and not ports:
         ports = ctx.lead_ports
     direction = direction_of(sentence)
@@ -726,7 +731,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     direction) takes the facts it leaves open (cloud, tab, protocol) from it, see :func:`reconcile`."""
     rules: list[Rule] = []
     defaults: list[SectionDefault] = []
-    memo: dict = {}
+    memo: dict = {_TEMPLATES: _placeholder_hosts(known or [])}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
     leads = {t.lead_in for t in doc.tables if t.lead_in}
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
@@ -742,6 +747,34 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     rules += list_table_facts(doc, known or [])
     apply_defaults([*(known or []), *rules], defaults, section_order(doc))
     return reconcile(rules, known or [])
+
+
+_TEMPLATES = "placeholder hosts"  # (a memo key no block context can take: those are tuples)
+_PLACEHOLDER_WORDS = re.compile(r"<([^<>]+)>")
+
+
+def _placeholder_hosts(known: list[Rule]) -> dict[str, list[str]]:
+    """The page's placeholder hosts by each word of their first placeholder."""
+    out: dict[str, list[str]] = {}
+    for r in known:
+        if r.endpoint_kind == "template" and r.endpoint:
+            m = _PLACEHOLDER_WORDS.search(r.endpoint)
+            for word in re.split(r"[\W_]+", m.group(1).lower()) if m else ():
+                if len(word) >= 3 and r.endpoint not in out.setdefault(word, []):
+                    out[word].append(r.endpoint)
+    return out
+
+
+# "… needs outbound TCP ports 9350 to 9354 to the namespace": the page's one <namespace> host
+_TO_THE = re.compile(r"\b(?:to|from|on)\s+(?:the|your|each)\s+(\w+)(?!\s*\()", re.I)
+
+
+def _placeholder_party(sentence: str, templates: dict[str, list[str]]) -> list[tuple[str, str]]:
+    for m in _TO_THE.finditer(sentence):
+        hosts = templates.get(m.group(1).lower().rstrip("s"), [])
+        if len(hosts) == 1:
+            return [("template", hosts[0])]
+    return []
 
 
 def section_order(doc: Document) -> dict[tuple[str, ...], float]:

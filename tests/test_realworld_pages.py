@@ -46,8 +46,6 @@ _MISSED = {
                           "tag gives no rule; 'use destination port 3389 instead of 22 in the second rule' makes a '*' rule",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
-    "eventhubs_servicebus_ports": "ports stated in a later section for the same host ('outbound TCP ports 9350 to 9354 to the "
-                                  "namespace') go to a package name ('WindowsAzure.ServiceBus' read as an FQDN)",
     "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
                                "following paragraph ('reach the lab's public IP address on all three ranges') become '*' rules, "
                                "partly lost",

@@ -1,0 +1,36 @@
+"""Sentences that name their party by reference, read the same from markdown and rendered HTML
+(``synthetic_shape_refs.md``):
+
+* "… needs outbound TCP ports 9350 to 9354 to the hub" gives those ports to the page's one
+  ``<hub>`` host; with two ``<workspace>`` hosts, "to the workspace" names neither, and the port
+  stays an any-address rule;
+* a dotted code namespace (``Widget.HubClient``) is no host.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rules_support import shape_rules
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> list[dict]:
+    return shape_rules("refs", request.param)
+
+
+def _ports(rules: list[dict], party: str) -> list[str]:
+    return sorted({p for r in rules if party in (r["endpoint"], r["service_tag"]) for p in r["ports"]})
+
+
+def test_ports_sent_to_the_placeholder_host(rules):
+    assert _ports(rules, "<hub>.hubs.widgetcloud.net") == ["443", "5671", "9350-9354"]
+    assert not any(r["endpoint"] == "*" and "9350-9354" in r["ports"] for r in rules)
+
+
+def test_an_ambiguous_reference_names_no_host(rules):
+    assert _ports(rules, "<workspace>.dev.widgetcloud.net") == [] == _ports(rules, "<workspace>.sql.widgetcloud.net")
+    assert any(r["endpoint"] == "*" and r["ports"] == ["1433"] for r in rules)
+
+
+def test_a_code_namespace_is_no_host(rules):
+    assert not any(r["endpoint"] == "Widget.HubClient" or r["service_tag"] == "Widget.HubClient" for r in rules)
