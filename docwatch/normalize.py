@@ -945,6 +945,17 @@ def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
     return parties + [(k, v, None) for k, v in row_tags], None
 
 
+def _side_of(r: _Row, role: str) -> _Side:
+    """A side from its first column that says something: "Source IP addresses | Source service tag"
+    rows fill one of the two and write N/A in the other."""
+    cols = r.by_role.get(role, [])
+    i = next((i for i in cols if r.cells[i].text.strip().lower() not in _EMPTY_SIDE), cols[0] if cols else None)
+    return _side(r.cells[i], tagged=r.cols[i].tagged) if i is not None else _Side()
+
+
+_EMPTY_SIDE = {"", "n/a", "na", "-", "none", "—"}
+
+
 def _row_sides(r: _Row, direction: str | None) -> tuple[_Side, _Side] | None:
     if r.has(PAIR):
         pair_text = r.text(PAIR)
@@ -954,8 +965,7 @@ def _row_sides(r: _Row, direction: str | None) -> tuple[_Side, _Side] | None:
             return _side(None, s, tagged=tagged), _side(None, d, tagged=tagged)
         return None
     if r.has(SOURCE) or r.has(DEST):
-        src = _side(r.cells[r.by_role[SOURCE][0]], tagged=r.cols[r.by_role[SOURCE][0]].tagged) if r.has(SOURCE) else _Side()
-        dst = _side(r.cells[r.by_role[DEST][0]], tagged=r.cols[r.by_role[DEST][0]].tagged) if r.has(DEST) else _Side()
+        src, dst = _side_of(r, SOURCE), _side_of(r, DEST)
         if direction == "inbound" and any(r.cols[i].relative for i in r.by_role.get(DEST, [])):
             return dst, src  # an inbound row: the remote side is where traffic comes from
         return src, dst

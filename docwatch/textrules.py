@@ -660,8 +660,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         if default is not None:  # a default for the section's rules, not a rule of its own
             defaults.append(default)
             return []
-    if not _worth_reading(sentence) and not list_context:
-        return []
+    if not _worth_reading(sentence) and not list_context or _SWAP.search(sentence):
+        return []  # (a port swap is applied to the section's rules: see _apply_swaps)
     clauses = _clauses(sentence, block.code) if _CLAUSE.search(sentence) else [sentence]
     if len(clauses) > 1:
         return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
@@ -736,7 +736,10 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads = {t.lead_in for t in doc.tables if t.lead_in}
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
+    swaps: list[tuple[tuple[str, ...], str, str]] = []
     for block in doc.blocks:
+        if block.kind != "code" and _digit_in(block.text):
+            swaps += [(tuple(block.headings), *pair) for pair in port_swaps(block.text)]
         if (block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text)
                 and not _ALL_IN_TABLE.search(block.text)):  # (a default needs no digit: "… is TCP unless …")
             continue  # (a list item may be one bare tag name: "Storage")
@@ -746,7 +749,35 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
     apply_defaults([*(known or []), *rules], defaults, section_order(doc))
+    _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])
+
+
+# "For Windows nodes, use destination port 3389 instead of 22 in the second rule.", "replace port
+# 22 with 3389": the other port a rule of the section may take, never a rule of its own
+_SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+instead\s+of\s+(?:port\s+)?(\d{1,5})\b|"
+                   r"\breplace\s+port\s+(\d{1,5})\s+with\s+(?:port\s+)?(\d{1,5})\b", re.I)
+
+
+def _digit_in(text: str) -> bool:
+    return _DIGIT.search(text) is not None
+
+
+def port_swaps(text: str) -> list[tuple[str, str]]:
+    """(new port, the port it stands in for) for each swap the text states."""
+    out = []
+    for m in _SWAP.finditer(text):
+        new, old = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        out.append((new, old))
+    return out
+
+
+def _apply_swaps(rules: list[Rule], swaps: list[tuple[tuple[str, ...], str, str]]) -> None:
+    """Give the section's rules that take the old port the new one too (in place)."""
+    for section, new, old in swaps:
+        for r in rules:
+            if tuple(r.section[:len(section)]) == section and old in r.ports and new not in r.ports:
+                r.ports = sort_ports([*r.ports, new])
 
 
 _TEMPLATES = "placeholder hosts"  # (a memo key no block context can take: those are tuples)

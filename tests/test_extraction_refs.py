@@ -4,7 +4,9 @@
 * "… needs outbound TCP ports 9350 to 9354 to the hub" gives those ports to the page's one
   ``<hub>`` host; with two ``<workspace>`` hosts, "to the workspace" names neither, and the port
   stays an any-address rule;
-* a dotted code namespace (``Widget.HubClient``) is no host.
+* a dotted code namespace (``Widget.HubClient``) is no host;
+* "use destination port 3389 instead of 22 in that rule" gives the section's port-22 rule 3389 too,
+  and is no rule of its own.
 """
 from __future__ import annotations
 
@@ -34,3 +36,9 @@ def test_an_ambiguous_reference_names_no_host(rules):
 
 def test_a_code_namespace_is_no_host(rules):
     assert not any(r["endpoint"] == "Widget.HubClient" or r["service_tag"] == "Widget.HubClient" for r in rules)
+
+
+def test_port_instead_of_another(rules):
+    admin = [r for r in rules if r["endpoint"] == "Your admin workstations" or r["source"] == "Your admin workstations"]
+    assert [(r["ports"], r["protocol"]) for r in admin] == [(["22", "3389"], "tcp")]
+    assert not any("3389" in r["ports"] for r in rules if r["endpoint"] == "*")

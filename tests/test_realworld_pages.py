@@ -42,8 +42,6 @@ _MISSED = {
     "arc_servers_network": "port stated once in a prose paragraph ('talks to Azure Arc securely over TCP port 443') not "
                            "given to the service tag bullets or the URL tables of the cloud tabs (it makes a '*' rule instead); "
                            "proxy-bypass table values made rules",
-    "batch_pool_network": "NSG table row whose 'Source IP addresses' cell is N/A and whose 'Source service tag' cell holds the "
-                          "tag gives no rule; 'use destination port 3389 instead of 22 in the second rule' makes a '*' rule",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
     "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
