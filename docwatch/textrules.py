@@ -53,6 +53,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from docwatch.cli_rules import cli_rules, has_rule_command
 from docwatch.memo import memo
 from docwatch.model import Rule
 from docwatch.normalize import _context, _party_fields  # the table context rules, shared
@@ -478,6 +479,19 @@ def _code_parties(block: Block, ctx: _BlockCtx) -> list[tuple[str, str]] | None:
             return None
         parties.append((kind, value))
     return parties or None
+
+
+def _command_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
+    """The allow rules of a code block's NSG/firewall rule commands (see :mod:`docwatch.cli_rules`)."""
+    out: list[Rule] = []
+    for cmd in cli_rules(block.text):
+        parties = []
+        for value in cmd.parties:
+            found = parties_in_cell(Cell(code=[value]))
+            if len(found) == 1 and not (found[0][0] == "tag" and not is_tag(found[0][1])):
+                parties.append((found[0][0], canonical_tag(found[0][1]) or found[0][1]) if found[0][0] == "tag" else found[0])
+        out += _rules_for(parties, cmd.ports, ctx, origin="code", direction=cmd.direction)
+    return out
 
 
 # "West Europe - 52.136.197.163", "US Gov: 13.72.14.155", "Add-OMSGatewayAllowedHost host.example.net"
@@ -947,6 +961,8 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
     if block.kind == "code":
         if ctx.example:
             return []
+        if has_rule_command(block.text):  # "az network nsg rule create … --source-address-prefixes X"
+            return _command_rules(block, ctx)
         parties = _code_parties(block, ctx)
         if parties:
             return _rules_for(parties, ctx.lead_ports, ctx, origin="code")

@@ -37,8 +37,6 @@ _MISSED = {
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
-    "image_builder_networking": "NSG rule given only as an az CLI command ('--source-address-prefixes AzureLoadBalancer "
-                                "--destination-port-ranges 60000-60001 --direction inbound') gives no AzureLoadBalancer rule",
     "arc_servers_network": "port stated once in a prose paragraph ('talks to Azure Arc securely over TCP port 443') not "
                            "given to the service tag bullets or the URL tables of the cloud tabs (it makes a '*' rule instead); "
                            "proxy-bypass table values made rules",
