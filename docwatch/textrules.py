@@ -532,6 +532,8 @@ _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|o
 
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b", re.I)
+_CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
+_LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
@@ -683,6 +685,14 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
                                                             defaults=defaults)]
     if leads_code and sentence.endswith(":"):
         return []  # it introduces the commands of the code block below
+    if _CAN_BE_BLOCKED.search(sentence):
+        # "If DNS from X isn't desired, outbound traffic to X ports 53/udp and 53/tcp can be blocked":
+        # ports the party uses unless you opt out (the rule keeps required open: it merges with the
+        # party's required ports)
+        kept = _CAN_BE_BLOCKED.sub(" are allowed", _LEADING_IF.sub("", sentence))
+        found = _sentence_rules(kept, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
+                                list_context=list_context, leads_code=leads_code)
+        return [r for r in found if r.endpoint != ANY_ADDRESS]
     if _NEG.search(sentence) and _NOT_BLOCKING.search(sentence):
         sentence = _NOT_BLOCKING.sub("allows", sentence)  # "isn't blocking outbound TCP … 443": a requirement
     if _NEG.search(sentence):

@@ -6,7 +6,9 @@
   stays an any-address rule;
 * a dotted code namespace (``Widget.HubClient``) is no host;
 * "use destination port 3389 instead of 22 in that rule" gives the section's port-22 rule 3389 too,
-  and is no rule of its own.
+  and is no rule of its own;
+* "If X isn't wanted, outbound traffic to A ports 53/udp and 53/tcp can be blocked": ports A uses
+  unless you opt out, read despite the negated condition.
 """
 from __future__ import annotations
 
@@ -42,3 +44,8 @@ def test_port_instead_of_another(rules):
     admin = [r for r in rules if r["endpoint"] == "Your admin workstations" or r["source"] == "Your admin workstations"]
     assert [(r["ports"], r["protocol"]) for r in admin] == [(["22", "3389"], "tcp")]
     assert not any("3389" in r["ports"] for r in rules if r["endpoint"] == "*")
+
+
+def test_ports_that_can_be_blocked_are_the_partys(rules):
+    got = sorted((r["protocol"], tuple(r["ports"]), r["direction"]) for r in rules if r["endpoint"] == "198.51.100.53")
+    assert got == [("tcp", ("53",), "outbound"), ("udp", ("53",), "outbound")]

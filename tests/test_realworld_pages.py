@@ -37,9 +37,8 @@ _MISSED = {
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
-    "arc_servers_network": "port stated once in a prose paragraph ('talks to Azure Arc securely over TCP port 443') not "
-                           "given to the service tag bullets or the URL tables of the cloud tabs (it makes a '*' rule instead); "
-                           "proxy-bypass table values made rules",
+    "arc_servers_network": "proxy-bypass table values ('his.arc.azure.com', suffixes of the page's own wildcard hosts) "
+                           "made rules",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
     "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
@@ -48,8 +47,6 @@ _MISSED = {
     "synapse_workspace_firewall": "ports stated in sentences around an endpoint table without a port column ('allows outgoing "
                                   "communication on TCP ports 80, 443 and 1443. Synapse Studio uses these ports'; 'connect to the two "
                                   "SQL endpoints over TCP port 1433') make one '*' rule; hosts get no port; '`0.0.0.0`' made a rule",
-    "wireserver_ip": "DNS ports stated as what 'can be blocked' ('outbound traffic to 168.63.129.16 ports 53/udp and "
-                     "53/tcp can be blocked') are not read as the address's ports",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
