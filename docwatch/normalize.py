@@ -1310,6 +1310,29 @@ def _bold_means_required(doc: Document) -> bool:
     return any(_BOLD_LEGEND.search(t or "") for t in texts)
 
 
+def _without_bypass_suffixes(doc: Document, rules: list[Rule], notes: list[Diagnostic]) -> list[Rule]:
+    """A proxy-bypass list's entry that is the suffix of one of the page's wildcard hosts
+    (``his.arc.azure.com`` beside ``*.his.arc.azure.com``) is a suffix to match, not a host to allow."""
+    bypass = {i for i, t in enumerate(doc.tables) if _bypass_table(t)}
+    if not bypass:
+        return rules
+    suffixes = {r.endpoint[2:].lower() for r in rules if r.endpoint and r.endpoint.startswith("*.")}
+    kept = []
+    for r in rules:
+        if r.table in bypass and r.origin == "table" and r.endpoint and r.endpoint.lower() in suffixes:
+            notes.append(Diagnostic("not-a-rule", f"{BYPASS}: a suffix of the page's *.{r.endpoint}",
+                                    doc.tables[r.table].line, "info", token=r.endpoint, section=list(r.section)))
+        else:
+            kept.append(r)
+    return kept
+
+
+def _bypass_table(table: Table) -> bool:
+    texts = [table.headings[-1] if table.headings else "", table.lead_in or "", " | ".join(table.columns)]
+    rx = dict(_SET_ASIDE)[BYPASS]
+    return any(rx.search(t) for t in texts)
+
+
 def split_transports(rules: list[Rule]) -> list[Rule]:
     """A rule for "TCP/UDP" is a tcp rule and a udp rule (each merges with what else the page says
     for that transport)."""
@@ -1347,6 +1370,7 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     from docwatch.deadlines import apply_deadlines, find_deadlines  # dated requirements → Rule.deadline
 
     rules.extend(text_rules(doc, rules))
+    rules = _without_bypass_suffixes(doc, rules, notes)
     for r in rules:  # nothing on the page says the cloud: a sovereign cloud's own domain does
         if r.cloud is None and r.endpoint:
             r.cloud = cloud_of_host(r.endpoint)

@@ -8,7 +8,9 @@
 * "use destination port 3389 instead of 22 in that rule" gives the section's port-22 rule 3389 too,
   and is no rule of its own;
 * "If X isn't wanted, outbound traffic to A ports 53/udp and 53/tcp can be blocked": ports A uses
-  unless you opt out, read despite the negated condition.
+  unless you opt out, read despite the negated condition;
+* a proxy-bypass entry that is the suffix of the page's wildcard host (``agent.widgetcloud.net``
+  beside ``*.agent.widgetcloud.net``) is set aside; other public hosts in it stay rules.
 """
 from __future__ import annotations
 
@@ -49,3 +51,9 @@ def test_port_instead_of_another(rules):
 def test_ports_that_can_be_blocked_are_the_partys(rules):
     got = sorted((r["protocol"], tuple(r["ports"]), r["direction"]) for r in rules if r["endpoint"] == "198.51.100.53")
     assert got == [("tcp", ("53",), "outbound"), ("udp", ("53",), "outbound")]
+
+
+def test_bypass_entry_that_is_a_wildcard_suffix_is_no_rule(rules):
+    parties = {r["endpoint"] for r in rules}
+    assert "agent.widgetcloud.net" not in parties and "*.agent.widgetcloud.net" in parties
+    assert {"login.widgetcloud.net", "portal.widgetcloud.net"} <= parties

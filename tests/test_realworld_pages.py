@@ -37,8 +37,6 @@ _MISSED = {
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
     "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
-    "arc_servers_network": "proxy-bypass table values ('his.arc.azure.com', suffixes of the page's own wildcard hosts) "
-                           "made rules",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
     "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
