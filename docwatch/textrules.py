@@ -761,6 +761,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
     swaps: list[tuple[tuple[str, ...], str, str]] = []
+    marks = {f for t in doc.tables for row in t.rows for c in row for f in c.footnotes}
     for block in doc.blocks:
         if block.kind != "code" and _digit_in(block.text):
             swaps += [(tuple(block.headings), *pair) for pair in port_swaps(block.text)]
@@ -768,7 +769,10 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
                 and not _ALL_IN_TABLE.search(block.text)):  # (a default needs no digit: "… is TCP unless …")
             continue  # (a list item may be one bare tag name: "Storage")
         try:
-            rules.extend(_block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults))
+            found = _block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults)
+            if marks and _is_footnote(block, marks):  # "¹Open port 8883 for MQTT …": the marked row's ports
+                found = [r for r in found if r.endpoint != ANY_ADDRESS]
+            rules.extend(found)
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
@@ -781,6 +785,15 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
 # 22 with 3389": the other port a rule of the section may take, never a rule of its own
 _SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+instead\s+of\s+(?:port\s+)?(\d{1,5})\b|"
                    r"\breplace\s+port\s+(\d{1,5})\s+with\s+(?:port\s+)?(\d{1,5})\b", re.I)
+
+
+_FOOTNOTE_START = re.compile(r"^\(?(\d{1,2})\)?\s*(?=[A-Z])")
+
+
+def _is_footnote(block: Block, marks: set[str]) -> bool:
+    """A paragraph that is the text of a footnote the page's table cells carry."""
+    m = _FOOTNOTE_START.match(block.text) if block.kind == "paragraph" else None
+    return m is not None and m.group(1) in marks
 
 
 def _digit_in(text: str) -> bool:

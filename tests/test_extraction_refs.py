@@ -10,7 +10,8 @@
 * "If X isn't wanted, outbound traffic to A ports 53/udp and 53/tcp can be blocked": ports A uses
   unless you opt out, read despite the negated condition;
 * a proxy-bypass entry that is the suffix of the page's wildcard host (``agent.widgetcloud.net``
-  beside ``*.agent.widgetcloud.net``) is set aside; other public hosts in it stay rules.
+  beside ``*.agent.widgetcloud.net``) is set aside; other public hosts in it stay rules;
+* a footnote's text ("¹Open port 8883 for MQTT …") speaks of the marked row: no any-address rule.
 """
 from __future__ import annotations
 
@@ -57,3 +58,8 @@ def test_bypass_entry_that_is_a_wildcard_suffix_is_no_rule(rules):
     parties = {r["endpoint"] for r in rules}
     assert "agent.widgetcloud.net" not in parties and "*.agent.widgetcloud.net" in parties
     assert {"login.widgetcloud.net", "portal.widgetcloud.net"} <= parties
+
+
+def test_footnote_text_gives_no_any_address_rule(rules):
+    assert _ports(rules, "*.devices.widgetcloud.net") == ["443", "5671", "8883"]
+    assert not any(r["endpoint"] == "*" and r["section"][-1] == "Device endpoints" for r in rules)
