@@ -36,7 +36,8 @@ FIELDS = ("protocol", "direction", "cloud", "endpoint_kind", "source", "destinat
 _MISSED = {
     "defender_endpoint_urls": "a host listed both under the default ('All traffic … TCP port 443') and its exception "
                               "('except the certificate revocation list URLs … TCP port 80') keeps 443 as well",
-    "iot_hub_edge_ports": "'(\\* = wildcard)' in a URL column header and a 'Protocol | Port' table make a '*' rule",
+    "iot_hub_edge_ports": "the 'Protocol | Port | Incoming | Outgoing' table of a device's default ports (no address "
+                          "column) makes a '*' rule; the facts read its ports as those of the hosts listed before",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
     "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
