@@ -72,8 +72,8 @@ def ws(tmp_path_factory) -> Path:
     (d / "notsqlite.db").write_text("this is a text file, not a SQLite database\n" * 3)
     data = (d / "good.db").read_bytes()
     (d / "truncated.db").write_bytes(data[:5000])
-    corrupt = bytearray(data)
-    corrupt[4096:4096 * 6] = b"\xab" * (4096 * 5)
+    corrupt = bytearray(data)  # every page past the schema's garbled, whatever the page size
+    corrupt[4096:] = b"\xab" * (len(data) - 4096)
     (d / "corrupt.db").write_bytes(bytes(corrupt))
     shutil.copy(d / "good.db", d / "newer.db")
     with sqlite3.connect(d / "newer.db") as c:
