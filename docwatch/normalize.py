@@ -80,6 +80,9 @@ log = logging.getLogger(__name__)
 ENDPOINT, TAG, PAIR, SOURCE, DEST, MACHINE = "endpoint", "tag", "pair", "source", "dest", "machine"
 PORTS, PAIR_PORTS, PROTO_PORTS, PROTOCOL, DIRECTION = "ports", "pair_ports", "proto_ports", "protocol", "direction"
 PURPOSE, WHEN, REQUIRED, CLOUD, CLOUD_HOSTS, REGION, IGNORE = "purpose", "when", "required", "cloud", "cloud_hosts", "region", "ignore"
+# "Inbound | Outbound" columns of marks (✓, Yes, Open): the row's direction is the marked one(s);
+# an "Action"/"Access" column: a Deny row is no requirement
+DIRECTION_MARK, ACTION = "direction_mark", "action"
 _NAMED_KINDS = {"fqdn", "wildcard", "url", "template"}
 PARTY_ROLES = {ENDPOINT, TAG, PAIR, SOURCE, DEST, CLOUD_HOSTS, MACHINE}
 
@@ -162,6 +165,10 @@ def classify_column(header: str) -> Column:
         return Column(PROTOCOL)
     if "direction" in h or ("inbound" in h and "outbound" in h):
         return Column(DIRECTION)
+    if _MARK_HEADER.fullmatch(h):
+        return Column(DIRECTION_MARK, direction=_single_direction(h))
+    if h in ("action", "access", "allow/deny", "allow or deny", "permission"):
+        return Column(ACTION)
     if "when required" in h or h in ("required", "required?", "mandatory", "optional", "required or optional",
                                      "requirement", "requirements", "requirement level") or (
         "required" in h and h.endswith("?")
@@ -195,6 +202,11 @@ def classify_column(header: str) -> Column:
     if cloud and len(h.split()) <= 6:
         return Column(CLOUD_HOSTS, cloud=cloud)
     return Column(IGNORE)
+
+
+_MARK_HEADER = re.compile(r"(?:inbound|outbound|incoming|outgoing|ingress|egress)(?:\s+(?:traffic|connections?|access|rules?))?")
+_MARKED = re.compile(r"^\s*(?:[✓✔✅☑]|(?:x|yes|y|required|open|opened|allow(?:ed)?|enabled?|needed)\b)", re.I)
+_DENIED = re.compile(r"^\s*(?:deny|denied|block(?:ed)?|drop)\b", re.I)
 
 
 def _single_direction(text: str) -> str | None:
@@ -276,6 +288,47 @@ def _roles(table: Table) -> list[Column]:
                 cols[i] = Column(PROTOCOL)
                 break
     return cols
+
+
+def _transposed(table: Table) -> Table | None:
+    """A "Setting | Value" table describing one rule a row per field ("Destination | `host`",
+    "Destination port | 1433", "Protocol | TCP"), as the one-row table it stands for; ``None`` for
+    any other table."""
+    if len(table.columns) != 2 or len(table.rows) < 2 or any(len(row) < 2 for row in table.rows):
+        return None
+    if any(c.role in PARTY_ROLES or c.role in _PORT_ROLES for c in (classify_column(h) for h in table.columns)):
+        return None
+    roles = [classify_column(row[0].text).role for row in table.rows]
+    if not (set(roles) & (PARTY_ROLES - {MACHINE})) or not (set(roles) & (_PORT_ROLES | {PROTOCOL})):
+        return None
+    if len([r for r in roles if r != IGNORE]) < 2 or len(set(roles) - {IGNORE}) != len([r for r in roles if r != IGNORE]):
+        return None  # (a field named twice: a list of settings, not one rule)
+    return Table(headings=list(table.headings), tabs=list(table.tabs), lead_in=table.lead_in,
+                 columns=[row[0].text for row in table.rows], rows=[[row[1] for row in table.rows]],
+                 line=table.line, kind=table.kind, source=table.source)
+
+
+def field_table_rules(text: str, labels: list[str], code: list[str], headings: list[str], tabs: list, lead_in: str | None
+                      ) -> list[Rule]:
+    """A block written as labelled fields ("Destination: `host` Port: 5671 Protocol: TCP", the
+    labels in bold) read as the one-row table it stands for; ``[]`` unless the labels name a party
+    and its ports or protocol."""
+    found = []
+    for label in dict.fromkeys(labels):
+        at = text.find(f"{label}:")
+        if at >= 0:
+            found.append((at, label))
+    found.sort()
+    if len(found) < 2:
+        return []
+    fields = [(label, text[at + len(label) + 1: found[k + 1][0] if k + 1 < len(found) else len(text)].strip())
+              for k, (at, label) in enumerate(found)]
+    table = Table(headings=list(headings), tabs=list(tabs), lead_in=lead_in, columns=[f[0] for f in fields],
+                  rows=[[Cell.from_items([v], code=[c for c in code if c in v]) for _, v in fields]])
+    roles = {c.role for c in _roles(table)}
+    if not (roles & (PARTY_ROLES - {MACHINE})) or not (roles & (_PORT_ROLES | {PROTOCOL})):
+        return []
+    return table_rules(table)
 
 
 def _looks_like_rule_columns(cols: list[Column]) -> bool:
@@ -784,6 +837,9 @@ def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
     ("(inbound)", "inbound traffic from") > "both" context. The table *shape* (a lone Source
     column) is applied later, and only to parties read from that side."""
     direction = direction_of(r.text(DIRECTION)) if r.has(DIRECTION) else None
+    if direction is None and r.has(DIRECTION_MARK):
+        marked = {r.cols[i].direction for i in r.by_role[DIRECTION_MARK] if _MARKED.match(r.cells[i].text)} - {None}
+        direction = marked.pop() if len(marked) == 1 else "both" if len(marked) == 2 else None
     if direction is None:
         direction = next((r.cols[i].direction for i in r.cells if r.cols[i].direction), None)
     if direction is None:
@@ -1103,6 +1159,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     """The rules of one row: one per party × protocol. Parties the table calls reserved, bypassed,
     examples or default routes go to ``set_aside`` as ``not-a-rule`` diagnostics instead."""
     r = _Row.of(row, cols)
+    if r.has(ACTION) and _DENIED.match(r.text(ACTION)):
+        return []  # a deny rule ("DenyAllInbound"): what the page blocks, not what to allow
     if r.has(MACHINE) and not (_PORT_ROLES & r.by_role.keys()) and not any(
             c.role in PARTY_ROLES - {MACHINE} for c in cols):
         return _machine_rules(r, ctx, index)
@@ -1223,6 +1281,7 @@ def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagno
     if table.kind == "list":
         rules = _list_rules(table, ctx, diagnostics)
     else:
+        table = _transposed(table) or table
         cols = _roles(table)
         if not _looks_like_rule_columns(cols):
             return []

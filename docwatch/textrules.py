@@ -56,7 +56,7 @@ from typing import Callable
 from docwatch.cli_rules import cli_rules, has_rule_command
 from docwatch.memo import memo
 from docwatch.model import Rule
-from docwatch.normalize import _context, _party_fields  # the table context rules, shared
+from docwatch.normalize import _context, _party_fields, field_table_rules  # the table context rules, shared
 from docwatch.normalize_values import (
     ANY_ADDRESS,
     TCP_AND_UDP,
@@ -990,6 +990,12 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         if parties:
             return _rules_for(parties, ctx.lead_ports, ctx, origin="code")
         return _labelled_code_rules(block, ctx)
+    if block.kind in ("list_item", "paragraph") and len(block.bold) >= 2 and not ctx.example:
+        fielded = field_table_rules(block.text, block.bold, block.code, block.headings, block.tabs, block.lead_in)
+        if fielded:  # "**Destination**: `host` **Port**: 5671 **Protocol**: TCP": one rule, field by field
+            for r in fielded:
+                r.origin = "list" if block.kind == "list_item" else "prose"
+            return fielded
     if block.kind == "list_item":
         if (tuple(block.headings), block.text) in listed or ctx.example:
             return []
