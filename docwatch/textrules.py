@@ -598,6 +598,7 @@ class SectionDefault:
     # no other such port)
     page_wide: bool = False
     direction: str | None = None
+    stand_ins: list[Rule] = field(default_factory=list)  # the any-address rules it made
 
 
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
@@ -620,7 +621,7 @@ def section_default(sentence: str, headings: list[str]) -> SectionDefault | None
                           direction=direction if direction in ("inbound", "outbound") else None)
 
 
-def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dict[tuple[str, ...], float]) -> None:
+def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dict[tuple[str, ...], float]) -> set[int]:
     """Give rules what the page's default statements say and they leave open (in place: these
     are the page's own unmerged rules). Roles keep their own silence; tags too, except a list of
     tags in a page-wide port statement's own section ("### Service tags: Allow these: - Storage …").
@@ -630,9 +631,12 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
     also for the sections after it inside the section enclosing it ("## Ports" speaks for the
     page, "### Ports" under "## Scenario: VS Code" only for that scenario). ``order``: each
     section's place on the page. A host takes a page-wide port only where the statements reaching
-    it agree (443 here and 1433 there for no party says nothing about a bare host after both)."""
+    it agree (443 here and 1433 there for no party says nothing about a bare host after both), and
+    its direction too when it has none. Returns the ids of the any-address rules made by page-wide
+    statements that gave their port to some host: those rules only stood in for the hosts."""
+    used: set[int] = set()
     if not defaults:
-        return
+        return used
     def own(d: SectionDefault, r: Rule) -> bool:
         return tuple(r.section[:len(d.section)]) == d.section
 
@@ -654,8 +658,11 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
             port_sets = {tuple(sorted(p for v in d.ports.values() for p in v)) for d in here}
             if len(port_sets) == 1:  # none reaching it, or disagreeing: the page says nothing
                 protocols = {k for d in here for k in d.ports} - {None}
+                directions = {d.direction for d in here} - {None}
                 r.ports = sort_ports(list(port_sets.pop()))
                 r.protocol = r.protocol or (protocols.pop() if len(protocols) == 1 else None)
+                r.direction = r.direction or (directions.pop() if len(directions) == 1 else None)
+                used.update(id(x) for d in here for x in d.stand_ins)
         for d in defaults:
             if d.page_wide or not reach[id(d)](r):
                 continue
@@ -666,6 +673,7 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
                 r.protocol = d.protocol  # (a page's principle covers a rule its table gives no port: one rule still)
             if d.direction and r.direction is None:
                 r.direction = d.direction
+    return used
 
 
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
@@ -732,6 +740,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     cloud = None if ctx.cloud else cloud_of_heading(sentence)  # "For Azure Government, allow …"
     for r in rules:
         r.cloud = r.cloud or cloud
+    if not parties and defaults and defaults[-1].page_wide and defaults[-1].ports is own:
+        defaults[-1].stand_ins = rules  # dropped once the statement gives its port to the page's hosts
     return rules
 
 
@@ -776,7 +786,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
-    apply_defaults([*(known or []), *rules], defaults, section_order(doc))
+    stood_in = apply_defaults([*(known or []), *rules], defaults, section_order(doc))
+    rules = [r for r in rules if id(r) not in stood_in]
     _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])
 

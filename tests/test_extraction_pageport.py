@@ -88,3 +88,18 @@ def test_lead_in_transport_port_and_a_negated_side_clause(form):
     not the one naming the direction."""
     ip = _by_party("pageport_split", form)["198.51.100.7"]
     assert [(r["ports"], r["protocol"], r["direction"]) for r in ip] == [(["3443"], "tcp", "inbound")]
+
+
+def test_statement_after_the_table_gives_port_and_direction(form):
+    """"Allow inbound TCP 443 from the address prefix of your region." after a table of prefixes:
+    the prefixes take its port, transport and direction, and the statement, having found its
+    parties, is no any-address rule."""
+    rules = _by_party("pageport_after", form)
+    for prefix in ("192.0.2.0/26", "198.51.100.64/26"):
+        assert [(r["ports"], r["protocol"], r["direction"]) for r in rules[prefix]] == [(["443"], "tcp", "inbound")]
+    assert "*" not in rules
+
+
+def test_a_used_page_port_is_no_any_address_rule(form):
+    rules = _by_party("pageport", form)
+    assert not any(r["ports"] == ["443"] for r in rules.get("*", []))

@@ -2,8 +2,8 @@
 (``synthetic_shape_refs.md``):
 
 * "… needs outbound TCP ports 9350 to 9354 to the hub" gives those ports to the page's one
-  ``<hub>`` host; with two ``<workspace>`` hosts, "to the workspace" names neither, and the port
-  stays an any-address rule;
+  ``<hub>`` host; with two ``<workspace>`` hosts, "to the workspace" names neither alone, and is
+  its section's port for its bare hosts;
 * a dotted code namespace (``Widget.HubClient``) is no host;
 * "use destination port 3389 instead of 22 in that rule" gives the section's port-22 rule 3389 too,
   and is no rule of its own;
@@ -34,9 +34,11 @@ def test_ports_sent_to_the_placeholder_host(rules):
     assert not any(r["endpoint"] == "*" and "9350-9354" in r["ports"] for r in rules)
 
 
-def test_an_ambiguous_reference_names_no_host(rules):
-    assert _ports(rules, "<workspace>.dev.widgetcloud.net") == [] == _ports(rules, "<workspace>.sql.widgetcloud.net")
-    assert any(r["endpoint"] == "*" and r["ports"] == ["1433"] for r in rules)
+def test_an_ambiguous_reference_is_the_sections_port(rules):
+    """Two ``<workspace>`` hosts: "to the workspace" names neither alone; the sentence is then the
+    port its section states for no party, which its bare hosts take."""
+    assert _ports(rules, "<workspace>.dev.widgetcloud.net") == ["1433"] == _ports(rules, "<workspace>.sql.widgetcloud.net")
+    assert not any(r["endpoint"] == "*" and r["ports"] == ["1433"] for r in rules)
 
 
 def test_a_code_namespace_is_no_host(rules):
