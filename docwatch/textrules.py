@@ -335,7 +335,7 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
     words; tags need :func:`_accept_tag`; file names (``setup.exe``) are not hosts."""
     spans = [c for c in code if c and c in text]
     plain = text
-    for c in spans:
+    for c in sorted(spans, key=len, reverse=True):  # (a short span, "`.net`", may sit inside a longer one)
         plain = plain.replace(c, " , ")
     found = parties_in_cell(Cell(code=spans), want_tags=False) if spans else []
     if _HOSTISH.search(plain):  # words only: no dotted name, no address, nothing to classify
@@ -599,6 +599,7 @@ class SectionDefault:
     page_wide: bool = False
     direction: str | None = None
     stand_ins: list[Rule] = field(default_factory=list)  # the any-address rules it made
+    local: bool = False  # it speaks for its own section only
 
 
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
@@ -646,7 +647,8 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
 
     empty = {id(d) for d in defaults if not d.page_wide
              and not any(own(d, r) and r.endpoint != ANY_ADDRESS for r in rules)}
-    reach = {id(d): (lambda r, d=d: own(d, r) or (d.page_wide or id(d) in empty) and later(d, r)) for d in defaults}
+    reach = {id(d): (lambda r, d=d: own(d, r) or (d.page_wide and not d.local or id(d) in empty) and later(d, r))
+             for d in defaults}
     wide = [d for d in defaults if d.page_wide]
     stated = {r.party.lower() for r in rules if r.ports}  # a restatement takes its ports from the rule it restates
     for r in rules:
@@ -732,7 +734,9 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         direction = None
     if (defaults is not None and not parties and own and cue and not example and block.kind != "list_item"
             and len(own) == 1 and not _PURPOSE.search(sentence, _first_digit(sentence)) and not _names_destination(sentence, block)):
-        defaults.append(SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction))
+        # "… over TCP port 1433 to the workspace": about something of its own section, not the page's
+        defaults.append(SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction,
+                                       local=_TO_THE.search(sentence) is not None))
     if not (parties or own and cue and not lead_in_of_next and not example):
         return []
     rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], (ports or implied_ports(sentence)) if parties else own, ctx,

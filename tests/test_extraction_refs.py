@@ -2,8 +2,8 @@
 (``synthetic_shape_refs.md``):
 
 * "… needs outbound TCP ports 9350 to 9354 to the hub" gives those ports to the page's one
-  ``<hub>`` host; with two ``<workspace>`` hosts, "to the workspace" names neither alone, and is
-  its section's port for its bare hosts;
+  ``<hub>`` host; with two ``<workspace>`` hosts, "to the workspace" names neither, speaks for
+  its own section only, and stays an any-address rule;
 * a dotted code namespace (``Widget.HubClient``) is no host;
 * "use destination port 3389 instead of 22 in that rule" gives the section's port-22 rule 3389 too,
   and is no rule of its own;
@@ -34,11 +34,12 @@ def test_ports_sent_to_the_placeholder_host(rules):
     assert not any(r["endpoint"] == "*" and "9350-9354" in r["ports"] for r in rules)
 
 
-def test_an_ambiguous_reference_is_the_sections_port(rules):
-    """Two ``<workspace>`` hosts: "to the workspace" names neither alone; the sentence is then the
-    port its section states for no party, which its bare hosts take."""
-    assert _ports(rules, "<workspace>.dev.widgetcloud.net") == ["1433"] == _ports(rules, "<workspace>.sql.widgetcloud.net")
-    assert not any(r["endpoint"] == "*" and r["ports"] == ["1433"] for r in rules)
+def test_an_ambiguous_reference_names_no_host(rules):
+    """Two ``<workspace>`` hosts: "to the workspace" names neither alone; the port, about its own
+    section's thing, reaches no later section's hosts (the bypass list's) and stays an any-address rule."""
+    assert _ports(rules, "<workspace>.dev.widgetcloud.net") == [] == _ports(rules, "<workspace>.sql.widgetcloud.net")
+    assert any(r["endpoint"] == "*" and r["ports"] == ["1433"] for r in rules)
+    assert _ports(rules, "portal.widgetcloud.net") == []
 
 
 def test_a_code_namespace_is_no_host(rules):
@@ -65,3 +66,12 @@ def test_bypass_entry_that_is_a_wildcard_suffix_is_no_rule(rules):
 def test_footnote_text_gives_no_any_address_rule(rules):
     assert _ports(rules, "*.devices.widgetcloud.net") == ["443", "5671", "8883"]
     assert not any(r["endpoint"] == "*" and r["section"][-1] == "Device endpoints" for r in rules)
+
+
+def test_a_short_code_span_inside_a_longer_one_cuts_nothing():
+    """"replace `.net` with `.us`: `*.blob.core.usgovcloudapi.net`": the host is read whole, never
+    as ``*.blob.core`` (the short spans cut out of it first)."""
+    from docwatch.textrules import text_parties
+
+    text = "For Azure Government, replace .net with .us: *.blob.core.usgovcloudapi.net."
+    assert text_parties(text, [".net", ".us", "*.blob.core.usgovcloudapi.net"]) == [("wildcard", "*.blob.core.usgovcloudapi.net")]
