@@ -479,8 +479,8 @@ def _required_of_context(text: str | None) -> bool | None:
     your project" → None (a condition or a different sense of the word).
     """
     t = clean_text(text or "").lower()
-    if not t:
-        return None
+    if not t or "required" not in t and "optional" not in t:
+        return None  # (both patterns below need one of the words: the conditional check alone gives None)
     if _SAYS_NOT_REQUIRED.search(t):
         return None if _REQUIRED_CONTEXT.search(_NOT_REQUIRED_WORDS.sub("", t)) else False
     if _CONDITIONAL.search(t):
