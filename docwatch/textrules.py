@@ -541,6 +541,10 @@ class SectionDefault:
 
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
     """A sentence stating the section's default port or transport, else ``None``."""
+    if sentence.isascii():  # the words the three openings need, at C speed (re.I folds some non-ASCII letters)
+        low = sentence.lower()
+        if "above" not in low and "unless" not in low and not low.startswith(("all", "by default")):
+            return None
     above = _ALL_ABOVE.search(sentence) is not None  # "Access to all of the URLs … listed above uses … 443"
     if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence) or above):
         return None
