@@ -593,9 +593,11 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
                                                             defaults=defaults)]
     if leads_code and sentence.endswith(":"):
         return []  # it introduces the commands of the code block below
-    if _NEG.search(sentence) and _NOT_BLOCKING.search(sentence):
+    negated = _NEG.search(sentence) is not None  # (asked again only when the sentence changed)
+    if negated and _NOT_BLOCKING.search(sentence):
         sentence = _NOT_BLOCKING.sub("allows", sentence)  # "isn't blocking outbound TCP … 443": a requirement
-    if _NEG.search(sentence):
+        negated = _NEG.search(sentence) is not None
+    if negated:
         # negated; a clause of it that is not ("As Relay doesn't support tags, use **AzureCloud**")
         # still states its requirement
         kept = [p for p in _COMMA_CLAUSE.split(sentence) if not _NEG.search(p)]
