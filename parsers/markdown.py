@@ -37,7 +37,7 @@ import logging
 import posixpath
 import re
 from dataclasses import dataclass, field
-from types import FunctionType
+from types import FunctionType, SimpleNamespace
 from typing import Any, Callable
 
 from markdown_it import MarkdownIt
@@ -92,13 +92,39 @@ def _fast_table_rule() -> Callable[..., bool]:
     return FunctionType(fn.__code__, {**vars(rule), "escapedSplit": split}, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
-_TABLE_RULE = _fast_table_rule()
+def _fast_normalize_link() -> Callable[[str], str]:
+    """markdown-it's ``normalizeLink`` with ``mdurl.encode`` (a Python loop over every character)
+    skipped for a URL made only of the characters it leaves as they are (letters, digits and its
+    default safe set; no ``%``): such a URL encodes to itself."""
+    import mdurl
+
+    module = importlib.import_module("markdown_it.common.normalize_url")
+    safe = frozenset(mdurl._encode.ASCII_LETTERS_AND_DIGITS + mdurl.ENCODE_DEFAULT_CHARS)
+
+    def encode(string: str, exclude: str = mdurl.ENCODE_DEFAULT_CHARS, *, keep_escaped: bool = True) -> str:
+        if exclude == mdurl.ENCODE_DEFAULT_CHARS and safe.issuperset(string):
+            return string
+        return mdurl.encode(string, exclude, keep_escaped=keep_escaped)
+
+    shim = SimpleNamespace(parse=mdurl.parse, format=mdurl.format, encode=encode)
+    fn = module.normalizeLink
+    return FunctionType(fn.__code__, {**vars(module), "mdurl": shim}, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+try:  # both lean on markdown-it's module internals: a version without them gets its stock rules
+    _TABLE_RULE: Callable[..., bool] | None = _fast_table_rule()
+    _NORMALIZE_LINK: Callable[[str], str] | None = _fast_normalize_link()
+except Exception:  # pragma: no cover - another markdown-it / mdurl layout
+    _TABLE_RULE = _NORMALIZE_LINK = None
 
 
 def _new_md() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
-    alt = next(r.alt for r in md.block.ruler.__rules__ if r.name == "table")
-    md.block.ruler.at("table", _TABLE_RULE, {"alt": list(alt)})
+    if _TABLE_RULE is not None:
+        alt = next(r.alt for r in md.block.ruler.__rules__ if r.name == "table")
+        md.block.ruler.at("table", _TABLE_RULE, {"alt": list(alt)})
+    if _NORMALIZE_LINK is not None:
+        md.normalizeLink = _NORMALIZE_LINK  # type: ignore[method-assign]
     return md
 
 
