@@ -111,11 +111,46 @@ def _fast_normalize_link() -> Callable[[str], str]:
     return FunctionType(fn.__code__, {**vars(module), "mdurl": shim}, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
-try:  # both lean on markdown-it's module internals: a version without them gets its stock rules
-    _TABLE_RULE: Callable[..., bool] | None = _fast_table_rule()
-    _NORMALIZE_LINK: Callable[[str], str] | None = _fast_normalize_link()
-except Exception:  # pragma: no cover - another markdown-it / mdurl layout
-    _TABLE_RULE = _NORMALIZE_LINK = None
+_PLAIN_DESTINATION = re.compile(r"[^\x00-\x20\x7f\\()]*")
+
+
+def _fast_link_helpers() -> Any:
+    """markdown-it's link helpers, ``parseLinkDestination`` (a Python loop over every character)
+    answered at C speed for the usual destination: not in ``<…>`` and holding no backslash or
+    parenthesis, it ends at the first space, control character or ``)``, as the loop finds."""
+    from markdown_it import helpers
+    from markdown_it.common.utils import unescapeAll
+
+    stock = helpers.parseLinkDestination
+
+    def parse_link_destination(string: str, pos: int, maximum: int) -> Any:
+        if pos >= maximum or string[pos] == "<":
+            return stock(string, pos, maximum)
+        end = _PLAIN_DESTINATION.match(string, pos, maximum).end()
+        if end < maximum and string[end] not in " )" and string[end] > " " and string[end] != "\x7f":
+            return stock(string, pos, maximum)  # a backslash or parenthesis: the loop's own rules
+        result = stock(string, pos, pos)  # the empty result (start == pos)
+        if end > pos:
+            result.str, result.pos, result.ok = unescapeAll(string[pos:end]), end, True
+        return result
+
+    return SimpleNamespace(**{**{k: getattr(helpers, k) for k in helpers.__all__},
+                              "parseLinkDestination": parse_link_destination})
+
+
+def _shim(build: Callable[[], Any]) -> Any:
+    """``build()``, or ``None`` (markdown-it's stock code) when it leans on internals this
+    markdown-it / mdurl version lays out otherwise."""
+    try:
+        return build()
+    except Exception:  # pragma: no cover - another markdown-it / mdurl layout
+        log.debug("markdown-it shim %s not applied", build.__name__, exc_info=True)
+        return None
+
+
+_TABLE_RULE = _shim(_fast_table_rule)
+_NORMALIZE_LINK = _shim(_fast_normalize_link)
+_LINK_HELPERS = _shim(_fast_link_helpers)
 
 
 def _new_md() -> MarkdownIt:
@@ -125,6 +160,8 @@ def _new_md() -> MarkdownIt:
         md.block.ruler.at("table", _TABLE_RULE, {"alt": list(alt)})
     if _NORMALIZE_LINK is not None:
         md.normalizeLink = _NORMALIZE_LINK  # type: ignore[method-assign]
+    if _LINK_HELPERS is not None:
+        md.helpers = _LINK_HELPERS
     return md
 
 
