@@ -36,6 +36,7 @@ import json
 import logging
 import posixpath
 import re
+from string import ascii_letters, digits
 from dataclasses import dataclass, field
 from types import FunctionType, SimpleNamespace
 from typing import Any, Callable
@@ -96,10 +97,9 @@ def _fast_normalize_link() -> Callable[[str], str]:
     """markdown-it's ``normalizeLink`` with ``mdurl.encode`` (a Python loop over every character)
     skipped for a URL made only of the characters it leaves as they are (letters, digits and its
     default safe set; no ``%``): such a URL encodes to itself."""
-    import mdurl
-
     module = importlib.import_module("markdown_it.common.normalize_url")
-    safe = frozenset(mdurl._encode.ASCII_LETTERS_AND_DIGITS + mdurl.ENCODE_DEFAULT_CHARS)
+    mdurl = module.mdurl  # markdown-it's own dependency, as it calls it (not one of ours)
+    safe = frozenset(ascii_letters + digits + mdurl.ENCODE_DEFAULT_CHARS)
 
     def encode(string: str, exclude: str = mdurl.ENCODE_DEFAULT_CHARS, *, keep_escaped: bool = True) -> str:
         if exclude == mdurl.ENCODE_DEFAULT_CHARS and safe.issuperset(string):
