@@ -127,8 +127,11 @@ def _tag_tokens(text: str, code: list[str], *, whole_cells: bool = False) -> Ite
     if not _tagish(text):
         return
     for m in _TAG_TOKEN.finditer(text):
-        if _CAMEL.match(m.group(0)):
-            tag = canonical_tag(m.group(0))
+        word = m.group(0)
+        if "." not in word and word[1:].islower():
+            continue  # "Azure", "Storage": a capital then lower-case only, which _CAMEL never matches
+        if _CAMEL.match(word):
+            tag = canonical_tag(word)
             if tag:
                 yield tag
 

@@ -100,15 +100,20 @@ def deadlines_in(sentence: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def _has_year(text: str) -> bool:
+    """``_YEAR`` found in ``text``; a year holds "19" or "20", found at C speed (most cells hold neither)."""
+    return ("20" in text or "19" in text) and _YEAR.search(text) is not None
+
+
 def _texts(doc: Document):
     """(text, code spans, headings, line, source) of every block and table cell that has a year."""
     for b in doc.blocks:
-        if b.kind != "code" and _YEAR.search(b.text):
+        if b.kind != "code" and _has_year(b.text):
             yield b.text, b.code, b.headings, b.line, b.source
     for t in doc.tables:
         for row in t.rows:
             for c in row:
-                if _YEAR.search(c.text):
+                if _has_year(c.text):
                     yield c.text, c.code, t.headings, t.line, t.source
 
 

@@ -551,8 +551,8 @@ def _required_of_context(text: str | None) -> bool | None:
     your project" → None (a condition or a different sense of the word).
     """
     t = clean_text(text or "").lower()
-    if not t:
-        return None
+    if not t or "required" not in t and "optional" not in t:
+        return None  # (both patterns below need one of the words: the conditional check alone gives None)
     if _SAYS_NOT_REQUIRED.search(t):
         return None if _REQUIRED_CONTEXT.search(_NOT_REQUIRED_WORDS.sub("", t)) else False
     if _CONDITIONAL.search(t):
@@ -1075,7 +1075,8 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
         return None
     if _CONTOSO.search(value):
         return "example domain (fictitious company name)"
-    if (_EXAMPLE_HOST.search(value) or documentation_address(value)) and (ctx.example or _EXAMPLE_ITEM.search(cell_text)):
+    # the page's word for it first: parsing the value as an address (documentation_address) is the dear test
+    if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(value)):
         return "example address (the page calls it an example)"
     return None
 

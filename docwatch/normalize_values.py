@@ -74,7 +74,13 @@ class Folded:
         if not text.isascii():
             return self._ci.search(text, *args)
         low = text.lower()
-        return None if self._hopeless(low) else self._cs.search(low, *args)
+        if self._needles:  # _hopeless, inlined: this runs for every pattern on every sentence
+            for needle in self._needles:
+                if needle in low:
+                    break
+            else:
+                return None
+        return self._cs.search(low, *args)
 
     def match(self, text: str, *args: int):
         return self._cs.match(text.lower(), *args) if text.isascii() else self._ci.match(text, *args)
@@ -167,6 +173,8 @@ def port_sort_key(port: str) -> tuple[int, int, str]:
 
 
 def sort_ports(ports) -> list[str]:
+    if type(ports) is list and len(ports) < 2:
+        return list(ports)  # nothing to order or deduplicate (most rules)
     return sorted(set(ports), key=port_sort_key)
 
 
@@ -695,11 +703,26 @@ _CLOUD_IDS = {
 }
 
 
+_CLOUD_NEEDLES = ("gov", "fairfax", "dod", "china", "vianet", "mooncake", "public", "global", "commercial", "cloud")
+
+
+def _names_no_cloud(t: str) -> bool:
+    """ASCII text holding none of the words every cloud pattern (labels and headings) needs: no
+    cloud, known without running them (most headings and cells)."""
+    if not t.isascii():
+        return False  # re.I matches some non-ASCII letters that lower() does not fold
+    low = t.lower()
+    for needle in _CLOUD_NEEDLES:
+        if needle in low:
+            return False
+    return True
+
+
 @memo
 def cloud_of_label(label: str | None) -> str | None:
     """Cloud named by a tab label, column value or cell prefix; ``None`` unless exactly one cloud."""
     t = clean_text(label or "")
-    if not t:
+    if not t or _names_no_cloud(t):
         return None
     found = {cloud for cloud, rx in _CLOUD_PATTERNS if rx.search(t)}
     return found.pop() if len(found) == 1 else None
@@ -716,6 +739,8 @@ def cloud_of_tab(label: str | None, tab_id: str | None) -> str | None:
 def cloud_of_heading(heading: str) -> str | None:
     """Only headings that name one specific cloud ("Azure US Government required rules")."""
     t = clean_text(heading)
+    if _names_no_cloud(t):
+        return None
     found = set()
     if _HEAD_USGOV.search(t):
         found.add("usgov")
@@ -734,8 +759,9 @@ def direction_of(text: str | None) -> str | None:
         return None
     if _BOTH_WAYS.fullmatch(t):
         return "both"
-    inbound = _INBOUND.search(t) is not None
-    outbound = _OUTBOUND.search(t) is not None
+    # (the words first, at C speed: most text names no direction)
+    inbound = ("inbound" in t or "incoming" in t or "ingress" in t) and _INBOUND.search(t) is not None
+    outbound = ("outbound" in t or "outgoing" in t or "egress" in t) and _OUTBOUND.search(t) is not None
     if inbound and outbound:
         return "both"
     if inbound:

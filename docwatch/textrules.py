@@ -604,6 +604,11 @@ class SectionDefault:
 
 def section_default(sentence: str, headings: list[str]) -> SectionDefault | None:
     """A sentence stating the section's default port or transport, else ``None``."""
+    if sentence.isascii():  # the words the four openings need, at C speed (re.I folds some non-ASCII letters)
+        low = sentence.lower()
+        if ("above" not in low and "unless" not in low and not low.startswith(("all", "by default"))
+                and " all " not in low):
+            return None
     above = _ALL_ABOVE.search(sentence) is not None  # "Access to all of the URLs … listed above uses … 443"
     if not (_DEFAULT_OPENING.search(sentence) or _OTHERWISE.search(sentence) or above
             or _ALL_IN_TABLE.search(sentence)):  # "The protocol for all items in this table is TCP."
@@ -703,9 +708,11 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         found = _sentence_rules(kept, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                 list_context=list_context, leads_code=leads_code)
         return [r for r in found if r.endpoint != ANY_ADDRESS]
-    if _NEG.search(sentence) and _NOT_BLOCKING.search(sentence):
+    negated = _NEG.search(sentence) is not None  # (asked again only when the sentence changed)
+    if negated and _NOT_BLOCKING.search(sentence):
         sentence = _NOT_BLOCKING.sub("allows", sentence)  # "isn't blocking outbound TCP … 443": a requirement
-    if _NEG.search(sentence):
+        negated = _NEG.search(sentence) is not None
+    if negated:
         # negated; a clause of it that is not ("As Relay doesn't support tags, use **AzureCloud**")
         # still states its requirement
         kept = [p for p in _COMMA_CLAUSE.split(sentence) if not _NEG.search(p)]

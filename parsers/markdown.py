@@ -31,11 +31,14 @@ and the tables found so far are returned.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import posixpath
 import re
+from string import ascii_letters, digits
 from dataclasses import dataclass, field
+from types import FunctionType, SimpleNamespace
 from typing import Any, Callable
 
 from markdown_it import MarkdownIt
@@ -77,8 +80,89 @@ def _track_fence(text: str, fence: str | None) -> tuple[str | None, bool]:
     return (None if mark.startswith(fence) else fence), True
 
 
+def _fast_table_rule() -> Callable[..., bool]:
+    """markdown-it's own table rule, its ``escapedSplit`` (a Python loop over every character of
+    every row) answered by ``str.split`` for a row with no backslash: with no escape the loop
+    splits on every pipe, so the tokens are the same."""
+    rule = importlib.import_module("markdown_it.rules_block.table")  # the module (the package exports the function)
+
+    def split(string: str) -> list[str]:
+        return string.split("|") if "\\" not in string else rule.escapedSplit(string)
+
+    fn = rule.table
+    return FunctionType(fn.__code__, {**vars(rule), "escapedSplit": split}, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def _fast_normalize_link() -> Callable[[str], str]:
+    """markdown-it's ``normalizeLink`` with ``mdurl.encode`` (a Python loop over every character)
+    skipped for a URL made only of the characters it leaves as they are (letters, digits and its
+    default safe set; no ``%``): such a URL encodes to itself."""
+    module = importlib.import_module("markdown_it.common.normalize_url")
+    mdurl = module.mdurl  # markdown-it's own dependency, as it calls it (not one of ours)
+    safe = frozenset(ascii_letters + digits + mdurl.ENCODE_DEFAULT_CHARS)
+
+    def encode(string: str, exclude: str = mdurl.ENCODE_DEFAULT_CHARS, *, keep_escaped: bool = True) -> str:
+        if exclude == mdurl.ENCODE_DEFAULT_CHARS and safe.issuperset(string):
+            return string
+        return mdurl.encode(string, exclude, keep_escaped=keep_escaped)
+
+    shim = SimpleNamespace(parse=mdurl.parse, format=mdurl.format, encode=encode)
+    fn = module.normalizeLink
+    return FunctionType(fn.__code__, {**vars(module), "mdurl": shim}, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+_PLAIN_DESTINATION = re.compile(r"[^\x00-\x20\x7f\\()]*")
+
+
+def _fast_link_helpers() -> Any:
+    """markdown-it's link helpers, ``parseLinkDestination`` (a Python loop over every character)
+    answered at C speed for the usual destination: not in ``<…>`` and holding no backslash or
+    parenthesis, it ends at the first space, control character or ``)``, as the loop finds."""
+    from markdown_it import helpers
+    from markdown_it.common.utils import unescapeAll
+
+    stock = helpers.parseLinkDestination
+
+    def parse_link_destination(string: str, pos: int, maximum: int) -> Any:
+        if pos >= maximum or string[pos] == "<":
+            return stock(string, pos, maximum)
+        end = _PLAIN_DESTINATION.match(string, pos, maximum).end()
+        if end < maximum and string[end] not in " )" and string[end] > " " and string[end] != "\x7f":
+            return stock(string, pos, maximum)  # a backslash or parenthesis: the loop's own rules
+        result = stock(string, pos, pos)  # the empty result (start == pos)
+        if end > pos:
+            result.str, result.pos, result.ok = unescapeAll(string[pos:end]), end, True
+        return result
+
+    return SimpleNamespace(**{**{k: getattr(helpers, k) for k in helpers.__all__},
+                              "parseLinkDestination": parse_link_destination})
+
+
+def _shim(build: Callable[[], Any]) -> Any:
+    """``build()``, or ``None`` (markdown-it's stock code) when it leans on internals this
+    markdown-it / mdurl version lays out otherwise."""
+    try:
+        return build()
+    except Exception:  # pragma: no cover - another markdown-it / mdurl layout
+        log.debug("markdown-it shim %s not applied", build.__name__, exc_info=True)
+        return None
+
+
+_TABLE_RULE = _shim(_fast_table_rule)
+_NORMALIZE_LINK = _shim(_fast_normalize_link)
+_LINK_HELPERS = _shim(_fast_link_helpers)
+
+
 def _new_md() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable("table")
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    if _TABLE_RULE is not None:
+        alt = next(r.alt for r in md.block.ruler.__rules__ if r.name == "table")
+        md.block.ruler.at("table", _TABLE_RULE, {"alt": list(alt)})
+    if _NORMALIZE_LINK is not None:
+        md.normalizeLink = _NORMALIZE_LINK  # type: ignore[method-assign]
+    if _LINK_HELPERS is not None:
+        md.helpers = _LINK_HELPERS
+    return md
 
 
 # Built once (``parse``/``parseInline`` keep no state on the instance between calls):
