@@ -700,6 +700,9 @@ _CLOUD_IDS = {
     "azure-us-government": "usgov", "us-gov": "usgov", "fairfax": "usgov", "azuregov": "usgov",
     "china": "china", "azure-china": "china", "mooncake": "china", "21vianet": "china", "azure-21vianet": "china",
     "azurechina": "china",
+    # Microsoft 365 instances, as their endpoint pages name their tabs
+    "worldwide": "public", "m365-worldwide": "public", "usgov-gcchigh": "usgov", "gcc-high": "usgov", "gcchigh": "usgov",
+    "usgov-dod": "usgov", "dod": "usgov",
 }
 
 
@@ -732,6 +735,9 @@ def cloud_of_tab(label: str | None, tab_id: str | None) -> str | None:
     tid = (tab_id or "").split("/")[0].strip().lower()
     if tid in _CLOUD_IDS:
         return _CLOUD_IDS[tid]
+    named = (label or "").strip().lower().replace(" ", "-")
+    if named in _CLOUD_IDS:  # a tab labelled "Worldwide" or "GCC High"
+        return _CLOUD_IDS[named]
     return cloud_of_label(label)
 
 

@@ -357,7 +357,7 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             continue  # a file name; "any"/the default route is not a party named in prose
         if kind == "url" and _RESOURCE_PATH.match(value):
             continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
-        if kind in ("fqdn", "wildcard") and zone_named:
+        if kind in ("fqdn", "wildcard", "template") and zone_named:
             continue  # "the zone name must end with `postgres.database.azure.com`": a DNS zone, not a destination
         if _internal(kind, value):
             continue  # localhost, 127.0.0.1, kubernetes.default.svc: the machine or cluster itself (proxy bypass lists)
@@ -556,6 +556,7 @@ _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?
                               r"communications?|these|them|items|rows|entries|rules)\b", re.I)
 _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
+_WHAT_FOLLOWS = re.compile(r"\b(?:below|the\s+following|listed|in\s+this\s+(?:article|page))\b", re.I)
 _ALL_IN_TABLE = re.compile(r"\ball\b[^.]*\b(?:in|of|on)\s+(?:this|the\s+following|the|these)\s+(?:table|list)s?\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
 
@@ -744,6 +745,11 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         # "… over TCP port 1433 to the workspace": about something of its own section, not the page's
         defaults.append(SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction,
                                        local=_TO_THE.search(sentence) is not None))
+    if (defaults is not None and not parties and not own and direction in ("inbound", "outbound") and cue
+            and not example and _WHAT_FOLLOWS.search(sentence)):
+        # "Microsoft 365 needs outbound connections … to the endpoints below.": the direction of
+        # the section's rules that state none
+        defaults.append(SectionDefault(tuple(block.headings), {}, None, direction=direction))
     if not (parties or own and cue and not lead_in_of_next and not example):
         return []
     rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], (ports or implied_ports(sentence)) if parties else own, ctx,

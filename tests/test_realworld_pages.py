@@ -68,11 +68,8 @@ _MISSED = {
     "load_testing_vnet": "NSG rule given as portal form fields in a numbered list ('**Source service tag**: BatchNodeManagement', "
                          "'**Destination port ranges**: 29876-29877', '**Protocol**: TCP') gives no rule; 'Repeat ... with **Source "
                          "service tag** set to *X* and **Destination port ranges** set to *8080*' gives X without ports",
-    "m365_teams_exchange_endpoints": "a 'Worldwide' tab (Microsoft 365 instance) is not read as the public cloud; 'ID | Category | ER "
-                                     "| Addresses | Ports' rows whose Ports cell is only '**UDP:** 3478, ...' get no direction "
-                                     "although the page's lead-in says outbound; the endpoints web-service URL in the intro made a rule",
-    "sql_vm_backup_network": "a private DNS zone name ('through the private DNS zone `privatelink.<geo>.backup.windowsazure.com`') "
-                             "made a rule",
+    "m365_teams_exchange_endpoints": "the endpoints web-service URL in the intro ('The same data is published by the web service "
+                                     "at `https://endpoints.office.com/…`') made a rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
