@@ -278,7 +278,11 @@ def _roles(table: Table) -> list[Column]:
     """Column roles from headers, then from content (:func:`_roles_by_content`); a column whose
     every cell is a protocol word is the protocol column whatever its header says ("Service: TCP"
     in Azure Stack HCI port tables)."""
-    cols = _roles_by_content(table, [classify_column(c) for c in table.columns])
+    cols = [classify_column(c) for c in table.columns]
+    heads = [_header(c) for c in table.columns]
+    if "client" in heads and "server" in heads:  # "Data flow | Client | Server | Protocol/Port": who calls whom
+        cols = [Column(SOURCE) if h == "client" else Column(DEST) if h == "server" else c for h, c in zip(heads, cols)]
+    cols = _roles_by_content(table, cols)
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
         for i, c in enumerate(cols):
             if c.role not in (IGNORE, PURPOSE) or _PORTS_HEADER.search(_header(table.columns[i])):

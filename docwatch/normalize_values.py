@@ -110,12 +110,12 @@ _PROTO_WORDS = {
     "amqps": "tcp", "ssh": "tcp", "sftp": "tcp", "ftp": "tcp", "ftps": "tcp", "rdp": "tcp",
     "ldap": "tcp", "ldaps": "tcp", "smtp": "tcp", "smtps": "tcp", "imap": "tcp", "winrm": "tcp",
     "mqtt": "tcp", "mqtts": "tcp", "wss": "tcp", "websocket": "tcp", "websockets": "tcp",
-    "tls": "tcp", "grpc": "tcp", "iscsi": "tcp", "kerberos": "any", "snmp": "udp", "dhcp": "udp",
+    "tls": "tcp", "tcp-tls": "tcp", "grpc": "tcp", "iscsi": "tcp", "kerberos": "any", "snmp": "udp", "dhcp": "udp",
     "tftp": "udp", "stun": "udp", "ike": "udp",
 }
 # "TCP: 80, 443", "UDP: 5831", "HTTPS:443", "ANY: 443", "TCP/UDP: 53"
 _PROTO_PREFIX = re.compile(
-    r"^\s*(tcp\s*(?:/|&|,|and)\s*udp|udp\s*(?:/|&|,|and)\s*tcp|tcp|udp|any|https?|all)\s*(?:[:=]\s*|/\s*(?=[\d*])|\s(?=\s*\d))", re.I)
+    r"^\s*(tcp\s*(?:/|&|,|and)\s*udp|udp\s*(?:/|&|,|and)\s*tcp|tcp-tls|tcp|udp|any|https?|tls|all)\s*(?:[:=]\s*|/\s*(?=[\d*])|\s(?=\s*\d))", re.I)
 # "443 (TCP)", "443 (HTTPS)", "443/TCP", "123 UDP": a protocol written after the port
 _PROTO_SUFFIX = re.compile(r"\(\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|https?)\s*\)|(?<=\d)\s*[/ ]\s*(tcp|udp)\s*$", re.I)
 _RANGE = re.compile(r"(\d{1,5})\s*(?:-|–|—|to|through)\s*(\d{1,5})")

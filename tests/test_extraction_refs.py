@@ -11,7 +11,8 @@
   unless you opt out, read despite the negated condition;
 * a proxy-bypass entry that is the suffix of the page's wildcard host (``agent.widgetcloud.net``
   beside ``*.agent.widgetcloud.net``) is set aside; other public hosts in it stay rules;
-* a footnote's text ("¹Open port 8883 for MQTT …") speaks of the marked row: no any-address rule.
+* a footnote's text ("¹Open port 8883 for MQTT …") speaks of the marked row: no any-address rule;
+* "Client | Server" columns are a flow's source and destination; "TCP-TLS 10140-10155" is tcp.
 """
 from __future__ import annotations
 
@@ -75,3 +76,8 @@ def test_a_short_code_span_inside_a_longer_one_cuts_nothing():
 
     text = "For Azure Government, replace .net with .us: *.blob.core.usgovcloudapi.net."
     assert text_parties(text, [".net", ".us", "*.blob.core.usgovcloudapi.net"]) == [("wildcard", "*.blob.core.usgovcloudapi.net")]
+
+
+def test_client_and_server_columns(rules):
+    flow = [r for r in rules if r["source"] == "Connection point"]
+    assert [(r["destination"], r["ports"], r["protocol"]) for r in flow] == [("Widget service", ["10140-10155"], "tcp")]

@@ -54,9 +54,6 @@ _MISSED = {
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
     "cassandra_mi_network": "a 'Port | Use' table with no address column whose lead-in says the ports are used 'only inside the "
                             "virtual network' gives no rule",
-    "configmgr_cmg_ports": "'Data flow | Client | Server | Protocol/Port' table: the Client and Server columns are not read as "
-                           "source and destination (roles get direction both), 'TCP-TLS 10140-10155' gets no protocol; per-instance "
-                           "ports in the numbered notes make '*' rules",
     "defender_identity_sensor": "example host introduced by 'For example, the workspace *contoso-corp* uses `...`' (and its "
                                 "Test-NetConnection) made a rule",
     "entra_domain_services_nsg": "legacy source IPs in a nested bullet under the section 'Port 5986 - ...' ('restrict inbound "
