@@ -111,7 +111,10 @@ def _peak_mb() -> float:
             "    for f in _public_files():\n"
             "        ingest_tag_file(cat, parse_tag_file(gzip.decompress(f.read_bytes()), name=f.name))\n"
             "    cat.close()\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child forked from the
+            # benchmark process would report the parent's peak (the 1M-version catalog bench's)
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+            "print(int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     return float(out.stdout.strip().splitlines()[-1])
