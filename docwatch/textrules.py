@@ -660,6 +660,10 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
     for r in rules:
         if r.endpoint_kind == "role" or r.endpoint == ANY_ADDRESS:
             continue
+        for d in defaults:  # the section's own port first ("### Port 5986 - management …")
+            if not d.page_wide and d.ports and not r.ports and r.endpoint and len(d.ports) == 1 and reach[id(d)](r):
+                (proto, plist), = d.ports.items()
+                r.ports, r.protocol = sort_ports(plist), r.protocol or proto
         if not r.ports and r.party.lower() not in stated:
             here = [d for d in wide if reach[id(d)](r) and (r.endpoint or r.origin == "list" and own(d, r))
                     and not (r.direction and d.direction and r.direction != d.direction)]
@@ -674,9 +678,6 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
         for d in defaults:
             if d.page_wide or not reach[id(d)](r):
                 continue
-            if d.ports and not r.ports and r.endpoint and len(d.ports) == 1:
-                (proto, plist), = d.ports.items()
-                r.ports, r.protocol = sort_ports(plist), r.protocol or proto
             if d.protocol and r.protocol is None and (r.ports or not d.page_wide and id(d) in empty):
                 r.protocol = d.protocol  # (a page's principle covers a rule its table gives no port: one rule still)
             if d.direction and r.direction is None:
@@ -803,6 +804,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
+    defaults += heading_defaults(doc)
     stood_in = apply_defaults([*(known or []), *rules], defaults, section_order(doc))
     rules = [r for r in rules if id(r) not in stood_in]
     _apply_swaps([*(known or []), *rules], swaps)
@@ -871,6 +873,23 @@ def _placeholder_party(sentence: str, templates: dict[str, list[str]]) -> list[t
         if len(hosts) == 1:
             return [("template", hosts[0])]
     return []
+
+
+_HEADING_PORT = re.compile(r"^(?:(tcp|udp)\s+)?ports?\s+(\d{1,5}(?:\s*(?:-|–|,|/|and)\s*\d{1,5})*)\b(?!\.\d)", re.I)
+
+
+def heading_defaults(doc: Document) -> list[SectionDefault]:
+    """A section whose heading names its port ("Port 5986 - management using PowerShell
+    remoting", "TCP port 3389"): the port of its bare hosts and addresses."""
+    out: dict[tuple[str, ...], SectionDefault] = {}
+    for item in [*doc.blocks, *doc.tables]:
+        key = tuple(item.headings)
+        m = _HEADING_PORT.match(key[-1]) if key and key not in out else None
+        if m:
+            ports = ports_in(m.group(2))
+            if ports:
+                out[key] = SectionDefault(key, {(m.group(1) or "").lower() or None: ports}, None)
+    return list(out.values())
 
 
 def section_order(doc: Document) -> dict[tuple[str, ...], float]:

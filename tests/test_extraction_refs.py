@@ -12,7 +12,8 @@
 * a proxy-bypass entry that is the suffix of the page's wildcard host (``agent.widgetcloud.net``
   beside ``*.agent.widgetcloud.net``) is set aside; other public hosts in it stay rules;
 * a footnote's text ("¹Open port 8883 for MQTT …") speaks of the marked row: no any-address rule;
-* "Client | Server" columns are a flow's source and destination; "TCP-TLS 10140-10155" is tcp.
+* "Client | Server" columns are a flow's source and destination; "TCP-TLS 10140-10155" is tcp;
+* a heading naming its port ("Port 5986 - remote management") is the port of its bare addresses.
 """
 from __future__ import annotations
 
@@ -81,3 +82,8 @@ def test_a_short_code_span_inside_a_longer_one_cuts_nothing():
 def test_client_and_server_columns(rules):
     flow = [r for r in rules if r["source"] == "Connection point"]
     assert [(r["destination"], r["ports"], r["protocol"]) for r in flow] == [("Widget service", ["10140-10155"], "tcp")]
+
+
+def test_heading_port(rules):
+    for ip in ("198.51.100.20", "198.51.100.21"):
+        assert [(r["ports"], r["direction"]) for r in rules if r["endpoint"] == ip] == [(["5986"], "inbound")]

@@ -56,9 +56,6 @@ _MISSED = {
                             "virtual network' gives no rule",
     "defender_identity_sensor": "example host introduced by 'For example, the workspace *contoso-corp* uses `...`' (and its "
                                 "Test-NetConnection) made a rule",
-    "entra_domain_services_nsg": "legacy source IPs in a nested bullet under the section 'Port 5986 - ...' ('restrict inbound "
-                                 "access to this port to these source IP addresses') get port 636 from an earlier secure LDAP "
-                                 "sentence, not 5986; that WARNING-box sentence ('add a rule for TCP port 636') makes a '*' rule",
     "hpc_cache_network": "'Protocol | Port | Service' table of TCP/UDP ports 'on your storage system' makes '*' rules (direction "
                          "both), not a storage-system role; CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
