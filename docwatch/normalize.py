@@ -1009,7 +1009,11 @@ def _side_of(r: _Row, role: str) -> _Side:
     """A side from its first column that says something: "Source IP addresses | Source service tag"
     rows fill one of the two and write N/A in the other."""
     cols = r.by_role.get(role, [])
-    i = next((i for i in cols if r.cells[i].text.strip().lower() not in _EMPTY_SIDE), cols[0] if cols else None)
+    said = [i for i in cols if r.cells[i].text.strip().lower() not in _EMPTY_SIDE]
+    if len(said) > 1:  # "Source: Service Tag | Source service tag: X": the column that names a party
+        sides = [_side(r.cells[i], tagged=r.cols[i].tagged) for i in said]
+        return next((x for x in sides if x.parties), sides[0])
+    i = said[0] if said else cols[0] if cols else None
     return _side(r.cells[i], tagged=r.cols[i].tagged) if i is not None else _Side()
 
 
@@ -1109,6 +1113,13 @@ def _side_parties(r: _Row, sides: tuple[_Side, _Side], direction: str | None, he
         side_ports = (role.ports or next(x.ports for x in sides if x is not role)) if role else []
     if direction is None and picked and r.has(SOURCE) != r.has(DEST) and not r.has(PAIR):
         direction = "inbound" if r.has(SOURCE) else "outbound"  # the lone side is the remote one
+    elif direction is None and picked and r.has(SOURCE) and r.has(DEST):
+        # "Source: BatchNodeManagement | Destination: Any": traffic from the named party in
+        src, dst = sides
+        if src.rank == 3 and dst.rank <= 2:
+            direction = "inbound"
+        elif dst.rank == 3 and src.rank <= 2:
+            direction = "outbound"
     return picked, side_ports, direction
 
 

@@ -790,7 +790,11 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
     swaps: list[tuple[tuple[str, ...], str, str]] = []
     marks = {f for t in doc.tables for row in t.rows for c in row for f in c.footnotes}
+    fielded, consumed = _field_runs(doc)
+    rules += fielded
     for block in doc.blocks:
+        if id(block) in consumed:
+            continue
         if block.kind != "code" and _digit_in(block.text):
             swaps += [(tuple(block.headings), *pair) for pair in port_swaps(block.text)]
         if (block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text)
@@ -815,6 +819,36 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
 # 22 with 3389": the other port a rule of the section may take, never a rule of its own
 _SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+instead\s+of\s+(?:port\s+)?(\d{1,5})\b|"
                    r"\breplace\s+port\s+(\d{1,5})\s+with\s+(?:port\s+)?(\d{1,5})\b", re.I)
+
+
+def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
+    """Consecutive list items each giving one labelled field of a rule (a portal's form: "-
+    **Source service tag**: X", "- **Destination port ranges**: 29876-29877", "- **Protocol**:
+    TCP"), read together as that one rule; returns the rules and the ids of the items read."""
+    rules: list[Rule] = []
+    consumed: set[int] = set()
+    run: list[Block] = []
+
+    def flush() -> None:
+        if len(run) >= 2:
+            text = " ".join(b.text for b in run)
+            found = field_table_rules(text, [b.bold[0] for b in run], [c for b in run for c in b.code],
+                                      run[0].headings, run[0].tabs, run[0].lead_in)
+            for r in found:
+                r.origin = "list"
+            if found:
+                rules.extend(found)
+                consumed.update(id(b) for b in run)
+        run.clear()
+
+    for b in doc.blocks:
+        one_field = b.kind == "list_item" and len(b.bold) == 1 and b.text.startswith(f"{b.bold[0]}:")
+        if not one_field or run and (b.headings, b.lead_in, b.depth) != (run[0].headings, run[0].lead_in, run[0].depth):
+            flush()
+        if one_field:
+            run.append(b)
+    flush()
+    return rules, consumed
 
 
 _FOOTNOTE_START = re.compile(r"^\(?(\d{1,2})\)?\s*(?=[A-Z])")

@@ -5,7 +5,9 @@ rendered HTML (``synthetic_shape_fields.md``):
   when both are marked;
 * a list item of bold labelled fields ("**Destination**: … **Port**: … **Protocol**: …") and a
   "Setting | Value" table naming a rule's fields are each one rule; settings naming no party are none;
-* a row whose Action is Deny is what the page blocks, never a rule.
+* a row whose Action is Deny is what the page blocks, never a rule;
+* consecutive list items each giving one field (a portal form: "**Source service tag**: X",
+  "**Destination port ranges**: …") are one rule, inbound from the named source to Any.
 """
 from __future__ import annotations
 
@@ -40,5 +42,9 @@ def test_labelled_fields_and_settings_tables(rules):
 def test_deny_rows_are_no_rules(rules):
     assert "Internet" not in rules and "*" not in rules
     assert _facts(rules["GatewayManager"])[:2] == (["443"], "tcp")
-    assert sorted(rules) == ["GatewayManager", "mesh.widgetcloud.net", "push.widgetcloud.net", "relay.widgetcloud.net",
+    assert sorted(rules) == ["AzureCloud", "GatewayManager", "mesh.widgetcloud.net", "push.widgetcloud.net", "relay.widgetcloud.net",
                              "sql.widgetcloud.net", "telemetry.widgetcloud.net"]
+
+
+def test_portal_form_fields(rules):
+    assert _facts(rules["AzureCloud"]) == (["29876-29877"], "tcp", "inbound")

@@ -59,9 +59,8 @@ _MISSED = {
     "hpc_cache_network": "'Protocol | Port | Service' table of TCP/UDP ports 'on your storage system' makes '*' rules (direction "
                          "both), not a storage-system role; CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
-    "load_testing_vnet": "NSG rule given as portal form fields in a numbered list ('**Source service tag**: BatchNodeManagement', "
-                         "'**Destination port ranges**: 29876-29877', '**Protocol**: TCP') gives no rule; 'Repeat ... with **Source "
-                         "service tag** set to *X* and **Destination port ranges** set to *8080*' gives X without ports",
+    "load_testing_vnet": "'Repeat ... with **Source service tag** set to *X* and **Destination port ranges** set to *8080*' "
+                         "(a form rule restated with fields 'set to' values) gives X without ports",
     "m365_teams_exchange_endpoints": "the endpoints web-service URL in the intro ('The same data is published by the web service "
                                      "at `https://endpoints.office.com/…`') made a rule",
 }
