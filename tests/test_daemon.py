@@ -37,6 +37,15 @@ def _q(db: Path, sql: str):
         con.close()
 
 
+def _fetched(db: Path) -> int:
+    """Fetch-log rows so far; 0 while the daemon is still creating the catalog (the file exists
+    before its tables do)."""
+    try:
+        return len(_q(db, "SELECT 1 FROM fetch_log"))
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_sigterm_mid_cycle_then_resume(tmp_path, server):
     vs = corpus_versions("azure-monitor-network-access")
     for i in range(N_SOURCES):
@@ -84,8 +93,7 @@ def test_second_daemon_on_same_catalog_refuses(tmp_path, server):
         assert second.returncode == 1
         assert "already running" in err and str(first.pid) in err
         # the interval is 1.2 s: the first daemon keeps cycling (coalesced, one at a time)
-        wait_until(lambda: (tmp_path / "cat.db").exists() and
-              len(_q(tmp_path / "cat.db", "SELECT 1 FROM fetch_log")) >= 2 * N_SOURCES)
+        wait_until(lambda: (tmp_path / "cat.db").exists() and _fetched(tmp_path / "cat.db") >= 2 * N_SOURCES)
         status = subprocess.run([sys.executable, "-m", "docwatch.cli", "--config", str(config), "status"],
                                 cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
                                 capture_output=True, text=True, timeout=30)
