@@ -120,11 +120,11 @@ PATHOLOGICAL = {
     "lt-1MB": "<" * MB,
     "table-nesting-1MB": "<table>" * (MB // 7),
     "brackets-20KB": "[" * 20_000,  # markdown-it-py is quadratic here: 1 MB is timed in bench/
-    # more shapes that stress one code path each (200 KB: linear finishes in seconds)
-    "pipe-rows": "| a | b |\n" * 20_000,
-    "delimiter-mismatch": "| a |\n|---|---|\n" * 12_000,
-    "tab-headings": "# [A](#tab/a)\n" * 14_000,
-    "tab-closers": "---\n" * 50_000,
+    # more shapes that stress one code path each (100-200 KB: linear finishes in a second)
+    "pipe-rows": "| a | b |\n" * 10_000,
+    "delimiter-mismatch": "| a |\n|---|---|\n" * 6_000,
+    "tab-headings": "# [A](#tab/a)\n" * 7_000,
+    "tab-closers": "---\n" * 25_000,
     "includes": "[!INCLUDE [x](missing.md)]\n" * 7_000,
     "code-list": "* `x`\n" * 8_000,  # markdown-it-py's list rule costs seconds at 200 KB on its own
     "blockquotes": ">" * 200_000,
