@@ -56,7 +56,7 @@ from typing import Callable
 from docwatch.cli_rules import cli_rules, has_rule_command
 from docwatch.memo import memo
 from docwatch.model import Rule
-from docwatch.normalize import _context, _party_fields, field_table_rules  # the table context rules, shared
+from docwatch.normalize import _CONTOSO, _context, _party_fields, field_table_rules  # the table context rules, shared
 from docwatch.normalize_values import (
     ANY_ADDRESS,
     TCP_AND_UDP,
@@ -364,6 +364,8 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
                         or _IP_URL.match(value) or _EXAMPLE_DOMAIN.search(value)):
             continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
+        if kind != "tag" and _CONTOSO.search(value):
+            continue  # a fictitious company's domain ("contoso-corpsensorapi.atp.azure.com"): always an example
         if value.lower() not in seen:
             seen.add(value.lower())
             out.append((kind, value))
@@ -751,8 +753,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         # "Microsoft 365 needs outbound connections … to the endpoints below.": the direction of
         # the section's rules that state none
         defaults.append(SectionDefault(tuple(block.headings), {}, None, direction=direction))
-    if not (parties or own and cue and not lead_in_of_next and not example):
-        return []
+    if not (parties or own and cue and not lead_in_of_next and not example and not _EXAMPLE_PARTY.search(sentence)):
+        return []  # (a port for an example's host, "Test-NetConnection contoso-… -Port 443", is no any-address rule)
     rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], (ports or implied_ports(sentence)) if parties else own, ctx,
                        origin=origin, direction=direction)
     cloud = None if ctx.cloud else cloud_of_heading(sentence)  # "For Azure Government, allow …"

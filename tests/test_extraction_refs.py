@@ -13,7 +13,9 @@
   beside ``*.agent.widgetcloud.net``) is set aside; other public hosts in it stay rules;
 * a footnote's text ("¹Open port 8883 for MQTT …") speaks of the marked row: no any-address rule;
 * "Client | Server" columns are a flow's source and destination; "TCP-TLS 10140-10155" is tcp;
-* a heading naming its port ("Port 5986 - remote management") is the port of its bare addresses.
+* a heading naming its port ("Port 5986 - remote management") is the port of its bare addresses;
+* a fictitious company's host in prose is an example even without "for example", and the port
+  given for it is no any-address rule.
 """
 from __future__ import annotations
 
@@ -87,3 +89,8 @@ def test_client_and_server_columns(rules):
 def test_heading_port(rules):
     for ip in ("198.51.100.20", "198.51.100.21"):
         assert [(r["ports"], r["direction"]) for r in rules if r["endpoint"] == ip] == [(["5986"], "inbound")]
+
+
+def test_example_company_host_in_prose(rules):
+    assert not any("contoso" in (r["endpoint"] or "") for r in rules)
+    assert not any(r["endpoint"] == "*" and r["section"][-1] == "Sensor endpoint" for r in rules)

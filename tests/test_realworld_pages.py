@@ -54,8 +54,6 @@ _MISSED = {
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
     "cassandra_mi_network": "a 'Port | Use' table with no address column whose lead-in says the ports are used 'only inside the "
                             "virtual network' gives no rule",
-    "defender_identity_sensor": "example host introduced by 'For example, the workspace *contoso-corp* uses `...`' (and its "
-                                "Test-NetConnection) made a rule",
     "hpc_cache_network": "'Protocol | Port | Service' table of TCP/UDP ports 'on your storage system' makes '*' rules (direction "
                          "both), not a storage-system role; CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
