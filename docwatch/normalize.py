@@ -749,8 +749,10 @@ def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[st
 
         def local(side: _Side) -> bool:
             return bool(side.role) and bool(set(_WORD3.findall(side.role.lower())) & words)
-        # the side naming the page's own service is never the remote one
-        order = tuple(side for side in (dst, src) if not local(side)) if local(dst) != local(src) else (dst, src)
+        # the side naming the page's own service is never the remote one, unless the table has no
+        # other side ("Source | Ports" under "Admin access": "Admin jump hosts" is the party)
+        both = bool(src.written) and bool(dst.written)
+        order = tuple(side for side in (dst, src) if not local(side)) if both and local(dst) != local(src) else (dst, src)
     for side in order:
         if side.role and side.rank == 0:
             return side

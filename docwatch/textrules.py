@@ -65,6 +65,7 @@ from docwatch.normalize_values import (
     cloud_of_label,
     direction_of,
     documentation_address,
+    endpoint_kind,
     is_tag,
     parties_in_cell,
     ports_in,
@@ -490,8 +491,13 @@ def _command_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
         parties = []
         for value in cmd.parties:
             found = parties_in_cell(Cell(code=[value]))
-            if len(found) == 1 and not (found[0][0] == "tag" and not is_tag(found[0][1])):
-                parties.append((found[0][0], canonical_tag(found[0][1]) or found[0][1]) if found[0][0] == "tag" else found[0])
+            if len(found) != 1:
+                continue
+            kind, name = found[0]
+            if kind != "tag":
+                parties.append((kind, name))
+            elif is_tag(name):
+                parties.append((kind, canonical_tag(name) or name))
         out += _rules_for(parties, cmd.ports, ctx, origin="code", direction=cmd.direction)
     return out
 
@@ -597,8 +603,7 @@ class SectionDefault:
     ports: dict[str | None, list[str]]
     protocol: str | None
     # "Azure File Sync … requires port 443 to be open outbound.": a port stated for no party is the
-    # page's port for the bare hosts of this section and the sections after it (when the page states
-    # no other such port)
+    # port of the bare hosts of this section and the sections after it (see apply_defaults)
     page_wide: bool = False
     direction: str | None = None
     stand_ins: list[Rule] = field(default_factory=list)  # the any-address rules it made
@@ -680,7 +685,7 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
         for d in defaults:
             if d.page_wide or not reach[id(d)](r):
                 continue
-            if d.protocol and r.protocol is None and (r.ports or not d.page_wide and id(d) in empty):
+            if d.protocol and r.protocol is None and (r.ports or id(d) in empty):
                 r.protocol = d.protocol  # (a page's principle covers a rule its table gives no port: one rule still)
             if d.direction and r.direction is None:
                 r.direction = d.direction
@@ -743,11 +748,10 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     direction = direction_of(sentence)
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
-    if (defaults is not None and not parties and own and cue and not example and block.kind != "list_item"
-            and len(own) == 1 and not _PURPOSE.search(sentence, _first_digit(sentence)) and not _names_destination(sentence, block)):
-        # "… over TCP port 1433 to the workspace": about something of its own section, not the page's
-        defaults.append(SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction,
-                                       local=_TO_THE.search(sentence) is not None))
+    statement = (_page_port(sentence, block, own, direction)
+                 if defaults is not None and not parties and own and cue and not example else None)
+    if statement is not None:
+        defaults.append(statement)
     if (defaults is not None and not parties and not own and direction in ("inbound", "outbound") and cue
             and not example and _WHAT_FOLLOWS.search(sentence)):
         # "Microsoft 365 needs outbound connections … to the endpoints below.": the direction of
@@ -760,9 +764,22 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     cloud = None if ctx.cloud else cloud_of_heading(sentence)  # "For Azure Government, allow …"
     for r in rules:
         r.cloud = r.cloud or cloud
-    if not parties and defaults and defaults[-1].page_wide and defaults[-1].ports is own:
-        defaults[-1].stand_ins = rules  # dropped once the statement gives its port to the page's hosts
+    if statement is not None:
+        statement.stand_ins = rules  # dropped once the statement gives its port to the page's hosts
     return rules
+
+
+def _page_port(sentence: str, block: Block, own: dict[str | None, list[str]], direction: str | None
+               ) -> SectionDefault | None:
+    """A port stated for no party, as a page-wide statement: not in a list item (a parent's
+    sub-item), one transport, no purpose of its own after the port ("… 53 for communication with
+    DNS servers") and no named destination ("to the [KMS endpoint]"). "… to the workspace" speaks
+    for its own section only."""
+    if (block.kind == "list_item" or len(own) != 1 or _PURPOSE.search(sentence, _first_digit(sentence))
+            or _names_destination(sentence, block)):
+        return None
+    return SectionDefault(tuple(block.headings), own, None, page_wide=True, direction=direction,
+                          local=_TO_THE.search(sentence) is not None)
 
 
 def _bare_tag(item: str) -> str | None:
@@ -785,7 +802,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     direction) takes the facts it leaves open (cloud, tab, protocol) from it, see :func:`reconcile`."""
     rules: list[Rule] = []
     defaults: list[SectionDefault] = []
-    memo: dict = {_TEMPLATES: _placeholder_hosts(known or [])}
+    memo: dict = {_TEMPLATES: _placeholder_hosts(doc, known or [])}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
     leads = {t.lead_in for t in doc.tables if t.lead_in}
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
@@ -819,7 +836,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
 
 # "For Windows nodes, use destination port 3389 instead of 22 in the second rule.", "replace port
 # 22 with 3389": the other port a rule of the section may take, never a rule of its own
-_SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+instead\s+of\s+(?:port\s+)?(\d{1,5})\b|"
+_SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+(?:instead\s+of|rather\s+than|in\s+place\s+of)\s+(?:port\s+)?(\d{1,5})\b|"
                    r"\breplace\s+port\s+(\d{1,5})\s+with\s+(?:port\s+)?(\d{1,5})\b", re.I)
 
 
@@ -887,20 +904,28 @@ _TEMPLATES = "placeholder hosts"  # (a memo key no block context can take: those
 _PLACEHOLDER_WORDS = re.compile(r"<([^<>]+)>")
 
 
-def _placeholder_hosts(known: list[Rule]) -> dict[str, list[str]]:
-    """The page's placeholder hosts by each word of their first placeholder."""
+def _placeholder_hosts(doc: Document, known: list[Rule]) -> dict[str, list[str]]:
+    """The page's placeholder hosts by each word of their first placeholder: its table rules'
+    when a table has one for the word, else those its text writes as code."""
+    tabled = _by_placeholder_word(r.endpoint for r in known if r.endpoint_kind == "template" and r.endpoint)
+    written = _by_placeholder_word(c for b in doc.blocks for c in b.code if "<" in c and endpoint_kind(c) == "template")
+    return {**written, **tabled}
+
+
+def _by_placeholder_word(hosts) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for r in known:
-        if r.endpoint_kind == "template" and r.endpoint:
-            m = _PLACEHOLDER_WORDS.search(r.endpoint)
-            for word in re.split(r"[\W_]+", m.group(1).lower()) if m else ():
-                if len(word) >= 3 and r.endpoint not in out.setdefault(word, []):
-                    out[word].append(r.endpoint)
+    for host in hosts:
+        m = _PLACEHOLDER_WORDS.search(host)
+        for word in re.split(r"[\W_]+", m.group(1).lower()) if m else ():
+            if len(word) >= 3 and host.lower() not in {h.lower() for h in out.setdefault(word, [])}:
+                out[word].append(host)
     return out
 
 
 # "… needs outbound TCP ports 9350 to 9354 to the namespace": the page's one <namespace> host
-_TO_THE = re.compile(r"\b(?:to|from|on)\s+(?:the|your|each)\s+(\w+)(?!\s*\()", re.I)
+# ("on your firewall", "to the proxy": where the port is opened, not what it reaches)
+_TO_THE = re.compile(r"\b(?:to|from|on)\s+(?:the|your|each)\s+(?!(?:firewall|proxy|network|computer|machine|device|"
+                     r"local|own)s?\b)(\w+)(?!\s*\()", re.I)
 
 
 def _placeholder_party(sentence: str, templates: dict[str, list[str]]) -> list[tuple[str, str]]:
