@@ -500,14 +500,22 @@ _EXAMPLE_CONTEXT = Folded(r"(?<![\w.-])(?:examples?|samples?)(?![\w.-])|\be\.g\.
                           needles=("example", "sample", "e.g.", "for instance", "illustrat"))
 
 
+def _own_words(table: Table) -> list[str]:
+    """What a table says about itself: its innermost heading, lead-in and column headers."""
+    return [table.headings[-1] if table.headings else "", table.lead_in or "", " | ".join(table.columns)]
+
+
+def set_aside_reason(table: Table) -> str | None:
+    """Why none of the table's parties is a rule (reserved ranges, a proxy-bypass list), if its own words say."""
+    texts = _own_words(table)
+    return next((reason for reason, rx in _SET_ASIDE if any(rx.search(t) for t in texts)), None)
+
+
 def _set_aside_context(table: Table, ctx: _Ctx) -> None:
     """Reserved ranges, proxy-bypass lists, examples and route tables, from the innermost heading,
     the lead-in and the column headers."""
-    texts = [table.headings[-1] if table.headings else "", table.lead_in or "", " | ".join(table.columns)]
-    for reason, rx in _SET_ASIDE:
-        if any(rx.search(t) for t in texts):
-            ctx.set_aside = reason
-            break
+    texts = _own_words(table)
+    ctx.set_aside = set_aside_reason(table)
     ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2])
     ctx.example_list = table.kind == "list" and _EXAMPLE_LABEL.match(table.lead_in or "") is not None
     ctx.next_hops = [i for i, c in enumerate(table.columns) if "next hop" in _header(c)]
@@ -1390,7 +1398,7 @@ def _bold_means_required(doc: Document) -> bool:
 def _without_bypass_suffixes(doc: Document, rules: list[Rule], notes: list[Diagnostic]) -> list[Rule]:
     """A proxy-bypass list's entry that is the suffix of one of the page's wildcard hosts
     (``his.arc.azure.com`` beside ``*.his.arc.azure.com``) is a suffix to match, not a host to allow."""
-    bypass = {i for i, t in enumerate(doc.tables) if _bypass_table(t)}
+    bypass = {i for i, t in enumerate(doc.tables) if set_aside_reason(t) == BYPASS}
     if not bypass:
         return rules
     suffixes = {r.endpoint[2:].lower() for r in rules if r.endpoint and r.endpoint.startswith("*.")}
@@ -1402,12 +1410,6 @@ def _without_bypass_suffixes(doc: Document, rules: list[Rule], notes: list[Diagn
         else:
             kept.append(r)
     return kept
-
-
-def _bypass_table(table: Table) -> bool:
-    texts = [table.headings[-1] if table.headings else "", table.lead_in or "", " | ".join(table.columns)]
-    rx = dict(_SET_ASIDE)[BYPASS]
-    return any(rx.search(t) for t in texts)
 
 
 def split_transports(rules: list[Rule]) -> list[Rule]:
