@@ -303,7 +303,7 @@ def _transposed(table: Table) -> Table | None:
     if any(c.role in PARTY_ROLES or c.role in _PORT_ROLES for c in (classify_column(h) for h in table.columns)):
         return None
     roles = [classify_column(row[0].text).role for row in table.rows]
-    if not (set(roles) & (PARTY_ROLES - {MACHINE})) or not (set(roles) & (_PORT_ROLES | {PROTOCOL})):
+    if not _fields_of_one_rule(set(roles)):
         return None
     if len([r for r in roles if r != IGNORE]) < 2 or len(set(roles) - {IGNORE}) != len([r for r in roles if r != IGNORE]):
         return None  # (a field named twice: a list of settings, not one rule)
@@ -329,10 +329,12 @@ def field_table_rules(text: str, labels: list[str], code: list[str], headings: l
               for k, (at, label) in enumerate(found)]
     table = Table(headings=list(headings), tabs=list(tabs), lead_in=lead_in, columns=[f[0] for f in fields],
                   rows=[[Cell.from_items([v], code=[c for c in code if c in v]) for _, v in fields]])
-    roles = {c.role for c in _roles(table)}
-    if not (roles & (PARTY_ROLES - {MACHINE})) or not (roles & (_PORT_ROLES | {PROTOCOL})):
-        return []
-    return table_rules(table)
+    return table_rules(table) if _fields_of_one_rule({c.role for c in _roles(table)}) else []
+
+
+def _fields_of_one_rule(roles: set[str]) -> bool:
+    """Field names that describe one rule: a party and its ports or protocol."""
+    return bool(roles & (PARTY_ROLES - {MACHINE})) and bool(roles & (_PORT_ROLES | {PROTOCOL}))
 
 
 def _looks_like_rule_columns(cols: list[Column]) -> bool:
