@@ -196,6 +196,10 @@ def side_by_side(port: int, tmp: Path, sources) -> list[tuple[str, str, str]]:
     # editable source on every run while urlwatch's pip-installed files are compiled
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCWATCH_") and k != "PYTHONDONTWRITEBYTECODE"}
     env |= {"HOME": str(work), "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+    # the processes run in ``work``: a relative PYTHONPATH (``PYTHONPATH=. python -m bench``) would
+    # point there, and the editable install's docwatch (another checkout) would be timed instead
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
     lines = [f'catalog_path = "{work / "dw.db"}"', f'snapshot_dir = "{work / "snaps"}"', "[fetch]",
              f"concurrency = {CONCURRENCY}", f"per_host = {CONCURRENCY}", "retries = 0",
              f'allowed_hosts = ["127.0.0.1:{port}"]']

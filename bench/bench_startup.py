@@ -48,6 +48,8 @@ def run() -> list[tuple[str, str, str]]:
     script = Path(sys.executable).with_name("docwatch")
     cli = [str(script)] if script.is_file() else [sys.executable, "-m", "docwatch.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCWATCH_") and k != "PYTHONDONTWRITEBYTECODE"}
+    if env.get("PYTHONPATH"):  # the processes run in a temporary directory: a relative entry would point there
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "c.db")
         Catalog(db).close()

@@ -92,11 +92,13 @@ class _DaemonRow:
 
 
 class CrawlState:
-    """Buffered access to the crawl tables of one catalog connection (``sqlite_utils.Database``)."""
+    """Buffered access to the crawl tables of one catalog connection: a ``sqlite3.Connection`` (or a
+    ``sqlite_utils.Database`` over one, whose connection is used). Plain ``sqlite3`` only, so a
+    no-change cycle never imports sqlite-utils (a tenth of a second of a ``docwatch scrape``)."""
 
     def __init__(self, db):
-        self.db = db
-        self._tables = set(db.table_names())
+        self.conn = getattr(db, "conn", db)
+        self._tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self._cache: dict[str, CacheEntry] | None = None
         self._sources: dict[str, SourceState] | None = None
         self._dirty_cache: dict[str, CacheEntry | None] = {}  # None: delete
@@ -109,7 +111,7 @@ class CrawlState:
         """Rows of ``table`` as ``cls`` instances (columns ``cls`` does not know are left out)."""
         if table not in self._tables:
             return []
-        cur = self.db.execute(f"SELECT * FROM [{table}]")
+        cur = self.conn.execute(f"SELECT * FROM [{table}]")
         names = {f.name for f in fields(cls)}
         keep = [(i, d[0]) for i, d in enumerate(cur.description) if d[0] in names]
         return [cls(**{name: r[i] for i, name in keep}) for r in cur.fetchall()]
@@ -217,13 +219,13 @@ class CrawlState:
         missing = [t for t in tables if t not in self._tables]
         if missing:
             raise RuntimeError(f"catalog lacks crawl tables {missing}: open it as a writer (migration 5)")
-        self.db.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db.conn
-            self.db.execute("COMMIT")
+            yield self.conn
+            self.conn.execute("COMMIT")
         except BaseException:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
 
     def flush(self, *, prune_days: float | None = None) -> None:

@@ -257,7 +257,7 @@ def ingest_extracted(catalog, cfg: Config, state: CrawlState, b: Bundle, doc, ru
 
 def open_streaks(catalog) -> set[str]:
     """Sources with an open anomaly streak (one read per cycle, not one per source)."""
-    return {r["name"] for r in catalog.db.query("SELECT name FROM sources WHERE anomaly_since IS NOT NULL")}
+    return {r[0] for r in catalog.conn.execute("SELECT name FROM sources WHERE anomaly_since IS NOT NULL")}
 
 
 def unchanged_bundle(catalog, cfg: Config, state: CrawlState, b: Bundle, *, last: dict | None = None,
@@ -323,7 +323,7 @@ async def run_cycle_async(cfg: Config, catalog, *, sources: list[SourceConfig] |
                           deliver: bool = True) -> CycleReport:
     started = time.monotonic()
     report = CycleReport(started_at=now_iso())
-    state = CrawlState(catalog.db)
+    state = CrawlState(catalog.conn)
     store = SnapshotStore(cfg.snapshot_dir)
     sources = cfg.sources if sources is None else sources
     if cfg.channels:  # a channel added to config.toml starts from now, this cycle's events included
@@ -458,7 +458,7 @@ def replay(cfg: Config, catalog, snap_dir: str | Path, *, on_done=None, deliver:
 
     started = time.monotonic()
     report = CycleReport(started_at=now_iso(), unit="snapshots")
-    state = CrawlState(catalog.db)
+    state = CrawlState(catalog.conn)
     try:
         for rec in load_manifest(snap_dir):
             last = catalog.last_version(rec.source)

@@ -32,7 +32,10 @@ import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpx
+from docwatch import httpx_without_its_cli
+
+httpx_without_its_cli()
+import httpx  # noqa: E402 - after the stand-in for its CLI
 
 from docwatch.config import FetchConfig, host_allowed, url_port
 from docwatch.documents import decode_text

@@ -36,7 +36,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-import httpx
+from docwatch import httpx_without_its_cli
+
+httpx_without_its_cli()
+import httpx  # noqa: E402 - after the stand-in for its CLI
 import sqlite_utils
 
 from docwatch.alerts.config import Channel, sender_for

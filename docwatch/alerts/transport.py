@@ -5,7 +5,10 @@ import json
 import logging
 from typing import Any
 
-import httpx
+from docwatch import httpx_without_its_cli
+
+httpx_without_its_cli()
+import httpx  # noqa: E402 - after the stand-in for its CLI
 
 from docwatch.alerts.config import mask_url
 from docwatch.errors import DocwatchError
