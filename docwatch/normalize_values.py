@@ -43,6 +43,10 @@ def _lower_pattern(pattern: str) -> str:
     return "".join(out)
 
 
+# (text, text.lower()) of the ASCII text Folded.search last read (holding the text keeps ``is`` exact)
+_LOWERED: tuple = (None, None)
+
+
 class Folded:
     """A case-insensitive pattern, run as a case-sensitive one over the lower-cased text when the
     text is ASCII (what the pages are): ``re.I`` makes every character comparison 2-3 times
@@ -71,9 +75,15 @@ class Folded:
         return True
 
     def search(self, text: str, *args: int):
-        if not text.isascii():
+        global _LOWERED
+        last = _LOWERED  # (one read of one tuple: another thread's call never mixes two texts)
+        if text is last[0]:  # the text the last call lower-cased: a sentence meets many patterns in turn
+            low = last[1]
+        elif not text.isascii():
             return self._ci.search(text, *args)
-        low = text.lower()
+        else:
+            low = text.lower()
+            _LOWERED = (text, low)
         if self._needles:  # _hopeless, inlined: this runs for every pattern on every sentence
             for needle in self._needles:
                 if needle in low:

@@ -138,6 +138,38 @@ def _fast_link_helpers() -> Any:
                               "parseLinkDestination": parse_link_destination})
 
 
+# Characters at which one of the commonmark preset's inline rules can fire (newline, escape, backticks,
+# emphasis, link, image, autolink, html_inline, entity; "~" for strikethrough, were it enabled). At
+# any other character, a terminator or not, every rule declines and the tokenizer adds it to the
+# pending text.
+_INLINE_SPECIAL = re.compile(r"[\n!&*<\[\\\]_`~]")
+
+
+def _fast_inline_parse(md: MarkdownIt) -> Callable[..., Any]:
+    """``md.inline.parse`` answered without the rule loop for text holding none of the characters
+    an inline rule starts at (most table cells: ``TCP``, ``443``, ``login.microsoftonline.com``):
+    the stock tokenizer makes of such text one ``text`` token holding all of it, and its
+    post-processing rules (delimiters, fragment joins) leave that one token as it is."""
+    stock = md.inline.parse
+    rules = {r.name for r in md.inline.ruler.__rules__ if r.enabled}
+    post = {r.name for r in md.inline.ruler2.__rules__ if r.enabled}
+    if (not rules <= {"text", "newline", "escape", "backticks", "emphasis", "link", "image", "autolink", "html_inline",
+                      "entity", "strikethrough"}
+            or not post <= {"balance_pairs", "emphasis", "strikethrough", "fragments_join"}):
+        raise ValueError(f"inline rules not covered: {sorted(rules | post)}")
+    special = _INLINE_SPECIAL.search
+    token = importlib.import_module("markdown_it.token").Token
+
+    def parse(src: str, md_: Any, env: Any, tokens: list[Any]) -> list[Any]:
+        if special(src) is None and md_ is md:
+            if src:
+                tokens.append(token("text", "", 0, content=src))
+            return tokens
+        return stock(src, md_, env, tokens)
+
+    return parse
+
+
 def _shim(build: Callable[[], Any]) -> Any:
     """``build()``, or ``None`` (markdown-it's stock code) when it leans on internals this
     markdown-it / mdurl version lays out otherwise."""
@@ -162,6 +194,9 @@ def _new_md() -> MarkdownIt:
         md.normalizeLink = _NORMALIZE_LINK  # type: ignore[method-assign]
     if _LINK_HELPERS is not None:
         md.helpers = _LINK_HELPERS
+    fast_inline = _shim(lambda: _fast_inline_parse(md))
+    if fast_inline is not None:
+        md.inline.parse = fast_inline  # type: ignore[method-assign]  (this instance's parser only)
     return md
 
 

@@ -62,8 +62,9 @@ def clean_text(text: str) -> str:
     """Collapse whitespace (incl. NBSP), drop zero-width characters, strip.
 
     ``str.split()`` splits on exactly the characters regex ``\\s`` matches (NBSP included) and
-    is several times faster; this runs for every cell of every page."""
-    if not _ZW_CHARS.isdisjoint(text):
+    is several times faster; this runs for every cell of every page. ASCII text (``isascii`` is
+    a flag lookup) holds no zero-width character: only other text is searched for one."""
+    if not text.isascii() and not _ZW_CHARS.isdisjoint(text):
         text = text.translate(_ZERO_WIDTH)
     return " ".join(text.split())
 
