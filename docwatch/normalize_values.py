@@ -146,7 +146,10 @@ _HEAD_USGOV = re.compile(r"\b(azure\s+)?(us\s+)?government\b|\busgov\b|\bfairfax
 _HEAD_CHINA = re.compile(r"\b(azure\s+)?china\b|21\s*vianet|mooncake", re.I)
 _HEAD_PUBLIC = re.compile(r"\bazure\s+(public|global|commercial)\b|\bpublic\s+cloud\b", re.I)
 _BOTH_WAYS = re.compile(r"both|bidirectional|bi-directional|any|inbound\s*(&|and|/|,)\s*outbound|outbound\s*(&|and|/|,)\s*inbound")
-_INBOUND = re.compile(r"\b(inbound|incoming|ingress)\b")
+# "accepts traffic only from …", "receives connections only from …": what comes in (a lockdown; "receives
+# traffic from port mirroring and also needs … to …" says nothing of the rules' direction)
+_INBOUND = re.compile(r"\b(inbound|incoming|ingress)\b|\b(?:accept|receive)(?:s|d|ing)?\s+(?:\w+\s+){0,2}?"
+                      r"(?:traffic|connections?|requests?|calls?)\s+only\s+from\b")
 _OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
 _PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any"),
                                                              ("icmp", "icmp")))
@@ -776,7 +779,8 @@ def direction_of(text: str | None) -> str | None:
     if _BOTH_WAYS.fullmatch(t):
         return "both"
     # (the words first, at C speed: most text names no direction)
-    inbound = ("inbound" in t or "incoming" in t or "ingress" in t) and _INBOUND.search(t) is not None
+    inbound = ("inbound" in t or "incoming" in t or "ingress" in t or " from" in t and ("accept" in t or "receiv" in t)
+               ) and _INBOUND.search(t) is not None
     outbound = ("outbound" in t or "outgoing" in t or "egress" in t) and _OUTBOUND.search(t) is not None
     if inbound and outbound:
         return "both"

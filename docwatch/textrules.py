@@ -241,7 +241,8 @@ def _next_to_tag_words(value: str, text: str) -> bool:
     start = text.find(value)
     while start >= 0:
         end = start + len(value)
-        if _TAG_AFTER.match(text, end) or _TAG_BEFORE.search(text[max(0, start - 12):start]):
+        whole = not (start and text[start - 1].isalnum() or text[end:end + 1].isalnum())  # ("SignalR" in "AzureSignalR")
+        if whole and (_TAG_AFTER.match(text, end) or _TAG_BEFORE.search(text[max(0, start - 12):start])):
             return True
         start = text.find(value, end)
     return False
@@ -334,10 +335,12 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
 
     Code spans inside the text are read as code (a command span gives nothing), the rest as
     words; tags need :func:`_accept_tag`; file names (``setup.exe``) are not hosts."""
-    spans = [c for c in code if c and c in text]
+    spans = []
     plain = text
-    for c in sorted(spans, key=len, reverse=True):  # (a short span, "`.net`", may sit inside a longer one)
-        plain = plain.replace(c, " , ")
+    for c in sorted((c for c in code if c and c in text), key=len, reverse=True):
+        if c in plain:  # (a short span, "`.net`", may sit only inside a longer one: then it is not named here)
+            spans.append(c)
+            plain = plain.replace(c, " , ")
     found = parties_in_cell(Cell(code=spans), want_tags=False) if spans else []
     if _HOSTISH.search(plain):  # words only: no dotted name, no address, nothing to classify
         # (a sentence's parentheses hold addresses too: "with WireServer (168.63.129.16)")
@@ -535,7 +538,7 @@ def _labelled_code_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
     return rules
 
 
-_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b)", re.I)
+_CLAUSE = re.compile(r"(;\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b))", re.I)
 
 
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
@@ -544,6 +547,7 @@ _CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", r
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
+_HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
 _STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
                          r"needs?|requires?|required|use)\b", re.I)
 _COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
@@ -551,12 +555,30 @@ _COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
 
 def _clauses(sentence: str, code: list[str]) -> list[str]:
     """A sentence joining requirements ("outbound to 443 to AzureCloud, and inbound on 4443 from
-    GatewayManager") split into its clauses, when every clause names its own ports and party;
-    otherwise the sentence whole (a clause without ports or party leans on the rest)."""
-    parts = _CLAUSE.split(sentence)
-    if len(parts) < 2 or not all(port_phrases(p) and text_parties(p, code) for p in parts):
+    GatewayManager"; "to the **A** tag on TCP 443 and to the **B** tag on TCP 80") split into its
+    clauses, each naming its own ports and party. A piece without either leans on the piece
+    before it ("TCP 443 to A and B", "ports 80 and 443 to C"): the two stay one clause."""
+    pieces = _CLAUSE.split(sentence)
+    if len(pieces) < 2:
+        pieces = _AND.split(sentence)
+    if len(pieces) < 2:
         return [sentence]
-    return parts
+    whole: list[str] = []  # pieces with the separators between them (the split's captured groups)
+    for k in range(0, len(pieces), 2):
+        piece = pieces[k]
+        if whole and not (_complete(piece, code) and _complete(whole[-1], code)):
+            whole[-1] += pieces[k - 1] + piece
+        else:
+            whole.append(piece)
+    return whole if len(whole) > 1 else [sentence]
+
+
+def _complete(clause: str, code: list[str]) -> bool:
+    return bool(port_phrases(clause)) and bool(text_parties(clause, code))
+
+
+_AND = re.compile(r"(\s+and\s+)")
+_NUMBERS = re.compile(r"\d+")
 
 
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
@@ -694,7 +716,10 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
 
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
                     list_context: bool = False, leads_code: bool = False,
-                    defaults: list[SectionDefault] | None = None) -> list[Rule]:
+                    defaults: list[SectionDefault] | None = None,
+                    carried: tuple[bool, str | None] = (False, None)) -> list[Rule]:
+    """``carried``: the cue and direction of the sentence a clause was split from ("Allow outbound
+    traffic to A on TCP 443 and to B on TCP 80": the second clause asks the same)."""
     if defaults is not None:
         default = section_default(sentence, block.headings)
         if default is not None:  # a default for the section's rules, not a rule of its own
@@ -702,13 +727,18 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
             return []
     if not _worth_reading(sentence) and not list_context or _SWAP.search(sentence):
         return []  # (a port swap is applied to the section's rules: see _apply_swaps)
-    clauses = _clauses(sentence, block.code) if _CLAUSE.search(sentence) else [sentence]
+    splits = _CLAUSE.search(sentence) or " and " in sentence and len(_NUMBERS.findall(sentence)) > 1
+    clauses = _clauses(sentence, block.code) if splits else [sentence]
     if len(clauses) > 1:
+        first = direction_of(clauses[0])
+        carry = (_CUE.search(sentence) is not None, first if first in ("inbound", "outbound") else None)
         return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                                             list_context=list_context, leads_code=leads_code,
-                                                            defaults=defaults)]
+                                                            defaults=defaults, carried=carry)]
     if leads_code and sentence.endswith(":"):
-        return []  # it introduces the commands of the code block below
+        if "; " not in sentence:
+            return []  # it introduces the commands of the code block below
+        sentence = sentence.rsplit("; ", 1)[0]  # "Hosts have the form `…`; run this to list them:": the first half states
     if _CAN_BE_BLOCKED.search(sentence):
         # "If DNS from X isn't desired, outbound traffic to X ports 53/udp and 53/tcp can be blocked":
         # ports the party uses unless you opt out (the rule keeps required open: it merges with the
@@ -729,7 +759,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
             return []  # (what is left must itself ask for something: "allow …", "use service tag …")
         return _sentence_rules(", ".join(kept), block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                list_context=list_context, leads_code=leads_code, defaults=defaults)
-    cue = _CUE.search(sentence) is not None or _PARTY_OF_PREVIOUS.search(sentence) is not None
+    cue = _CUE.search(sentence) is not None or _PARTY_OF_PREVIOUS.search(sentence) is not None or carried[0]
     named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
     if not (cue or list_context or named_tag):
         return []
@@ -745,7 +775,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         parties = _placeholder_party(sentence, ctx.templates)
     if list_context and not ports:
         ports = ctx.lead_ports
-    direction = direction_of(sentence)
+    direction = direction_of(sentence) or carried[1]
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
     statement = (_page_port(sentence, block, own, direction)
@@ -1121,24 +1151,36 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         inherited = _ports_for_lead_parties(block, block.lead_in, ctx) if block.lead_in else []
         if inherited:
             return inherited
-        return _joined_sentences(block, lambda s: _sentence_rules(
+        return _joined_sentences(block, lambda s, carried=(False, None): _sentence_rules(
             s, block, ctx, origin="list", lead_in_of_next=block.text in leads, list_context=allowlist,
-            leads_code=block.text in leads_code, defaults=defaults))
+            leads_code=block.text in leads_code, defaults=defaults, carried=carried))
     is_lead, is_code_lead = block.text in leads, block.text in leads_code
-    return _joined_sentences(block, lambda s: _sentence_rules(
-        s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead, defaults=defaults))
+    return _joined_sentences(block, lambda s, carried=(False, None): _sentence_rules(
+        s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead, defaults=defaults,
+        carried=carried))
 
 
-def _joined_sentences(block: Block, read: Callable[[str], list[Rule]]) -> list[Rule]:
+def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rule]:
     """The rules of a block's sentences, where one sentence finishes the one before: a party's
-    ports in the next sentence ("… use the **X** service tag. The tag must cover ports …"), or the
-    party of the ports before ("… needs port 443 inbound. The source can be the Internet …")."""
+    ports in the next sentence ("… use the **X** service tag. The tag must cover ports …"), the
+    party of the ports before ("… needs port 443 inbound. The source can be the Internet …"), or
+    the hosts a sentence asks for without naming them ("allow the gateway hosts" / "Gateway host
+    names have the form …")."""
     out: list[Rule] = []
     prev: list[Rule] = []
     bare: list[Rule] = []  # the previous sentence's any-address rules: ports still looking for a party
+    asked: tuple[bool, str | None] | None = None  # "… allow the gateway hosts of the namespace instead."
     for s in sentences(block.text):
         found = read(s)
-        if prev and found and all(r.endpoint == ANY_ADDRESS for r in found) and _ANAPHORA.search(s):
+        if not found and asked and _HOST_NOUN.search(s):
+            found = read(s, asked)  # "Gateway host names have the form `g<n>-prod-….net`": the hosts asked for
+        asked = None
+        if not found and _STRONG_CUE.search(s) and _HOST_NOUN.search(s) and not _NEG.search(_LEADING_IF.sub("", s)):
+            direction = direction_of(s)
+            asked = (True, direction if direction in ("inbound", "outbound") else None)
+        if prev and found and all(r.endpoint == ANY_ADDRESS for r in found) and (
+                _ANAPHORA.search(s) or block.kind == "list_item" and not _PURPOSE.search(s, _first_digit(s))):
+            # (a bullet is about one thing: "**X:** use the **Tag** tag. Allow inbound TCP 443.")
             found = [replace(p, ports=list(r.ports), protocol=r.protocol or p.protocol, direction=p.direction or r.direction)
                      for p in prev for r in found]
         elif bare and found and not any(r.ports for r in found) and _PARTY_OF_PREVIOUS.search(s):
