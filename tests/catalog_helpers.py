@@ -6,11 +6,10 @@ import pickle
 from contextlib import contextmanager
 from pathlib import Path
 
-from docwatch.documents import load_local
 from docwatch.normalize import normalize_checked
 from docwatch.pipeline import Observation, ingest
 
-from conftest import SHARED
+from conftest import SHARED, load_kept
 
 HERE = Path(__file__).resolve().parent
 _KEPT = (HERE, SHARED.resolve())  # files that never change during a run: the tests' own and the corpus
@@ -18,7 +17,7 @@ _LOADED: dict[tuple, bytes] = {}
 
 
 def _load(path: Path):
-    doc = load_local(path)
+    doc = load_kept(path)
     rules, extra = normalize_checked(doc)
     doc.diagnostics.extend(extra)
     return doc, rules, hashlib.sha256(Path(path).read_bytes()).hexdigest()

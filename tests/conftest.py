@@ -61,6 +61,28 @@ def pytest_configure(config: pytest.Config) -> None:
         must.difference_update({"hypothesis", "anyio"})
 
 
+_KEPT_ROOTS = (REPO / "tests", SHARED.resolve())  # files no test changes: the tests' own and the corpus
+_LOADED: dict[tuple, bytes] = {}
+
+
+def load_kept(path: Path):
+    """``docwatch.documents.load_local(path)``, parsed once per session for a file under tests/ or
+    the corpus (several modules read the same real versions); every call gets its own copy. Any
+    other file (a test's tmp files) is parsed each time."""
+    import pickle
+
+    from docwatch.documents import load_local
+
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(root) for root in _KEPT_ROOTS):
+        return load_local(path)
+    st = resolved.stat()
+    key = (resolved, st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = pickle.dumps(load_local(path))
+    return pickle.loads(_LOADED[key])
+
+
 # -- shards: `make test` runs the suite as two pytest processes, one per core ------------------------
 #
 # ``--shard K/N`` keeps the test modules dealt to shard K (0-based) of N (the others are not
