@@ -314,16 +314,27 @@ def test_help_lists_every_command_with_its_docstring_short_help():
 
 # ---------------------------------------------------------------- declared dependencies
 
+@functools.cache
+def _file_imports(path: Path) -> frozenset[str]:
+    names = set()
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return frozenset(names)
+
+
 def _imports_in(paths) -> set[str]:
     """Top-level names imported anywhere (module or function level) in these files."""
-    names = set()
-    for path in paths:
-        for node in ast.walk(_tree(path)):
-            if isinstance(node, ast.Import):
-                names |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return names
+    return set().union(*(_file_imports(path) for path in paths))
+
+
+@functools.cache
+def _argument_names(path: Path) -> frozenset[str]:
+    """Names of the positional parameters of every function in a file (a test's fixtures among them)."""
+    return frozenset(a.arg for n in ast.walk(_tree(path)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     for a in n.args.args)
 
 
 @functools.cache
@@ -361,8 +372,7 @@ def used_pytest_plugin(dist: str, test_files: list[Path]) -> bool:
     except importlib.metadata.PackageNotFoundError:
         return False
     fixtures = set().union(*(_fixture_names(ep.value.split(":")[0]) for ep in eps)) if eps else set()
-    args = {a.arg for p in test_files for n in ast.walk(_tree(p))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for a in n.args.args}
+    args = set().union(*(_argument_names(p) for p in test_files))
     return bool(fixtures & args)
 
 
