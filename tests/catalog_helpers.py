@@ -2,22 +2,40 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 
-from docwatch.documents import load_local
 from docwatch.normalize import normalize_checked
 from docwatch.pipeline import Observation, ingest
 
+from conftest import SHARED, load_kept
+
 HERE = Path(__file__).resolve().parent
+_KEPT = (HERE, SHARED.resolve())  # files that never change during a run: the tests' own and the corpus
+_LOADED: dict[tuple, bytes] = {}
 
 
-def load(path: Path):
-    """(doc, rules, content_hash) through the real pipeline (``load_local`` + ``normalize``)."""
-    doc = load_local(path)
+def _load(path: Path):
+    doc = load_kept(path)
     rules, extra = normalize_checked(doc)
     doc.diagnostics.extend(extra)
     return doc, rules, hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load(path: Path):
+    """(doc, rules, content_hash) through the real pipeline (``load_local`` + ``normalize``).
+
+    A corpus file or one of the tests' own files is parsed once per session (many tests ingest the
+    same real versions); each call gets its own copy, so nothing one test does to it reaches another."""
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(root) for root in _KEPT):
+        return _load(path)
+    st = resolved.stat()
+    key = (resolved, st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = pickle.dumps(_load(path))
+    return pickle.loads(_LOADED[key])
 
 
 def ingest_file(cat, source: str, path: Path, at: str, **kw):

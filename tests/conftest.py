@@ -51,12 +51,45 @@ def corpus_pages() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest rewrites the asserts of every module of any distribution that ships a pytest plugin:
+    all of hypothesis and anyio (some hundred library modules, compiled from source again in each
+    pytest process, a second or two). Their asserts are theirs, not this suite's; ours and
+    pytest-httpserver's are still rewritten."""
+    must = getattr(getattr(config.pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(must, set):
+        must.difference_update({"hypothesis", "anyio"})
+
+
+_KEPT_ROOTS = (REPO / "tests", SHARED.resolve())  # files no test changes: the tests' own and the corpus
+_LOADED: dict[tuple, bytes] = {}
+
+
+def load_kept(path: Path):
+    """``docwatch.documents.load_local(path)``, parsed once per session for a file under tests/ or
+    the corpus (several modules read the same real versions); every call gets its own copy. Any
+    other file (a test's tmp files) is parsed each time."""
+    import pickle
+
+    from docwatch.documents import load_local
+
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(root) for root in _KEPT_ROOTS):
+        return load_local(path)
+    st = resolved.stat()
+    key = (resolved, st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = pickle.dumps(load_local(path))
+    return pickle.loads(_LOADED[key])
+
+
 # -- shards: `make test` runs the suite as two pytest processes, one per core ------------------------
 #
-# ``--shard K/N`` keeps the test modules dealt to shard K (0-based) of N. Modules are dealt
-# whole (their module-scoped fixtures run once), heaviest first onto the lightest shard, by the
-# seconds each took in the last run here (pytest's cache), else by tests/module_seconds.json (a
-# committed measurement, for a fresh clone), else by their number of tests.
+# ``--shard K/N`` keeps the test modules dealt to shard K (0-based) of N (the others are not
+# collected). Modules are dealt whole (their module-scoped fixtures run once), heaviest first onto
+# the lightest shard, by the seconds each took in the last run here (pytest's cache), else by
+# tests/module_seconds.json (a committed measurement, for a fresh clone), else by their number of
+# tests.
 
 _DURATIONS_KEY = "docwatch/module-seconds"
 
@@ -89,24 +122,65 @@ def deal(weight: dict[str, float], n: int) -> dict[str, int]:
     return owner
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    spec = _shard_spec(config)
-    if spec is None:
-        return
-    k, n = spec
-    # a fresh clone has no cache: tests/module_seconds.json (seconds per module measured here) is the hint
+def _module_seconds(config: pytest.Config, n: int) -> dict[str, float]:
+    """Seconds per module: the last run's here (pytest's cache), else tests/module_seconds.json (a
+    committed measurement, for a fresh clone)."""
     cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     hints = REPO / "tests" / "module_seconds.json"
     seconds: dict[str, float] = json.loads(hints.read_text()) if hints.exists() else {}
     for key in [f"{_DURATIONS_KEY}/all"] + [f"{_DURATIONS_KEY}/shard-{i}" for i in range(n)]:
         seconds.update(cache.get(key, {}) if cache is not None else {})
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.nodeid.split("::")[0]] = counts.get(item.nodeid.split("::")[0], 0) + 1
-    owner = deal({m: seconds.get(m, 0.05 * c) for m, c in counts.items()}, n)
-    keep = [i for i in items if owner[i.nodeid.split("::")[0]] == k]
-    config.hook.pytest_deselected(items=[i for i in items if owner[i.nodeid.split("::")[0]] != k])
-    items[:] = keep
+    return seconds
+
+
+def _owners(config: pytest.Config) -> dict[str, int] | None:
+    """Each test module's shard (``tests/test_x.py`` → K), dealt once per run; None without --shard.
+    A module never measured weighs 0.05 s per test function it defines."""
+    spec = _shard_spec(config)
+    if spec is None:
+        return None
+    owners = config.stash.get(_OWNERS, None)
+    if owners is None:
+        seconds = _module_seconds(config, spec[1])
+        weight = {}
+        for path in sorted((REPO / "tests").glob("test_*.py")):
+            module = f"tests/{path.name}"
+            weight[module] = seconds.get(module, 0.05 * path.read_text(encoding="utf-8").count("\ndef test_"))
+        owners = deal(weight, spec[1])
+        config.stash[_OWNERS] = owners
+    return owners
+
+
+_OWNERS = pytest.StashKey[dict]()
+
+
+def _module_of(path: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under --shard, the other shards' modules are not even imported (collecting every module in
+    each shard cost seconds of import and assertion rewriting)."""
+    owners = _owners(config)
+    if owners is None:
+        return None
+    module = _module_of(collection_path)
+    if module in owners and owners[module] != _shard_spec(config)[0]:
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    owners = _owners(config)
+    if owners is None:
+        return
+    k = _shard_spec(config)[0]
+    mine = lambda item: owners.get(item.nodeid.split("::")[0], k) == k  # noqa: E731
+    config.hook.pytest_deselected(items=[i for i in items if not mine(i)])
+    items[:] = [i for i in items if mine(i)]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

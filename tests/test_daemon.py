@@ -49,7 +49,7 @@ def _fetched(db: Path) -> int:
 def test_sigterm_mid_cycle_then_resume(tmp_path, server):
     vs = corpus_versions("azure-monitor-network-access")
     for i in range(N_SOURCES):
-        server.set(f"/md/{i}.md", {"body": vs[-1]["file"].read_bytes(), "delay": 0.5})
+        server.set(f"/md/{i}.md", {"body": vs[-1]["file"].read_bytes(), "delay": 0.25})
     config = _write_config(tmp_path, server, interval_minutes=60)
     proc = daemon_process(config)
     try:

@@ -24,6 +24,7 @@ from docwatch.alerts.outbox import (DELIVERIES, channel_states, ensure_schema, l
                                     skip_deliveries)
 from docwatch.logs import secret_terms, setup_logging
 from synthetic_alerts_support import add_events, event, make_outbox
+from test_fetch_helpers import POLL
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -60,7 +61,7 @@ class Recorder:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": POLL}, daemon=True).start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"

@@ -25,6 +25,10 @@ import pytest
 
 from docwatch.config import Config, FetchConfig, ScheduleConfig, SourceConfig
 
+# serve_forever's poll interval for the tests' local servers: shutdown() waits for the loop's next
+# poll, 0.5 s by default, in every test's teardown
+POLL = 0.02
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
@@ -113,7 +117,7 @@ class FaultServer:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": POLL}, daemon=True)
         self.thread.start()
 
     @property

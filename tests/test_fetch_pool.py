@@ -12,7 +12,7 @@ import pytest
 
 from docwatch.config import FetchConfig
 from docwatch.fetch import Fetcher
-from test_fetch_helpers import server  # noqa: F401 (server: a fixture)
+from test_fetch_helpers import POLL, server  # noqa: F401 (server: a fixture)
 
 
 class _KeepAlive(BaseHTTPRequestHandler):
@@ -48,7 +48,7 @@ def keepalive():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive)
     httpd.daemon_threads = True
     httpd.lock, httpd.peers = threading.Lock(), set()
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": POLL}, daemon=True).start()
     yield httpd
     httpd.shutdown()
     httpd.server_close()

@@ -10,6 +10,7 @@ not form a cycle. What a process really loads is checked in fresh subprocesses.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -32,6 +33,12 @@ NOT_FOR_READING = NOT_FOR_READ_COMMANDS + ("sqlite_utils", "docwatch.diff", "doc
 
 
 # ---------------------------------------------------------------- the graph, from source
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A file's syntax tree, parsed once per session (several tests read the same files; the
+    trees are only walked, never changed)."""
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 def module_files(root: Path = REPO, packages=PACKAGES) -> dict[str, Path]:
     """Dotted module name → file, for every .py file of the packages."""
@@ -88,8 +95,7 @@ def import_graph(files: dict[str, Path] | None = None) -> tuple[dict[str, set[st
                     visit(getattr(node, name, None) or [], module, is_pkg, in_function)
 
     for module, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        visit(tree.body, module, path.name == "__init__.py", False)
+        visit(_tree(path).body, module, path.name == "__init__.py", False)
     return top, deferred
 
 
@@ -308,16 +314,34 @@ def test_help_lists_every_command_with_its_docstring_short_help():
 
 # ---------------------------------------------------------------- declared dependencies
 
+@functools.cache
+def _file_imports(path: Path) -> frozenset[str]:
+    names = set()
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return frozenset(names)
+
+
 def _imports_in(paths) -> set[str]:
     """Top-level names imported anywhere (module or function level) in these files."""
-    names = set()
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return names
+    return set().union(*(_file_imports(path) for path in paths))
+
+
+@functools.cache
+def _argument_names(path: Path) -> frozenset[str]:
+    """Names of the positional parameters of every function in a file (a test's fixtures among them)."""
+    return frozenset(a.arg for n in ast.walk(_tree(path)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     for a in n.args.args)
+
+
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    """importlib.metadata.packages_distributions(), read once (it reads every installed
+    distribution's file list)."""
+    return importlib.metadata.packages_distributions()
 
 
 def _dist_name(requirement: str) -> str:
@@ -348,8 +372,7 @@ def used_pytest_plugin(dist: str, test_files: list[Path]) -> bool:
     except importlib.metadata.PackageNotFoundError:
         return False
     fixtures = set().union(*(_fixture_names(ep.value.split(":")[0]) for ep in eps)) if eps else set()
-    args = {a.arg for p in test_files for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for a in n.args.args}
+    args = set().union(*(_argument_names(p) for p in test_files))
     return bool(fixtures & args)
 
 
@@ -372,7 +395,7 @@ def imported_by_a_dependency(names: set[str], declared: list[str]) -> str | None
 def test_every_declared_dependency_is_imported():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     declared = [_dist_name(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
-    table = importlib.metadata.packages_distributions()
+    table = _packages_distributions()
     used = _imports_in(p for d in ("docwatch", "parsers", "tests", "bench") for p in (REPO / d).rglob("*.py"))
     tests = sorted((REPO / "tests").glob("*.py"))
     unused = [d for d in declared if not import_names(d, table) & used and not used_pytest_plugin(d, tests)]
@@ -382,7 +405,7 @@ def test_every_declared_dependency_is_imported():
 
 def test_the_package_imports_only_declared_dependencies():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    table = importlib.metadata.packages_distributions()
+    table = _packages_distributions()
     runtime = set().union(*(import_names(_dist_name(r), table) for r in project["dependencies"]))
     everything = runtime.union(*(import_names(_dist_name(r), table) for r in project["optional-dependencies"]["test"]))
     local = {"docwatch", "parsers", "bench", "tests", "conftest"} | {p.stem for p in (REPO / "tests").glob("*.py")}

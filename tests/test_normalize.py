@@ -307,9 +307,9 @@ APIM = "apim-virtual-network-reference"
 
 
 def _load(path):
-    from docwatch.documents import load_local
+    from conftest import load_kept
 
-    return load_local(path)
+    return load_kept(path)
 
 
 def _version(corpus_versions, page, prefix):
@@ -475,7 +475,7 @@ def test_both_transports_are_two_rules_on_every_corpus_page():
 
     for page in sorted(p.name for p in _require(CORPUS / "markdown").iterdir()):
         for v in corpus_versions(page):
-            assert {r.protocol for r in normalize(load_local(v["file"]))} <= {"tcp", "udp", "any", "icmp", None}, page
+            assert {r.protocol for r in normalize(_load(v["file"]))} <= {"tcp", "udp", "any", "icmp", None}, page
     table = Table(headings=["Ports"], columns=["Endpoint", "Port"],
                   rows=[[Cell.from_items(["168.63.129.16"]), Cell.from_items(["TCP/UDP 53"])]])
     got = sorted((r.endpoint, r.protocol, tuple(r.ports)) for r in normalize(Document(format="markdown", tables=[table])))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from docwatch.documents import load_local
+from conftest import load_kept
 from parsers.model import Document, clean_text
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +37,7 @@ def _texts(doc: Document):
 
 
 def _assert_clean(path: Path) -> int:
-    doc = load_local(path)
+    doc = load_kept(path)
     unclean = [(name, text) for name, text in _texts(doc) if clean_text(text) != text]
     assert not unclean, f"{path}: {unclean[:5]}"
     return len(doc.tables) + len(doc.blocks)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, SHARED, _require, corpus_versions
+from conftest import CORPUS, SHARED, _require, corpus_versions, load_kept
 from docwatch.documents import load_local
 from docwatch.normalize import normalize
 from docwatch.textrules import port_phrases, sentences, text_rules
@@ -165,7 +165,7 @@ def test_apim_prose_requirements():
 
 @pytest.mark.corpus
 def test_azureml_prose_ports():
-    rules = normalize(load_local(corpus_versions("azureml-behind-firewall")[-1]["file"]))
+    rules = normalize(load_kept(corpus_versions("azureml-behind-firewall")[-1]["file"]))
     # "You must allow network traffic to ports 8704 to 8710." and "Ports 8787 and 18881 for compute
     # instance are only needed when …" (a list item): both port-only, one any-address rule
     star = [r for r in rules if r.endpoint == "*" and r.origin in ("prose", "list")]
@@ -178,7 +178,7 @@ def test_azureml_prose_ports():
 @pytest.mark.corpus
 def test_list_item_restating_a_table_row_makes_no_second_rule():
     """Batch: "Inbound TCP traffic on ports 29876 and 29877 … BatchNodeManagement.region" restates the table row."""
-    rules = normalize(load_local(corpus_versions("batch-virtual-network")[-1]["file"]))
+    rules = normalize(load_kept(corpus_versions("batch-virtual-network")[-1]["file"]))
     bnm = [r for r in rules if r.service_tag == "BatchNodeManagement.region" and r.direction == "inbound"]
     assert [(r.protocol, r.ports) for r in bnm] == [("tcp", ["29876-29877"])]
 
@@ -192,7 +192,7 @@ def test_text_rules_lose_no_table_rule(monkeypatch):
 
     real = T.text_rules
     for page in sorted(p.name for p in _require(CORPUS / "markdown").iterdir()):
-        doc = load_local(corpus_versions(page)[-1]["file"])
+        doc = load_kept(corpus_versions(page)[-1]["file"])
         monkeypatch.setattr(T, "text_rules", lambda d, known=None: [])
         before = {r.key: r for r in normalize(doc)}
         monkeypatch.setattr(T, "text_rules", real)
@@ -229,10 +229,10 @@ def test_blocks_parity_markdown_and_rendered_html():
     for page in sorted(p.name for p in _require(CORPUS / "rendered").iterdir()):
         versions = {v["version"]: v for v in json.loads((CORPUS / "markdown" / page / "versions.json").read_text())}
         for html in sorted((CORPUS / "rendered" / page).glob("*.html")):
-            md = load_local(CORPUS / "markdown" / page / versions[html.stem]["path"])
+            md = load_kept(CORPUS / "markdown" / page / versions[html.stem]["path"])
             if {"recovered-table", "missing-include"} & {d.code for d in md.diagnostics}:
                 continue
-            ht = load_local(html)
+            ht = load_kept(html)
             assert [_block_key(b) for b in md.blocks] == [_block_key(b) for b in ht.blocks], (page, html.stem)
             checked += 1
     assert checked >= 20
@@ -247,11 +247,11 @@ def test_text_rules_parity_on_the_corpus():
     for page in sorted(p.name for p in _require(CORPUS / "rendered").iterdir()):
         versions = {v["version"]: v for v in json.loads((CORPUS / "markdown" / page / "versions.json").read_text())}
         for html in sorted((CORPUS / "rendered" / page).glob("*.html")):
-            md = load_local(CORPUS / "markdown" / page / versions[html.stem]["path"])
+            md = load_kept(CORPUS / "markdown" / page / versions[html.stem]["path"])
             if {"recovered-table", "missing-include"} & {d.code for d in md.diagnostics}:
                 continue  # the renderer shows a repaired table as text, and had the include the markdown lacks
             a = sorted((r.key, tuple(r.ports)) for r in normalize(md) if r.origin != "table")
-            b = sorted((r.key, tuple(r.ports)) for r in normalize(load_local(html)) if r.origin != "table")
+            b = sorted((r.key, tuple(r.ports)) for r in normalize(load_kept(html)) if r.origin != "table")
             assert a == b, (page, html.stem)
             checked += 1
     assert checked >= 20  # 23 of the 31 rendered versions today
