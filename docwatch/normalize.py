@@ -1369,7 +1369,17 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
             deadline_text=dated.deadline_text if dated else next((r.deadline_text for r in rs if r.deadline_text), None),
             section=list(first.section), table=first.table, row=first.row, origin=first.origin,
         ))
-    return merged
+    return _without_vaguer_twins(merged)
+
+
+def _without_vaguer_twins(rules: list[Rule]) -> list[Rule]:
+    """A rule that states neither ports nor protocol goes when the same party, in the same cloud,
+    tab and direction, has a rule that does: "**Edge nodes:** use the **X** tag. Permit TCP 443."
+    names X once without a port and once with one; the page states one rule."""
+    detailed = {(r.cloud, r.tab, r.direction, r._keyed_party) for r in rules if r.ports or r.protocol}
+    if not detailed:
+        return rules
+    return [r for r in rules if r.ports or r.protocol or (r.cloud, r.tab, r.direction, r._keyed_party) not in detailed]
 
 
 def _merged_one(r: Rule) -> Rule:

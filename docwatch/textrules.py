@@ -326,6 +326,8 @@ def _example_address(value: str) -> bool:
 _EXAMPLE_DOMAIN = re.compile(r"^[a-z]+://(?:[\w-]+\.)*example\.(?:com|net|org):\d+", re.I)
 _RESOURCE_PATH = re.compile(r"^Microsoft\.[A-Za-z]+/", re.I)
 _DNS_ZONE = re.compile(r"\b(?:dns|private dns)\s+zones?\b|\bzone\s+names?\b", re.I)
+_ZONE_AFTER = re.compile(r"[`'\"]?\s+(?:private\s+)?(?:dns\s+)?zones?\b", re.I)
+_PUBLISHED_AT = re.compile(r"\b(?:published|documented|described)\s+(?:\w+\s+){0,5}?(?:at|in|on)\s*[`'\"]?\s*$", re.I)
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
 
 
@@ -361,8 +363,10 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             continue  # a file name; "any"/the default route is not a party named in prose
         if kind == "url" and _RESOURCE_PATH.match(value):
             continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
-        if kind in ("fqdn", "wildcard", "template") and zone_named:
-            continue  # "the zone name must end with `postgres.database.azure.com`": a DNS zone, not a destination
+        if kind in ("fqdn", "wildcard", "template") and (zone_named or "zone" in text and _ZONE_AFTER.match(
+                text, text.find(value) + len(value))):
+            continue  # "the zone name must end with `postgres.database.azure.com`", "… the `privatelink.x.net`
+            # zone": a DNS zone, not a destination
         if _internal(kind, value):
             continue  # localhost, 127.0.0.1, kubernetes.default.svc: the machine or cluster itself (proxy bypass lists)
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
@@ -370,6 +374,10 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
         if kind != "tag" and _CONTOSO.search(value):
             continue  # a fictitious company's domain ("contoso-corpsensorapi.atp.azure.com"): always an example
+        if kind == "url" and ("ublish" in text or "ocument" in text or "escribed" in text):
+            at = text.find(value)
+            if at > 0 and _PUBLISHED_AT.search(text[max(0, at - 80):at]):
+                continue  # "The same data is published by the web service at `https://…`": where to read, not reach
         if value.lower() not in seen:
             seen.add(value.lower())
             out.append((kind, value))
@@ -548,6 +556,7 @@ _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
+_NAME_FORM = re.compile(r"\bnames?\b[^.]*\b(?:form|format|pattern|shape)\b", re.I)  # "Their names follow the pattern …"
 _STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
                          r"needs?|requires?|required|use)\b", re.I)
 _COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
@@ -704,6 +713,13 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
                 r.protocol = r.protocol or (protocols.pop() if len(protocols) == 1 else None)
                 r.direction = r.direction or (directions.pop() if len(directions) == 1 else None)
                 used.update(id(x) for d in here for x in d.stand_ins)
+        elif r.ports and r.direction is None:
+            # "… all over TCP 443 outbound." then "use **GuestAndHybridManagement** on TCP 443": the
+            # statement's direction for a rule of its section on the same ports
+            same = {d.direction for d in wide if d.direction and reach[id(d)](r)
+                    and sorted(p for v in d.ports.values() for p in v) == sorted(r.ports)}
+            if len(same) == 1:
+                r.direction = same.pop()
         for d in defaults:
             if d.page_wide or not reach[id(d)](r):
                 continue
@@ -1172,7 +1188,7 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
     asked: tuple[bool, str | None] | None = None  # "… allow the gateway hosts of the namespace instead."
     for s in sentences(block.text):
         found = read(s)
-        if not found and asked and _HOST_NOUN.search(s):
+        if not found and asked and (_HOST_NOUN.search(s) or _NAME_FORM.search(s)):
             found = read(s, asked)  # "Gateway host names have the form `g<n>-prod-….net`": the hosts asked for
         asked = None
         if not found and _STRONG_CUE.search(s) and _HOST_NOUN.search(s) and not _NEG.search(_LEADING_IF.sub("", s)):

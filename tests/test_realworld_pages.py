@@ -59,27 +59,14 @@ _MISSED = {
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
     "load_testing_vnet": "'Repeat ... with **Source service tag** set to *X* and **Destination port ranges** set to *8080*' "
                          "(a form rule restated with fields 'set to' values) gives X without ports",
-    "m365_teams_exchange_endpoints": "the endpoints web-service URL in the intro ('The same data is published by the web service "
-                                     "at `https://endpoints.office.com/…`') made a rule",
     "delivery_optimization_ports": "a 'Port | Protocol | Direction | Peers | Function' table whose 'Peers' column holds the remote "
                                    "party as a role ('Other DO clients on the local network', 'Teredo server') makes '*' rules",
     "netapp_files_ad_ports": "a 'Service | Port | Protocol' table with no address column whose lead-in names both sides in bold "
                              "('from the **Azure NetApp Files delegated subnet** to **every AD DS domain controller**') makes '*' "
                              "rules; an example 'AD DS site | Subnet | Domain controllers' table's addresses made rules",
-    "appservice_hybrid_connections": "a template host given as an alternative to a wildcard in prose ('allow ... the gateway hosts "
-                                     "... Gateway host names have the form `g<number>-prod-<stamp>-sb.servicebus.windows.net`') gives no rule",
-    "update_manager_network": "one sentence pairing each tag with its own port ('to the **AzureUpdateDelivery** service tag on TCP 443 "
-                              "and to the **AzureFrontDoor.FirstParty** service tag on TCP 80') gives both tags both ports; a tag "
-                              "sentence after a tab group ('use **GuestAndHybridManagement** on TCP 443') loses the section's 'outbound'",
-    "front_door_origin_lockdown": "an IP in a bullet under an 'accepts traffic only from' lead-in ('the virtualized host IP addresses "
-                                  "`168.63.129.16` and `169.254.169.254`') gets no inbound direction (only the IP also in the NSG table does)",
-    "signalr_service_tags": "a private DNS zone named in prose ('resolves through the `privatelink.service.signalr.net` private DNS "
-                            "zone') made an outbound rule",
     "arc_data_services_network": "a labelled-field block whose 'Port:' field follows a 'Connection target:' bullet list (or inline list) "
                                  "gives the targets no port; a 'Endpoint | Default port | Who connects' table gives roles without "
                                  "the 'Who connects' source",
-    "azure_files_port445": "an example regional tag after a placeholder tag ('the `Storage.<region>` service tag ..., for example "
-                           "`Storage.WestEurope`') made a rule",
     "sentinel_syslog_forwarder": "a port in a sentence after a role table naming the row's roles ('also open TCP port 6514 from the "
                                  "security devices and appliances to the log forwarder') makes a '*' rule, not the Log forwarder's",
 }

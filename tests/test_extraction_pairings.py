@@ -1,0 +1,64 @@
+"""Sentences that pair each party with its own port, and addresses that are no party, read the
+same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
+
+* "allow outbound traffic to the **A** service tag on TCP 8443 and to the **B** service tag on
+  UDP 3478" gives A 8443/tcp and B 3478/udp, both outbound; "TCP 8080 to `a` and `b`" and "ports
+  80 and 443 to `c`" stay one requirement;
+* a lockdown list ("accepts connections only from these sources:") is inbound, and a bullet's
+  later sentence ("Permit TCP 443 as well.") gives its port to the bullet's party;
+* a sentence asking for hosts it does not name ("allow the regional ingest hosts instead") is
+  finished by the next one naming them ("Their names follow the pattern `ingest-<region>…`");
+* a statement "… over TCP 9443 outbound" gives its direction to a tag rule of its section on the
+  same port;
+* a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
+  inside a longer one, and "WidgetHub" inside "AzureWidgetHub" are no parties.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rules_support import shape_rules
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> list[dict]:
+    return shape_rules("pairings", request.param)
+
+
+def _facts(rules: list[dict], party: str) -> list[tuple]:
+    return sorted((tuple(r["ports"]), r["protocol"], r["direction"]) for r in rules
+                  if party in (r["endpoint"], r["service_tag"]))
+
+
+def test_each_party_its_own_port(rules):
+    assert _facts(rules, "WidgetIngest") == [(("8443",), "tcp", "outbound")]
+    assert _facts(rules, "WidgetControl") == [(("3478",), "udp", "outbound")]
+    assert _facts(rules, "api.widgetcloud.net") == [(("443",), "tcp", "outbound")]
+    assert _facts(rules, "media.widgetcloud.net") == [(("3479",), "udp", "outbound")]
+
+
+def test_one_requirement_stays_whole(rules):
+    assert _facts(rules, "a.widgetcloud.net") == [(("8080",), "tcp", "outbound")]
+    assert _facts(rules, "b.widgetcloud.net") == [(("8080",), "tcp", "outbound")]
+    assert _facts(rules, "c.widgetcloud.net") == [(("80", "443"), None, "outbound")]
+
+
+def test_lockdown_bullets_are_inbound(rules):
+    assert _facts(rules, "AzureFrontDoor.Backend") == [(("443",), "tcp", "inbound")]
+    assert _facts(rules, "168.63.129.16") == [((), None, "inbound")]
+
+
+def test_hosts_asked_for_then_named(rules):
+    assert [r["endpoint_kind"] for r in rules if r["endpoint"] == "ingest-<region>.widgetcloud.net"] == ["template"]
+
+
+def test_direction_of_a_same_port_statement(rules):
+    assert _facts(rules, "AzureMonitor") == [(("9443",), "tcp", "outbound")]
+    assert _facts(rules, "agent.widgetcloud.net") == [(("9443",), "tcp", "outbound")]
+
+
+def test_where_to_read_is_no_party(rules):
+    parties = {r["endpoint"] or r["service_tag"] for r in rules}
+    assert not {"https://feeds.widgetcloud.net/endpoints.json", "privatelink.widgetcloud.net", "WidgetHub"} & parties
+    assert not any("contoso" in p for p in parties)
+    assert _facts(rules, "AzureWidgetHub") == [((), None, "inbound")]
