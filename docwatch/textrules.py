@@ -400,6 +400,7 @@ class _BlockCtx:
     tag_context: bool = False
     # the page's placeholder hosts by their placeholder's words ("namespace" → <namespace>.servicebus…)
     templates: dict[str, list[str]] = field(default_factory=dict)
+    roles: tuple[Rule, ...] = ()  # the page's table rules whose party is a role ("Log forwarder")
 
 
 def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
@@ -418,6 +419,7 @@ def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
             example=bool(_EXAMPLE_CONTEXT.search(lead_in or "") or _EXAMPLE_HEADING.search(innermost)),
             tag_context=bool(_TAG_WORDS.search(lead_in or "") or _TAG_WORDS.search(innermost)),
             templates=memo.get(_TEMPLATES, {}),
+            roles=memo.get(_ROLES, ()),
         )
         memo[key] = hit
     return hit
@@ -789,6 +791,10 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     own = ports = port_phrases(sentence)
     if not parties and own and ctx.templates:
         parties = _placeholder_party(sentence, ctx.templates)
+    if not parties and own and ctx.roles and not example and not lead_in_of_next:
+        named = _named_role_rules(sentence, ctx.roles, own, origin)
+        if named:
+            return named
     if list_context and not ports:
         ports = ctx.lead_ports
     direction = direction_of(sentence) or carried[1]
@@ -848,7 +854,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     direction) takes the facts it leaves open (cloud, tab, protocol) from it, see :func:`reconcile`."""
     rules: list[Rule] = []
     defaults: list[SectionDefault] = []
-    memo: dict = {_TEMPLATES: _placeholder_hosts(doc, known or [])}
+    memo: dict = {_TEMPLATES: _placeholder_hosts(doc, known or []),
+                  _ROLES: tuple(r for r in known or () if r.endpoint_kind == "role" and r.endpoint)}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
     leads = {t.lead_in for t in doc.tables if t.lead_in}
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
@@ -972,6 +979,33 @@ def _by_placeholder_word(hosts) -> dict[str, list[str]]:
 # ("on your firewall", "to the proxy": where the port is opened, not what it reaches)
 _TO_THE = re.compile(r"\b(?:to|from|on)\s+(?:the|your|each)\s+(?!(?:firewall|proxy|network|computer|machine|device|"
                      r"local|own)s?\b)(\w+)(?!\s*\()", re.I)
+
+
+_ROLES = "role rules"  # (a memo key, as _TEMPLATES)
+_ROLE_LEAD = r"\bto\s+(?:the\s+|your\s+|each\s+|every\s+|all\s+)?"  # ("The agent on the X connects …": X is where it runs)
+
+
+def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | None, list[str]], origin: str) -> list[Rule]:
+    """Ports a sentence opens to a role a table of the page names ("… also open TCP port 6514 from
+    the security devices to the log forwarder" after a row *Security devices → Log forwarder*): that
+    row's rule with the sentence's ports (it merges with the row's rule of the same transport)."""
+    low = sentence.lower()
+    for role in roles:
+        # (the role the sentence opens ports *to*: the row's destination, else its party)
+        name = (role.destination or role.endpoint).strip("() ").lower()
+        if len(name) < 4 or name not in low or not re.search(_ROLE_LEAD + re.escape(name) + r"\b", low):
+            continue
+        direction = direction_of(sentence)
+        out = []
+        for proto, plist in own.items():
+            twin = next((r for r in roles if (r.endpoint, r.source, r.destination) == (role.endpoint, role.source,
+                                                                                       role.destination)
+                         and r.protocol == proto), role)
+            out.append(replace(twin, ports=sort_ports(plist), protocol=proto or twin.protocol, origin=origin,
+                               direction=direction if direction in ("inbound", "outbound") else twin.direction,
+                               table=None, row=None))
+        return out
+    return []
 
 
 def _placeholder_party(sentence: str, templates: dict[str, list[str]]) -> list[tuple[str, str]]:

@@ -10,6 +10,9 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   finished by the next one naming them ("Their names follow the pattern `ingest-<region>…`");
 * a statement "… over TCP 9443 outbound" gives its direction to a tag rule of its section on the
   same port;
+* "… also open TCP 8531 from the branch clients to the relay server" after a table row *Branch
+  clients → Relay server* adds the port to that row's rule ("The agent on the relay server connects
+  …" names where the agent runs, not where a port opens);
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -62,3 +65,9 @@ def test_where_to_read_is_no_party(rules):
     assert not {"https://feeds.widgetcloud.net/endpoints.json", "privatelink.widgetcloud.net", "WidgetHub"} & parties
     assert not any("contoso" in p for p in parties)
     assert _facts(rules, "AzureWidgetHub") == [((), None, "inbound")]
+
+
+def test_port_sentence_to_a_table_role(rules):
+    relay = [r for r in rules if r["destination"] == "Relay server"]
+    assert [(r["ports"], r["protocol"], r["source"]) for r in relay] == [(["8530", "8531"], "tcp", "Branch clients")]
+    assert not any(r["endpoint"] == "*" and "8531" in r["ports"] for r in rules)

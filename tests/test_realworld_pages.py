@@ -67,8 +67,6 @@ _MISSED = {
     "arc_data_services_network": "a labelled-field block whose 'Port:' field follows a 'Connection target:' bullet list (or inline list) "
                                  "gives the targets no port; a 'Endpoint | Default port | Who connects' table gives roles without "
                                  "the 'Who connects' source",
-    "sentinel_syslog_forwarder": "a port in a sentence after a role table naming the row's roles ('also open TCP port 6514 from the "
-                                 "security devices and appliances to the log forwarder') makes a '*' rule, not the Log forwarder's",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
