@@ -1373,13 +1373,24 @@ def merge_rules(rules: list[Rule]) -> list[Rule]:
 
 
 def _without_vaguer_twins(rules: list[Rule]) -> list[Rule]:
-    """A rule that states neither ports nor protocol goes when the same party, in the same cloud,
-    tab and direction, has a rule that does: "**Edge nodes:** use the **X** tag. Permit TCP 443."
-    names X once without a port and once with one; the page states one rule."""
-    detailed = {(r.cloud, r.tab, r.direction, r._keyed_party) for r in rules if r.ports or r.protocol}
-    if not detailed:
+    """A rule the page states twice, once in less detail: the vaguer one goes. Same party, cloud,
+    tab and direction, and it states no protocol and no port the other does not ("**Edge nodes:**
+    use the **X** tag. Permit TCP 443." names X once without a port and once with one; a list of
+    hosts and the "**Protocol:** HTTPS" field block it belongs to)."""
+    by_party: dict[tuple, list[Rule]] = {}
+    for r in rules:
+        if r.ports or r.protocol:
+            by_party.setdefault((r.cloud, r.tab, r.direction, r._keyed_party), []).append(r)
+    if not by_party:
         return rules
-    return [r for r in rules if r.ports or r.protocol or (r.cloud, r.tab, r.direction, r._keyed_party) not in detailed]
+
+    def vaguer(r: Rule) -> bool:
+        if r.protocol is not None or r.endpoint == ANY_ADDRESS:
+            return False  # (any-address rules stand for separate statements, not one party stated twice)
+        return any(d is not r and (d.protocol or not r.ports) and set(r.ports) <= set(d.ports)
+                   for d in by_party.get((r.cloud, r.tab, r.direction, r._keyed_party), ()))
+
+    return [r for r in rules if not vaguer(r)]
 
 
 def _merged_one(r: Rule) -> Rule:

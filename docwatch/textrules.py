@@ -894,33 +894,49 @@ _SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+(?:instead\s+of|rather\s+than|in\s+p
 
 
 def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
-    """Consecutive list items each giving one labelled field of a rule (a portal's form: "-
-    **Source service tag**: X", "- **Destination port ranges**: 29876-29877", "- **Protocol**:
-    TCP"), read together as that one rule; returns the rules and the ids of the items read."""
+    """Consecutive list items (or paragraphs) each giving one labelled field of a rule (a portal's
+    form: "- **Source service tag**: X", "- **Destination port ranges**: 29876-29877", "-
+    **Protocol**: TCP"; "**Connection target:**" with a list of hosts, then "**Port:** 443"), read
+    together as that one rule; returns the rules and the ids of the blocks read."""
     rules: list[Rule] = []
     consumed: set[int] = set()
     run: list[Block] = []
+    values: list[Block] = []  # list items that are the value of a field written with none ("**Target:**" + a list)
 
     def flush() -> None:
-        if len(run) >= 2:
+        fields = [b for b in run if b.bold]
+        if len(fields) >= 2:
             text = " ".join(b.text for b in run)
-            found = field_table_rules(text, [b.bold[0] for b in run], [c for b in run for c in b.code],
-                                      run[0].headings, run[0].tabs, run[0].lead_in)
+            found = field_table_rules(text, [b.bold[0].rstrip(":") for b in fields], [c for b in run for c in b.code],
+                                      run[0].headings, run[0].tabs, run[0].lead_in if run[0].kind == "list_item" else None)
             for r in found:
-                r.origin = "list"
+                r.origin = "list" if any(b.kind == "list_item" for b in run) else "prose"
             if found:
                 rules.extend(found)
                 consumed.update(id(b) for b in run)
         run.clear()
 
     for b in doc.blocks:
-        one_field = b.kind == "list_item" and len(b.bold) == 1 and b.text.startswith(f"{b.bold[0]}:")
-        if not one_field or run and (b.headings, b.lead_in, b.depth) != (run[0].headings, run[0].lead_in, run[0].depth):
+        one_field = (b.kind in ("list_item", "paragraph") and len(b.bold) == 1
+                     and (b.text.startswith(f"{b.bold[0]}:") or b.bold[0].endswith(":") and b.text.startswith(b.bold[0])))
+        last = next((x for x in reversed(run) if x.bold), None)
+        value = (not one_field and last is not None and b.kind == "list_item" and b.lead_in == last.text
+                 and last.kind == "paragraph" and _empty_field(last))
+        if value:
+            run.append(b)
+            continue
+        if not one_field or run and (b.headings, b.kind) != (run[0].headings, run[0].kind) or run and b.kind == "list_item" and (
+                b.lead_in, b.depth) != (run[0].lead_in, run[0].depth):
             flush()
         if one_field:
             run.append(b)
     flush()
     return rules, consumed
+
+
+def _empty_field(block: Block) -> bool:
+    """A labelled field with no value of its own ("**Connection target:**" before a list)."""
+    return block.text.rstrip().rstrip(":").strip() == block.bold[0].rstrip(":").strip() if block.bold else False
 
 
 _FOOTNOTE_START = re.compile(r"^\(?(\d{1,2})\)?\s*(?=[A-Z])")

@@ -13,6 +13,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * "… also open TCP 8531 from the branch clients to the relay server" after a table row *Branch
   clients → Relay server* adds the port to that row's rule ("The agent on the relay server connects
   …" names where the agent runs, not where a port opens);
+* "**Destination:**" with a list of hosts, then "**Transport:** TCP" and "**Ports:** 8883"
+  paragraphs, is one labelled-field rule per host;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -71,3 +73,10 @@ def test_port_sentence_to_a_table_role(rules):
     relay = [r for r in rules if r["destination"] == "Relay server"]
     assert [(r["ports"], r["protocol"], r["source"]) for r in relay] == [(["8530", "8531"], "tcp", "Branch clients")]
     assert not any(r["endpoint"] == "*" and "8531" in r["ports"] for r in rules)
+
+
+def test_labelled_field_paragraphs_with_a_list_value(rules):
+    """"**Destination:**" followed by a list of hosts, then "**Transport:** TCP" and "**Ports:** 8883":
+    one rule per host, with the fields' port and protocol, and no portless copy from the list."""
+    assert _facts(rules, "telemetry.widgetcloud.net") == [(("8883",), "tcp", "outbound")]
+    assert _facts(rules, "*.upload.widgetcloud.net") == [(("8883",), "tcp", "outbound")]

@@ -64,9 +64,7 @@ _MISSED = {
     "netapp_files_ad_ports": "a 'Service | Port | Protocol' table with no address column whose lead-in names both sides in bold "
                              "('from the **Azure NetApp Files delegated subnet** to **every AD DS domain controller**') makes '*' "
                              "rules; an example 'AD DS site | Subnet | Domain controllers' table's addresses made rules",
-    "arc_data_services_network": "a labelled-field block whose 'Port:' field follows a 'Connection target:' bullet list (or inline list) "
-                                 "gives the targets no port; a 'Endpoint | Default port | Who connects' table gives roles without "
-                                 "the 'Who connects' source",
+    "arc_data_services_network": "a 'Endpoint | Default port | Who connects' table gives roles without the 'Who connects' source",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
