@@ -901,27 +901,44 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
     rules: list[Rule] = []
     consumed: set[int] = set()
     run: list[Block] = []
-    values: list[Block] = []  # list items that are the value of a field written with none ("**Target:**" + a list)
+    last: dict = {}  # the last run read as a rule: its headings, fields and code spans
 
     def flush() -> None:
         fields = [b for b in run if b.bold]
         if len(fields) >= 2:
             text = " ".join(b.text for b in run)
-            found = field_table_rules(text, [b.bold[0].rstrip(":") for b in fields], [c for b in run for c in b.code],
+            labels = [b.bold[0].rstrip(":") for b in fields]
+            found = field_table_rules(text, labels, [c for b in run for c in b.code],
                                       run[0].headings, run[0].tabs, run[0].lead_in if run[0].kind == "list_item" else None)
             for r in found:
                 r.origin = "list" if any(b.kind == "list_item" for b in run) else "prose"
             if found:
                 rules.extend(found)
                 consumed.update(id(b) for b in run)
+                last.update(headings=run[0].headings, tabs=run[0].tabs, origin=found[0].origin,
+                            code=[c for b in run for c in b.code], fields=_field_values(text, labels))
         run.clear()
 
     for b in doc.blocks:
+        if b.bold and "set to" in b.text and _REPEAT.search(b.text):
+            flush()
+        if last and b.bold and b.headings == last["headings"] and "set to" in b.text and _REPEAT.search(b.text):
+            changed = _set_to_values(b)
+            if changed:
+                fields = {**last["fields"], **changed}
+                found = field_table_rules(" ".join(f"{k}: {v}" for k, v in fields.items()), list(fields),
+                                          [*last["code"], *b.code], b.headings, b.tabs, None)
+                for r in found:
+                    r.origin = last["origin"]
+                rules.extend(found)
+                if found:
+                    consumed.add(id(b))
+                    continue
         one_field = (b.kind in ("list_item", "paragraph") and len(b.bold) == 1
                      and (b.text.startswith(f"{b.bold[0]}:") or b.bold[0].endswith(":") and b.text.startswith(b.bold[0])))
-        last = next((x for x in reversed(run) if x.bold), None)
-        value = (not one_field and last is not None and b.kind == "list_item" and b.lead_in == last.text
-                 and last.kind == "paragraph" and _empty_field(last))
+        field_block = next((x for x in reversed(run) if x.bold), None)
+        value = (not one_field and field_block is not None and b.kind == "list_item" and b.lead_in == field_block.text
+                 and field_block.kind == "paragraph" and _empty_field(field_block))
         if value:
             run.append(b)
             continue
@@ -932,6 +949,33 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
             run.append(b)
     flush()
     return rules, consumed
+
+
+# "Repeat the previous step for the second rule, with **Source service tag** set to *X* and
+# **Destination port ranges** set to *8080*": the last form-field rule with those fields changed
+_REPEAT = re.compile(r"\b(?:repeat\w*|again|same\s+(?:steps?|settings?|way)|another\s+(?:rule|one)|second\s+rule)\b", re.I)
+_SET_TO_END = re.compile(r"\s*(?:,\s*(?:and\s+)?|\s+and\s+|\.\s*$|;|$)")
+
+
+def _field_values(text: str, labels: list[str]) -> dict[str, str]:
+    found = sorted((text.find(f"{label}:"), label) for label in dict.fromkeys(labels) if f"{label}:" in text)
+    return {label: text[at + len(label) + 1: found[k + 1][0] if k + 1 < len(found) else len(text)].strip()
+            for k, (at, label) in enumerate(found)}
+
+
+def _set_to_values(block: Block) -> dict[str, str]:
+    """The fields a sentence sets: "**Destination port ranges** set to *8080*" → that label's value."""
+    out = {}
+    for label in block.bold:
+        at = block.text.find(f"{label} set to ")
+        if at < 0:
+            continue
+        rest = block.text[at + len(label) + len(" set to "):]
+        m = _SET_TO_END.search(rest)
+        value = rest[:m.start()] if m else rest
+        if value.strip():
+            out[label.rstrip(":")] = value.strip(" *`")
+    return out
 
 
 def _empty_field(block: Block) -> bool:

@@ -15,6 +15,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   …" names where the agent runs, not where a port opens);
 * "**Destination:**" with a list of hosts, then "**Transport:** TCP" and "**Ports:** 8883"
   paragraphs, is one labelled-field rule per host;
+* a form rule restated "with **Destination service tag** set to `X` and **Destination port
+  ranges** set to *443*" is that rule again with those fields;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -80,3 +82,10 @@ def test_labelled_field_paragraphs_with_a_list_value(rules):
     one rule per host, with the fields' port and protocol, and no portless copy from the list."""
     assert _facts(rules, "telemetry.widgetcloud.net") == [(("8883",), "tcp", "outbound")]
     assert _facts(rules, "*.upload.widgetcloud.net") == [(("8883",), "tcp", "outbound")]
+
+
+def test_form_rule_repeated_with_fields_set_to(rules):
+    """"Add a second rule the same way, but with **Destination service tag** set to `AzureKeyVault`
+    and **Destination port ranges** set to *443*": the form's rule again, with those two fields."""
+    assert _facts(rules, "WidgetControlPlane") == [(("7443",), "tcp", "outbound")]
+    assert _facts(rules, "AzureKeyVault") == [(("443",), "tcp", "outbound")]

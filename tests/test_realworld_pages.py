@@ -57,8 +57,6 @@ _MISSED = {
     "hpc_cache_network": "'Protocol | Port | Service' table of TCP/UDP ports 'on your storage system' makes '*' rules (direction "
                          "both), not a storage-system role; CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
-    "load_testing_vnet": "'Repeat ... with **Source service tag** set to *X* and **Destination port ranges** set to *8080*' "
-                         "(a form rule restated with fields 'set to' values) gives X without ports",
     "delivery_optimization_ports": "a 'Port | Protocol | Direction | Peers | Function' table whose 'Peers' column holds the remote "
                                    "party as a role ('Other DO clients on the local network', 'Teredo server') makes '*' rules",
     "netapp_files_ad_ports": "a 'Service | Port | Protocol' table with no address column whose lead-in names both sides in bold "
