@@ -551,8 +551,11 @@ def _labelled_code_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
 _CLAUSE = re.compile(r"(;\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b))", re.I)
 
 
+# "… isn't blocking outbound TCP 443", "must not inspect traffic to X on TCP 5671" (TLS inspection
+# off for X): the traffic must pass, a requirement
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
-                           r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b", re.I)
+                           r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
+                           r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I)
 _CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"

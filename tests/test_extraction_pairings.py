@@ -17,6 +17,7 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   paragraphs, is one labelled-field rule per host;
 * a form rule restated "with **Destination service tag** set to `X` and **Destination port
   ranges** set to *443*" is that rule again with those fields;
+* "Your proxy must not intercept traffic to `X` on TCP 5671" still requires X on 5671;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -89,3 +90,7 @@ def test_form_rule_repeated_with_fields_set_to(rules):
     and **Destination port ranges** set to *443*": the form's rule again, with those two fields."""
     assert _facts(rules, "WidgetControlPlane") == [(("7443",), "tcp", "outbound")]
     assert _facts(rules, "AzureKeyVault") == [(("443",), "tcp", "outbound")]
+
+
+def test_traffic_that_must_not_be_inspected_is_required(rules):
+    assert _facts(rules, "*.events.widgetcloud.net") == [(("5671",), "tcp", "outbound")]
