@@ -63,6 +63,27 @@ _MISSED = {
                              "('from the **Azure NetApp Files delegated subnet** to **every AD DS domain controller**') makes '*' "
                              "rules; an example 'AD DS site | Subnet | Domain controllers' table's addresses made rules",
     "arc_data_services_network": "a 'Endpoint | Default port | Who connects' table gives roles without the 'Who connects' source",
+    "vpn_gateway_ipsec": "'Allow TCP port 179 between the on-premises BGP peer address and the Azure BGP peer IP address of the "
+                         "gateway, for example `10.12.255.30`' gives no rule; a 'Tunnel type | Transport | Port' table with no address "
+                         "column whose lead-in names the party ('connect outbound … to the public IP address of the VPN gateway') makes '*' rules",
+    "route_server_bgp": "a role table headed 'Peer | Peers with | Protocol | Port' (source and destination under unusual header words) "
+                        "makes one '*' TCP 179 rule without its roles",
+    "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801, and they must answer "
+                           "health probes from 168.63.129.16' gives the VXLAN ports to 168.63.129.16, the later clause's address, not the "
+                           "Gateway Load Balancer role",
+    "global_secure_access_client": "a lead-in 'The connector makes outbound connections only; it needs no inbound ports.' before a "
+                                   "'What the connector reaches | Port | Purpose' table makes its hosts direction both, not outbound",
+    "defender_cloud_apps_network": "a host in 'In GCC High, the domain is `*.mcas-gov.us` instead.' (port from the previous sentence) and "
+                                   "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
+                                   "ranges to its allowlist' give no rule",
+    "mysql_flexible_networking": "per-cloud tabs holding only a bare template host code span, with the port in sentences before and after "
+                                 "('allow TCP 3306 to the server name above'), give '*' rules; '`168.63.129.16` (UDP and TCP 53)' makes "
+                                 "UDP port 16 from the address; firewall-rule '`0.0.0.0`' made an inbound rule",
+    "container_instances_vnet": "a 'Direction | Remote | Port | Why' NSG table whose Remote cells are code-span service tags and Port cells "
+                                "'TCP 443' makes one '*' rule; the tags MicrosoftContainerRegistry, AzureFrontDoor.FirstParty, AzureMonitor, "
+                                "VirtualNetwork are lost and Storage.<region> keeps no port",
+    "data_box_ports": "a role table headed 'Connection | Transport | Port(s) | Opened on | Initiated from' (destination 'Opened on', source "
+                      "'Initiated from') makes '*' rules without roles; an example account's blob URL in prose made an outbound rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
