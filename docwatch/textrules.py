@@ -130,12 +130,15 @@ _TAG_WORDS = Folded(r"\bservice[\s-]*tags?\b", needles=("service",))
 
 # ---------------------------------------------------------------- ports in a sentence
 
-_N = r"\d{1,5}(?!\d|\.\d)"
+_N = r"(?<![\d.])\d{1,5}(?!\d|\.\d)"  # (not an address's last octet: "`168.63.129.16` (UDP …")
 _NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|,\s*and\b|,\s*or\b)\s*{_N})*"
 _PORT_PHRASES = (
+    # "UDP and TCP 53", "TCP/UDP port 53": one port list, both transports
+    Folded(rf"\b(?P<b>tcp\s*(?:and|&|/|\+|or)\s*udp|udp\s*(?:and|&|/|\+|or)\s*tcp)\s*[/:]?\s*(?:ports?\s+)?(?P<n>{_NUMLIST})",
+           needles=("tcp",)),
     # "TCP port 443", "ports 80 and 443", "port 443 (TCP)", "ports 8704 to 8710", "port range 6381-6383"
     Folded(rf"(?:\b(?P<p>tcp|udp)\s+)?\bports?\s+(?:numbers?\s+|ranges?\s+)?(?P<n>{_NUMLIST})"
-           rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b\)?)?", needles=("port",)),
+           rf"(?:\s*\(?\s*(?P<q>tcp|udp)\b(?:\s*(?:and|&|/|\+|or)\s*(?P<q2>tcp|udp)\b)?\)?)?", needles=("port",)),
     # "the 10000-20000 port range" (a range: "100 ports" is a count)
     Folded(r"(?<![\w.-])(?P<n>\d{1,5}\s*[-–]\s*\d{1,5})\s+ports?(?:\s+ranges?)?\b", needles=("port",)),
     # "UDP 123", "TCP/443", "TCP: 443"
@@ -166,6 +169,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
         return {}
     found: dict[str | None, list[str]] = {}
     spans: list[tuple[int, int]] = []
+    phrases: list[tuple[int, str | None, list[str]]] = []
     for rx in _PORT_PHRASES:
         for m in rx.finditer(t):
             if any(a <= m.start() < b or a < m.end() <= b for a, b in spans):
@@ -175,14 +179,27 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
             if not ports:
                 continue
             spans.append(m.span())
-            proto = (gd.get("p") or gd.get("q") or "").lower() or ("tcp" if gd.get("a") else None)
-            found.setdefault(proto, []).extend(ports)
-    transports = {m.group(1).lower() for m in _TRANSPORT.finditer(t)}
+            proto = TCP_AND_UDP if gd.get("b") or gd.get("q2") and gd["q2"] != gd.get("q") else (
+                gd.get("p") or gd.get("q") or "").lower() or ("tcp" if gd.get("a") else None)
+            phrases.append((m.start(), proto, ports))
+    # an unqualified port list takes the transport of the qualified one before it ("TCP port 988 and
+    # ports 1019-1023"), else the one transport the sentence names outside its qualified phrases
+    # ("ports 80 and 443 over TCP"; in "ports 80 and 443, and UDP 3478" 80 and 443 are not UDP)
+    rest = t
+    for a, b in sorted(spans, reverse=True):
+        rest = rest[:a] + " " + rest[b:]
+    transports = {m.group(1).lower() for m in _TRANSPORT.finditer(rest)}
     apps = {m.group(1).lower() for m in _APP_PROTO.finditer(t)}
     default = transports.pop() if len(transports) == 1 else TCP_AND_UDP if len(transports) == 2 else (
         "tcp" if apps else None)
-    if None in found and default:
-        found.setdefault(default, []).extend(found.pop(None))
+    phrases.sort(key=lambda x: x[0])
+    before: str | None = None
+    for _, proto, ports in phrases:
+        if proto is None:
+            proto = before or default
+        elif proto in ("tcp", "udp", TCP_AND_UDP):
+            before = proto
+        found.setdefault(proto, []).extend(ports)
     return {k: sort_ports(v) for k, v in found.items() if v}
 
 
@@ -326,6 +343,7 @@ def _example_address(value: str) -> bool:
 _EXAMPLE_DOMAIN = re.compile(r"^[a-z]+://(?:[\w-]+\.)*example\.(?:com|net|org):\d+", re.I)
 _RESOURCE_PATH = re.compile(r"^Microsoft\.[A-Za-z]+/", re.I)
 _DNS_ZONE = re.compile(r"\b(?:dns|private dns)\s+zones?\b|\bzone\s+names?\b", re.I)
+_QUERIES_FOR = re.compile(r"\b(?:quer(?:y|ies)|lookups?|forwarders?|resolution|records?)\s+for\s+(?:the\s+)?[`'\"]?\s*$", re.I)
 _ZONE_AFTER = re.compile(r"[`'\"]?\s+(?:private\s+)?(?:dns\s+)?zones?\b", re.I)
 _PUBLISHED_AT = re.compile(r"\b(?:published|documented|described)\s+(?:\w+\s+){0,5}?(?:at|in|on)\s*[`'\"]?\s*$", re.I)
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
@@ -359,14 +377,15 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
     seen: set[str] = set()
     zone_named = "zone" in text.lower() and _DNS_ZONE.search(text) is not None
     for kind, value in found:
-        if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0")):
-            continue  # a file name; "any"/the default route is not a party named in prose
+        if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0", "0.0.0.0")):
+            continue  # a file name; "any"/the default route/"all addresses" is not a party named in prose
         if kind == "url" and _RESOURCE_PATH.match(value):
             continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
         if kind in ("fqdn", "wildcard", "template") and (zone_named or "zone" in text and _ZONE_AFTER.match(
-                text, text.find(value) + len(value))):
+                text, text.find(value) + len(value)) or " for " in text and _QUERIES_FOR.search(
+                text[max(0, text.find(value) - 40):max(0, text.find(value))])):
             continue  # "the zone name must end with `postgres.database.azure.com`", "… the `privatelink.x.net`
-            # zone": a DNS zone, not a destination
+            # zone", "forward queries for `x.net` to …": a DNS name, not a destination
         if _internal(kind, value):
             continue  # localhost, 127.0.0.1, kubernetes.default.svc: the machine or cluster itself (proxy bypass lists)
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
@@ -711,6 +730,9 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
             here = [d for d in wide if reach[id(d)](r) and (r.endpoint or r.origin == "list" and own(d, r))
                     and not (r.direction and d.direction and r.direction != d.direction)]
             port_sets = {tuple(sorted(p for v in d.ports.values() for p in v)) for d in here}
+            if len(port_sets) > 1:  # disagreeing: its own section's statements, if they agree, speak for it
+                here = [d for d in here if tuple(r.section) == d.section]
+                port_sets = {tuple(sorted(p for v in d.ports.values() for p in v)) for d in here}
             if len(port_sets) == 1:  # none reaching it, or disagreeing: the page says nothing
                 protocols = {k for d in here for k in d.ports} - {None}
                 directions = {d.direction for d in here} - {None}
@@ -1267,10 +1289,27 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         return _joined_sentences(block, lambda s, carried=(False, None): _sentence_rules(
             s, block, ctx, origin="list", lead_in_of_next=block.text in leads, list_context=allowlist,
             leads_code=block.text in leads_code, defaults=defaults, carried=carried))
+    if block.kind == "paragraph" and block.code and not ctx.example and _only_code(block):
+        # a paragraph that is nothing but host names (a tab's "`<server>.mysql.database.azure.com`"):
+        # a one-item list of parties, its ports from the page's statements
+        parties = text_parties(block.text, block.code)
+        if parties and all(k != "tag" for k, _ in parties):
+            return _rules_for(parties, {}, ctx, origin="prose")
     is_lead, is_code_lead = block.text in leads, block.text in leads_code
     return _joined_sentences(block, lambda s, carried=(False, None): _sentence_rules(
         s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead, defaults=defaults,
         carried=carried))
+
+
+_CODE_GLUE = re.compile(r"^[\s,;.]*(?:(?:and|or)\s+)?[\s,;.]*$")
+
+
+def _only_code(block: Block) -> bool:
+    """The block's text is its code spans and the punctuation or "and"/"or" between them."""
+    rest = block.text
+    for c in sorted(block.code, key=len, reverse=True):
+        rest = rest.replace(c, " ")
+    return all(_CODE_GLUE.match(piece) for piece in rest.split(" and ")) if rest.strip() else True
 
 
 def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rule]:

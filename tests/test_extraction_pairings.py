@@ -18,8 +18,11 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * a form rule restated "with **Destination service tag** set to `X` and **Destination port
   ranges** set to *443*" is that rule again with those fields;
 * "Your proxy must not intercept traffic to `X` on TCP 5671" still requires X on 5671;
+* a paragraph that is only host code spans (a cloud tab's one host) lists those hosts, and
+  "TCP port 6000 and ports 6001-6003" is TCP throughout; "(TCP and UDP 53)" after an address is
+  port 53 on both transports, never the address's last octet;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
-  inside a longer one, and "WidgetHub" inside "AzureWidgetHub" are no parties.
+  inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ def test_one_requirement_stays_whole(rules):
 
 def test_lockdown_bullets_are_inbound(rules):
     assert _facts(rules, "AzureFrontDoor.Backend") == [(("443",), "tcp", "inbound")]
-    assert _facts(rules, "168.63.129.16") == [((), None, "inbound")]
+    assert [r["direction"] for r in rules if r["endpoint"] == "168.63.129.16" and r["section"][-1] == "Origin lockdown"
+            ] == ["inbound"]
 
 
 def test_hosts_asked_for_then_named(rules):
@@ -94,3 +98,20 @@ def test_form_rule_repeated_with_fields_set_to(rules):
 
 def test_traffic_that_must_not_be_inspected_is_required(rules):
     assert _facts(rules, "*.events.widgetcloud.net") == [(("5671",), "tcp", "outbound")]
+
+
+def test_bare_host_paragraphs_in_tabs_take_the_sections_port(rules):
+    """A tab holding only "`<gateway>.gw.widgetcloud.net`" lists that host; "TCP port 6000 and
+    ports 6001-6003" is TCP throughout."""
+    gw = sorted((r["endpoint"], r["cloud"], tuple(r["ports"]), r["protocol"]) for r in rules if ".gw." in (r["endpoint"] or ""))
+    assert gw == [("<gateway>.gw.widgetcloud.net", "public", ("6000", "6001-6003"), "tcp"),
+                  ("<gateway>.gw.widgetcloud.us", "usgov", ("6000", "6001-6003"), "tcp")]
+
+
+def test_dns_forwarding_names_and_an_address_octet(rules):
+    """"forward queries for `x` to … `168.63.129.16` (TCP and UDP 53)": the resolver on tcp and udp 53
+    (not "UDP port 16" from the address), and no rule for the forwarded name or for `0.0.0.0`."""
+    assert _facts(rules, "168.63.129.16") == [((), None, "inbound"), (("53",), "tcp", None), (("53",), "udp", None)]
+    parties = {r["endpoint"] for r in rules}
+    assert not {"internal.widgetcloud.net", "0.0.0.0"} & parties
+    assert not any("16" in r["ports"] for r in rules)

@@ -76,9 +76,6 @@ _MISSED = {
     "defender_cloud_apps_network": "a host in 'In GCC High, the domain is `*.mcas-gov.us` instead.' (port from the previous sentence) and "
                                    "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
                                    "ranges to its allowlist' give no rule",
-    "mysql_flexible_networking": "per-cloud tabs holding only a bare template host code span, with the port in sentences before and after "
-                                 "('allow TCP 3306 to the server name above'), give '*' rules; '`168.63.129.16` (UDP and TCP 53)' makes "
-                                 "UDP port 16 from the address; firewall-rule '`0.0.0.0`' made an inbound rule",
     "container_instances_vnet": "a 'Direction | Remote | Port | Why' NSG table whose Remote cells are code-span service tags and Port cells "
                                 "'TCP 443' makes one '*' rule; the tags MicrosoftContainerRegistry, AzureFrontDoor.FirstParty, AzureMonitor, "
                                 "VirtualNetwork are lost and Storage.<region> keeps no port",
