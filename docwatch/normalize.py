@@ -131,6 +131,17 @@ def _header(text: str) -> str:
     return h
 
 
+# a header naming who opens the connections ("Who connects", "Initiated by", "Caller"): the source side
+_INITIATOR_HEADER = re.compile(
+    r"who\s+(?:connects|initiates|calls|opens\s+(?:the\s+)?connections?)(?:\s+(?:to\s+it|from))?|"
+    r"(?:connection\s+)?initiators?|initiated\s+by|(?:connection\s+)?(?:opened|made)\s+by|called\s+by|callers?|"
+    r"connects?\s+from|connections?\s+from")
+# a header naming the other end of the row's traffic ("Peers", "Remote", "Counterpart", "Connects to"):
+# the remote side, where traffic comes from on an inbound row and goes to otherwise
+_COUNTERPART_HEADER = re.compile(
+    r"(?:remote|other|peer)(?:\s+(?:side|end|party|parties|peers?|systems?|machines?|computers?|devices?))?|peers|"
+    r"counterparts?|communicates?\s+with|(?:connection\s+)?partners?")
+_TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
                              "role roles appliance".split())
 
@@ -150,6 +161,12 @@ def classify_column(header: str) -> Column:
         return Column(MACHINE)
     if h in ("from", "source", "to", "destination"):
         return Column(SOURCE if h in ("from", "source") else DEST)  # "Use | From | To" (App Service)
+    if _INITIATOR_HEADER.fullmatch(h):  # "Endpoint | Default port | Who connects": the side that opens the connection
+        return Column(SOURCE)
+    if _COUNTERPART_HEADER.fullmatch(h):  # "Port | Direction | Peers": the other end, whichever way the row goes
+        return Column(DEST, relative=True)
+    if _TARGET_HEADER.fullmatch(h):  # "Component | Connects to | Port": where the connections go
+        return Column(DEST)
     if "source" in h and "destination" in h:
         if has_ports:
             return Column(PAIR_PORTS)
@@ -266,9 +283,14 @@ def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
         elif cells and c.role == IGNORE and sum(len(cell.text.split()) for cell in cells) >= 5 * len(cells):
             cols[i] = Column(PURPOSE, rank=6)  # "What it covers": sentences describe the row
     named = [i for i, c in enumerate(cols) if c.role == ENDPOINT]
-    if len(named) > 1 or named and any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
+    others = {c.role for c in cols} & (PARTY_ROLES - {ENDPOINT})
+    if others == {SOURCE} and len(named) == 1 and not any(c.relative for c in cols):
+        # "Endpoint | Default port | Who connects": the one endpoint column is where the source's
+        # connections go, whatever it holds (a role: "Data controller API")
+        others = set()
+    if len(named) > 1 or named and others:
         empty = [i for i in named if not any(parties_in_cell(cell) for cell in _column_cells(table, i))]
-        if len(empty) < len(named) or any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
+        if len(empty) < len(named) or others:
             for i in empty:
                 cols[i] = Column(PURPOSE, rank=3)
     return cols

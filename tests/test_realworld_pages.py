@@ -61,8 +61,6 @@ _MISSED = {
                          "(a form rule restated with fields 'set to' values) gives X without ports",
     "m365_teams_exchange_endpoints": "the endpoints web-service URL in the intro ('The same data is published by the web service "
                                      "at `https://endpoints.office.com/…`') made a rule",
-    "delivery_optimization_ports": "a 'Port | Protocol | Direction | Peers | Function' table whose 'Peers' column holds the remote "
-                                   "party as a role ('Other DO clients on the local network', 'Teredo server') makes '*' rules",
     "netapp_files_ad_ports": "a 'Service | Port | Protocol' table with no address column whose lead-in names both sides in bold "
                              "('from the **Azure NetApp Files delegated subnet** to **every AD DS domain controller**') makes '*' "
                              "rules; an example 'AD DS site | Subnet | Domain controllers' table's addresses made rules",
@@ -76,8 +74,7 @@ _MISSED = {
     "signalr_service_tags": "a private DNS zone named in prose ('resolves through the `privatelink.service.signalr.net` private DNS "
                             "zone') made an outbound rule",
     "arc_data_services_network": "a labelled-field block whose 'Port:' field follows a 'Connection target:' bullet list (or inline list) "
-                                 "gives the targets no port; a 'Endpoint | Default port | Who connects' table gives roles without "
-                                 "the 'Who connects' source",
+                                 "gives the targets no port",
     "azure_files_port445": "an example regional tag after a placeholder tag ('the `Storage.<region>` service tag ..., for example "
                            "`Storage.WestEurope`') made a rule",
     "sentinel_syslog_forwarder": "a port in a sentence after a role table naming the row's roles ('also open TCP port 6514 from the "
