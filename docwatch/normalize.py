@@ -60,6 +60,7 @@ from docwatch.normalize_values import (
     normalize_tag,
     cloud_of_host,
     documentation_address,
+    private_address,
     parse_protocol,
     port_note,
     parties_in_cell,
@@ -359,11 +360,15 @@ def _fields_of_one_rule(roles: set[str]) -> bool:
     return bool(roles & (PARTY_ROLES - {MACHINE})) and bool(roles & (_PORT_ROLES | {PROTOCOL}))
 
 
-def _looks_like_rule_columns(cols: list[Column]) -> bool:
+def _looks_like_rule_columns(cols: list[Column], lead_in: str | None = None) -> bool:
+    """A party column, or ports with their protocol or direction, or ports whose party the lead-in
+    names ("The following ports are used only inside the virtual network": "Port | Use")."""
     roles = {c.role for c in cols}
     if roles & PARTY_ROLES:
         return True
-    return bool(roles & {PORTS, PAIR_PORTS, PROTO_PORTS}) and bool(roles & {PROTOCOL, DIRECTION})
+    if not roles & {PORTS, PAIR_PORTS, PROTO_PORTS}:
+        return False
+    return bool(roles & {PROTOCOL, DIRECTION}) or _lead_sides(_affirmed(lead_in)) is not None
 
 
 def is_rule_table(table: Table) -> bool:
@@ -372,7 +377,7 @@ def is_rule_table(table: Table) -> bool:
         if table.kind == "list":
             return any(parties_in_cell(cell) for row in table.rows for cell in row)
         cols = _roles(table)
-        if not _looks_like_rule_columns(cols):
+        if not _looks_like_rule_columns(cols, table.lead_in):
             return False
         return any(_row_rules(table, cols, _context(table), i, row) for i, row in enumerate(table.rows))
     except Exception:  # pragma: no cover - never let an odd table break a run
@@ -1120,6 +1125,9 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     # the page's word for it first: parsing the value as an address (documentation_address) is the dear test
     if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(value)):
         return "example address (the page calls it an example)"
+    if ctx.example and kind in ("ip", "cidr", "ip_range") and private_address(value):
+        # "For example:" | "AD DS site | Subnet | Domain controllers" | "10.10.0.0/24": the reader's own addresses
+        return "example address (a private address in a table the page calls an example)"
     return None
 
 
@@ -1179,6 +1187,67 @@ def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
         return ()
     named = [p for p in parties_in_cell(Cell.from_items([lead_in]), want_tags=False) if _surely_host(*p)]
     return tuple(named) if len(named) == 1 else ()
+
+
+_LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
+_LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?"
+_LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
+_LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|which|where|so|because|must|should|"
+             r"and|or|is|are|to|from|allows?|needs?|requires?|uses?)\b|\s*[.,;:()]|\s*$)")
+# "… must be open from the Azure NetApp Files delegated subnet to every AD DS domain controller in …";
+# "… between the gateway and the managed nodes"
+_LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
+_LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}",
+                           re.I)
+# "… these ports on your storage system allow …", "… used only inside the virtual network": where the ports are
+_LEAD_PLACE = re.compile(rf"\bports?\b[^.]*?\b(?:open\s+)?on\s+(?P<on>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}|"
+                         rf"\b(?:inside|within)\s+(?P<in>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}", re.I)
+_LEAD_DET_RX = re.compile(r"^(?:the|your|a|an|each|every|all|any|its|their)\s+", re.I)
+# where rules are configured, not a party: "open these ports on your firewall"
+_ENFORCER = re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security groups?|security groups?|route tables?|"
+                       r"network virtual appliances?|nvas?)\b", re.I)
+# "the direction from which incoming requests …": a clause, not a party
+_NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|them|then|now|one|"
+                         r"another|each other|outside|inside|anywhere|everywhere)\b", re.I)
+# the lead-in sentence speaks of the table's traffic
+_FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communication|access|requests)\b", re.I)
+_PORTISH = re.compile(r"\b(?:ports?|tcp|udp)\b|(?<![\w.])\d+(?![\w./])", re.I)
+
+
+def _lead_side(text: str) -> _Side | None:
+    """One side a lead-in names, if it names an address, a tag or a role (never port words or a
+    rule-enforcing device)."""
+    t = _LEAD_DET_RX.sub("", text.strip())
+    if not t or _PORTISH.search(t) or _ENFORCER.search(t) or t.lower() in _STOP or _NOT_A_NOUN.match(t):
+        return None
+    side = _side(None, t)
+    return side if side.parties or side.role else None
+
+
+@memo
+def _lead_sides(lead_in: str | None) -> tuple[_Side, _Side] | None:
+    """The sides a port table's lead-in names when the table has no address column ("… open from
+    the **delegated subnet** to **every domain controller**", "… between X and Y"); for a lead-in
+    naming only where the ports are ("… ports on your storage system", "… only inside the virtual
+    network") that place as the destination, with no source. Sentences nearest the table first;
+    negated ones ("shouldn't be reachable from the internet") say nothing."""
+    if not lead_in:
+        return None
+    for sentence in reversed(_CLAUSES.split(clean_text(lead_in))):
+        if _NEGATED.search(sentence):  # "If you can't run rpcinfo, make sure …": only the negated part goes
+            sentence = ", ".join(p for p in _COMMA_PARTS.split(sentence) if not _NEGATED.search(p))
+        if not _FLOW_WORDS.search(sentence):
+            continue
+        for rx in (_LEAD_FROM_TO, _LEAD_BETWEEN):
+            for m in rx.finditer(sentence):
+                a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
+                if a and b:
+                    return a, b
+        for m in _LEAD_PLACE.finditer(sentence):
+            place = _lead_side(m.group("on") or m.group("in"))
+            if place:
+                return _Side(), place
+    return None
 
 
 def _machine_rules(r: _Row, ctx: _Ctx, index: int) -> list[Rule]:
@@ -1244,9 +1313,20 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
 
     if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
         # "Protocol | Port" with no address column: the ports of the one host the lead-in names
-        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else of the machine a variant tab
-        # names ("# [Managed nodes](#tab/nodes)"), else open to any address, as in prose
-        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)] or (
+        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else of the sides it names ("… from
+        # the delegated subnet to every domain controller", "… ports on your storage system"), else
+        # of the machine a variant tab names ("# [Managed nodes](#tab/nodes)"), else open to any
+        # address, as in prose
+        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)]
+        lead = None if parties else _lead_sides(ctx.lead_in)
+        if lead:
+            if lead[0].written:
+                source, destination = lead[0].written, lead[1].written
+                picked, _, direction = _side_parties(r, lead, direction, table.headings)
+            else:
+                picked = lead[1].specific() or [("role", lead[1].role)]
+            parties = [(k, v, None) for k, v in picked]
+        parties = parties or (
             [("role", ctx.tab, None)] if ctx.tab and len(ctx.tab.split()) >= 2 and role_name(ctx.tab) else []
         ) or [("cidr", ANY_ADDRESS, None)]
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
@@ -1333,7 +1413,7 @@ def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagno
     else:
         table = _transposed(table) or table
         cols = _roles(table)
-        if not _looks_like_rule_columns(cols):
+        if not _looks_like_rule_columns(cols, table.lead_in):
             return []
         rules = []
         for i, row in enumerate(table.rows):

@@ -52,18 +52,12 @@ _MISSED = {
                           "rows made rules",
     "arc_vmware_vsphere_network": "a 'Service | Port | URL | Direction' row whose URL cell is a role ('Your unique Arc gateway URL') "
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
-    "cassandra_mi_network": "a 'Port | Use' table with no address column whose lead-in says the ports are used 'only inside the "
-                            "virtual network' gives no rule",
-    "hpc_cache_network": "'Protocol | Port | Service' table of TCP/UDP ports 'on your storage system' makes '*' rules (direction "
-                         "both), not a storage-system role; CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
+    "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
     "load_testing_vnet": "'Repeat ... with **Source service tag** set to *X* and **Destination port ranges** set to *8080*' "
                          "(a form rule restated with fields 'set to' values) gives X without ports",
     "m365_teams_exchange_endpoints": "the endpoints web-service URL in the intro ('The same data is published by the web service "
                                      "at `https://endpoints.office.com/…`') made a rule",
-    "netapp_files_ad_ports": "a 'Service | Port | Protocol' table with no address column whose lead-in names both sides in bold "
-                             "('from the **Azure NetApp Files delegated subnet** to **every AD DS domain controller**') makes '*' "
-                             "rules; an example 'AD DS site | Subnet | Domain controllers' table's addresses made rules",
     "appservice_hybrid_connections": "a template host given as an alternative to a wildcard in prose ('allow ... the gateway hosts "
                                      "... Gateway host names have the form `g<number>-prod-<stamp>-sb.servicebus.windows.net`') gives no rule",
     "update_manager_network": "one sentence pairing each tag with its own port ('to the **AzureUpdateDelivery** service tag on TCP 443 "
