@@ -379,7 +379,9 @@ def is_rule_table(table: Table) -> bool:
         cols = _roles(table)
         if not _looks_like_rule_columns(cols, table.lead_in):
             return False
-        return any(_row_rules(table, cols, _context(table), i, row) for i, row in enumerate(table.rows))
+        ctx = _context(table)
+        ctx.hubs = _hub_roles(table, cols)
+        return any(_row_rules(table, cols, ctx, i, row) for i, row in enumerate(table.rows))
     except Exception:  # pragma: no cover - never let an odd table break a run
         log.debug("is_rule_table failed on a table", exc_info=True)
         return False
@@ -403,6 +405,7 @@ class _Ctx:
     example_list: bool = False  # a list under "Example: …" / "For example, …": instances, not the requirement
     next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
     lead_in: str | None = None  # the lead-in as read (clauses saying what is not needed dropped)
+    hubs: frozenset = frozenset()  # roles a From/To table names on both sides (the machine the page sets up)
 
 
 _ONLY_FOR = re.compile(r"\bcustomers\s+only\b|\bonly\s+(?:in|for)\b", re.I)
@@ -773,9 +776,12 @@ def _pick_side(src: _Side, dst: _Side, direction: str | None) -> tuple[list[tupl
     return best.specific(), best.ports or (src if best is dst else dst).ports
 
 
-def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[str]) -> _Side | None:
+def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[str],
+                hubs: frozenset = frozenset()) -> _Side | None:
     """The role-named remote side when no side names an address: by direction, else the side that
-    does not name the page's own service (its words do not appear in the headings), else the
+    is not the table's hub (the role it names as a source in one row and a destination in another:
+    "Devices → Log forwarder", "Log forwarder → Azure Monitor endpoints"), else the side that does
+    not name the page's own service (its words do not appear in the headings), else the
     destination. The any-address ``*`` is never a role."""
     if direction == "inbound":
         order = (src, dst)
@@ -786,10 +792,16 @@ def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[st
 
         def local(side: _Side) -> bool:
             return bool(side.role) and bool(set(_WORD3.findall(side.role.lower())) & words)
+
+        def hub(side: _Side) -> bool:
+            return bool(side.role) and side.role.lower() in hubs
         # the side naming the page's own service is never the remote one, unless the table has no
         # other side ("Source | Ports" under "Admin access": "Admin jump hosts" is the party)
         both = bool(src.written) and bool(dst.written)
-        order = tuple(side for side in (dst, src) if not local(side)) if both and local(dst) != local(src) else (dst, src)
+        if both and hub(dst) != hub(src):
+            order = (src,) if hub(dst) else (dst,)
+        else:
+            order = tuple(side for side in (dst, src) if not local(side)) if both and local(dst) != local(src) else (dst, src)
     for side in order:
         if side.role and side.rank == 0:
             return side
@@ -1144,15 +1156,19 @@ def _row_notes(table: Table, ctx: _Ctx, r: _Row, row: list[Cell], lookalikes: li
     return notes
 
 
-def _side_parties(r: _Row, sides: tuple[_Side, _Side], direction: str | None, headings: list[str]
-                  ) -> tuple[list[tuple[str, str]], list[str], str | None]:
+def _side_parties(r: _Row, sides: tuple[_Side, _Side], direction: str | None, headings: list[str],
+                  hubs: frozenset = frozenset()) -> tuple[list[tuple[str, str]], list[str], str | None]:
     """Parties read from the Source/Destination sides (an address, else a role), the ports written
-    on them, and the direction the table shape implies (a lone Source column: inbound)."""
+    on them, and the direction the table shape implies (a lone Source column: inbound; traffic
+    into the table's hub: inbound, out of it: outbound)."""
     picked, side_ports = _pick_side(sides[0], sides[1], direction)
     if not picked:
-        role = _role_party(sides[0], sides[1], direction, headings)
+        role = _role_party(sides[0], sides[1], direction, headings, hubs)
         picked = [("role", role.role)] if role else []
         side_ports = (role.ports or next(x.ports for x in sides if x is not role)) if role else []
+        other = sides[1] if role is sides[0] else sides[0]
+        if role and direction is None and other.role and other.role.lower() in hubs and role.role.lower() not in hubs:
+            direction = "inbound" if role is sides[0] else "outbound"
     if direction is None and picked and r.has(SOURCE) != r.has(DEST) and not r.has(PAIR):
         direction = "inbound" if r.has(SOURCE) else "outbound"  # the lone side is the remote one
     elif direction is None and picked and r.has(SOURCE) and r.has(DEST):
@@ -1306,7 +1322,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if sides:
         source, destination = sides[0].written, sides[1].written
         if not parties:
-            picked, side_ports, direction = _side_parties(r, sides, direction, table.headings)
+            picked, side_ports, direction = _side_parties(r, sides, direction, table.headings, ctx.hubs)
             parties += [(k, v, None) for k, v in picked]
             if side_ports and not ports:
                 ports = {protocol: sort_ports(side_ports)}
@@ -1358,6 +1374,20 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                 origin="list" if table.kind == "list" else "table",
             ))
     return rules
+
+
+def _hub_roles(table: Table, cols: list[Column]) -> frozenset:
+    """Roles a Source/Destination table names as the source of one row and the destination of
+    another: the machine the table's flows go into and out of, the local side of each row."""
+    src = [i for i, c in enumerate(cols) if c.role == SOURCE and not c.relative]
+    dst = [i for i, c in enumerate(cols) if c.role == DEST and not c.relative]
+    if not src or not dst:
+        return frozenset()
+
+    def roles(idx: list[int]) -> set[str]:
+        return {name.lower() for row in table.rows for i in idx if i < len(row)
+                if (name := role_name(row[i].text)) and not parties_in_cell(row[i])}
+    return frozenset(roles(src) & roles(dst))
 
 
 def _port_within(port: str, ranges: list[str]) -> bool:
@@ -1415,6 +1445,7 @@ def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagno
         cols = _roles(table)
         if not _looks_like_rule_columns(cols, table.lead_in):
             return []
+        ctx.hubs = _hub_roles(table, cols)
         rules = []
         for i, row in enumerate(table.rows):
             row, repaired = _repair_row(table, cols, row)
