@@ -16,7 +16,12 @@ Choices for shapes the pages leave open (see also :mod:`docwatch.normalize_value
 * Source/Destination (or From/To) rows key on the remote side; ``Any``/``*`` there is the
   any-address endpoint ``*``. A row whose sides name no address or tag ("Admin workstation" →
   "Cluster nodes") gives a ``role`` rule keyed on the remote role (by direction; else the side
-  that does not name the page's own service), so changes to it are tracked.
+  that is not the table's hub, the role it names on both sides of its rows; else the side that
+  does not name the page's own service), so changes to it are tracked. A counterpart column
+  ("Peers", "Remote end") is the remote side, an initiator column ("Who connects") the source.
+* A port table with no address column takes its party from the lead-in: the one host it names,
+  else the sides it names ("from the X to each Y", "between X and Y") or where the ports are
+  ("ports on your X", "only inside the X"; never a firewall or proxy), else any address ``*``.
 * Columns mean what their header says, else what their cells hold: a column of host/URL/IP
   tokens is a host column whatever its header; a host-named column holding no party is a
   purpose. Region/geography columns name no party but may imply a cloud ("China East 2").
