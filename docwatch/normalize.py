@@ -16,7 +16,12 @@ Choices for shapes the pages leave open (see also :mod:`docwatch.normalize_value
 * Source/Destination (or From/To) rows key on the remote side; ``Any``/``*`` there is the
   any-address endpoint ``*``. A row whose sides name no address or tag ("Admin workstation" →
   "Cluster nodes") gives a ``role`` rule keyed on the remote role (by direction; else the side
-  that does not name the page's own service), so changes to it are tracked.
+  that is not the table's hub, the role it names on both sides of its rows; else the side that
+  does not name the page's own service), so changes to it are tracked. A counterpart column
+  ("Peers", "Remote end") is the remote side, an initiator column ("Who connects") the source.
+* A port table with no address column takes its party from the lead-in: the one host it names,
+  else the sides it names ("from the X to each Y", "between X and Y") or where the ports are
+  ("ports on your X", "only inside the X"; never a firewall or proxy), else any address ``*``.
 * Columns mean what their header says, else what their cells hold: a column of host/URL/IP
   tokens is a host column whatever its header; a host-named column holding no party is a
   purpose. Region/geography columns name no party but may imply a cloud ("China East 2").
@@ -60,6 +65,7 @@ from docwatch.normalize_values import (
     normalize_tag,
     cloud_of_host,
     documentation_address,
+    private_address,
     parse_protocol,
     port_note,
     parties_in_cell,
@@ -131,6 +137,17 @@ def _header(text: str) -> str:
     return h
 
 
+# a header naming who opens the connections ("Who connects", "Initiated by", "Caller"): the source side
+_INITIATOR_HEADER = re.compile(
+    r"who\s+(?:connects|initiates|calls|opens\s+(?:the\s+)?connections?)(?:\s+(?:to\s+it|from))?|"
+    r"(?:connection\s+)?initiators?|initiated\s+by|(?:connection\s+)?(?:opened|made)\s+by|called\s+by|callers?|"
+    r"connects?\s+from|connections?\s+from")
+# a header naming the other end of the row's traffic ("Peers", "Remote", "Counterpart", "Connects to"):
+# the remote side, where traffic comes from on an inbound row and goes to otherwise
+_COUNTERPART_HEADER = re.compile(
+    r"(?:remote|other|peer)(?:\s+(?:side|end|party|parties|peers?|systems?|machines?|computers?|devices?))?|peers|"
+    r"counterparts?|communicates?\s+with|(?:connection\s+)?partners?")
+_TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
                              "role roles appliance".split())
 
@@ -150,6 +167,12 @@ def classify_column(header: str) -> Column:
         return Column(MACHINE)
     if h in ("from", "source", "to", "destination"):
         return Column(SOURCE if h in ("from", "source") else DEST)  # "Use | From | To" (App Service)
+    if _INITIATOR_HEADER.fullmatch(h):  # "Endpoint | Default port | Who connects": the side that opens the connection
+        return Column(SOURCE)
+    if _COUNTERPART_HEADER.fullmatch(h):  # "Port | Direction | Peers": the other end, whichever way the row goes
+        return Column(DEST, relative=True)
+    if _TARGET_HEADER.fullmatch(h):  # "Component | Connects to | Port": where the connections go
+        return Column(DEST)
     if "source" in h and "destination" in h:
         if has_ports:
             return Column(PAIR_PORTS)
@@ -266,9 +289,14 @@ def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
         elif cells and c.role == IGNORE and sum(len(cell.text.split()) for cell in cells) >= 5 * len(cells):
             cols[i] = Column(PURPOSE, rank=6)  # "What it covers": sentences describe the row
     named = [i for i, c in enumerate(cols) if c.role == ENDPOINT]
-    if len(named) > 1 or named and any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
+    others = {c.role for c in cols} & (PARTY_ROLES - {ENDPOINT})
+    if others == {SOURCE} and len(named) == 1 and not any(c.relative for c in cols):
+        # "Endpoint | Default port | Who connects": the one endpoint column is where the source's
+        # connections go, whatever it holds (a role: "Data controller API")
+        others = set()
+    if len(named) > 1 or named and others:
         empty = [i for i in named if not any(parties_in_cell(cell) for cell in _column_cells(table, i))]
-        if len(empty) < len(named) or any(c.role in PARTY_ROLES - {ENDPOINT} for c in cols):
+        if len(empty) < len(named) or others:
             for i in empty:
                 cols[i] = Column(PURPOSE, rank=3)
     return cols
@@ -337,11 +365,15 @@ def _fields_of_one_rule(roles: set[str]) -> bool:
     return bool(roles & (PARTY_ROLES - {MACHINE})) and bool(roles & (_PORT_ROLES | {PROTOCOL}))
 
 
-def _looks_like_rule_columns(cols: list[Column]) -> bool:
+def _looks_like_rule_columns(cols: list[Column], lead_in: str | None = None) -> bool:
+    """A party column, or ports with their protocol or direction, or ports whose party the lead-in
+    names ("The following ports are used only inside the virtual network": "Port | Use")."""
     roles = {c.role for c in cols}
     if roles & PARTY_ROLES:
         return True
-    return bool(roles & {PORTS, PAIR_PORTS, PROTO_PORTS}) and bool(roles & {PROTOCOL, DIRECTION})
+    if not roles & {PORTS, PAIR_PORTS, PROTO_PORTS}:
+        return False
+    return bool(roles & {PROTOCOL, DIRECTION}) or _lead_sides(_affirmed(lead_in)) is not None
 
 
 def is_rule_table(table: Table) -> bool:
@@ -350,9 +382,11 @@ def is_rule_table(table: Table) -> bool:
         if table.kind == "list":
             return any(parties_in_cell(cell) for row in table.rows for cell in row)
         cols = _roles(table)
-        if not _looks_like_rule_columns(cols):
+        if not _looks_like_rule_columns(cols, table.lead_in):
             return False
-        return any(_row_rules(table, cols, _context(table), i, row) for i, row in enumerate(table.rows))
+        ctx = _context(table)
+        ctx.hubs = _hub_roles(table, cols)
+        return any(_row_rules(table, cols, ctx, i, row) for i, row in enumerate(table.rows))
     except Exception:  # pragma: no cover - never let an odd table break a run
         log.debug("is_rule_table failed on a table", exc_info=True)
         return False
@@ -376,6 +410,7 @@ class _Ctx:
     example_list: bool = False  # a list under "Example: …" / "For example, …": instances, not the requirement
     next_hops: list[int] = field(default_factory=list)  # "Next hop (IP)" columns of a route table
     lead_in: str | None = None  # the lead-in as read (clauses saying what is not needed dropped)
+    hubs: frozenset = frozenset()  # roles a From/To table names on both sides (the machine the page sets up)
 
 
 _ONLY_FOR = re.compile(r"\bcustomers\s+only\b|\bonly\s+(?:in|for)\b", re.I)
@@ -746,9 +781,12 @@ def _pick_side(src: _Side, dst: _Side, direction: str | None) -> tuple[list[tupl
     return best.specific(), best.ports or (src if best is dst else dst).ports
 
 
-def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[str]) -> _Side | None:
+def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[str],
+                hubs: frozenset = frozenset()) -> _Side | None:
     """The role-named remote side when no side names an address: by direction, else the side that
-    does not name the page's own service (its words do not appear in the headings), else the
+    is not the table's hub (the role it names as a source in one row and a destination in another:
+    "Devices → Log forwarder", "Log forwarder → Azure Monitor endpoints"), else the side that does
+    not name the page's own service (its words do not appear in the headings), else the
     destination. The any-address ``*`` is never a role."""
     if direction == "inbound":
         order = (src, dst)
@@ -759,10 +797,16 @@ def _role_party(src: _Side, dst: _Side, direction: str | None, headings: list[st
 
         def local(side: _Side) -> bool:
             return bool(side.role) and bool(set(_WORD3.findall(side.role.lower())) & words)
+
+        def hub(side: _Side) -> bool:
+            return bool(side.role) and side.role.lower() in hubs
         # the side naming the page's own service is never the remote one, unless the table has no
         # other side ("Source | Ports" under "Admin access": "Admin jump hosts" is the party)
         both = bool(src.written) and bool(dst.written)
-        order = tuple(side for side in (dst, src) if not local(side)) if both and local(dst) != local(src) else (dst, src)
+        if both and hub(dst) != hub(src):
+            order = (src,) if hub(dst) else (dst,)
+        else:
+            order = tuple(side for side in (dst, src) if not local(side)) if both and local(dst) != local(src) else (dst, src)
     for side in order:
         if side.role and side.rank == 0:
             return side
@@ -1098,6 +1142,9 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     # the page's word for it first: parsing the value as an address (documentation_address) is the dear test
     if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(value)):
         return "example address (the page calls it an example)"
+    if ctx.example and kind in ("ip", "cidr", "ip_range") and private_address(value):
+        # "For example:" | "AD DS site | Subnet | Domain controllers" | "10.10.0.0/24": the reader's own addresses
+        return "example address (a private address in a table the page calls an example)"
     return None
 
 
@@ -1114,15 +1161,19 @@ def _row_notes(table: Table, ctx: _Ctx, r: _Row, row: list[Cell], lookalikes: li
     return notes
 
 
-def _side_parties(r: _Row, sides: tuple[_Side, _Side], direction: str | None, headings: list[str]
-                  ) -> tuple[list[tuple[str, str]], list[str], str | None]:
+def _side_parties(r: _Row, sides: tuple[_Side, _Side], direction: str | None, headings: list[str],
+                  hubs: frozenset = frozenset()) -> tuple[list[tuple[str, str]], list[str], str | None]:
     """Parties read from the Source/Destination sides (an address, else a role), the ports written
-    on them, and the direction the table shape implies (a lone Source column: inbound)."""
+    on them, and the direction the table shape implies (a lone Source column: inbound; traffic
+    into the table's hub: inbound, out of it: outbound)."""
     picked, side_ports = _pick_side(sides[0], sides[1], direction)
     if not picked:
-        role = _role_party(sides[0], sides[1], direction, headings)
+        role = _role_party(sides[0], sides[1], direction, headings, hubs)
         picked = [("role", role.role)] if role else []
         side_ports = (role.ports or next(x.ports for x in sides if x is not role)) if role else []
+        other = sides[1] if role is sides[0] else sides[0]
+        if role and direction is None and other.role and other.role.lower() in hubs and role.role.lower() not in hubs:
+            direction = "inbound" if role is sides[0] else "outbound"
     if direction is None and picked and r.has(SOURCE) != r.has(DEST) and not r.has(PAIR):
         direction = "inbound" if r.has(SOURCE) else "outbound"  # the lone side is the remote one
     elif direction is None and picked and r.has(SOURCE) and r.has(DEST):
@@ -1157,6 +1208,67 @@ def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
         return ()
     named = [p for p in parties_in_cell(Cell.from_items([lead_in]), want_tags=False) if _surely_host(*p)]
     return tuple(named) if len(named) == 1 else ()
+
+
+_LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
+_LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?"
+_LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
+_LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|which|where|so|because|must|should|"
+             r"and|or|is|are|to|from|allows?|needs?|requires?|uses?)\b|\s*[.,;:()]|\s*$)")
+# "… must be open from the Azure NetApp Files delegated subnet to every AD DS domain controller in …";
+# "… between the gateway and the managed nodes"
+_LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
+_LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}",
+                           re.I)
+# "… these ports on your storage system allow …", "… used only inside the virtual network": where the ports are
+_LEAD_PLACE = re.compile(rf"\bports?\b[^.]*?\b(?:open\s+)?on\s+(?P<on>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}|"
+                         rf"\b(?:inside|within)\s+(?P<in>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}", re.I)
+_LEAD_DET_RX = re.compile(r"^(?:the|your|a|an|each|every|all|any|its|their)\s+", re.I)
+# where rules are configured, not a party: "open these ports on your firewall"
+_ENFORCER = re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security groups?|security groups?|route tables?|"
+                       r"network virtual appliances?|nvas?)\b", re.I)
+# "the direction from which incoming requests …": a clause, not a party
+_NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|them|then|now|one|"
+                         r"another|each other|outside|inside|anywhere|everywhere)\b", re.I)
+# the lead-in sentence speaks of the table's traffic
+_FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communication|access|requests)\b", re.I)
+_PORTISH = re.compile(r"\b(?:ports?|tcp|udp)\b|(?<![\w.])\d+(?![\w./])", re.I)
+
+
+def _lead_side(text: str) -> _Side | None:
+    """One side a lead-in names, if it names an address, a tag or a role (never port words or a
+    rule-enforcing device)."""
+    t = _LEAD_DET_RX.sub("", text.strip())
+    if not t or _PORTISH.search(t) or _ENFORCER.search(t) or t.lower() in _STOP or _NOT_A_NOUN.match(t):
+        return None
+    side = _side(None, t)
+    return side if side.parties or side.role else None
+
+
+@memo
+def _lead_sides(lead_in: str | None) -> tuple[_Side, _Side] | None:
+    """The sides a port table's lead-in names when the table has no address column ("… open from
+    the **delegated subnet** to **every domain controller**", "… between X and Y"); for a lead-in
+    naming only where the ports are ("… ports on your storage system", "… only inside the virtual
+    network") that place as the destination, with no source. Sentences nearest the table first;
+    negated ones ("shouldn't be reachable from the internet") say nothing."""
+    if not lead_in:
+        return None
+    for sentence in reversed(_CLAUSES.split(clean_text(lead_in))):
+        if _NEGATED.search(sentence):  # "If you can't run rpcinfo, make sure …": only the negated part goes
+            sentence = ", ".join(p for p in _COMMA_PARTS.split(sentence) if not _NEGATED.search(p))
+        if not _FLOW_WORDS.search(sentence):
+            continue
+        for rx in (_LEAD_FROM_TO, _LEAD_BETWEEN):
+            for m in rx.finditer(sentence):
+                a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
+                if a and b:
+                    return a, b
+        for m in _LEAD_PLACE.finditer(sentence):
+            place = _lead_side(m.group("on") or m.group("in"))
+            if place:
+                return _Side(), place
+    return None
 
 
 def _machine_rules(r: _Row, ctx: _Ctx, index: int) -> list[Rule]:
@@ -1215,16 +1327,27 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     if sides:
         source, destination = sides[0].written, sides[1].written
         if not parties:
-            picked, side_ports, direction = _side_parties(r, sides, direction, table.headings)
+            picked, side_ports, direction = _side_parties(r, sides, direction, table.headings, ctx.hubs)
             parties += [(k, v, None) for k, v in picked]
             if side_ports and not ports:
                 ports = {protocol: sort_ports(side_ports)}
 
     if not parties and not sides and any(ports.values()) and not any(c.role in PARTY_ROLES for c in cols):
         # "Protocol | Port" with no address column: the ports of the one host the lead-in names
-        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else of the machine a variant tab
-        # names ("# [Managed nodes](#tab/nodes)"), else open to any address, as in prose
-        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)] or (
+        # ("… to reach your hub, `<hub>.azure-devices.net`:"), else of the sides it names ("… from
+        # the delegated subnet to every domain controller", "… ports on your storage system"), else
+        # of the machine a variant tab names ("# [Managed nodes](#tab/nodes)"), else open to any
+        # address, as in prose
+        parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)]
+        lead = None if parties else _lead_sides(ctx.lead_in)
+        if lead:
+            if lead[0].written:
+                source, destination = lead[0].written, lead[1].written
+                picked, _, direction = _side_parties(r, lead, direction, table.headings)
+            else:
+                picked = lead[1].specific() or [("role", lead[1].role)]
+            parties = [(k, v, None) for k, v in picked]
+        parties = parties or (
             [("role", ctx.tab, None)] if ctx.tab and len(ctx.tab.split()) >= 2 and role_name(ctx.tab) else []
         ) or [("cidr", ANY_ADDRESS, None)]
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
@@ -1256,6 +1379,20 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                 origin="list" if table.kind == "list" else "table",
             ))
     return rules
+
+
+def _hub_roles(table: Table, cols: list[Column]) -> frozenset:
+    """Roles a Source/Destination table names as the source of one row and the destination of
+    another: the machine the table's flows go into and out of, the local side of each row."""
+    src = [i for i, c in enumerate(cols) if c.role == SOURCE and not c.relative]
+    dst = [i for i, c in enumerate(cols) if c.role == DEST and not c.relative]
+    if not src or not dst:
+        return frozenset()
+
+    def roles(idx: list[int]) -> set[str]:
+        return {name.lower() for row in table.rows for i in idx if i < len(row)
+                if (name := role_name(row[i].text)) and not parties_in_cell(row[i])}
+    return frozenset(roles(src) & roles(dst))
 
 
 def _port_within(port: str, ranges: list[str]) -> bool:
@@ -1311,8 +1448,9 @@ def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagno
     else:
         table = _transposed(table) or table
         cols = _roles(table)
-        if not _looks_like_rule_columns(cols):
+        if not _looks_like_rule_columns(cols, table.lead_in):
             return []
+        ctx.hubs = _hub_roles(table, cols)
         rules = []
         for i, row in enumerate(table.rows):
             row, repaired = _repair_row(table, cols, row)

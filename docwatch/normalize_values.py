@@ -597,6 +597,20 @@ def documentation_address(value: str) -> bool:
     return any(net.version == d.version and net.subnet_of(d) for d in _DOC_NETS)
 
 
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+
+
+@memo
+def private_address(value: str) -> bool:
+    """An address of the private ranges (RFC 1918, RFC 4193): one a reader picks for their own
+    network, so in an example it is the example's, not a party to allow."""
+    try:
+        net = ipaddress.ip_network(value.split("-", 1)[0].strip(), strict=False)
+    except ValueError:
+        return False
+    return any(net.version == d.version and net.subnet_of(d) for d in _PRIVATE_NETS)
+
+
 _CHINA_HOST = re.compile(r"\.cn$")
 _USGOV_HOST = re.compile(r"(?:\.usgovcloudapi\.net|\.usgovtrafficmanager\.net|gov\.us|\.(?:azure|microsoftonline|windowsazure|"
                          r"microsoft|azure-automation|applicationinsights|azure-api|azurecr)\.us)$")

@@ -40,7 +40,11 @@ def test_remote_ip_column_is_the_party_and_placeholders_are_roles(rules):
 
 
 def test_application_protocols_give_their_transport(rules):
-    assert the(rules, "Gizmo appliance", endpoint_kind="role")["protocol"] == "tcp"  # SSH
+    # SSH; "Gizmo appliance" is the table's hub (the destination of one row, the source of another):
+    # the local side, so the row into it is keyed on the operator network and is inbound
+    ssh = the(rules, "Operator network", endpoint_kind="role")
+    assert (ssh["protocol"], ssh["direction"], ssh["destination"]) == ("tcp", "inbound", "Gizmo appliance")
+    assert the(rules, "Directory servers")["direction"] == "outbound"
     assert the(rules, "Directory servers")["ports"] == ["636"] and the(rules, "Directory servers")["protocol"] == "tcp"
 
 

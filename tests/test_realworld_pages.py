@@ -52,17 +52,8 @@ _MISSED = {
                           "rows made rules",
     "arc_vmware_vsphere_network": "a 'Service | Port | URL | Direction' row whose URL cell is a role ('Your unique Arc gateway URL') "
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
-    "cassandra_mi_network": "a 'Port | Use' table with no address column whose lead-in says the ports are used 'only inside the "
-                            "virtual network' gives no rule",
-    "hpc_cache_network": "'Protocol | Port | Service' table of TCP/UDP ports 'on your storage system' makes '*' rules (direction "
-                         "both), not a storage-system role; CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
+    "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
-    "delivery_optimization_ports": "a 'Port | Protocol | Direction | Peers | Function' table whose 'Peers' column holds the remote "
-                                   "party as a role ('Other DO clients on the local network', 'Teredo server') makes '*' rules",
-    "netapp_files_ad_ports": "a 'Service | Port | Protocol' table with no address column whose lead-in names both sides in bold "
-                             "('from the **Azure NetApp Files delegated subnet** to **every AD DS domain controller**') makes '*' "
-                             "rules; an example 'AD DS site | Subnet | Domain controllers' table's addresses made rules",
-    "arc_data_services_network": "a 'Endpoint | Default port | Who connects' table gives roles without the 'Who connects' source",
     "vpn_gateway_ipsec": "'Allow TCP port 179 between the on-premises BGP peer address and the Azure BGP peer IP address of the "
                          "gateway, for example `10.12.255.30`' gives no rule; a 'Tunnel type | Transport | Port' table with no address "
                          "column whose lead-in names the party ('connect outbound … to the public IP address of the VPN gateway') makes '*' rules",
@@ -76,9 +67,6 @@ _MISSED = {
     "defender_cloud_apps_network": "a host in 'In GCC High, the domain is `*.mcas-gov.us` instead.' (port from the previous sentence) and "
                                    "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
                                    "ranges to its allowlist' give no rule",
-    "container_instances_vnet": "a 'Direction | Remote | Port | Why' NSG table whose Remote cells are code-span service tags and Port cells "
-                                "'TCP 443' makes one '*' rule; the tags MicrosoftContainerRegistry, AzureFrontDoor.FirstParty, AzureMonitor, "
-                                "VirtualNetwork are lost and Storage.<region> keeps no port",
     "data_box_ports": "a role table headed 'Connection | Transport | Port(s) | Opened on | Initiated from' (destination 'Opened on', source "
                       "'Initiated from') makes '*' rules without roles; an example account's blob URL in prose made an outbound rule",
 }
