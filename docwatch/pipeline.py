@@ -86,16 +86,18 @@ def extract(text: str, *, path: str | None = None, loader: Callable[[str], str |
     """Pure: parse (markdown/HTML detected) + normalize. ``meta`` fills keys the text lacks
     (doc_commit, source_url, doc_date from the Learn page head); normalize failures become
     diagnostics, which the guard turns into an anomaly rather than removals."""
+    from docwatch.gc_pause import paused_gc
     from docwatch.normalize import normalize_checked
     from parsers import parse_document
 
-    doc = parse_document(text, path=path, loader=loader)
-    for k, v in (meta or {}).items():
-        if v and not doc.meta.get(k):
-            doc.meta[k] = v
-    if diagnostics:
-        doc.diagnostics[:0] = diagnostics
-    rules, extra = normalize_checked(doc)
+    with paused_gc():
+        doc = parse_document(text, path=path, loader=loader)
+        for k, v in (meta or {}).items():
+            if v and not doc.meta.get(k):
+                doc.meta[k] = v
+        if diagnostics:
+            doc.diagnostics[:0] = diagnostics
+        rules, extra = normalize_checked(doc)
     doc.diagnostics.extend(extra)
     return doc, rules
 
