@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from docwatch.catalog_schema import (EVENT_PROVENANCE, PAGE_SIZE, SCHEMA_VERSION, create_views, current_version,
-                                     migrate, now_iso)
+                                     lean_events, migrate, now_iso, pin_events)
 from docwatch.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
@@ -422,7 +422,7 @@ class Catalog:
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
-        """Store events lean (migrations 12, 13): the rule by id, the section as a ``sections`` id,
+        """Store events lean (migrations 12, 13, 16): the rule (and its version) by id, the section as a ``sections`` id,
         source and provenance only when they differ from the event's document version's (the
         ``changes`` view joins them back)."""
         if not events:
@@ -447,6 +447,7 @@ class Catalog:
             same = ev.version_id is not None and versions[ev.version_id] == prov
             row += [None, *(None for _ in prov)] if same else [1, *prov]
             ev.id = self.conn.execute(sql, row).lastrowid
+        lean_events(self.conn, events[0].id)  # migration 16: what the event's rule version already says goes
 
     def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
         """One anomaly event per streak; later anomalies of the same streak are silent."""
@@ -546,6 +547,8 @@ class Catalog:
         """Forget every rule version of ``source`` (``reparse`` rebuilds them from the snapshots).
         Rules go first: their full-text trigger reads the text of their current version."""
         self._pin_event_keys(f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID}", (source,))
+        pin_events(self.conn, f"SELECT x.id FROM rule_versions x JOIN rules r ON r.id = x.rule WHERE r.source_id = {_SOURCE_ID}",
+                   (source,))  # events made from these versions keep their text (migration 16)
         ids = [(i,) for i, in self.conn.execute(f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID}", (source,))]
         self.conn.execute(f"DELETE FROM rules WHERE source_id = {_SOURCE_ID}", (source,))
         self.conn.executemany("DELETE FROM rule_versions WHERE rule = ?", ids)

@@ -306,7 +306,7 @@ _V13: list = [
 # partly filled last page each; 2 KiB pages halve that fixed cost while history queries on a
 # 1M-version catalog stay within their goal. An existing catalog takes it at its next
 # :meth:`docwatch.catalog.Catalog.compact` (VACUUM), e.g. after a backfill or replay.
-PAGE_SIZE = 2048
+PAGE_SIZE = 1024
 ISO_TIME = "strftime('%Y-%m-%dT%H:%M:%SZ', {}, 'unixepoch')"
 _RV_TRIGGERS = ("rules_fts_ai", "rules_fts_au", "rules_fts_ad", "rule_ports_ai", "rule_ports_ad")
 
@@ -373,6 +373,77 @@ _V15: list = [
 # SQL for readers: the join that gives a rule ``r`` its source name (``so.name``).
 RULE_SOURCE = "JOIN sources so ON so.id = r.source_id"
 
+# v16 (owner: the catalog): an event of one rule points at the rule version it reports (``rv``) and
+# keeps only what that version does not already say. ``derived`` is a bit set of the columns the
+# ``changes`` view makes from the version (:data:`EVENT_DERIVED`): the facts an added/removed event
+# copies (``old``/``new``, the rule's JSON as :func:`docwatch.diff.event_facts` writes it), its party,
+# cloud, tab and direction, and its summary with the party and source written as char(1) and char(2).
+# A column is only left out when the view's expression gives back exactly the stored value (checked
+# in SQL by :func:`lean_events` as each event is written), so nothing is lost, odd values included.
+def _json_str(key: str, col: str) -> str:
+    return f"""CASE WHEN x.{col} <> '' THEN ',"{key}":' || json_quote(x.{col}) ELSE '' END"""  # json_quote(NULL) is 'null'
+
+
+_FACTS_JSON = ("'{' || substr(" + " || ".join([
+    _json_str("endpoint", "endpoint"), _json_str("service_tag", "service_tag"),
+    """CASE WHEN x.ports IS NOT NULL AND x.ports <> '[]' THEN ',"ports":' || x.ports ELSE '' END""",
+    _json_str("protocol", "protocol"), _json_str("direction", "direction"), _json_str("cloud", "cloud"),
+    _json_str("tab", "tab"),
+    """CASE x.required WHEN 1 THEN ',"required":true' WHEN 0 THEN ',"required":false' ELSE '' END""",
+    _json_str("deadline", "deadline")]) + ", 2) || '}'")
+_PARTY = "nullif(trim(coalesce(nullif(x.endpoint, ''), x.service_tag, '')), '')"
+_EV_SOURCE = "CASE WHEN e.own_prov THEN e.source ELSE v.source END"
+# column -> (bit, the view's expression over the event e, its rule version x, its version v)
+EVENT_DERIVED = {
+    "old": (1, _FACTS_JSON), "new": (2, _FACTS_JSON), "party": (4, _PARTY), "cloud": (8, "x.cloud"),
+    "tab": (16, "x.tab"), "direction": (32, "x.direction"),
+    "summary": (64, f"replace(replace(e.summary, char(2), {_EV_SOURCE}), char(1), {{party}})"),
+}
+
+
+def _event_col(col: str) -> str:
+    bit, expr = EVENT_DERIVED[col]
+    if col == "summary":
+        expr = expr.format(party=_event_col("party"))
+    return f"CASE WHEN e.derived & {bit} THEN {expr} ELSE e.{col} END"
+
+
+_EVENT_FROM = """FROM change_events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN rule_versions x ON x.id = e.rv"""
+
+
+def lean_events(conn: sqlite3.Connection, first_id: int = 0) -> None:
+    """Leave out of the events from id ``first_id`` on what their rule version says (migration
+    16): each column only where the ``changes`` view's expression gives the stored value back."""
+    conn.execute("""UPDATE change_events SET rv = (SELECT x.id FROM rule_versions x WHERE x.rule = change_events.rule
+        AND x.version_id = change_events.version_id ORDER BY x.id DESC LIMIT 1), derived = 0
+        WHERE id >= ? AND rule IS NOT NULL AND version_id IS NOT NULL AND rv IS NULL""", (first_id,))
+    for col in ("old", "new", "party", "cloud", "tab", "direction"):
+        bit, expr = EVENT_DERIVED[col]
+        conn.execute(f"""UPDATE change_events SET {col} = NULL, derived = derived | {bit}
+            WHERE id >= ? AND rv IS NOT NULL AND {col} IS NOT NULL AND derived & {bit} = 0
+              AND {col} IS (SELECT {expr} FROM rule_versions x WHERE x.id = change_events.rv)""", (first_id,))
+    party, source = _event_col("party"), _EV_SOURCE
+    template = f"replace(replace(e.summary, {party}, char(1)), {source}, char(2))"
+    rebuilt = f"replace(replace({template}, char(2), {source}), char(1), {party})"
+    conn.execute(f"""UPDATE change_events SET summary = (SELECT {template} {_EVENT_FROM} WHERE e.id = change_events.id),
+        derived = derived | 64 WHERE id IN (SELECT e.id {_EVENT_FROM} WHERE e.id >= ? AND e.rv IS NOT NULL
+        AND e.derived & 64 = 0 AND {party} <> '' AND {source} <> '' AND {rebuilt} IS e.summary)""", (first_id,))
+
+
+def pin_events(conn: sqlite3.Connection, rv_sql: str, params: tuple = ()) -> None:
+    """Events derived from the rule versions ``rv_sql`` selects store their own text again,
+    before those versions are deleted (``reparse``): the ``changes`` view reads the same."""
+    cols = ", ".join(EVENT_DERIVED)
+    conn.execute(f"""UPDATE change_events SET ({cols}) = (SELECT {cols} FROM changes c WHERE c.id = change_events.id),
+        derived = 0, rv = NULL WHERE rv IN ({rv_sql})""", params)
+
+
+_V16: list = [
+    "ALTER TABLE change_events ADD COLUMN rv INTEGER",
+    "ALTER TABLE change_events ADD COLUMN derived INTEGER",
+    lambda db: lean_events(db.conn),
+]
+
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
     (1, "initial schema", _V1),
     (2, "anomaly streaks + FTS on rules", [*_V2, _fts]),
@@ -389,6 +460,7 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (13, "change events name their rule by id", _V13),
     (14, "rule version times as epoch seconds", _V14),
     (15, "rules name their source by id", _V15),
+    (16, "change events keep only what their rule version does not say", _V16),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
@@ -411,13 +483,13 @@ VIEWS = {
         FROM rule_versions rv JOIN rules r ON r.id = rv.rule {RULE_SOURCE}
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
     # the consumer contract (README): one row per change event, provenance and section joined back
-    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, e.cloud, e.kind,
-        coalesce(e.rule_key, r.rule_key) AS rule_key, e.party, e.field,
-        e.old, e.new, e.severity, e.impact, e.tab, e.direction, s.path AS section, e.summary,
+    "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, {_event_col("cloud")} AS cloud, e.kind,
+        coalesce(e.rule_key, r.rule_key) AS rule_key, {_event_col("party")} AS party, e.field,
+        {_event_col("old")} AS old, {_event_col("new")} AS new, e.severity, e.impact, {_event_col("tab")} AS tab,
+        {_event_col("direction")} AS direction, s.path AS section, {_event_col("summary")} AS summary,
         {_PROV["doc_date"]}, {_PROV["doc_commit"]}, {_PROV["page_url"]}, {_PROV["commit_url"]},
         e.version_id, e.effective_after, e.used_by
-        FROM change_events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN sections s ON s.id = e.section_id
-        LEFT JOIN rules r ON r.id = e.rule""",
+        {_EVENT_FROM} LEFT JOIN sections s ON s.id = e.section_id LEFT JOIN rules r ON r.id = e.rule""",
     # service tags (docwatch/catalog_tags.py)
     "service_tags": """SELECT t.cloud, t.name, t.tag_id, t.region, t.region_id, t.platform, t.system_service,
         t.network_features, t.change_number, t.prefix_count,
@@ -492,5 +564,5 @@ def drop_views(db: sqlite_utils.Database) -> None:
 
 def create_views(db: sqlite_utils.Database) -> None:
     drop_views(db)
-    for name, sql in VIEWS.items():
-        db.execute(f"CREATE VIEW [{name}] AS {sql}")
+    for name, sql in VIEWS.items():  # one space for each run of blanks: the schema keeps the text
+        db.execute(f"CREATE VIEW [{name}] AS {' '.join(sql.split())}")

@@ -8,6 +8,7 @@ queries stay fast on large catalogs.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,7 +207,47 @@ def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[d
             (phrase, *src_params))]
     if not ids:
         return []
+    return _history_rows(catalog, ids)
+
+
+# history's columns: the times as stored (epoch seconds; ISO text made in Python, once per distinct
+# value) and no ORDER BY (a temp B-tree over every row): Python sorts the decoded rows
+_HISTORY_COLUMNS = _COLUMNS.replace(ISO_TIME.format("rv.valid_from"), "rv.valid_from").replace(
+    ISO_TIME.format("rv.valid_to"), "rv.valid_to") + ", rv.id AS _rv"
+
+
+def _history_rows(catalog: Catalog, ids: list[int]) -> list[dict[str, Any]]:
+    """Every version of the rules ``ids``, ordered by source, rule key, start and id (as
+    ``ORDER BY so.name, r.rule_key, rv.valid_from, rv.id``: Python's string order is SQLite's
+    BINARY order), with times as ISO text and ports/heading paths decoded, each distinct value once."""
+    import json
+
     marks = ",".join("?" for _ in ids)
-    sql = (f"SELECT {_COLUMNS} {_FROM.format(join='rv.rule = r.id')} WHERE r.id IN ({marks}) "
-           "ORDER BY so.name, r.rule_key, rv.valid_from, rv.id")
-    return _with_ports(catalog._all(sql, tuple(ids)))
+    cur = catalog.conn.execute(f"SELECT {_HISTORY_COLUMNS} {_FROM.format(join='rv.rule = r.id')} WHERE r.id IN ({marks})",
+                               tuple(ids))
+    cols = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    i_src, i_key, i_from, i_to, i_id = (cols.index(c) for c in ("source", "rule_key", "valid_from", "valid_to", "_rv"))
+    i_ports, i_section, i_req = cols.index("ports"), cols.index("section"), cols.index("required")
+    rows.sort(key=lambda r: (r[i_src], r[i_key], r[i_from], r[i_id]))
+    iso: dict[Any, Any] = {None: None}
+    decoded: dict[Any, list] = {None: [], "": []}
+    out = []
+    keep = [c for c in cols if c != "_rv"]
+    for r in rows:
+        d = dict(zip(keep, r))
+        for i, name in ((i_from, "valid_from"), (i_to, "valid_to")):
+            v = r[i]
+            if v not in iso:
+                iso[v] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v))
+            d[name] = iso[v]
+        for i, name in ((i_ports, "ports"), (i_section, "section")):
+            v = r[i]
+            got = decoded.get(v)
+            if got is None:
+                got = decoded[v] = json.loads(v)
+            d[name] = list(got)
+        if r[i_req] is not None:
+            d["required"] = bool(r[i_req])
+        out.append(d)
+    return out

@@ -89,7 +89,7 @@ def counts(cat: Catalog) -> dict:
 
 
 _VOLATILE = {"id", "rule", "version_id", "valid_from", "valid_to", "detected_at", "first_seen", "last_changed",
-             "current_rv", "section_id", "observed_at", "source_id"}
+             "current_rv", "section_id", "observed_at", "source_id", "rv"}  # rv: a rule version id (migration 16)
 
 
 def digest(db_path: str | Path) -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ import sqlite3
 
 from catalog_helpers import HERE, catalog_at, count, ingest_file
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import SCHEMA_VERSION
+from docwatch.catalog_schema import EVENT_DERIVED, SCHEMA_VERSION
 from docwatch.query import RuleFilter, history, port_matches, query_rules
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -101,7 +101,9 @@ def _as_v14(cat: Catalog, path) -> None:
         for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
             cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
             sel = ", ".join("(SELECT name FROM sources WHERE id = source_id)" if (table, c) == ("rules", "source")
-                            else f"[{c}]" for c in cols)
+                            # v16 leaves out of an event what its rule version says: the view gives it back
+                            else f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
+                            if table == "change_events" and c in EVENT_DERIVED else f"[{c}]" for c in cols)
             rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
                                 f"VALUES ({', '.join('?' for _ in cols)})", rows)
