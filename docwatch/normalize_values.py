@@ -151,6 +151,17 @@ _BOTH_WAYS = re.compile(r"both|bidirectional|bi-directional|any|inbound\s*(&|and
 _INBOUND = re.compile(r"\b(inbound|incoming|ingress)\b|\b(?:accept|receive)(?:s|d|ing)?\s+(?:\w+\s+){0,2}?"
                       r"(?:traffic|connections?|requests?|calls?)\s+only\s+from\b")
 _OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
+
+
+def _no(words: str) -> re.Pattern:
+    """A direction the text rules out: "no inbound ports", "inbound connections aren't required"."""
+    return re.compile(rf"\b(?:no|not|without|never)\s+(?:\w+\s+){{0,2}}?(?:{words})\b|"
+                      rf"\b(?:{words})\s+(?:\w+\s+){{0,3}}?(?:is|are)\s*(?:n't|\s+not)\s+(?:required|needed|used|allowed)\b|"
+                      rf"n't\s+(?:need|require|use)\w*\s+(?:any\s+)?(?:{words})\b")
+
+
+_NO_INBOUND = _no("inbound|incoming|ingress")
+_NO_OUTBOUND = _no("outbound|outgoing|egress")
 _PROTO_NAMES = tuple((re.compile(rf"\b{w}"), p) for w, p in (("tcp", "tcp"), ("udp", "udp"), ("http", "tcp"), ("any", "any"),
                                                              ("icmp", "icmp")))
 
@@ -796,6 +807,10 @@ def direction_of(text: str | None) -> str | None:
     inbound = ("inbound" in t or "incoming" in t or "ingress" in t or " from" in t and ("accept" in t or "receiv" in t)
                ) and _INBOUND.search(t) is not None
     outbound = ("outbound" in t or "outgoing" in t or "egress" in t) and _OUTBOUND.search(t) is not None
+    if inbound and outbound:  # "makes outbound connections only; it needs no inbound ports": one way
+        no_in, no_out = _NO_INBOUND.search(t) is not None, _NO_OUTBOUND.search(t) is not None
+        if no_in != no_out:
+            inbound, outbound = not no_in, not no_out
     if inbound and outbound:
         return "both"
     if inbound:

@@ -21,6 +21,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * a paragraph that is only host code spans (a cloud tab's one host) lists those hosts, and
   "TCP port 6000 and ports 6001-6003" is TCP throughout; "(TCP and UDP 53)" after an address is
   port 53 on both transports, never the address's last octet;
+* a lead-in that names both directions but rules one out ("needs no inbound rules") gives the
+  other;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -115,3 +117,8 @@ def test_dns_forwarding_names_and_an_address_octet(rules):
     parties = {r["endpoint"] for r in rules}
     assert not {"internal.widgetcloud.net", "0.0.0.0"} & parties
     assert not any("16" in r["ports"] for r in rules)
+
+
+def test_a_direction_the_lead_in_rules_out(rules):
+    """"… only opens outbound connections and needs no inbound rules": outbound, not both."""
+    assert _facts(rules, "relay.widgetcloud.net") == [(("443",), None, "outbound")]
