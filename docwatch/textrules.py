@@ -859,6 +859,31 @@ def _page_port(sentence: str, block: Block, own: dict[str | None, list[str]], di
                           local=_TO_THE.search(sentence) is not None)
 
 
+# "In GCC High, the domain is `*.mcas-gov.us` instead.": the rules just stated, for another party
+_INSTEAD = re.compile(r"\binstead\b|\bin\s+place\s+of\b|\breplaced?\s+(?:by|with)\b", re.I)
+
+
+def _instead_rules(block: Block, before: list[Rule]) -> list[Rule]:
+    """The party a sentence puts in place of the section's rules just before it, with their
+    ports, protocol and direction, in the cloud the sentence names."""
+    before = [r for r in before if r.endpoint and r.endpoint != ANY_ADDRESS and r.endpoint_kind != "role"]
+    if len({(tuple(r.ports), r.protocol, r.direction) for r in before}) != 1:
+        return []  # (the section's rules must agree on what the new party takes)
+    if not before or _NEG.search(block.text):
+        return []
+    parties = [p for p in text_parties(block.text, block.code) if p[0] != "tag"]
+    model = before[-1]
+    if not parties or any(v.lower() == (r.endpoint or "").lower() for _, v in parties for r in before):
+        return []
+    cloud = cloud_of_heading(block.text)
+    out = []
+    for kind, value in parties:
+        endpoint, ekind, tag, _, _ = _party_fields(kind, value)
+        out.append(replace(model, endpoint=endpoint, endpoint_kind=ekind, service_tag=tag, cloud=cloud or model.cloud,
+                           ports=list(model.ports), origin="prose", table=None, row=None, source=None, destination=None))
+    return out
+
+
 def _bare_tag(item: str) -> str | None:
     """The head of a list item under a "service tags" lead-in, when it is one tag-shaped name
     (``Storage``, ``AzureMonitor``, ``Storage.<region>``, "Azure Monitor")."""
@@ -901,6 +926,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
             found = _block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults)
             if marks and _is_footnote(block, marks):  # "¹Open port 8883 for MQTT …": the marked row's ports
                 found = [r for r in found if r.endpoint != ANY_ADDRESS]
+            if not found and block.kind == "paragraph" and _INSTEAD.search(block.text):
+                found = _instead_rules(block, [r for r in (*(known or ()), *rules) if r.section == block.headings])
             rules.extend(found)
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)

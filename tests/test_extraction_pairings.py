@@ -23,6 +23,7 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   port 53 on both transports, never the address's last octet;
 * a lead-in that names both directions but rules one out ("needs no inbound rules") gives the
   other;
+* "For … 21Vianet, use `x` instead." after a list gives x the list's port, in that cloud;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -122,3 +123,10 @@ def test_dns_forwarding_names_and_an_address_octet(rules):
 def test_a_direction_the_lead_in_rules_out(rules):
     """"… only opens outbound connections and needs no inbound rules": outbound, not both."""
     assert _facts(rules, "relay.widgetcloud.net") == [(("443",), None, "outbound")]
+
+
+def test_a_host_named_instead_for_another_cloud(rules):
+    """"For Microsoft Azure operated by 21Vianet, use `portal.widgetcloud.cn` instead." after a list:
+    that host with the list's port, in the China cloud."""
+    assert [(r["ports"], r["protocol"], r["direction"], r["cloud"]) for r in rules if r["endpoint"] == "portal.widgetcloud.cn"
+            ] == [(["443"], "tcp", "outbound", "china")]

@@ -62,8 +62,7 @@ _MISSED = {
     "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801, and they must answer "
                            "health probes from 168.63.129.16' gives the VXLAN ports to 168.63.129.16, the later clause's address, not the "
                            "Gateway Load Balancer role",
-    "defender_cloud_apps_network": "a host in 'In GCC High, the domain is `*.mcas-gov.us` instead.' (port from the previous sentence) and "
-                                   "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
+    "defender_cloud_apps_network": "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
                                    "ranges to its allowlist' give no rule",
     "data_box_ports": "a role table headed 'Connection | Transport | Port(s) | Opened on | Initiated from' (destination 'Opened on', source "
                       "'Initiated from') makes '*' rules without roles; an example account's blob URL in prose made an outbound rule",
