@@ -140,14 +140,15 @@ def _header(text: str) -> str:
 # a header naming who opens the connections ("Who connects", "Initiated by", "Caller"): the source side
 _INITIATOR_HEADER = re.compile(
     r"who\s+(?:connects|initiates|calls|opens\s+(?:the\s+)?connections?)(?:\s+(?:to\s+it|from))?|"
-    r"(?:connection\s+)?initiators?|initiated\s+by|(?:connection\s+)?(?:opened|made)\s+by|called\s+by|callers?|"
+    r"(?:connection\s+)?initiators?|initiated\s+(?:by|from)|(?:connection\s+)?(?:opened|made)\s+(?:by|from)|called\s+by|callers?|"
     r"connects?\s+from|connections?\s+from")
 # a header naming the other end of the row's traffic ("Peers", "Remote", "Counterpart", "Connects to"):
 # the remote side, where traffic comes from on an inbound row and goes to otherwise
 _COUNTERPART_HEADER = re.compile(
     r"(?:remote|other|peer)(?:\s+(?:side|end|party|parties|peers?|systems?|machines?|computers?|devices?))?|peers|"
     r"counterparts?|communicates?\s+with|(?:connection\s+)?partners?")
-_TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to")
+_TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to|"
+                            r"(?:peers?|pairs?|paired|peered|sessions?)\s+with|opened\s+on|listens?\s+on|(?:runs|open)\s+on")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
                              "role roles appliance".split())
 
@@ -311,6 +312,9 @@ def _roles(table: Table) -> list[Column]:
     if "client" in heads and "server" in heads:  # "Data flow | Client | Server | Protocol/Port": who calls whom
         cols = [Column(SOURCE) if h == "client" else Column(DEST) if h == "server" else c for h, c in zip(heads, cols)]
     cols = _roles_by_content(table, cols)
+    if any(c.role == DEST and not c.relative for c in cols) and not any(c.role == SOURCE for c in cols):
+        # "Peer | Peers with": beside the column the traffic goes to, the other end is where it comes from
+        cols = [Column(SOURCE) if c.role == DEST and c.relative else c for c in cols]
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
         for i, c in enumerate(cols):
             if c.role not in (IGNORE, PURPOSE) or _PORTS_HEADER.search(_header(table.columns[i])):
@@ -1111,8 +1115,9 @@ def _repair_row(table: Table, cols: list[Column], row: list[Cell]) -> tuple[list
 
 
 _MERGED_PORT = re.compile(r"^(\S+)\s+(\d{1,5}(?:\s*-\s*\d{1,5})?)$")
+# a fictitious company's name starting a label ("contoso.com", "contosodata.blob…", "fabrikam-app")
 _CONTOSO = Folded(r"(?:^|[./@-])(contoso|fabrikam|adventure-?works|northwind(?:traders)?|wingtip(?:toys)?|"
-                  r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee)(?:[.-]|$)",
+                  r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee)[a-z0-9]*(?:[.-]|$)",
                   needles=("contoso", "fabrikam", "adventure", "northwind", "wingtip", "woodgrove", "litware", "tailspin",
                            "proseware", "treyresearch", "fourthcoffee"))
 _EXAMPLE_HOST = Folded(r"(?:^|[./])example\.(?:com|net|org)(?:[/:]|$)|\.example$|\.test$|\.invalid$",

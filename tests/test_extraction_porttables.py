@@ -3,7 +3,9 @@ table's lead-in, read the same from markdown and rendered HTML (``synthetic_shap
 
 * a column naming the other end of the traffic ("Remote end", "Peers", "Counterpart") is the remote
   side: the source of an inbound row, the destination otherwise;
-* a column naming who opens the connections ("Who initiates", "Who connects") is the source, and the
+* a column naming where the traffic goes ("Session with", "Listens on") is the destination, and a
+  counterpart column beside it ("Peer") the source;
+* a column naming who opens the connections ("Who initiates", "Who connects", "Opened from") is the source, and the
   endpoint column beside it (a role: "Vault REST API") stays the party;
 * a lead-in naming the sides ("from the **X** to **each Y**") or where the ports are ("these ports on
   your backup appliance", "used only within the vault cluster network") gives the party;
@@ -82,4 +84,13 @@ def test_negative_shapes(rules):
     assert the(rules, "*", ports=["7000"])["direction"] == "outbound"  # a description is never the party
     assert the(rules, "*", ports=["9443"])["protocol"] == "tcp"  # "on your firewall": where rules live, no party
     assert not [r for r in rules if "6514" in r["ports"] and r["endpoint"] != "Monitored servers"]  # "used in this article"
-    assert len(rules) == 14
+    assert len(rules) == 16  # (two of them from the session and listener tables)
+
+
+def test_session_with_and_listens_on_columns(rules):
+    """"Peer | Session with": the peer is where the session comes from, "Session with" where it
+    goes; "Listens on | Opened from": the destination and the source."""
+    session = [r for r in rules if r["destination"] == "Vault cluster leader"]
+    assert [(r["source"], r["ports"], r["protocol"]) for r in session] == [("Vault witness node", ["8201"], "tcp")]
+    share = [r for r in rules if r["destination"] == "Appliance data interface"]
+    assert [(r["source"], r["ports"]) for r in share] == [("Recovery workstation", ["445"])]

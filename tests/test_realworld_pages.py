@@ -57,15 +57,11 @@ _MISSED = {
     "vpn_gateway_ipsec": "'Allow TCP port 179 between the on-premises BGP peer address and the Azure BGP peer IP address of the "
                          "gateway, for example `10.12.255.30`' gives no rule; a 'Tunnel type | Transport | Port' table with no address "
                          "column whose lead-in names the party ('connect outbound … to the public IP address of the VPN gateway') makes '*' rules",
-    "route_server_bgp": "a role table headed 'Peer | Peers with | Protocol | Port' (source and destination under unusual header words) "
-                        "makes one '*' TCP 179 rule without its roles",
     "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801, and they must answer "
                            "health probes from 168.63.129.16' gives the VXLAN ports to 168.63.129.16, the later clause's address, not the "
                            "Gateway Load Balancer role",
     "defender_cloud_apps_network": "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
                                    "ranges to its allowlist' give no rule",
-    "data_box_ports": "a role table headed 'Connection | Transport | Port(s) | Opened on | Initiated from' (destination 'Opened on', source "
-                      "'Initiated from') makes '*' rules without roles; an example account's blob URL in prose made an outbound rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
