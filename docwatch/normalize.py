@@ -1219,7 +1219,7 @@ _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?"
 _LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
 _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|which|where|so|because|must|should|"
-             r"and|or|is|are|to|from|allows?|needs?|requires?|uses?)\b|\s*[.,;:()]|\s*$)")
+             r"and|or|is|are|to|from|allows?|needs?|requires?|uses?|as\s+well|too|also)\b|\s*[.,;:()]|\s*$)")
 # "… must be open from the Azure NetApp Files delegated subnet to every AD DS domain controller in …";
 # "… between the gateway and the managed nodes"
 _LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
@@ -1236,7 +1236,8 @@ _ENFORCER = re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security gr
 _NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|them|then|now|one|"
                          r"another|each other|outside|inside|anywhere|everywhere)\b", re.I)
 # the lead-in sentence speaks of the table's traffic
-_FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communication|access|requests)\b", re.I)
+_FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communicat\w*|access|requests|"
+                         r"connect(?:s|ed|ing)?|reach(?:es|ed)?|sends?|tcp|udp)\b", re.I)  # ("clients connect outbound from X to Y")
 _PORTISH = re.compile(r"\b(?:ports?|tcp|udp)\b|(?<![\w.])\d+(?![\w./])", re.I)
 
 

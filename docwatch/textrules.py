@@ -56,7 +56,13 @@ from typing import Callable
 from docwatch.cli_rules import cli_rules, has_rule_command
 from docwatch.memo import memo
 from docwatch.model import Rule
-from docwatch.normalize import _CONTOSO, _context, _party_fields, field_table_rules  # the table context rules, shared
+from docwatch.normalize import (  # the table context rules, shared
+    _CONTOSO,
+    _context,
+    _lead_sides,
+    _party_fields,
+    field_table_rules,
+)
 from docwatch.normalize_values import (
     ANY_ADDRESS,
     TCP_AND_UDP,
@@ -820,6 +826,10 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         named = _named_role_rules(sentence, ctx.roles, own, origin)
         if named:
             return named
+    if not parties and own and not lead_in_of_next and (" between " in sentence or " from " in sentence and " to " in sentence):
+        between = _between_roles(sentence, own, ctx, origin)
+        if between:
+            return between
     if list_context and not ports:
         ports = ctx.lead_ports
     direction = direction_of(sentence) or carried[1]
@@ -1118,6 +1128,29 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
                                table=None, row=None))
         return out
     return []
+
+
+# "… to the endpoints listed below", "… to the URLs above": a reference to a list, not a role
+_LISTED = re.compile(r"\b(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)\b|"
+                     r"\b(?:below|above|following|listed)\b", re.I)
+
+
+def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str) -> list[Rule]:
+    """Ports a sentence opens between two roles it names ("Allow TCP port 179 between the
+    on-premises BGP peer address and the Azure BGP peer IP address of the gateway", "… from the
+    app servers to the database servers over TCP 1433"): a rule for the second, from the first."""
+    sides = _lead_sides(sentence)
+    if (not sides or not sides[0].role or not sides[1].role or _LISTED.search(sides[1].written)
+            or len(sides[1].written.split()) < 2):
+        return []  # (one bare noun, "… and each subnet that …" cut to "subnet", names no one)
+    source, dest = sides[0].written, sides[1].written
+    direction = direction_of(sentence)
+    if direction == "both" and not _BOTH_WORDS.search(sentence):
+        direction = None
+    return [Rule(endpoint=dest, endpoint_kind="role", source=source, destination=dest, ports=sort_ports(plist),
+                 protocol=proto, direction=direction, cloud=ctx.cloud,
+                 tab=ctx.tab, required=ctx.required, section=list(ctx.section), origin=origin)
+            for proto, plist in own.items()]
 
 
 def _placeholder_party(sentence: str, templates: dict[str, list[str]]) -> list[tuple[str, str]]:

@@ -24,6 +24,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * a lead-in that names both directions but rules one out ("needs no inbound rules") gives the
   other;
 * "For … 21Vianet, use `x` instead." after a list gives x the list's port, in that cloud;
+* ports opened "from the X to the Y" or "between X and Y" (two roles) are a rule for Y from X, in a
+  sentence or in a port table's lead-in ("connect from … to …");
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -130,3 +132,14 @@ def test_a_host_named_instead_for_another_cloud(rules):
     that host with the list's port, in the China cloud."""
     assert [(r["ports"], r["protocol"], r["direction"], r["cloud"]) for r in rules if r["endpoint"] == "portal.widgetcloud.cn"
             ] == [(["443"], "tcp", "outbound", "china")]
+
+
+def test_ports_between_roles_a_sentence_names(rules):
+    """"… over TCP 7100 from the primary widget node to the standby widget node", "Open UDP 7200
+    between the monitoring agents and the standby widget node": role rules to the second side; a
+    port table after "connect from the branch office network to the regional widget gateway" is the
+    gateway's."""
+    standby = sorted((r["source"], tuple(r["ports"]), r["protocol"]) for r in rules if r["endpoint"] == "standby widget node")
+    assert standby == [("monitoring agents", ("7200",), "udp"), ("primary widget node", ("7100",), "tcp")]
+    gateway = [(r["source"], r["ports"], r["protocol"]) for r in rules if r["destination"] == "regional widget gateway"]
+    assert gateway == [("branch office network", ["7300"], "tcp")]

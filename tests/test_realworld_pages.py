@@ -54,9 +54,6 @@ _MISSED = {
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
     "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
-    "vpn_gateway_ipsec": "'Allow TCP port 179 between the on-premises BGP peer address and the Azure BGP peer IP address of the "
-                         "gateway, for example `10.12.255.30`' gives no rule; a 'Tunnel type | Transport | Port' table with no address "
-                         "column whose lead-in names the party ('connect outbound … to the public IP address of the VPN gateway') makes '*' rules",
     "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801, and they must answer "
                            "health probes from 168.63.129.16' gives the VXLAN ports to 168.63.129.16, the later clause's address, not the "
                            "Gateway Load Balancer role",
