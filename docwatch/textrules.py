@@ -605,6 +605,10 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
     whole: list[str] = []  # pieces with the separators between them (the split's captured groups)
     for k in range(0, len(pieces), 2):
         piece = pieces[k]
+        if whole and k >= 2 and pieces[k - 1].startswith(",") and _OWN_SUBJECT.match(piece) and (
+                port_phrases(whole[-1]) or port_phrases(piece)):
+            whole.append(piece)  # "…, and they must answer probes from X": a requirement of its own
+            continue
         if whole and not (_complete(piece, code) and _complete(whole[-1], code)):
             whole[-1] += pieces[k - 1] + piece
         else:
@@ -617,6 +621,7 @@ def _complete(clause: str, code: list[str]) -> bool:
 
 
 _AND = re.compile(r"(\s+and\s+)")
+_OWN_SUBJECT = re.compile(r"(?:they|it|these|this|you|the\s+\w+(?:\s+\w+)?)\s+(?:must|should|need|needs|also|can|may|will)\b", re.I)
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -781,9 +786,17 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if len(clauses) > 1:
         first = direction_of(clauses[0])
         carry = (_CUE.search(sentence) is not None, first if first in ("inbound", "outbound") else None)
-        return [r for c in clauses for r in _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
-                                                            list_context=list_context, leads_code=leads_code,
-                                                            defaults=defaults, carried=carry)]
+        # (a clause's port for no party, beside a clause naming one, speaks for that sentence, not the page:
+        # "… on UDP ports 10800 and 10801, and they must answer probes from 168.63.129.16")
+        named = any(text_parties(c, block.code) for c in clauses)
+        out = []
+        for c in clauses:
+            found = _sentence_rules(c, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
+                                    list_context=list_context, leads_code=leads_code,
+                                    defaults=defaults if not named or text_parties(c, block.code) else None,
+                                    carried=carry)
+            out += found
+        return out
     if leads_code and sentence.endswith(":"):
         if "; " not in sentence:
             return []  # it introduces the commands of the code block below

@@ -26,6 +26,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * "For … 21Vianet, use `x` instead." after a list gives x the list's port, in that cloud;
 * ports opened "from the X to the Y" or "between X and Y" (two roles) are a rule for Y from X, in a
   sentence or in a port table's lead-in ("connect from … to …");
+* a clause with its own subject ("…, and they must also reach `x`") keeps the other clause's port
+  off x;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -143,3 +145,9 @@ def test_ports_between_roles_a_sentence_names(rules):
     assert standby == [("monitoring agents", ("7200",), "udp"), ("primary widget node", ("7100",), "tcp")]
     gateway = [(r["source"], r["ports"], r["protocol"]) for r in rules if r["destination"] == "regional widget gateway"]
     assert gateway == [("branch office network", ["7300"], "tcp")]
+
+
+def test_a_clause_with_its_own_subject_keeps_its_own_ports(rules):
+    """"… on UDP 5514, and they must also reach `ingest-eu…`": the port is not the host's."""
+    assert all("5514" not in r["ports"] for r in rules if r["endpoint"] == "ingest-eu.widgetcloud.net")
+    assert [r["endpoint"] for r in rules if "5514" in r["ports"]] == ["*"]

@@ -54,9 +54,8 @@ _MISSED = {
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
     "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
-    "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801, and they must answer "
-                           "health probes from 168.63.129.16' gives the VXLAN ports to 168.63.129.16, the later clause's address, not the "
-                           "Gateway Load Balancer role",
+    "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801' (one side "
+                           "named, 'from') makes a '*' rule, not the Gateway Load Balancer role",
     "defender_cloud_apps_network": "sender CIDRs in 'sends notifications from the dedicated IP addresses `a/26`, `b/27` and `c/15` … add these "
                                    "ranges to its allowlist' give no rule",
 }
