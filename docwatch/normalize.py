@@ -141,14 +141,15 @@ def _header(text: str) -> str:
 _INITIATOR_HEADER = re.compile(
     r"who\s+(?:connects|initiates|calls|opens\s+(?:the\s+)?connections?)(?:\s+(?:to\s+it|from))?|"
     r"(?:connection\s+)?initiators?|initiated\s+(?:by|from)|(?:connection\s+)?(?:opened|made)\s+(?:by|from)|called\s+by|callers?|"
-    r"connects?\s+from|connections?\s+from")
+    r"connects?\s+from|connections?\s+from|(?:open|allow)(?:ed)?\s+from|traffic\s+from")
 # a header naming the other end of the row's traffic ("Peers", "Remote", "Counterpart", "Connects to"):
 # the remote side, where traffic comes from on an inbound row and goes to otherwise
 _COUNTERPART_HEADER = re.compile(
     r"(?:remote|other|peer)(?:\s+(?:side|end|party|parties|peers?|systems?|machines?|computers?|devices?))?|peers|"
     r"counterparts?|communicates?\s+with|(?:connection\s+)?partners?")
 _TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to|"
-                            r"(?:peers?|pairs?|paired|peered|sessions?)\s+with|opened\s+on|listens?\s+on|(?:runs|open)\s+on")
+                            r"(?:peers?|pairs?|paired|peered|sessions?)\s+with|opened\s+on|listens?\s+on|(?:runs|open)\s+on|"
+                            r"(?:open|allow)(?:ed)?\s+to|traffic\s+to")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
                              "role roles appliance".split())
 
@@ -179,8 +180,8 @@ def classify_column(header: str) -> Column:
             return Column(PAIR_PORTS)
         return Column(PAIR, tagged="tag" in h)
     if has_ports:
-        if h.startswith("source"):
-            return Column(IGNORE, known=True)  # source ports say nothing about the remote party
+        if h.startswith("source") or re.search(r"\bsource\s+ports?\b", h):
+            return Column(IGNORE, known=True)  # source ports ("Client source port range") say nothing about the remote party
         if "protocol" in h or "transport" in h:
             return Column(PROTO_PORTS)
         transports = set(_TCP_UDP.findall(h))
@@ -943,6 +944,10 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
                 ports.setdefault(proto, []).extend(plist)
     if ports or _PORT_ROLES & r.by_role.keys():
         return ports, protocol
+    if r.has(PROTOCOL):  # "Domain(s) | Protocols": a cell "https" (no port column) is TCP 443, "http" TCP 80
+        implied = sorted({_APP_PORTS[w] for w in _APP_WORDS.findall(r.text(PROTOCOL).lower())}, key=int)
+        if implied:
+            return {"tcp": implied}, "tcp"
     stated = ctx.ports or ports_in_sentence(purpose)
     if stated and not ctx.ports and _names_parties(r):
         stated = {}
@@ -950,6 +955,10 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
         ports = {(p or protocol): list(v) for p, v in stated.items()}
         protocol = protocol or (next(iter(ports)) if len(ports) == 1 else None)
     return ports, protocol
+
+
+_APP_WORDS = re.compile(r"\b(https|http|wss|ws|tls)\b")
+_APP_PORTS = {"https": "443", "wss": "443", "tls": "443", "http": "80", "ws": "80"}
 
 
 def _names_parties(r: _Row) -> bool:

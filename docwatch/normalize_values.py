@@ -150,7 +150,8 @@ _BOTH_WAYS = re.compile(r"both|bidirectional|bi-directional|any|inbound\s*(&|and
 # traffic from port mirroring and also needs … to …" says nothing of the rules' direction)
 _INBOUND = re.compile(r"\b(inbound|incoming|ingress)\b|\b(?:accept|receive)(?:s|d|ing)?\s+(?:\w+\s+){0,2}?"
                       r"(?:traffic|connections?|requests?|calls?)\s+only\s+from\b")
-_OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b")
+# "The device sends audio and video to the ranges …": what goes out
+_OUTBOUND = re.compile(r"\b(outbound|outgoing|egress)\b|\bsends?\b[^.;]{0,60}?\bto\s+(?:the\s+)?(?:ranges?|address|addresses|ips?)\b")
 
 
 def _no(words: str) -> re.Pattern:
@@ -806,7 +807,7 @@ def direction_of(text: str | None) -> str | None:
     # (the words first, at C speed: most text names no direction)
     inbound = ("inbound" in t or "incoming" in t or "ingress" in t or " from" in t and ("accept" in t or "receiv" in t)
                ) and _INBOUND.search(t) is not None
-    outbound = ("outbound" in t or "outgoing" in t or "egress" in t) and _OUTBOUND.search(t) is not None
+    outbound = ("outbound" in t or "outgoing" in t or "egress" in t or "send" in t) and _OUTBOUND.search(t) is not None
     if inbound and outbound:  # "makes outbound connections only; it needs no inbound ports": one way
         no_in, no_out = _NO_INBOUND.search(t) is not None, _NO_OUTBOUND.search(t) is not None
         if no_in != no_out:

@@ -112,7 +112,8 @@ _CUE = Folded(
     r"\b(allow\w*|permit\w*|open|opened|unblock\w*|whitelist\w*|allow-?list\w*|safe ?list\w*|must|needs?|needed|"
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
-    r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*|creat\w*\s+(?:\w+\s+){0,3}rules?)\b")  # "For Azure Government, replace them with …"
+    r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*|creat\w*\s+(?:\w+\s+){0,3}rules?|"
+    r"sends?|sent|sending|falls?\s+back|requests?)\b")  # "For Azure Government, replace them with …"
 _NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|avoid|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
               r"deprecat\w*|decommission\w*)\b",
               needles=("n't", "not", "never", "no longer", "avoid", "den", "unsupported", "unnecessary", "retir", "deprecat",
@@ -583,7 +584,7 @@ _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:
                            r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I)
 _CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
-_ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
+_ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
 _NAME_FORM = re.compile(r"\bnames?\b[^.]*\b(?:form|format|pattern|shape)\b", re.I)  # "Their names follow the pattern …"
@@ -627,11 +628,12 @@ _NUMBERS = re.compile(r"\d+")
 
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
-                              r"communications?|these|them|items|rows|entries|rules)\b", re.I)
+                              r"communications?|these|them|items|rows|entries|rules|ports)\b", re.I)
 _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
 _WHAT_FOLLOWS = re.compile(r"\b(?:below|the\s+following|listed|in\s+this\s+(?:article|page))\b", re.I)
 _ALL_IN_TABLE = re.compile(r"\ball\b[^.]*\b(?:in|of|on)\s+(?:this|the\s+following|the|these)\s+(?:table|list)s?\b", re.I)
+_ALL_TRANSPORT = re.compile(r"all\b[^.]{0,60}\b(?:tcp|udp)\b", re.I)
 _OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
 
 
@@ -731,7 +733,12 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
     wide = [d for d in defaults if d.page_wide]
     stated = {r.party.lower() for r in rules if r.ports}  # a restatement takes its ports from the rule it restates
     for r in rules:
-        if r.endpoint_kind == "role" or r.endpoint == ANY_ADDRESS:
+        if r.endpoint_kind == "role":  # (a role keeps its own ports, but "All these ports are TCP." is its transport too)
+            for d in defaults:
+                if not d.page_wide and d.protocol and r.protocol is None and r.ports and own(d, r):
+                    r.protocol = d.protocol
+            continue
+        if r.endpoint == ANY_ADDRESS:
             continue
         for d in defaults:  # the section's own port first ("### Port 5986 - management …")
             if not d.page_wide and d.ports and not r.ports and r.endpoint and len(d.ports) == 1 and reach[id(d)](r):
@@ -810,6 +817,9 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
                                 list_context=list_context, leads_code=leads_code)
         return [r for r in found if r.endpoint != ANY_ADDRESS]
     negated = _NEG.search(sentence) is not None  # (asked again only when the sentence changed)
+    if negated and _LEADING_IF.match(sentence) and not _NEG.search(_LEADING_IF.sub("", sentence, count=1)):
+        # "If that server can't be reached, the device falls back to `x` …": the condition is negated, not the requirement
+        sentence, negated = _LEADING_IF.sub("", sentence, count=1), False
     if negated and _NOT_BLOCKING.search(sentence):
         sentence = _NOT_BLOCKING.sub("allows", sentence)  # "isn't blocking outbound TCP … 443": a requirement
         negated = _NEG.search(sentence) is not None
@@ -943,7 +953,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         if block.kind != "code" and _digit_in(block.text):
             swaps += [(tuple(block.headings), *pair) for pair in port_swaps(block.text)]
         if (block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text)
-                and not _ALL_IN_TABLE.search(block.text)):  # (a default needs no digit: "… is TCP unless …")
+                and not _ALL_IN_TABLE.search(block.text) and not _ALL_TRANSPORT.match(block.text)):
+            # (a default needs no digit: "… is TCP unless …", "All these ports are TCP.")
             continue  # (a list item may be one bare tag name: "Storage")
         try:
             found = _block_rules(block, _LazyCtx(block, memo), listed, leads, leads_code, defaults)

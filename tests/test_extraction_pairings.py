@@ -28,6 +28,9 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   sentence or in a port table's lead-in ("connect from … to …");
 * a clause with its own subject ("…, and they must also reach `x`") keeps the other clause's port
   off x;
+* "sends … to the ranges `a`" is outbound and "falls back … to the same ranges" gives them its port;
+  a negated condition ("If … can't be reached, … falls back to `x` over UDP 123") does not negate the
+  requirement;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -151,3 +154,13 @@ def test_a_clause_with_its_own_subject_keeps_its_own_ports(rules):
     """"… on UDP 5514, and they must also reach `ingest-eu…`": the port is not the host's."""
     assert all("5514" not in r["ports"] for r in rules if r["endpoint"] == "ingest-eu.widgetcloud.net")
     assert [r["endpoint"] for r in rules if "5514" in r["ports"]] == ["*"]
+
+
+def test_sends_to_ranges_and_fallbacks(rules):
+    """"sends voice and video to the ranges `a` and `b` on UDP ports 3478-3481" (outbound), "falls back
+    to TCP port 443 to the same ranges"; "If the primary … can't be reached, the console falls back to
+    `x`, also over UDP 123" (the condition is negated, not the requirement); "an HTTP request on TCP
+    port 80 to `y`"."""
+    assert _facts(rules, "20.202.0.0/16") == [(("3478-3481",), "udp", "outbound"), (("443",), "tcp", "outbound")]
+    assert _facts(rules, "time2.widgetcloud.net") == [(("123",), "udp", "outbound")]
+    assert _facts(rules, "probe.widgetcloud.net") == [(("80",), "tcp", "outbound")]

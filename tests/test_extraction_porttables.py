@@ -11,6 +11,9 @@ table's lead-in, read the same from markdown and rendered HTML (``synthetic_shap
   your backup appliance", "used only within the vault cluster network") gives the party;
 * a role on both sides of a From/To table (the destination of one row, the source of another) is the
   table's hub, the local machine: each row keys on the other side, inbound into it, outbound out of it;
+* a protocol cell "https" or "http" in a table with no port column is TCP 443 or TCP 80;
+* "Allowed from | Allowed to" columns are the source and destination, "All these ports are TCP." the
+  roles' transport, and a "Client source port range" column opens no port;
 * private addresses in a table the page calls an example are no rules;
 * never a party: a description column, a lead-in naming only the firewall, a port list "used in this
   article"; a table with an address column keeps its hosts.
@@ -84,7 +87,7 @@ def test_negative_shapes(rules):
     assert the(rules, "*", ports=["7000"])["direction"] == "outbound"  # a description is never the party
     assert the(rules, "*", ports=["9443"])["protocol"] == "tcp"  # "on your firewall": where rules live, no party
     assert not [r for r in rules if "6514" in r["ports"] and r["endpoint"] != "Monitored servers"]  # "used in this article"
-    assert len(rules) == 16  # (two of them from the session and listener tables)
+    assert len(rules) == 19  # (five of them from the session, listener, web and reporting tables)
 
 
 def test_session_with_and_listens_on_columns(rules):
@@ -94,3 +97,17 @@ def test_session_with_and_listens_on_columns(rules):
     assert [(r["source"], r["ports"], r["protocol"]) for r in session] == [("Vault witness node", ["8201"], "tcp")]
     share = [r for r in rules if r["destination"] == "Appliance data interface"]
     assert [(r["source"], r["ports"]) for r in share] == [("Recovery workstation", ["445"])]
+
+
+def test_application_protocol_cell_gives_its_port(rules):
+    """"Host | Protocol" with cells "https"/"http" and no port column: TCP 443 and TCP 80."""
+    assert _facts(the(rules, "portal.quasarbackup.net")) == ("fqdn", ["443"], "tcp", "outbound")
+    assert _facts(the(rules, "crl.quasarbackup.net")) == ("fqdn", ["80"], "tcp", "outbound")
+
+
+def test_allowed_from_to_columns_and_a_transport_sentence(rules):
+    """"Allowed from | Allowed to" are the source and destination; "All these ports are TCP." after
+    the table is the roles' transport; a "Client source port range" column opens nothing."""
+    report = [r for r in rules if r["destination"] == "Quasar reporting subnet"]
+    assert [(r["source"], r["ports"], r["protocol"]) for r in report] == [("Analyst workstations", ["9440"], "tcp")]
+    assert not [r for r in rules if "50100-50119" in r["ports"]]
