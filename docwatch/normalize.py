@@ -558,9 +558,23 @@ def _set_aside_context(table: Table, ctx: _Ctx) -> None:
     the lead-in and the column headers."""
     texts = _own_words(table)
     ctx.set_aside = set_aside_reason(table)
-    ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2])
+    # a DNS record table ("Name | Type | Value" with A/CNAME types): the private addresses it resolves
+    # names to are the reader's own (a private endpoint's), like an example's
+    ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2]) or _dns_record_table(table)
     ctx.example_list = table.kind == "list" and _EXAMPLE_LABEL.match(table.lead_in or "") is not None
     ctx.next_hops = [i for i, c in enumerate(table.columns) if "next hop" in _header(c)]
+
+
+_RECORD_TYPES = frozenset({"a", "aaaa", "cname", "txt", "mx", "srv", "ns", "ptr", "soa"})
+
+
+def _dns_record_table(table: Table) -> bool:
+    """A column whose every cell is a DNS record type (A, CNAME, …)."""
+    if not table.rows:
+        return False
+    width = max(len(row) for row in table.rows)
+    return any(all(i < len(row) and row[i].text.strip().lower() in _RECORD_TYPES for row in table.rows)
+               for i in range(width))
 
 
 _REQUIRED_CONTEXT = re.compile(

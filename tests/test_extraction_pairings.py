@@ -31,6 +31,7 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * "sends … to the ranges `a`" is outbound and "falls back … to the same ranges" gives them its port;
   a negated condition ("If … can't be reached, … falls back to `x` over UDP 123") does not negate the
   requirement;
+* the private address a DNS record table (a column of A/CNAME types) resolves to is no rule;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -164,3 +165,9 @@ def test_sends_to_ranges_and_fallbacks(rules):
     assert _facts(rules, "20.202.0.0/16") == [(("3478-3481",), "udp", "outbound"), (("443",), "tcp", "outbound")]
     assert _facts(rules, "time2.widgetcloud.net") == [(("123",), "udp", "outbound")]
     assert _facts(rules, "probe.widgetcloud.net") == [(("80",), "tcp", "outbound")]
+
+
+def test_dns_record_table_private_address_is_no_rule(rules):
+    """A table of DNS records (a column of A/CNAME types) resolves names to the reader's own private
+    endpoint address: that address is no rule."""
+    assert not [r for r in rules if r["endpoint"] == "10.20.30.40"]

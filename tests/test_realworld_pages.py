@@ -66,8 +66,6 @@ _MISSED = {
                             "target's private endpoint or API server') gives no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
                        "is added to the 'From | To' table row's ports (1433, 11000-11999) instead of replacing them",
-    "app_configuration_network": "a 'Name | Type | Value' DNS record table of an example store ('contosoconfig.azconfig.io | CNAME', "
-                                 "'contosoconfig.privatelink.azconfig.io | A | 10.1.0.5') makes outbound 443 rules of the example names and IP",
     "sap_rise_connectivity": "'outbound TCP and UDP port 53 to the SAP-managed DNS servers' (one side named) gives '*' rules without "
                              "the role",
 }
