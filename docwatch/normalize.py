@@ -1246,6 +1246,10 @@ _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|wh
 # "… must be open from the Azure NetApp Files delegated subnet to every AD DS domain controller in …";
 # "… between the gateway and the managed nodes"
 _LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
+# "Clients on the internet connect to the Web Application Proxy.": the subject, then where it connects
+_LEAD_SUBJECT_TO = re.compile(rf"^\s*{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+(?:(?:also|must|can|need\s+to|then)\s+)?"
+                              rf"(?:connect|connects|talk|talks|send|sends|reach|reaches|communicate|communicates)\s+"
+                              rf"(?:(?:inbound|outbound|directly|only)\s+)?to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
 _LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}",
                            re.I)
 # "… these ports on your storage system allow …", "… used only inside the virtual network": where the ports are
@@ -1255,6 +1259,9 @@ _LEAD_DET_RX = re.compile(r"^(?:the|your|a|an|each|every|all|any|its|their)\s+",
 # where rules are configured, not a party: "open these ports on your firewall"
 _ENFORCER = re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security groups?|security groups?|route tables?|"
                        r"network virtual appliances?|nvas?)\b", re.I)
+_FROM_INTERNET = re.compile(r"\b(?:on|from|over)\s+the\s+(?:public\s+)?internet\b|\binternet\b", re.I)
+# a proxy that serves clients ("the Web Application Proxy", "a reverse proxy") is where they connect, a party
+_SERVING_PROXY = re.compile(r"\b(?:application|reverse)\s+prox(?:y|ies)\b", re.I)
 # "the direction from which incoming requests …": a clause, not a party
 _NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|them|then|now|one|"
                          r"another|each other|outside|inside|anywhere|everywhere)\b", re.I)
@@ -1268,7 +1275,8 @@ def _lead_side(text: str) -> _Side | None:
     """One side a lead-in names, if it names an address, a tag or a role (never port words or a
     rule-enforcing device)."""
     t = _LEAD_DET_RX.sub("", text.strip())
-    if not t or _PORTISH.search(t) or _ENFORCER.search(t) or t.lower() in _STOP or _NOT_A_NOUN.match(t):
+    enforcer = _ENFORCER.search(t) is not None and not _SERVING_PROXY.search(t)
+    if not t or _PORTISH.search(t) or enforcer or t.lower() in _STOP or _NOT_A_NOUN.match(t):
         return None
     side = _side(None, t)
     return side if side.parties or side.role else None
@@ -1283,12 +1291,16 @@ def _lead_sides(lead_in: str | None) -> tuple[_Side, _Side] | None:
     negated ones ("shouldn't be reachable from the internet") say nothing."""
     if not lead_in:
         return None
-    for sentence in reversed(_CLAUSES.split(clean_text(lead_in))):
+    clauses = _CLAUSES.split(clean_text(lead_in))
+    # (the subject of a one-sentence lead-in is the table's source: "Clients on the internet connect to
+    # the Web Application Proxy."; in a longer one it describes the architecture, not this table)
+    forms = (_LEAD_FROM_TO, _LEAD_BETWEEN, _LEAD_SUBJECT_TO) if len(clauses) == 1 else (_LEAD_FROM_TO, _LEAD_BETWEEN)
+    for sentence in reversed(clauses):
         if _NEGATED.search(sentence):  # "If you can't run rpcinfo, make sure …": only the negated part goes
             sentence = ", ".join(p for p in _COMMA_PARTS.split(sentence) if not _NEGATED.search(p))
         if not _FLOW_WORDS.search(sentence):
             continue
-        for rx in (_LEAD_FROM_TO, _LEAD_BETWEEN):
+        for rx in forms:
             for m in rx.finditer(sentence):
                 a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
                 if a and b:
@@ -1373,6 +1385,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
             if lead[0].written:
                 source, destination = lead[0].written, lead[1].written
                 picked, _, direction = _side_parties(r, lead, direction, table.headings)
+                if direction is None and _FROM_INTERNET.search(source):
+                    direction = "inbound"  # "Clients on the internet connect to the X": into X, from outside
             else:
                 picked = lead[1].specific() or [("role", lead[1].role)]
             parties = [(k, v, None) for k, v in picked]

@@ -11,6 +11,8 @@ table's lead-in, read the same from markdown and rendered HTML (``synthetic_shap
   your backup appliance", "used only within the vault cluster network") gives the party;
 * a role on both sides of a From/To table (the destination of one row, the source of another) is the
   table's hub, the local machine: each row keys on the other side, inbound into it, outbound out of it;
+* a one-sentence lead-in "X on the internet connect to the Y" names the sides (inbound), and a
+  serving proxy ("reverse proxy", "Web Application Proxy") is a party, not the firewall's proxy;
 * a protocol cell "https" or "http" in a table with no port column is TCP 443 or TCP 80;
 * "Allowed from | Allowed to" columns are the source and destination, "All these ports are TCP." the
   roles' transport, and a "Client source port range" column opens no port;
@@ -87,7 +89,7 @@ def test_negative_shapes(rules):
     assert the(rules, "*", ports=["7000"])["direction"] == "outbound"  # a description is never the party
     assert the(rules, "*", ports=["9443"])["protocol"] == "tcp"  # "on your firewall": where rules live, no party
     assert not [r for r in rules if "6514" in r["ports"] and r["endpoint"] != "Monitored servers"]  # "used in this article"
-    assert len(rules) == 19  # (five of them from the session, listener, web and reporting tables)
+    assert len(rules) == 20  # (six of them from the session, listener, web, reporting and remote-user tables)
 
 
 def test_session_with_and_listens_on_columns(rules):
@@ -111,3 +113,11 @@ def test_allowed_from_to_columns_and_a_transport_sentence(rules):
     report = [r for r in rules if r["destination"] == "Quasar reporting subnet"]
     assert [(r["source"], r["ports"], r["protocol"]) for r in report] == [("Analyst workstations", ["9440"], "tcp")]
     assert not [r for r in rules if "50100-50119" in r["ports"]]
+
+
+def test_one_sentence_lead_in_subject_connects_to_a_role(rules):
+    """"Remote users on the internet connect to the Quasar reverse proxy." before a port table: the
+    proxy (a serving proxy, not the firewall's) is the party, inbound from those users."""
+    proxy = the(rules, "Quasar reverse proxy")
+    assert (proxy["source"], proxy["ports"], proxy["protocol"], proxy["direction"]) == (
+        "Remote users on the internet", ["443", "8444"], "tcp", "inbound")

@@ -59,9 +59,6 @@ _MISSED = {
     "exchange_hybrid_ports": "a 'Transport protocol | Upper-level protocol | Feature/Component | On-premises endpoint | Microsoft 365 "
                              "endpoint' table (the two parties under 'On-premises endpoint' and 'Microsoft 365 endpoint', port as 'TCP 25') "
                              "makes one '*' TCP 25 rule; its TCP 443 rows and both role columns are lost",
-    "entra_connect_sync_ports": "'Protocol | Ports | Description' tables whose party is only in the heading ('Table 4 - WAP and users') "
-                                "or lead-in ('Clients on the internet connect to the Web Application Proxy') merge into one '*' TCP rule "
-                                "(80, 443, 5985, 49443) instead of a rule for the Web Application Proxy",
     "chaos_studio_network": "a role in prose ('The container subnet must allow outbound TCP 443 to the relay private endpoint and to the "
                             "target's private endpoint or API server') gives no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
