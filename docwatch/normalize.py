@@ -958,10 +958,20 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
                 ports.setdefault(proto, []).extend(plist)
     if ports or _PORT_ROLES & r.by_role.keys():
         return ports, protocol
-    if r.has(PROTOCOL):  # "Domain(s) | Protocols": a cell "https" (no port column) is TCP 443, "http" TCP 80
-        implied = sorted({_APP_PORTS[w] for w in _APP_WORDS.findall(r.text(PROTOCOL).lower())}, key=int)
-        if implied:
-            return {"tcp": implied}, "tcp"
+    if r.has(PROTOCOL):
+        # "Transport protocol: TCP 25": the port the protocol cell writes; "Domain(s) | Protocols": a
+        # cell that is only "https" (no port column) is TCP 443, "http" TCP 80 ("SMTP/TLS" says nothing)
+        texts = [r.cells[i].text for i in r.by_role[PROTOCOL] if r.cells[i].text]
+        written: dict[str | None, list[str]] = {}
+        for text in texts:
+            for proto, plist in ports_in_sentence(text).items():
+                written.setdefault(proto or protocol, []).extend(plist)
+        if written:
+            return written, protocol or (next(iter(written)) if len(written) == 1 else None)
+        items = [x.strip() for t in texts for x in re.split(r"[,/&]|\band\b", t.lower()) if x.strip()]
+        found = [_APP_ITEM.fullmatch(x) for x in items]
+        if found and all(found):  # ("https", "http, https", "Https:443")
+            return {"tcp": sorted({m.group(2) or _APP_PORTS[m.group(1)] for m in found}, key=int)}, "tcp"
     stated = ctx.ports or ports_in_sentence(purpose)
     if stated and not ctx.ports and _names_parties(r):
         stated = {}
@@ -971,8 +981,8 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
     return ports, protocol
 
 
-_APP_WORDS = re.compile(r"\b(https|http|wss|ws|tls)\b")
-_APP_PORTS = {"https": "443", "wss": "443", "tls": "443", "http": "80", "ws": "80"}
+_APP_ITEM = re.compile(r"(https|http|wss|ws)(?:\s*:\s*(\d{1,5}))?")
+_APP_PORTS = {"https": "443", "wss": "443", "http": "80", "ws": "80"}
 
 
 def _names_parties(r: _Row) -> bool:

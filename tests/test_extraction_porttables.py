@@ -13,7 +13,8 @@ table's lead-in, read the same from markdown and rendered HTML (``synthetic_shap
   table's hub, the local machine: each row keys on the other side, inbound into it, outbound out of it;
 * a one-sentence lead-in "X on the internet connect to the Y" names the sides (inbound), and a
   serving proxy ("reverse proxy", "Web Application Proxy") is a party, not the firewall's proxy;
-* a protocol cell "https" or "http" in a table with no port column is TCP 443 or TCP 80;
+* a protocol cell "https" or "http" in a table with no port column is TCP 443 or TCP 80, and one
+  writing its port ("TCP 587") gives that port ("SMTP/TLS" beside it implies none);
 * "Allowed from | Allowed to" columns are the source and destination, "All these ports are TCP." the
   roles' transport, and a "Client source port range" column opens no port;
 * private addresses in a table the page calls an example are no rules;
@@ -89,7 +90,7 @@ def test_negative_shapes(rules):
     assert the(rules, "*", ports=["7000"])["direction"] == "outbound"  # a description is never the party
     assert the(rules, "*", ports=["9443"])["protocol"] == "tcp"  # "on your firewall": where rules live, no party
     assert not [r for r in rules if "6514" in r["ports"] and r["endpoint"] != "Monitored servers"]  # "used in this article"
-    assert len(rules) == 20  # (six of them from the session, listener, web, reporting and remote-user tables)
+    assert len(rules) == 21  # (seven of them from the session, listener, web, reporting, remote-user and mail tables)
 
 
 def test_session_with_and_listens_on_columns(rules):
@@ -121,3 +122,8 @@ def test_one_sentence_lead_in_subject_connects_to_a_role(rules):
     proxy = the(rules, "Quasar reverse proxy")
     assert (proxy["source"], proxy["ports"], proxy["protocol"], proxy["direction"]) == (
         "Remote users on the internet", ["443", "8444"], "tcp", "inbound")
+
+
+def test_port_written_in_a_protocol_cell(rules):
+    """"Transport protocol: TCP 587" beside "SMTP/TLS": port 587 (TLS implies no port of its own)."""
+    assert the(rules, "smtp.quasarbackup.net")["ports"] == ["587"]

@@ -56,9 +56,6 @@ _MISSED = {
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
     "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801' (one side "
                            "named, 'from') makes a '*' rule, not the Gateway Load Balancer role",
-    "exchange_hybrid_ports": "a 'Transport protocol | Upper-level protocol | Feature/Component | On-premises endpoint | Microsoft 365 "
-                             "endpoint' table (the two parties under 'On-premises endpoint' and 'Microsoft 365 endpoint', port as 'TCP 25') "
-                             "makes one '*' TCP 25 rule; its TCP 443 rows and both role columns are lost",
     "chaos_studio_network": "a role in prose ('The container subnet must allow outbound TCP 443 to the relay private endpoint and to the "
                             "target's private endpoint or API server') gives no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
