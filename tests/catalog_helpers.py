@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 from contextlib import contextmanager
 from pathlib import Path
 
 from docwatch.normalize import normalize_checked
 from docwatch.pipeline import Observation, ingest
 
-from conftest import SHARED, load_kept
+from conftest import load_kept, once_per_session
 
 HERE = Path(__file__).resolve().parent
-_KEPT = (HERE, SHARED.resolve())  # files that never change during a run: the tests' own and the corpus
-_LOADED: dict[tuple, bytes] = {}
 
 
 def _load(path: Path):
@@ -24,18 +21,9 @@ def _load(path: Path):
 
 
 def load(path: Path):
-    """(doc, rules, content_hash) through the real pipeline (``load_local`` + ``normalize``).
-
-    A corpus file or one of the tests' own files is parsed once per session (many tests ingest the
-    same real versions); each call gets its own copy, so nothing one test does to it reaches another."""
-    resolved = Path(path).resolve()
-    if not any(resolved.is_relative_to(root) for root in _KEPT):
-        return _load(path)
-    st = resolved.stat()
-    key = (resolved, st.st_mtime_ns, st.st_size)
-    if key not in _LOADED:
-        _LOADED[key] = pickle.dumps(_load(path))
-    return pickle.loads(_LOADED[key])
+    """(doc, rules, content_hash) through the real pipeline (``load_local`` + ``normalize``), worked
+    out once per session for a corpus file or one of the tests' own (:func:`conftest.once_per_session`)."""
+    return once_per_session(path, _load, "normalized")
 
 
 def ingest_file(cat, source: str, path: Path, at: str, **kw):

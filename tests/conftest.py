@@ -65,22 +65,28 @@ _KEPT_ROOTS = (REPO / "tests", SHARED.resolve())  # files no test changes: the t
 _LOADED: dict[tuple, bytes] = {}
 
 
-def load_kept(path: Path):
-    """``docwatch.documents.load_local(path)``, parsed once per session for a file under tests/ or
-    the corpus (several modules read the same real versions); every call gets its own copy. Any
-    other file (a test's tmp files) is parsed each time."""
+def once_per_session(path: Path, make, kind: str = ""):
+    """``make(path)``, worked out once per session for a file under tests/ or the corpus (several
+    modules read the same real versions); every call gets its own copy (a pickle round trip), so
+    nothing one test does to it reaches another. Any other file (a test's tmp files) is made each
+    time. ``kind`` keeps apart what different ``make``s give for one file."""
     import pickle
-
-    from docwatch.documents import load_local
 
     resolved = Path(path).resolve()
     if not any(resolved.is_relative_to(root) for root in _KEPT_ROOTS):
-        return load_local(path)
+        return make(path)
     st = resolved.stat()
-    key = (resolved, st.st_mtime_ns, st.st_size)
+    key = (kind, resolved, st.st_mtime_ns, st.st_size)
     if key not in _LOADED:
-        _LOADED[key] = pickle.dumps(load_local(path))
+        _LOADED[key] = pickle.dumps(make(path))
     return pickle.loads(_LOADED[key])
+
+
+def load_kept(path: Path):
+    """``docwatch.documents.load_local(path)``, parsed once per session (:func:`once_per_session`)."""
+    from docwatch.documents import load_local
+
+    return once_per_session(path, load_local, "document")
 
 
 # -- shards: `make test` runs the suite as two pytest processes, one per core ------------------------
