@@ -351,6 +351,7 @@ _EXAMPLE_DOMAIN = re.compile(r"^[a-z]+://(?:[\w-]+\.)*example\.(?:com|net|org):\
 _RESOURCE_PATH = re.compile(r"^Microsoft\.[A-Za-z]+/", re.I)
 _DNS_ZONE = re.compile(r"\b(?:dns|private dns)\s+zones?\b|\bzone\s+names?\b", re.I)
 _QUERIES_FOR = re.compile(r"\b(?:quer(?:y|ies)|lookups?|forwarders?|resolution|records?)\s+for\s+(?:the\s+)?[`'\"]?\s*$", re.I)
+_ENDS_IN = re.compile(r"\bends?\s+(?:in|with)\s+[`'\"]?\.?$", re.I)
 _ZONE_AFTER = re.compile(r"[`'\"]?\s+(?:private\s+)?(?:dns\s+)?zones?\b", re.I)
 _PUBLISHED_AT = re.compile(r"\b(?:published|documented|described)\s+(?:\w+\s+){0,5}?(?:at|in|on)\s*[`'\"]?\s*$", re.I)
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
@@ -400,6 +401,8 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
         if kind != "tag" and _CONTOSO.search(value):
             continue  # a fictitious company's domain ("contoso-corpsensorapi.atp.azure.com"): always an example
+        if kind in ("fqdn", "wildcard") and "end" in text and _ENDS_IN.search(text[max(0, text.find(value) - 30):text.find(value)]):
+            continue  # "The server name always ends in `.datawarehouse.fabric.microsoft.com`": a suffix, not a host
         if kind == "url" and ("ublish" in text or "ocument" in text or "escribed" in text):
             at = text.find(value)
             if at > 0 and _PUBLISHED_AT.search(text[max(0, at - 80):at]):
@@ -587,6 +590,8 @@ _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
+_SAME_PORT = re.compile(r"\b(?:on|over|through)\s+(?:that|this|the\s+same)\s+ports?\b", re.I)
+_IT_REF = re.compile(r"\b(?:to|reach|reaches|allow)\s+it\b", re.I)
 _NAME_FORM = re.compile(r"\bnames?\b[^.]*\b(?:form|format|pattern|shape)\b", re.I)  # "Their names follow the pattern …"
 _STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
                          r"needs?|requires?|required|use)\b", re.I)
@@ -628,7 +633,7 @@ _NUMBERS = re.compile(r"\d+")
 
 _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
-                              r"communications?|these|them|items|rows|entries|rules|ports)\b", re.I)
+                              r"communications?|these|them|items|rows|entries|rules|ports|services)\b", re.I)
 _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
 _WHAT_FOLLOWS = re.compile(r"\b(?:below|the\s+following|listed|in\s+this\s+(?:article|page))\b", re.I)
@@ -1406,8 +1411,26 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
     prev: list[Rule] = []
     bare: list[Rule] = []  # the previous sentence's any-address rules: ports still looking for a party
     asked: tuple[bool, str | None] | None = None  # "… allow the gateway hosts of the namespace instead."
+    ported: dict[str | None, list[str]] = {}  # the last ports a sentence of the block stated ("… on that port")
+    before = ""  # the sentence before
     for s in sentences(block.text):
         found = read(s)
+        if ported and found and _SAME_PORT.search(s) and len(ported) == 1:
+            # "… through TDS on TCP port 1433. … so allow `*.x.net` on that port."
+            (proto, plist), = ported.items()
+            found = [replace(r, ports=sort_ports(plist), protocol=r.protocol or proto) if not r.ports else r
+                     for r in found]
+        if before and found and _IT_REF.search(s) and any(r.ports for r in found):
+            # "… of the form `<workspace>.grafana.azure.com`. Browsers need HTTPS (TCP 443) to it, and to `x`":
+            # the first host the sentence before named
+            named = [p for p in text_parties(before, block.code) if p[0] != "tag"]
+            if named:
+                model = next(r for r in found if r.ports)
+                e, k, t, _, _ = _party_fields(*named[0])
+                if e and e.lower() not in {(r.endpoint or "").lower() for r in found}:
+                    found = [r for r in found if r.endpoint != ANY_ADDRESS] + [
+                        replace(model, endpoint=e, endpoint_kind=k, service_tag=t, source=None, destination=None)]
+        before = s
         if not found and asked and (_HOST_NOUN.search(s) or _NAME_FORM.search(s)):
             found = read(s, asked)  # "Gateway host names have the form `g<n>-prod-….net`": the hosts asked for
         asked = None
@@ -1424,6 +1447,7 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
                      for p in found for r in bare]
             out = [r for r in out if not any(r is b for b in bare)]
         out += found
+        ported = port_phrases(s) or ported  # (what the sentence says, whether or not it made a rule)
         bare = [r for r in found if r.endpoint == ANY_ADDRESS and r.ports]
         prev = [r for r in found if r.endpoint != ANY_ADDRESS] or prev
     return out

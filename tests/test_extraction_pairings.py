@@ -32,6 +32,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   a negated condition ("If … can't be reached, … falls back to `x` over UDP 123") does not negate the
   requirement;
 * the private address a DNS record table (a column of A/CNAME types) resolves to is no rule;
+* ports by reference: "… on that port", "… (TCP 443) to it", "All the services in this table are
+  HTTPS on port 443." after the table; a name a host "ends in" is a suffix, no party;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -171,3 +173,14 @@ def test_dns_record_table_private_address_is_no_rule(rules):
     """A table of DNS records (a column of A/CNAME types) resolves names to the reader's own private
     endpoint address: that address is no rule."""
     assert not [r for r in rules if r["endpoint"] == "10.20.30.40"]
+
+
+def test_ports_by_reference(rules):
+    """"… over TCP port 1444. … so allow `*.reports…` on that port"; "… of the form `<tenant>.dash…`.
+    Browsers need HTTPS (TCP 443) to it, and to `auth…`"; "All the services in this table are HTTPS
+    on port 443." after a table. A name it "ends in" is a suffix, no party."""
+    assert _facts(rules, "*.reports.widgetcloud.net") == [(("1444",), "tcp", "outbound")]
+    assert _facts(rules, "<tenant>.dash.widgetcloud.net") == [(("443",), "tcp", "outbound")]
+    assert _facts(rules, "auth.widgetcloud.net") == [(("443",), "tcp", "outbound")]
+    assert [r["ports"] for r in rules if r["endpoint"] == "alerts.widgetcloud.net"] == [["443"]]
+    assert not [r for r in rules if r["endpoint"] == "reports.widgetcloud.net"]

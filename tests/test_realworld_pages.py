@@ -65,14 +65,10 @@ _MISSED = {
     "fabric_onelake_firewall": "a port carried to the next sentence by anaphora gives none: 'through TDS on TCP port 1433. … so allow "
                                "`*.datawarehouse.fabric.microsoft.com` on that port' and a regional template 'Allow it on the same port' "
                                "after a list whose lead-in says 'on TCP port 443' get no port",
-    "managed_grafana_network": "a template host named in one sentence and given its port by a pronoun in the next ('endpoint of the form "
-                               "`<workspace-name>-<id>.<region-code>.grafana.azure.com` … Browsers need outbound HTTPS (TCP 443) to it') gets no port",
     "acr_connected_registry": "a role in prose ('The child must reach the parent connected registry on TCP port 8080, or on TCP 443 if the "
                               "parent uses TLS') gives no rule",
     "arc_sql_server_network": "a bold-lead-in bullet with the verb 'write to' ('**Automated backups to a URL** write to "
                               "`<storage-account>.blob.core.windows.net` on TCP 443') gives no rule",
-    "windows_autopatch_endpoints": "a sentence after a 'Microsoft service | Required URLs' table ('All the services in this table are HTTPS on "
-                                   "port 443.') doesn't give the table's hosts their port; not-required peer ports (TCP 7680, UDP 3544) make '*' rules",
     "smb_over_quic_network": "roles in bullet sentences ('Internet clients connect to the KDC proxy on the file server on TCP port 443', 'forwards "
                              "the requests to the domain controllers on TCP and UDP port 88') become '*' rules (with the not-required TCP 445); "
                              "'reach the CRL distribution point … on TCP port 80, for example `http://crl.contoso.com/…`' gives no rule",
