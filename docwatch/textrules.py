@@ -161,6 +161,7 @@ _PORT_PHRASES = (
            needles=("inbound", "outbound", "ingress", "egress")),
 )
 _DIGIT = re.compile(r"\d")
+_SOURCE_BEFORE = re.compile(r"\bsource\s+(?=(?:tcp\s+|udp\s+)?ports?\b)", re.I)
 # group texts come back lower-cased (Folded): the callers lower-case them anyway
 _TRANSPORT = Folded(r"\b(tcp|udp)\b", needles=("tcp", "udp"))
 _APP_PROTO = Folded(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", needles=("http", "tls", "ssl"))
@@ -183,8 +184,8 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
                 continue
             gd = m.groupdict()
             ports = ports_in(t[m.start("n"):m.end("n")])  # as written: Folded groups are lower-cased
-            if not ports:
-                continue
+            if not ports or _SOURCE_BEFORE.search(t, max(0, m.start() - 12), m.start() + 10):
+                continue  # ("uses source ports 1024 through 49999": the client's side, nothing to open)
             spans.append(m.span())
             proto = TCP_AND_UDP if gd.get("b") or gd.get("q2") and gd["q2"] != gd.get("q") else (
                 gd.get("p") or gd.get("q") or "").lower() or ("tcp" if gd.get("a") else None)
@@ -590,6 +591,8 @@ _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
+_NONE_NEEDED = re.compile(r"(?:neither|none\s+of\s+(?:them|these|those|the\s+\w+))\s+(?:is|are)\s+(?:required|needed)\b|"
+                          r"(?:these|those|they|both)(?:\s+ports)?\s+(?:are|is)\s*(?:n't|\s+not)\s+(?:required|needed)\b", re.I)
 _SAME_PORT = re.compile(r"\b(?:on|over|through)\s+(?:that|this|the\s+same)\s+ports?\b", re.I)
 _IT_REF = re.compile(r"\b(?:to|reach|reaches|allow)\s+it\b", re.I)
 _NAME_FORM = re.compile(r"\bnames?\b[^.]*\b(?:form|format|pattern|shape)\b", re.I)  # "Their names follow the pattern …"
@@ -1420,6 +1423,9 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             (proto, plist), = ported.items()
             found = [replace(r, ports=sort_ports(plist), protocol=r.protocol or proto) if not r.ports else r
                      for r in found]
+        if bare and _NONE_NEEDED.match(s):
+            # "… on TCP port 7680. … on UDP 3544 … Neither is required: …": those ports stand for nothing
+            out = [r for r in out if not (r.endpoint == ANY_ADDRESS and r.ports)]
         if before and found and _IT_REF.search(s) and any(r.ports for r in found):
             # "… of the form `<workspace>.grafana.azure.com`. Browsers need HTTPS (TCP 443) to it, and to `x`":
             # the first host the sentence before named
@@ -1448,6 +1454,6 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             out = [r for r in out if not any(r is b for b in bare)]
         out += found
         ported = port_phrases(s) or ported  # (what the sentence says, whether or not it made a rule)
-        bare = [r for r in found if r.endpoint == ANY_ADDRESS and r.ports]
+        bare = [r for r in found if r.endpoint == ANY_ADDRESS and r.ports] or (bare if not found else [])
         prev = [r for r in found if r.endpoint != ANY_ADDRESS] or prev
     return out

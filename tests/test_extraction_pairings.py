@@ -34,6 +34,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * the private address a DNS record table (a column of A/CNAME types) resolves to is no rule;
 * ports by reference: "… on that port", "… (TCP 443) to it", "All the services in this table are
   HTTPS on port 443." after the table; a name a host "ends in" is a suffix, no party;
+* "Neither is required" after sentences stating ports for no party drops them, and "source ports …"
+  are nothing to open;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
 """
@@ -184,3 +186,10 @@ def test_ports_by_reference(rules):
     assert _facts(rules, "auth.widgetcloud.net") == [(("443",), "tcp", "outbound")]
     assert [r["ports"] for r in rules if r["endpoint"] == "alerts.widgetcloud.net"] == [["443"]]
     assert not [r for r in rules if r["endpoint"] == "reports.widgetcloud.net"]
+
+
+def test_ports_said_not_to_be_needed_and_source_ports(rules):
+    """"… on TCP port 7681. … UDP 3545. Neither is required": no rule opens them; "uses source ports
+    20000 through 29999" is the relay's own side, nothing to open."""
+    opened = {p for r in rules for p in r["ports"]}
+    assert not {"7681", "3545", "20000-29999"} & opened
