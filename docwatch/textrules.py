@@ -925,6 +925,20 @@ def _instead_rules(block: Block, before: list[Rule]) -> list[Rule]:
     return out
 
 
+def _same_port_rules(found: list[Rule], before: list[Rule]) -> list[Rule]:
+    """Rules of a paragraph saying "on the same port" without a port, given the one port set the
+    section's other address rules agree on."""
+    said = {(tuple(r.ports), r.protocol) for r in before
+            if r.ports and r.endpoint and r.endpoint != ANY_ADDRESS and r.endpoint_kind != "role"}
+    if len(said) != 1:
+        return found
+    (ports, protocol), = said
+    for r in found:  # (in place: these are the page's own unmerged rules, as apply_defaults treats them)
+        if not r.ports and r.endpoint != ANY_ADDRESS:
+            r.ports, r.protocol = list(ports), r.protocol or protocol
+    return found
+
+
 def _bare_tag(item: str) -> str | None:
     """The head of a list item under a "service tags" lead-in, when it is one tag-shaped name
     (``Storage``, ``AzureMonitor``, ``Storage.<region>``, "Azure Monitor")."""
@@ -953,6 +967,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     leads_code = {b.lead_in for b in doc.blocks if b.lead_in and b.kind == "code"}
     swaps: list[tuple[tuple[str, ...], str, str]] = []
     marks = {f for t in doc.tables for row in t.rows for c in row for f in c.footnotes}
+    same_port: list[tuple[list[Rule], list[str]]] = []
     fielded, consumed = _field_runs(doc)
     rules += fielded
     for block in doc.blocks:
@@ -970,12 +985,18 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
                 found = [r for r in found if r.endpoint != ANY_ADDRESS]
             if not found and block.kind == "paragraph" and _INSTEAD.search(block.text):
                 found = _instead_rules(block, [r for r in (*(known or ()), *rules) if r.section == block.headings])
+            elif found and block.kind == "paragraph" and _SAME_PORT.search(block.text):
+                same_port.append((found, block.headings))  # (given once the section's rules have their ports)
             rules.extend(found)
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
     defaults += heading_defaults(doc)
     stood_in = apply_defaults([*(known or []), *rules], defaults, section_order(doc))
+    for found, headings in same_port:
+        # "… a regional endpoint of the form `<region>-x.net`. Allow it on the same port.": the port the
+        # section's other address rules agree on
+        _same_port_rules(found, [r for r in (*(known or ()), *rules) if r.section == headings and not any(r is f for f in found)])
     rules = [r for r in rules if id(r) not in stood_in]
     _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])

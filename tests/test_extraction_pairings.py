@@ -32,7 +32,7 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
   a negated condition ("If … can't be reached, … falls back to `x` over UDP 123") does not negate the
   requirement;
 * the private address a DNS record table (a column of A/CNAME types) resolves to is no rule;
-* ports by reference: "… on that port", "… (TCP 443) to it", "All the services in this table are
+* ports by reference: "… on that port", "Allow it on the same port" (the section's agreed port), "… (TCP 443) to it", "All the services in this table are
   HTTPS on port 443." after the table; a name a host "ends in" is a suffix, no party;
 * "Neither is required" after sentences stating ports for no party drops them, and "source ports …"
   are nothing to open;
@@ -193,3 +193,9 @@ def test_ports_said_not_to_be_needed_and_source_ports(rules):
     20000 through 29999" is the relay's own side, nothing to open."""
     opened = {p for r in rules for p in r["ports"]}
     assert not {"7681", "3545", "20000-29999"} & opened
+
+
+def test_same_port_as_the_section_before(rules):
+    """"… on TCP port 8444:" a list, then "… of the form `<region>-archive…`. Allow it on the same port":
+    the template takes the port the list's hosts agree on."""
+    assert _facts(rules, "<region>-archive.widgetcloud.net") == [(("8444",), "tcp", "outbound")]

@@ -62,9 +62,6 @@ _MISSED = {
                        "is added to the 'From | To' table row's ports (1433, 11000-11999) instead of replacing them",
     "sap_rise_connectivity": "'outbound TCP and UDP port 53 to the SAP-managed DNS servers' (one side named) gives '*' rules without "
                              "the role",
-    "fabric_onelake_firewall": "a port carried to the next sentence by anaphora gives none: 'through TDS on TCP port 1433. … so allow "
-                               "`*.datawarehouse.fabric.microsoft.com` on that port' and a regional template 'Allow it on the same port' "
-                               "after a list whose lead-in says 'on TCP port 443' get no port",
     "acr_connected_registry": "a role in prose ('The child must reach the parent connected registry on TCP port 8080, or on TCP 443 if the "
                               "parent uses TLS') gives no rule",
     "arc_sql_server_network": "a bold-lead-in bullet with the verb 'write to' ('**Automated backups to a URL** write to "
