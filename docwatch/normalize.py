@@ -345,23 +345,22 @@ def _transposed(table: Table) -> Table | None:
                  line=table.line, kind=table.kind, source=table.source)
 
 
-def field_table_rules(text: str, labels: list[str], code: list[str], headings: list[str], tabs: list, lead_in: str | None
+def labelled_fields(text: str, labels: list[str]) -> dict[str, str]:
+    """The value after each label of a block written as labelled fields ("Destination: `host`
+    Port: 5671 Protocol: TCP"), in the order the block gives them."""
+    found = sorted((text.find(f"{label}:"), label) for label in dict.fromkeys(labels) if f"{label}:" in text)
+    return {label: text[at + len(label) + 1: found[k + 1][0] if k + 1 < len(found) else len(text)].strip()
+            for k, (at, label) in enumerate(found)}
+
+
+def field_table_rules(fields: dict[str, str], code: list[str], headings: list[str], tabs: list, lead_in: str | None
                       ) -> list[Rule]:
-    """A block written as labelled fields ("Destination: `host` Port: 5671 Protocol: TCP", the
-    labels in bold) read as the one-row table it stands for; ``[]`` unless the labels name a party
-    and its ports or protocol."""
-    found = []
-    for label in dict.fromkeys(labels):
-        at = text.find(f"{label}:")
-        if at >= 0:
-            found.append((at, label))
-    found.sort()
-    if len(found) < 2:
+    """Labelled fields (:func:`labelled_fields`) read as the one-row table they stand for; ``[]``
+    unless the labels name a party and its ports or protocol."""
+    if len(fields) < 2:
         return []
-    fields = [(label, text[at + len(label) + 1: found[k + 1][0] if k + 1 < len(found) else len(text)].strip())
-              for k, (at, label) in enumerate(found)]
-    table = Table(headings=list(headings), tabs=list(tabs), lead_in=lead_in, columns=[f[0] for f in fields],
-                  rows=[[Cell.from_items([v], code=[c for c in code if c in v]) for _, v in fields]])
+    table = Table(headings=list(headings), tabs=list(tabs), lead_in=lead_in, columns=list(fields),
+                  rows=[[Cell.from_items([v], code=[c for c in code if c in v]) for v in fields.values()]])
     return table_rules(table) if _fields_of_one_rule({c.role for c in _roles(table)}) else []
 
 

@@ -62,6 +62,7 @@ from docwatch.normalize import (  # the table context rules, shared
     _lead_sides,
     _party_fields,
     field_table_rules,
+    labelled_fields,
 )
 from docwatch.normalize_values import (
     ANY_ADDRESS,
@@ -908,10 +909,8 @@ def _instead_rules(block: Block, before: list[Rule]) -> list[Rule]:
     """The party a sentence puts in place of the section's rules just before it, with their
     ports, protocol and direction, in the cloud the sentence names."""
     before = [r for r in before if r.endpoint and r.endpoint != ANY_ADDRESS and r.endpoint_kind != "role"]
-    if len({(tuple(r.ports), r.protocol, r.direction) for r in before}) != 1:
+    if len({(tuple(r.ports), r.protocol, r.direction) for r in before}) != 1 or _NEG.search(block.text):
         return []  # (the section's rules must agree on what the new party takes)
-    if not before or _NEG.search(block.text):
-        return []
     parties = [p for p in text_parties(block.text, block.code) if p[0] != "tag"]
     model = before[-1]
     if not parties or any(v.lower() == (r.endpoint or "").lower() for _, v in parties for r in before):
@@ -925,18 +924,18 @@ def _instead_rules(block: Block, before: list[Rule]) -> list[Rule]:
     return out
 
 
-def _same_port_rules(found: list[Rule], before: list[Rule]) -> list[Rule]:
-    """Rules of a paragraph saying "on the same port" without a port, given the one port set the
-    section's other address rules agree on."""
+def _give_same_port(found: list[Rule], before: list[Rule]) -> None:
+    """Give the rules of a paragraph saying "on the same port" without a port the one port set the
+    section's other address rules agree on (in place: the page's own unmerged rules, as
+    :func:`apply_defaults` treats them)."""
     said = {(tuple(r.ports), r.protocol) for r in before
             if r.ports and r.endpoint and r.endpoint != ANY_ADDRESS and r.endpoint_kind != "role"}
     if len(said) != 1:
-        return found
+        return
     (ports, protocol), = said
-    for r in found:  # (in place: these are the page's own unmerged rules, as apply_defaults treats them)
+    for r in found:
         if not r.ports and r.endpoint != ANY_ADDRESS:
             r.ports, r.protocol = list(ports), r.protocol or protocol
-    return found
 
 
 def _bare_tag(item: str) -> str | None:
@@ -996,7 +995,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     for found, headings in same_port:
         # "… a regional endpoint of the form `<region>-x.net`. Allow it on the same port.": the port the
         # section's other address rules agree on
-        _same_port_rules(found, [r for r in (*(known or ()), *rules) if r.section == headings and not any(r is f for f in found)])
+        _give_same_port(found, [r for r in (*(known or ()), *rules) if r.section == headings and not any(r is f for f in found)])
     rules = [r for r in rules if id(r) not in stood_in]
     _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])
@@ -1021,9 +1020,8 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
     def flush() -> None:
         fields = [b for b in run if b.bold]
         if len(fields) >= 2:
-            text = " ".join(b.text for b in run)
-            labels = [b.bold[0].rstrip(":") for b in fields]
-            found = field_table_rules(text, labels, [c for b in run for c in b.code],
+            values = labelled_fields(" ".join(b.text for b in run), [b.bold[0].rstrip(":") for b in fields])
+            found = field_table_rules(values, [c for b in run for c in b.code],
                                       run[0].headings, run[0].tabs, run[0].lead_in if run[0].kind == "list_item" else None)
             for r in found:
                 r.origin = "list" if any(b.kind == "list_item" for b in run) else "prose"
@@ -1031,24 +1029,22 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
                 rules.extend(found)
                 consumed.update(id(b) for b in run)
                 last.update(headings=run[0].headings, tabs=run[0].tabs, origin=found[0].origin,
-                            code=[c for b in run for c in b.code], fields=_field_values(text, labels))
+                            code=[c for b in run for c in b.code], fields=values)
         run.clear()
 
     for b in doc.blocks:
-        if b.bold and "set to" in b.text and _REPEAT.search(b.text):
+        repeats = bool(b.bold) and "set to" in b.text and _REPEAT.search(b.text) is not None
+        if repeats:
             flush()
-        if last and b.bold and b.headings == last["headings"] and "set to" in b.text and _REPEAT.search(b.text):
-            changed = _set_to_values(b)
-            if changed:
-                fields = {**last["fields"], **changed}
-                found = field_table_rules(" ".join(f"{k}: {v}" for k, v in fields.items()), list(fields),
-                                          [*last["code"], *b.code], b.headings, b.tabs, None)
+        changed = _set_to_values(b) if repeats and last and b.headings == last["headings"] else {}
+        if changed:
+            found = field_table_rules({**last["fields"], **changed}, [*last["code"], *b.code], b.headings, b.tabs, None)
+            if found:
                 for r in found:
                     r.origin = last["origin"]
                 rules.extend(found)
-                if found:
-                    consumed.add(id(b))
-                    continue
+                consumed.add(id(b))
+                continue
         one_field = (b.kind in ("list_item", "paragraph") and len(b.bold) == 1
                      and (b.text.startswith(f"{b.bold[0]}:") or b.bold[0].endswith(":") and b.text.startswith(b.bold[0])))
         field_block = next((x for x in reversed(run) if x.bold), None)
@@ -1070,12 +1066,6 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
 # **Destination port ranges** set to *8080*": the last form-field rule with those fields changed
 _REPEAT = re.compile(r"\b(?:repeat\w*|again|same\s+(?:steps?|settings?|way)|another\s+(?:rule|one)|second\s+rule)\b", re.I)
 _SET_TO_END = re.compile(r"\s*(?:,\s*(?:and\s+)?|\s+and\s+|\.\s*$|;|$)")
-
-
-def _field_values(text: str, labels: list[str]) -> dict[str, str]:
-    found = sorted((text.find(f"{label}:"), label) for label in dict.fromkeys(labels) if f"{label}:" in text)
-    return {label: text[at + len(label) + 1: found[k + 1][0] if k + 1 < len(found) else len(text)].strip()
-            for k, (at, label) in enumerate(found)}
 
 
 def _set_to_values(block: Block) -> dict[str, str]:
@@ -1377,7 +1367,8 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
             return _rules_for(parties, ctx.lead_ports, ctx, origin="code")
         return _labelled_code_rules(block, ctx)
     if block.kind in ("list_item", "paragraph") and len(block.bold) >= 2 and not ctx.example:
-        fielded = field_table_rules(block.text, block.bold, block.code, block.headings, block.tabs, block.lead_in)
+        fielded = field_table_rules(labelled_fields(block.text, block.bold), block.code, block.headings, block.tabs,
+                                    block.lead_in)
         if fielded:  # "**Destination**: `host` **Port**: 5671 **Protocol**: TCP": one rule, field by field
             for r in fielded:
                 r.origin = "list" if block.kind == "list_item" else "prose"
