@@ -1268,7 +1268,7 @@ _LEAD_DET_RX = re.compile(r"^(?:the|your|a|an|each|every|all|any|its|their)\s+",
 # where rules are configured, not a party: "open these ports on your firewall"
 _ENFORCER = re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security groups?|security groups?|route tables?|"
                        r"network virtual appliances?|nvas?)\b", re.I)
-_FROM_INTERNET = re.compile(r"\b(?:on|from|over)\s+the\s+(?:public\s+)?internet\b|\binternet\b", re.I)
+_FROM_INTERNET = re.compile(r"\binternet\b", re.I)
 # a proxy that serves clients ("the Web Application Proxy", "a reverse proxy") is where they connect, a party
 _SERVING_PROXY = re.compile(r"\b(?:application|reverse)\s+prox(?:y|ies)\b", re.I)
 # "the direction from which incoming requests …": a clause, not a party

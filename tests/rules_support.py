@@ -53,3 +53,9 @@ def page(md: Path, form: str) -> Path:
 def shape_rules(stem: str, form: str) -> list[dict]:
     """The rules of ``tests/synthetic_shape_<stem>.md`` in that form (``md`` or ``html``)."""
     return rules_at(page(HERE / f"synthetic_shape_{stem}.md", form))
+
+
+def port_facts(rules: list[dict], party: str) -> list[tuple]:
+    """(ports, protocol, direction) of each rule whose endpoint or tag is ``party``, sorted."""
+    return sorted((tuple(r["ports"]), r["protocol"], r["direction"]) for r in rules
+                  if party in (r["endpoint"], r["service_tag"]))

@@ -43,17 +43,12 @@ from __future__ import annotations
 
 import pytest
 
-from rules_support import shape_rules
+from rules_support import port_facts as _facts, shape_rules
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
 def rules(request) -> list[dict]:
     return shape_rules("pairings", request.param)
-
-
-def _facts(rules: list[dict], party: str) -> list[tuple]:
-    return sorted((tuple(r["ports"]), r["protocol"], r["direction"]) for r in rules
-                  if party in (r["endpoint"], r["service_tag"]))
 
 
 def test_each_party_its_own_port(rules):
