@@ -592,7 +592,7 @@ _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b", re.I)
 _HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
-_NONE_NEEDED = re.compile(r"(?:neither|none\s+of\s+(?:them|these|those|the\s+\w+))\s+(?:is|are)\s+(?:required|needed)\b|"
+_NONE_NEEDED = re.compile(r"(?:neither|none)(?:\s+of\s+(?:them|these|those|the)(?:\s+\w+)?)?\s+(?:is|are)\s+(?:required|needed)\b|"
                           r"(?:these|those|they|both)(?:\s+ports)?\s+(?:are|is)\s*(?:n't|\s+not)\s+(?:required|needed)\b", re.I)
 _SAME_PORT = re.compile(r"\b(?:on|over|through)\s+(?:that|this|the\s+same)\s+ports?\b", re.I)
 _IT_REF = re.compile(r"\b(?:to|reach|reaches|allow)\s+it\b", re.I)
