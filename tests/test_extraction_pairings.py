@@ -37,7 +37,9 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * "Neither is required" after sentences stating ports for no party drops them, and "source ports …"
   are nothing to open;
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
-  inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties.
+  inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties;
+* ports a sentence opens to (or accepts from) one machine it names ("… reach the regional hub
+  appliance on TCP port 9200") are a role rule, the subject its other side.
 """
 from __future__ import annotations
 
@@ -194,3 +196,18 @@ def test_same_port_as_the_section_before(rules):
     """"… on TCP port 8444:" a list, then "… of the form `<region>-archive…`. Allow it on the same port":
     the template takes the port the list's hosts agree on."""
     assert _facts(rules, "<region>-archive.widgetcloud.net") == [(("8444",), "tcp", "outbound")]
+
+
+def test_one_side_a_sentence_names(rules):
+    """Ports a sentence opens to one machine no table lists ("… has to be able to reach the regional
+    hub appliance on TCP port 9200", "… outbound UDP 4789 to the overlay collectors") or accepts from
+    one ("… accept heartbeat packets from the monitoring relay on UDP port 7300") are a role rule
+    with the sentence's subject as the other side; "download … from the tile server" names no side
+    that opens a connection."""
+    roles = {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
+             for r in rules if r["endpoint_kind"] == "role" and r["section"][-1] == "Satellite sites"}
+    assert roles == {
+        ("regional hub appliance", "satellite gateway", "regional hub appliance", ("9200",), "tcp", "outbound"),
+        ("overlay collectors", "site routers", "overlay collectors", ("4789",), "udp", "outbound"),
+        ("monitoring relay", "monitoring relay", "satellite nodes", ("7300",), "udp", "inbound"),
+    }

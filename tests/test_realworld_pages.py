@@ -54,16 +54,8 @@ _MISSED = {
                                   "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
     "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
-    "load_balancer_probe": "'must accept VXLAN packets from the Gateway Load Balancer on UDP ports 10800 and 10801' (one side "
-                           "named, 'from') makes a '*' rule, not the Gateway Load Balancer role",
-    "chaos_studio_network": "a role in prose ('The container subnet must allow outbound TCP 443 to the relay private endpoint and to the "
-                            "target's private endpoint or API server') gives no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
                        "is added to the 'From | To' table row's ports (1433, 11000-11999) instead of replacing them",
-    "sap_rise_connectivity": "'outbound TCP and UDP port 53 to the SAP-managed DNS servers' (one side named) gives '*' rules without "
-                             "the role",
-    "acr_connected_registry": "a role in prose ('The child must reach the parent connected registry on TCP port 8080, or on TCP 443 if the "
-                              "parent uses TLS') gives no rule",
     "arc_sql_server_network": "a bold-lead-in bullet with the verb 'write to' ('**Automated backups to a URL** write to "
                               "`<storage-account>.blob.core.windows.net` on TCP 443') gives no rule",
     "smb_over_quic_network": "roles in bullet sentences ('Internet clients connect to the KDC proxy on the file server on TCP port 443', 'forwards "
