@@ -65,6 +65,7 @@ from docwatch.normalize import (  # the table context rules, shared
     _context,
     _lead_side,
     _lead_sides,
+    _side,
     _party_fields,
     field_table_rules,
     labelled_fields,
@@ -119,7 +120,8 @@ _CUE = Folded(
     r"requires?|required|requirements?|enable|add|adding|configure|ensure|make sure|access(?:es|ing)?\s+to|"
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
     r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*|creat\w*\s+(?:\w+\s+){0,3}rules?|"
-    r"sends?|sent|sending|falls?\s+back|requests?|accepts?|accepting|listens?|listening)\b")  # "For Azure Government, replace them with …"
+    r"sends?|sent|sending|falls?\s+back|requests?|accepts?|accepting|listens?|listening|"
+    r"writ(?:e|es|ing)\s+to|uploads?\s+to|downloads?\s+from|pulls?\s+from|push(?:es)?\s+to)\b")  # "For Azure Government, replace them with …"
 _NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|avoid|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
               r"deprecat\w*|decommission\w*)\b",
               needles=("n't", "not", "never", "no longer", "avoid", "den", "unsupported", "unnecessary", "retir", "deprecat",
@@ -867,7 +869,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         between = _between_roles(sentence, own, ctx, origin)
         if between:
             return between
-    if not parties and own and not example and not (lead_in_of_next and sentence.rstrip().endswith(":")):
+    if not parties and own and not (lead_in_of_next and sentence.rstrip().endswith(":")):
         one_side = _one_side_roles(sentence, own, ctx, origin)
         if one_side:
             return one_side
@@ -1209,16 +1211,28 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
 # SAP-managed DNS servers", "from the Gateway Load Balancer", "reach the parent connected registry")
 _ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
               r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
-              r"workers?|clients?|subnets?|devices?|hosts?)")
+              r"workers?|clients?|subnets?|devices?|hosts?|points?)")
 _ONE_SIDE = re.compile(rf"\b(?P<how>to|reach(?:es)?|from)\s+(?:the|your|its|their|each|every|all)\s+(?!\w+(?:st|nd|rd|th)\s)"
-                       rf"(?P<np>(?:(?!(?:and|or)\s){_LEAD_WORD}\s+){{0,6}}{_ROLE_HEAD})"
-                       rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of)\b))", re.I)
+                       rf"(?P<np>(?:(?!(?:and|or)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
+                       rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed)\b))", re.I)
 # "The container subnet must allow …": the sentence's subject, the other side
 _MODAL = r"(?:must|should|needs?|can|could|will|would|may|be|to|is|are|has|have)\b"
 _SUBJECT = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:(?!{_MODAL}){_LEAD_WORD}\s+){{0,5}}{_LEAD_WORD})\s+(?:must|should|need|needs|has\s+to|have\s+to|"
-                      rf"requires?|connects?|sends?|uses?|accepts?|receives?)\b", re.I)
-_REACH = re.compile(r"\b(?:must|needs?\s+to|has\s+to|have\s+to)\s+(?:be\s+able\s+to\s+)?(?:reach|connect\s+to)\b", re.I)
+                      rf"requires?|connects?|sends?|uses?|accepts?|receives?|forwards?|relays?)\b", re.I)
+_REACH = re.compile(r"\b(?:reach(?:es)?|connects?\s+to)\b", re.I)
+_PROXY = re.compile(r"\bprox(?:y|ies)\b", re.I)
+_RULE_DEVICE = re.compile(r"\b(?:firewalls?|nsgs?|network\s+security\s+groups?|route\s+tables?)\b", re.I)
+_EXAMPLE_TAIL = re.compile(r",?\s*(?:for\s+example|e\.g\.|such\s+as)\b.*$", re.I)
 _ACCEPTS = re.compile(r"\b(?:accepts?|receives?|answers?|inbound|incoming|listens?)\b", re.I)
+
+
+def _one_role(phrase: str) -> bool:
+    """The phrase names a machine or network as a role (a proxy that clients connect to is one, not
+    a device that enforces rules)."""
+    side = _lead_side(phrase)
+    if side is None and _PROXY.search(phrase) and not _RULE_DEVICE.search(phrase):
+        side = _side(None, _LEAD_DET_RX.sub("", phrase.strip()))
+    return side is not None and side.role is not None and not side.parties
 
 
 def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str) -> list[Rule]:
@@ -1226,12 +1240,11 @@ def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _Block
     servers need outbound TCP and UDP port 53 to the SAP-managed DNS servers"): a role rule, the
     sentence's subject its other side when that is a role too. Port and party are the sentence's own,
     not a statement for the page's hosts."""
+    sentence = _EXAMPLE_TAIL.sub("", sentence)  # ("… on TCP port 80, for example `http://crl.contoso.com/…`")
     found = []
     for m in _ONE_SIDE.finditer(sentence):
         np = m.group("np")
-        side = _lead_side(np)
-        if (side is None or not side.role or side.parties or _LISTED.search(np) or len(np.split()) < 2
-                or _TAG_WORDS.search(np)):
+        if not _one_role(np) or _LISTED.search(np) or len(np.split()) < 2 or _TAG_WORDS.search(np):
             continue
         inbound = m.group("how").lower() == "from"
         if inbound and not _ACCEPTS.search(sentence):
@@ -1240,16 +1253,15 @@ def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _Block
     if not found:
         return []
     subject = _SUBJECT.match(sentence)
-    other = subject and _lead_side(subject.group("np"))
-    other_name = _LEAD_DET_RX.sub("", subject.group("np").strip()) if other and other.role and not other.parties else None
+    other_name = _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None
     direction = direction_of(sentence)
     rules = []
     for inbound, name in found:
         if any(name == r.endpoint for r in rules):
             continue
         d = "inbound" if inbound and (_ACCEPTS.search(sentence) or direction == "inbound") else direction
-        if d is None and not inbound and other_name and _REACH.search(sentence):
-            d = "outbound"  # "The child must reach the parent …": the subject opens the connection
+        if d is None and not inbound and _REACH.search(sentence):
+            d = "outbound"  # "The child must reach the parent …": the sentence's side opens the connection
         if d == "both" and not _BOTH_WORDS.search(sentence):
             d = None
         source, dest = (name, other_name) if inbound else (other_name, name)

@@ -39,7 +39,8 @@ same from markdown and rendered HTML (``synthetic_shape_pairings.md``):
 * a feed URL the data "is published … at", a DNS zone ("the `privatelink.…` zone"), a name only
   inside a longer one, a name "queries for" are forwarded, `0.0.0.0`, and "WidgetHub" inside "AzureWidgetHub" are no parties;
 * ports a sentence opens to (or accepts from) one machine it names ("… reach the regional hub
-  appliance on TCP port 9200") are a role rule, the subject its other side.
+  appliance on TCP port 9200") are a role rule, the subject its other side, also through a proxy
+  clients connect to and beside an example host; "upload to `x`" asks for x.
 """
 from __future__ import annotations
 
@@ -211,3 +212,16 @@ def test_one_side_a_sentence_names(rules):
         ("overlay collectors", "site routers", "overlay collectors", ("4789",), "udp", "outbound"),
         ("monitoring relay", "monitoring relay", "satellite nodes", ("7300",), "udp", "inbound"),
     }
+
+
+def test_one_side_through_a_proxy_and_an_example(rules):
+    """"… connect to the sign-in proxy on the edge server on TCP port 8447" (a proxy clients connect
+    to is a party, and the role ends before "on the edge server"), "The sign-in proxy relays the
+    requests to the directory servers …" (the proxy the other side), a role "for example `…contoso…`"
+    still named, and "upload to `x` over TCP 8446" asks for x."""
+    roles = {(r["endpoint"], r["source"], tuple(r["ports"]), r["direction"])
+             for r in rules if r["endpoint_kind"] == "role" and r["section"][-1] == "Remote sign-in"}
+    assert roles == {("sign-in proxy", "Roaming consoles", ("8447",), "outbound"),
+                     ("directory servers", "sign-in proxy", ("636",), None),
+                     ("license distribution point", None, ("8088",), "outbound")}
+    assert [(r["ports"], r["protocol"]) for r in rules if r["endpoint"] == "exports.widgetcloud.net"] == [(["8446"], "tcp")]

@@ -56,11 +56,6 @@ _MISSED = {
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
                        "is added to the 'From | To' table row's ports (1433, 11000-11999) instead of replacing them",
-    "arc_sql_server_network": "a bold-lead-in bullet with the verb 'write to' ('**Automated backups to a URL** write to "
-                              "`<storage-account>.blob.core.windows.net` on TCP 443') gives no rule",
-    "smb_over_quic_network": "roles in bullet sentences ('Internet clients connect to the KDC proxy on the file server on TCP port 443', 'forwards "
-                             "the requests to the domain controllers on TCP and UDP port 88') become '*' rules (with the not-required TCP 445); "
-                             "'reach the CRL distribution point … on TCP port 80, for example `http://crl.contoso.com/…`' gives no rule",
     "private5g_core_ports": "an SCTP protocol cell ('N2 | gNodeB | Packet core access interface | SCTP | 38412') gives protocol null, the model "
                             "has no sctp; NAPT source ports ('uses source ports 1024 through 49999 … you don't open them') make a '*' rule",
     "vwan_nva_hub": "list items under a lead-in naming the destination ('Allow the following toward the NVA public IPs: - IKE: UDP port 500 "
