@@ -40,6 +40,8 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _TAG_TOKEN,
     MAX_PARAGRAPH,
     _tagish,
+    passing_mention,
+    readers_network,
     sentences,
 )
 from parsers.model import Diagnostic, Document
@@ -193,7 +195,8 @@ def page_tokens(doc: Document) -> list[Token]:
             for tok, kind in _host_tokens(s):
                 why = aside or ("an example in the sentence" if example and (
                     _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None) or (
-                    "example domain (fictitious company name)" if _EXAMPLE_PARTY.search(tok) else None) or _placeholder(tok)
+                    "example domain (fictitious company name)" if _EXAMPLE_PARTY.search(tok) else None) or _placeholder(tok) or (
+                    passing_mention(s, kind, tok) if b.kind != "list_item" or not readers_network(kind, tok) else None)
                 out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), why))
             for tag in _tag_tokens(s, [c for c in b.code if c in s]):
                 out.append(Token(tag, _key(tag), "tag", b.line, list(b.headings), aside))

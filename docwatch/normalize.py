@@ -149,7 +149,7 @@ _COUNTERPART_HEADER = re.compile(
     r"counterparts?|communicates?\s+with|(?:connection\s+)?partners?")
 _TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to|"
                             r"(?:peers?|pairs?|paired|peered|sessions?)\s+with|opened\s+on|listens?\s+on|(?:runs|open)\s+on|"
-                            r"(?:open|allow)(?:ed)?\s+to|traffic\s+to")
+                            r"(?:open|allow)(?:ed)?\s+to|traffic\s+to|towards?|(?:initiated|opened|sent)\s+(?:to|towards?)")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
                              "role roles appliance".split())
 
@@ -1248,7 +1248,7 @@ def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
 
 
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
-_LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?"
+_LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")
 _LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
 _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|which|where|so|because|must|should|"
              r"and|or|is|are|to|from|allows?|needs?|requires?|uses?|as\s+well|too|also)\b|\s*[.,;:()]|\s*$)")
@@ -1292,9 +1292,10 @@ def _lead_side(text: str) -> _Side | None:
 
 
 @memo
-def _lead_sides(lead_in: str | None) -> tuple[_Side, _Side] | None:
+def _lead_sides(lead_in: str | None, *, row: bool = False) -> tuple[_Side, _Side] | None:
     """The sides a port table's lead-in names when the table has no address column ("… open from
-    the **delegated subnet** to **every domain controller**", "… between X and Y"); for a lead-in
+    the **delegated subnet** to **every domain controller**", "… between X and Y"), or that a row's own
+    description names (``row``: "Lookups from the sync appliance to the domain controllers."); for a lead-in
     naming only where the ports are ("… ports on your storage system", "… only inside the virtual
     network") that place as the destination, with no source. Sentences nearest the table first;
     negated ones ("shouldn't be reachable from the internet") say nothing."""
@@ -1307,8 +1308,8 @@ def _lead_sides(lead_in: str | None) -> tuple[_Side, _Side] | None:
     for sentence in reversed(clauses):
         if _NEGATED.search(sentence):  # "If you can't run rpcinfo, make sure …": only the negated part goes
             sentence = ", ".join(p for p in _COMMA_PARTS.split(sentence) if not _NEGATED.search(p))
-        if not _FLOW_WORDS.search(sentence):
-            continue
+        if not row and not _FLOW_WORDS.search(sentence):
+            continue  # (a port table row's own description speaks of its flow whatever its words)
         for rx in forms:
             for m in rx.finditer(sentence):
                 a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
@@ -1389,7 +1390,9 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
         # of the machine a variant tab names ("# [Managed nodes](#tab/nodes)"), else open to any
         # address, as in prose
         parties = [(k, v, None) for k, v in _lead_host(ctx.lead_in)]
-        lead = None if parties else _lead_sides(ctx.lead_in)
+        # (a row's description naming its own sides, "Lookups from the sync appliance to the domain
+        # controllers.", speaks before the lead-in)
+        lead = None if parties else purpose and _lead_sides(purpose, row=True) or _lead_sides(ctx.lead_in)
         if lead:
             if lead[0].written:
                 source, destination = lead[0].written, lead[1].written

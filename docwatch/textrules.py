@@ -82,6 +82,7 @@ from docwatch.normalize_values import (
     is_tag,
     parties_in_cell,
     ports_in,
+    private_address,
     sort_ports,
 )
 from docwatch.tagnames import canonical_tag
@@ -121,7 +122,8 @@ _CUE = Folded(
     r"connectivity|connect\w*|communicat\w*|reach\w*|outbound|inbound|egress|ingress|"
     r"uses?|over|firewall|proxy|traffic|endpoints?|replace\w*|creat\w*\s+(?:\w+\s+){0,3}rules?|"
     r"sends?|sent|sending|falls?\s+back|requests?|accepts?|accepting|listens?|listening|"
-    r"writ(?:e|es|ing)\s+to|uploads?\s+to|downloads?\s+from|pulls?\s+from|push(?:es)?\s+to)\b")  # "For Azure Government, replace them with …"
+    r"writ(?:e|es|ing)\s+to|uploads?\s+to|downloads?\s+from|pulls?\s+from|push(?:es)?\s+to|"
+    r"talks?\s+to|quer(?:y|ies)\s+(?:the|your)|contacts?\s+(?:the|your)|between\s+(?:the|your))\b")  # "For Azure Government, replace them with …"
 _NEG = Folded(r"n't\b|\b(not|never|no longer|cannot|avoid|deny|denied|unsupported|unnecessary|retire[sd]?|retiring|"
               r"deprecat\w*|decommission\w*)\b",
               needles=("n't", "not", "never", "no longer", "avoid", "den", "unsupported", "unnecessary", "retir", "deprecat",
@@ -362,8 +364,41 @@ _DNS_ZONE = re.compile(r"\b(?:dns|private dns)\s+zones?\b|\bzone\s+names?\b", re
 _QUERIES_FOR = re.compile(r"\b(?:quer(?:y|ies)|lookups?|forwarders?|resolution|records?)\s+for\s+(?:the\s+)?[`'\"]?\s*$", re.I)
 _ENDS_IN = re.compile(r"\bends?\s+(?:in|with)\s+[`'\"]?\.?$", re.I)
 _ZONE_AFTER = re.compile(r"[`'\"]?\s+(?:private\s+)?(?:dns\s+)?zones?\b", re.I)
+_ZONE_BEFORE = re.compile(r"\bzones?\s+(?:like|such\s+as|named|called|for)\s+[`'\"]?$", re.I)  # "forwarders for zones like `x`"
 _PUBLISHED_AT = re.compile(r"\b(?:published|documented|described)\s+(?:\w+\s+){0,5}?(?:at|in|on)\s*[`'\"]?\s*$", re.I)
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
+
+
+def _instance_of_placeholder(text: str, value: str) -> bool:
+    """The sentence names a ``<placeholder>`` and ``value`` comes after its "for example": the
+    placeholder filled in, not a host of its own."""
+    marker = _EXAMPLE.search(text)
+    return marker is not None and _PLACEHOLDER_WORDS.search(text, 0, marker.start()) is not None and text.find(value) > marker.start()
+
+
+def readers_network(kind: str, value: str) -> bool:
+    """A private or documentation address written in a sentence ("between the server VLAN
+    `10.20.30.0/24` and the hub"): the reader's own network or a made-up one, never a published
+    destination."""
+    return kind in ("ip", "cidr", "ip_range") and (private_address(value) or documentation_address(value))
+
+
+def passing_mention(text: str, kind: str, value: str) -> str | None:
+    """Why a token of a sentence is named in passing, not as a party (coverage sets it aside for
+    the same reasons :func:`text_parties` and the sentence reader skip it)."""
+    if readers_network(kind, value):
+        return "a private or documentation address in a sentence: the reader's own network"
+    return _named_as_name(text, kind, value)
+
+
+def _named_as_name(text: str, kind: str, value: str) -> str | None:
+    if kind in ("fqdn", "wildcard", "template") and ("zone" in text or "Zone" in text):
+        at = text.find(value)
+        if _DNS_ZONE.search(text) or _ZONE_AFTER.match(text, at + len(value)) or _ZONE_BEFORE.search(text[max(0, at - 30):at]):
+            return "a DNS zone name, not a destination"
+    if kind in ("fqdn", "url") and _instance_of_placeholder(text, value):
+        return "an example value of a <placeholder> in the sentence"
+    return None
 
 
 def text_parties(text: str, code: list[str], *, tag_context: bool = False,
@@ -392,17 +427,16 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             found.append(("tag", known))
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
-    zone_named = "zone" in text.lower() and _DNS_ZONE.search(text) is not None
     for kind, value in found:
         if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0", "0.0.0.0")):
             continue  # a file name; "any"/the default route/"all addresses" is not a party named in prose
         if kind == "url" and _RESOURCE_PATH.match(value):
             continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
-        if kind in ("fqdn", "wildcard", "template") and (zone_named or "zone" in text and _ZONE_AFTER.match(
-                text, text.find(value) + len(value)) or " for " in text and _QUERIES_FOR.search(
-                text[max(0, text.find(value) - 40):max(0, text.find(value))])):
+        if kind in ("fqdn", "wildcard", "template") and (" for " in text and _QUERIES_FOR.search(
+                text[max(0, text.find(value) - 40):max(0, text.find(value))])) or _named_as_name(text, kind, value):
             continue  # "the zone name must end with `postgres.database.azure.com`", "… the `privatelink.x.net`
-            # zone", "forward queries for `x.net` to …": a DNS name, not a destination
+            # zone", "forward queries for `x.net` to …": a DNS name, not a destination; "Replace `<region>`
+            # …, for example `westus2.hub.x.net`": a filled-in template
         if _internal(kind, value):
             continue  # localhost, 127.0.0.1, kubernetes.default.svc: the machine or cluster itself (proxy bypass lists)
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
@@ -597,7 +631,7 @@ _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:
 _CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
-                       r"address(?:es)?|ranges?|fqdns?)\b", re.I)
+                       r"address(?:es)?|ranges?|fqdns?)\b|\bthe\s+same\s+(?!ports?\b)\w+", re.I)  # ("… from the same controllers")
 _HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
 _NONE_NEEDED = re.compile(r"(?:neither|none)(?:\s+of\s+(?:them|these|those|the)(?:\s+\w+)?)?\s+(?:is|are)\s+(?:required|needed)\b|"
                           r"(?:these|those|they|both)(?:\s+ports)?\s+(?:are|is)\s*(?:n't|\s+not)\s+(?:required|needed)\b", re.I)
@@ -853,6 +887,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         return []
     example = _EXAMPLE.search(sentence) is not None
     parties = text_parties(sentence, block.code, example=example, bold=block.bold)
+    if block.kind != "list_item":
+        parties = [p for p in parties if not readers_network(*p)]
     if (_INTERNET_WORD.search(sentence) and not any(v == "Internet" for _, v in parties)
             and (_NSG_WORDS.search(sentence) or _NSG_WORDS.search(" ".join(block.headings)))):
         parties.append(("tag", "Internet"))  # an NSG rule "to the internet": the Internet tag, in any case
@@ -1184,9 +1220,30 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
     return []
 
 
+# the head noun of a machine, network or service part a sentence names as one side ("to the
+# SAP-managed DNS servers", "from the Gateway Load Balancer", "reach the parent connected registry")
+_ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
+              r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
+              r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
+              r"workstations?|ips?|vips?|addresses|endpoints|resolvers?|databases?|(?-i:[A-Z]{2,6}s))")
 # "… to the endpoints listed below", "… to the URLs above": a reference to a list, not a role
 _LISTED = re.compile(r"\b(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)\b|"
                      r"\b(?:below|above|following|listed)\b", re.I)
+_LIST_NOUN = re.compile(r"(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)$", re.I)
+# what a list noun's qualifier says when the noun names machines ("the MSEE addresses", "the source
+# endpoints", "the VPN gateway public IP addresses"), not a list of the page ("the required endpoints")
+_QUALIFIER = re.compile(rf"(?-i:[A-Z]{{2,6}}s?)$|(?:{_ROLE_HEAD}|source|target|sending|remote|peer|public|private|ip)$", re.I)
+
+
+def _list_reference(np: str) -> bool:
+    """The phrase points at a list of the page ("the endpoints listed below", "these URLs"), not at
+    machines it names with a list noun ("the MSEE addresses", "the source endpoints")."""
+    if not _LISTED.search(np):
+        return False
+    words = _LEAD_DET_RX.sub("", np.strip()).split()
+    if re.search(r"\b(?:below|above|following|listed)\b", np, re.I) or not _LIST_NOUN.search(np) or len(words) < 2:
+        return True
+    return _LISTED.search(" ".join(words[:-1])) is not None or not any(_QUALIFIER.match(w) for w in words[:-1])
 
 
 def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str) -> list[Rule]:
@@ -1194,32 +1251,31 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
     on-premises BGP peer address and the Azure BGP peer IP address of the gateway", "… from the
     app servers to the database servers over TCP 1433"): a rule for the second, from the first."""
     sides = _lead_sides(sentence)
-    if (not sides or not sides[0].role or not sides[1].role or _LISTED.search(sides[1].written)
-            or len(sides[1].written.split()) < 2):
+    if (not sides or not sides[0].role or not sides[1].role or _list_reference(sides[1].written)
+            or len(sides[1].written.split()) < 2 and not _ACRONYMS.fullmatch(sides[1].written)):
         return []  # (one bare noun, "… and each subnet that …" cut to "subnet", names no one)
     source, dest = sides[0].written, sides[1].written
-    direction = direction_of(sentence)
+    direction = direction_of(_unnamed(sentence, (source, dest)))
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
-    return [Rule(endpoint=dest, endpoint_kind="role", source=source, destination=dest, ports=sort_ports(plist),
+    # "… from the cluster nodes to the bridge VM IP and to the control plane IP": each place it goes to
+    dests = [dest] + [name for how, name in _side_names(sentence) if how == "to" and name not in (source, dest)]
+    return [Rule(endpoint=d, endpoint_kind="role", source=source, destination=d, ports=sort_ports(plist),
                  protocol=proto, direction=direction, cloud=ctx.cloud,
                  tab=ctx.tab, required=ctx.required, section=list(ctx.section), origin=origin)
-            for proto, plist in own.items()]
+            for d in dests for proto, plist in own.items()]
 
 
-# the head noun of a machine, network or service part a sentence names as one side ("to the
-# SAP-managed DNS servers", "from the Gateway Load Balancer", "reach the parent connected registry")
-_ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
-              r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
-              r"workers?|clients?|subnets?|devices?|hosts?|points?)")
-_ONE_SIDE = re.compile(rf"\b(?P<how>to|reach(?:es)?|from)\s+(?:the|your|its|their|each|every|all)\s+(?!\w+(?:st|nd|rd|th)\s)"
+_ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
+_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from)\s+(?:the|your|its|their|each|every|all)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
+                       rf"next|last|\d+(?:st|nd|rd|th))\s)"
                        rf"(?P<np>(?:(?!(?:and|or)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
-                       rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed)\b))", re.I)
+                       rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b))", re.I)
 # "The container subnet must allow …": the sentence's subject, the other side
 _MODAL = r"(?:must|should|needs?|can|could|will|would|may|be|to|is|are|has|have)\b"
-_SUBJECT = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:(?!{_MODAL}){_LEAD_WORD}\s+){{0,5}}{_LEAD_WORD})\s+(?:must|should|need|needs|has\s+to|have\s+to|"
-                      rf"requires?|connects?|sends?|uses?|accepts?|receives?|forwards?|relays?)\b", re.I)
-_REACH = re.compile(r"\b(?:reach(?:es)?|connects?\s+to)\b", re.I)
+_SUBJECT = re.compile(rf"^\s*(?:(?:make\s+sure|ensure|verify|check)\s+(?:that\s+)?)?{_LEAD_DET}(?P<np>(?:(?!{_MODAL}){_LEAD_WORD}\s+){{0,5}}(?!{_MODAL}){_LEAD_WORD})\s+(?:must|should|need|needs|has\s+to|have\s+to|"
+                      rf"requires?|connects?|sends?|uses?|accepts?|receives?|forwards?|relays?|can)\b", re.I)
+_REACH = re.compile(r"\b(?:reach(?:es)?|connects?\s+to|towards?|quer(?:y|ies)|contacts?)\b", re.I)
 _PROXY = re.compile(r"\bprox(?:y|ies)\b", re.I)
 _RULE_DEVICE = re.compile(r"\b(?:firewalls?|nsgs?|network\s+security\s+groups?|route\s+tables?)\b", re.I)
 _EXAMPLE_TAIL = re.compile(r",?\s*(?:for\s+example|e\.g\.|such\s+as)\b.*$", re.I)
@@ -1235,33 +1291,58 @@ def _one_role(phrase: str) -> bool:
     return side is not None and side.role is not None and not side.parties
 
 
+def _unnamed(sentence: str, names) -> str:
+    """The sentence without the roles it names, so "the inbound endpoint" says no direction."""
+    for name in names:
+        if name:
+            sentence = sentence.replace(name, " ")
+    return sentence
+
+
+def _side_names(sentence: str) -> list[tuple[str, str]]:
+    """The machines a sentence names as one side, as written without their determiner: ``to`` where it
+    opens ports to, ``from`` where it accepts them from, ``origin`` where the traffic it opens comes
+    from ("… to the gateway public IP addresses from the VPN device")."""
+    sentence = _EXAMPLE_TAIL.sub("", sentence)  # ("… on TCP port 80, for example `http://crl.contoso.com/…`")
+    found = []
+    for m in _ONE_SIDE.finditer(sentence):
+        np = m.group("np")
+        if not _one_role(np) or _list_reference(np) or len(np.split()) < 2 and not _ACRONYMS.fullmatch(np) or _TAG_WORDS.search(np):
+            continue
+        how = "to" if m.group("how").lower() != "from" else "from" if _ACCEPTS.search(sentence) else "origin"
+        # ("download from the cache node", "reachable from the subnet": no side that connects)
+        found.append((how, _LEAD_DET_RX.sub("", np.strip()), m.start()))
+    # where traffic comes from only in the clause that says where it goes ("… to the gateway IP
+    # addresses from the VPN device"; not "… download from the node, so … allow TCP 80 to the host")
+    to_clauses = {_clause_at(sentence, at) for how, _, at in found if how == "to"}
+    return [(how, name) for how, name, at in found if how != "origin" or _clause_at(sentence, at) in to_clauses]
+
+
+def _clause_at(sentence: str, at: int) -> int:
+    """Which comma/semicolon-separated part of the sentence position ``at`` lies in."""
+    return sentence.count(",", 0, at) + sentence.count(";", 0, at)
+
+
 def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str) -> list[Rule]:
     """Ports a sentence opens to (or from) one machine it names but that no table lists ("Your DNS
     servers need outbound TCP and UDP port 53 to the SAP-managed DNS servers"): a role rule, the
     sentence's subject its other side when that is a role too. Port and party are the sentence's own,
     not a statement for the page's hosts."""
-    sentence = _EXAMPLE_TAIL.sub("", sentence)  # ("… on TCP port 80, for example `http://crl.contoso.com/…`")
-    found = []
-    for m in _ONE_SIDE.finditer(sentence):
-        np = m.group("np")
-        if not _one_role(np) or _LISTED.search(np) or len(np.split()) < 2 or _TAG_WORDS.search(np):
-            continue
-        inbound = m.group("how").lower() == "from"
-        if inbound and not _ACCEPTS.search(sentence):
-            continue  # ("download from the cache node", "reachable from the subnet": no side that connects)
-        found.append((inbound, _LEAD_DET_RX.sub("", np.strip())))
-    if not found:
+    found = _side_names(sentence)
+    if not any(how != "origin" for how, _ in found):
         return []
     subject = _SUBJECT.match(sentence)
-    other_name = _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None
-    direction = direction_of(sentence)
+    other_name = next((name for how, name in found if how == "origin"), None) or (
+        _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None)
+    direction = direction_of(_unnamed(sentence, [name for _, name in found] + [other_name or ""]))
     rules = []
-    for inbound, name in found:
-        if any(name == r.endpoint for r in rules):
+    for how, name in found:
+        if how == "origin" or any(name == r.endpoint for r in rules):
             continue
-        d = "inbound" if inbound and (_ACCEPTS.search(sentence) or direction == "inbound") else direction
-        if d is None and not inbound and _REACH.search(sentence):
-            d = "outbound"  # "The child must reach the parent …": the sentence's side opens the connection
+        inbound = how == "from"
+        d = "inbound" if inbound else direction
+        if d is None and not inbound and (other_name or _REACH.search(sentence)):
+            d = "outbound"  # "The child must reach the parent …", "Clients need TCP 53 to …": that side opens the connection
         if d == "both" and not _BOTH_WORDS.search(sentence):
             d = None
         source, dest = (name, other_name) if inbound else (other_name, name)

@@ -217,11 +217,12 @@ def test_one_side_a_sentence_names(rules):
 def test_one_side_through_a_proxy_and_an_example(rules):
     """"… connect to the sign-in proxy on the edge server on TCP port 8447" (a proxy clients connect
     to is a party, and the role ends before "on the edge server"), "The sign-in proxy relays the
-    requests to the directory servers …" (the proxy the other side), a role "for example `…contoso…`"
-    still named, and "upload to `x` over TCP 8446" asks for x."""
+    requests to the directory servers …" (the proxy the other side, which opens the connection), a
+    role "for example `…contoso…`" still named ("Make sure kiosks can reach …": from the kiosks), and
+    "upload to `x` over TCP 8446" asks for x."""
     roles = {(r["endpoint"], r["source"], tuple(r["ports"]), r["direction"])
              for r in rules if r["endpoint_kind"] == "role" and r["section"][-1] == "Remote sign-in"}
     assert roles == {("sign-in proxy", "Roaming consoles", ("8447",), "outbound"),
-                     ("directory servers", "sign-in proxy", ("636",), None),
-                     ("license distribution point", None, ("8088",), "outbound")}
+                     ("directory servers", "sign-in proxy", ("636",), "outbound"),
+                     ("license distribution point", "kiosks", ("8088",), "outbound")}
     assert [(r["ports"], r["protocol"]) for r in rules if r["endpoint"] == "exports.widgetcloud.net"] == [(["8446"], "tcp")]
