@@ -1272,7 +1272,7 @@ _FROM_INTERNET = re.compile(r"\binternet\b", re.I)
 # a proxy that serves clients ("the Web Application Proxy", "a reverse proxy") is where they connect, a party
 _SERVING_PROXY = re.compile(r"\b(?:application|reverse)\s+prox(?:y|ies)\b", re.I)
 # "the direction from which incoming requests …": a clause, not a party
-_NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|them|then|now|one|"
+_NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|they|them|then|now|one|"
                          r"another|each other|outside|inside|anywhere|everywhere)\b", re.I)
 # the lead-in sentence speaks of the table's traffic
 _FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communicat\w*|access|requests|"

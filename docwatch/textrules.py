@@ -884,6 +884,11 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     cue = _CUE.search(sentence) is not None or _PARTY_OF_PREVIOUS.search(sentence) is not None or carried[0]
     named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
     if not (cue or list_context or named_tag):
+        if block.kind == "list_item" and block.lead_in and _ASKS.search(block.lead_in) and not _NEG.search(block.lead_in):
+            # "Allow the following toward the NVA public IPs: - IKE: UDP port 500 from the branch devices' …":
+            # the item names one side, the lead-in asks for it and may name the other
+            own = port_phrases(sentence)
+            return _one_side_roles(sentence, own, ctx, origin, lead=block.lead_in) if own else []
         return []
     example = _EXAMPLE.search(sentence) is not None
     parties = text_parties(sentence, block.code, example=example, bold=block.bold)
@@ -906,7 +911,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         if between:
             return between
     if not parties and own and not (lead_in_of_next and sentence.rstrip().endswith(":")):
-        one_side = _one_side_roles(sentence, own, ctx, origin)
+        one_side = _one_side_roles(sentence, own, ctx, origin, lead=block.lead_in if block.kind == "list_item" else None)
         if one_side:
             return one_side
     if list_context and not ports:
@@ -1282,12 +1287,15 @@ _EXAMPLE_TAIL = re.compile(r",?\s*(?:for\s+example|e\.g\.|such\s+as)\b.*$", re.I
 _ACCEPTS = re.compile(r"\b(?:accepts?|receives?|answers?|inbound|incoming|listens?)\b", re.I)
 
 
+_ADDRESS_HEAD = re.compile(r"\b(?:ips?|vips?|ip\s+address(?:es)?|addresses)$", re.I)
+
+
 def _one_role(phrase: str) -> bool:
     """The phrase names a machine or network as a role (a proxy that clients connect to is one, not
     a device that enforces rules)."""
     side = _lead_side(phrase)
-    if side is None and _PROXY.search(phrase) and not _RULE_DEVICE.search(phrase):
-        side = _side(None, _LEAD_DET_RX.sub("", phrase.strip()))
+    if side is None and (_PROXY.search(phrase) and not _RULE_DEVICE.search(phrase) or _ADDRESS_HEAD.search(phrase)):
+        side = _side(None, _LEAD_DET_RX.sub("", phrase.strip()))  # (an appliance's addresses: "the NVA public IPs")
     return side is not None and side.role is not None and not side.parties
 
 
@@ -1299,6 +1307,9 @@ def _unnamed(sentence: str, names) -> str:
     return sentence
 
 
+_BACK_REFERENCE = re.compile(r"(?:same|other|former|latter|above)\b", re.I)  # ("from the same controllers": the ones before)
+
+
 def _side_names(sentence: str) -> list[tuple[str, str]]:
     """The machines a sentence names as one side, as written without their determiner: ``to`` where it
     opens ports to, ``from`` where it accepts them from, ``origin`` where the traffic it opens comes
@@ -1307,7 +1318,8 @@ def _side_names(sentence: str) -> list[tuple[str, str]]:
     found = []
     for m in _ONE_SIDE.finditer(sentence):
         np = m.group("np")
-        if not _one_role(np) or _list_reference(np) or len(np.split()) < 2 and not _ACRONYMS.fullmatch(np) or _TAG_WORDS.search(np):
+        if (not _one_role(np) or _list_reference(np) or len(np.split()) < 2 and not _ACRONYMS.fullmatch(np)
+                or _TAG_WORDS.search(np) or _BACK_REFERENCE.match(np)):
             continue
         how = "to" if m.group("how").lower() != "from" else "from" if _ACCEPTS.search(sentence) else "origin"
         # ("download from the cache node", "reachable from the subnet": no side that connects)
@@ -1315,7 +1327,8 @@ def _side_names(sentence: str) -> list[tuple[str, str]]:
     # where traffic comes from only in the clause that says where it goes ("… to the gateway IP
     # addresses from the VPN device"; not "… download from the node, so … allow TCP 80 to the host")
     to_clauses = {_clause_at(sentence, at) for how, _, at in found if how == "to"}
-    return [(how, name) for how, name, at in found if how != "origin" or _clause_at(sentence, at) in to_clauses]
+    return [(how, name) for how, name, at in found
+            if how != "origin" or not to_clauses or _clause_at(sentence, at) in to_clauses]
 
 
 def _clause_at(sentence: str, at: int) -> int:
@@ -1323,16 +1336,26 @@ def _clause_at(sentence: str, at: int) -> int:
     return sentence.count(",", 0, at) + sentence.count(";", 0, at)
 
 
-def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str) -> list[Rule]:
+_REACHABLE = re.compile(r"\b(?:reachable|accessible|available)\b", re.I)  # ("… must be reachable from X": X connects to them)
+_ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I)
+
+
+def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str,
+                    lead: str | None = None) -> list[Rule]:
     """Ports a sentence opens to (or from) one machine it names but that no table lists ("Your DNS
     servers need outbound TCP and UDP port 53 to the SAP-managed DNS servers"): a role rule, the
     sentence's subject its other side when that is a role too. Port and party are the sentence's own,
-    not a statement for the page's hosts."""
+    not a statement for the page's hosts. Ports allowed "from" a machine, with nowhere they go ("Allow
+    UDP 500 from the branch devices"), come in from it: to the place a list item's ``lead`` names
+    ("Allow the following toward the NVA public IPs:"), else to the subject."""
     found = _side_names(sentence)
+    if found and all(how == "origin" for how, _ in found) and (_ASKS.search(sentence) or lead) and not _REACHABLE.search(sentence):
+        found = [("from", name) for _, name in found]
     if not any(how != "origin" for how, _ in found):
         return []
     subject = _SUBJECT.match(sentence)
-    other_name = next((name for how, name in found if how == "origin"), None) or (
+    lead_to = next((name for how, name in _side_names(lead) if how == "to"), None) if lead else None
+    other_name = next((name for how, name in found if how == "origin"), None) or lead_to or (
         _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None)
     direction = direction_of(_unnamed(sentence, [name for _, name in found] + [other_name or ""]))
     rules = []

@@ -9,6 +9,9 @@ markdown and rendered HTML (``synthetic_shape_named_sides.md``):
 * "toward the …", "query the …" open a connection to that side; "… to X from Y" is from Y;
   "Workstations need UDP and TCP 53 to your resolver servers" is outbound from the subject;
 * a role's own words say no direction ("the inbound endpoint" is queried outbound);
+* list items naming where ports come from ("UDP port 9510 from the branch appliances' public IP
+  addresses") under a lead-in asking for them "toward" a place are inbound to that place, and "Also
+  permit TCP 9512 from the monitoring collectors" is inbound from them;
 * "… from the same controllers too" gives its ports to the rule of the sentence before;
 * a "Toward" column is the destination; a port table row whose description names its sides
   ("Lookups from the sync appliance to the domain controllers.") is a rule between them;
@@ -87,3 +90,11 @@ def test_addresses_in_passing_are_no_rules(rules):
                 "169.254.0.0/16", "224.0.0.0/4"} & parties
     platform = [r for r in rules if r["endpoint"] == "168.63.129.16"]
     assert [r["ports"] for r in platform] == [["443"]]
+
+
+def test_items_from_a_side_toward_the_lead_ins(rules):
+    assert _roles(rules, "Branch tunnels") == {
+        ("branch appliances' public IP addresses", "branch appliances' public IP addresses", "hub edge IPs",
+         ("9510", "9511"), "udp", "inbound"),
+        ("monitoring collectors", "monitoring collectors", None, ("9512",), "tcp", "inbound"),
+    }

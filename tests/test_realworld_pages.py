@@ -58,8 +58,6 @@ _MISSED = {
                        "is added to the 'From | To' table row's ports (1433, 11000-11999) instead of replacing them",
     "private5g_core_ports": "an SCTP protocol cell ('N2 | gNodeB | Packet core access interface | SCTP | 38412') gives protocol null, the model "
                             "has no sctp; NAPT source ports ('uses source ports 1024 through 49999 … you don't open them') make a '*' rule",
-    "vwan_nva_hub": "list items under a lead-in naming the destination ('Allow the following toward the NVA public IPs: - IKE: UDP port 500 "
-                    "from the branch devices' public IP addresses') give no rule",
     "iot_central_network": "a 'Protocol | Port | Notes' table with no address column followed by 'Allow the ports you use toward these hosts:' "
                            "and a host list makes a '*' rule (hosts get only the WebSockets 443); a wildcard given its port by a pronoun "
                            "('under `*.azureiotcentral.com` … Browsers need HTTPS (TCP 443) to it') gives no rule",
