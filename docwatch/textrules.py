@@ -148,7 +148,7 @@ _TAG_WORDS = Folded(r"\bservice[\s-]*tags?\b", needles=("service",))
 # ---------------------------------------------------------------- ports in a sentence
 
 _N = r"(?<![\d.])\d{1,5}(?!\d|\.\d)"  # (not an address's last octet: "`168.63.129.16` (UDP …")
-_NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|,\s*and\b|,\s*or\b)\s*{_N})*"
+_NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|/|,\s*and\b|,\s*or\b)\s*{_N})*"  # ("TCP 80/443")
 _PORT_PHRASES = (
     # "UDP and TCP 53", "TCP/UDP port 53": one port list, both transports
     Folded(rf"\b(?P<b>tcp\s*(?:and|&|/|\+|or)\s*udp|udp\s*(?:and|&|/|\+|or)\s*tcp)\s*[/:]?\s*(?:ports?\s+)?(?P<n>{_NUMLIST})",
@@ -323,12 +323,14 @@ def _text_tags(text: str, code: list[str], tag_context: bool) -> list[str]:
         if tag:
             out.append(tag)
     if "tag" in text:  # "use service tag AzureCloud or Internet": every known name of the list
-        for m in _TAG_LIST_AFTER.finditer(text):
-            out += [t for t in (canonical_tag(n) for n in _TAG_NAME.findall(m.group(1))) if t and t not in out]
+        for rx in (_TAG_LIST_AFTER, _TAG_LIST_BEFORE):  # (… and "to the A, B, and C service tags")
+            for m in rx.finditer(text):
+                out += [t for t in (canonical_tag(n) for n in _TAG_NAME.findall(m.group(1))) if t and t not in out]
     return out
 
 
 _TAG_LIST_AFTER = re.compile(r"\btags?\s+(`?[A-Z][\w.]*`?(?:\s*(?:,|\bor\b|\band\b)\s*`?[A-Z][\w.]*`?)+)")
+_TAG_LIST_BEFORE = re.compile(r"((?:`?[A-Z][\w.]*`?\s*(?:,\s*(?:and|or)\b|,|\bor\b|\band\b)\s*)+`?[A-Z][\w.]*`?)\s+(?:service\s+)?tags\b")
 _TAG_NAME = re.compile(r"[A-Z][\w.]*")
 
 
@@ -668,7 +670,10 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
 
 
 def _complete(clause: str, code: list[str]) -> bool:
-    return bool(port_phrases(clause)) and bool(text_parties(clause, code))
+    """The clause names its own ports and party (an address, a tag, or a machine it names: "…, and
+    UDP and TCP 53 to the DNS servers you give it")."""
+    return bool(port_phrases(clause)) and (bool(text_parties(clause, code))
+                                           or any(how != "origin" for how, _ in _side_names(clause)))
 
 
 _AND = re.compile(r"(\s+and\s+)")
@@ -828,9 +833,10 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
 def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str, lead_in_of_next: bool,
                     list_context: bool = False, leads_code: bool = False,
                     defaults: list[SectionDefault] | None = None,
-                    carried: tuple[bool, str | None] = (False, None)) -> list[Rule]:
-    """``carried``: the cue and direction of the sentence a clause was split from ("Allow outbound
-    traffic to A on TCP 443 and to B on TCP 80": the second clause asks the same)."""
+                    carried: tuple[bool, str | None, str | None] = (False, None, None)) -> list[Rule]:
+    """``carried``: the cue, direction and subject of the sentence a clause was split from ("Allow
+    outbound traffic to A on TCP 443 and to B on TCP 80": the second clause asks the same; "The VM
+    needs UDP 123 to the NTP server, and TCP 53 to the DNS servers": the VM connects to both)."""
     if defaults is not None:
         default = section_default(sentence, block.headings)
         if default is not None:  # a default for the section's rules, not a rule of its own
@@ -842,7 +848,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     clauses = _clauses(sentence, block.code) if splits else [sentence]
     if len(clauses) > 1:
         first = direction_of(clauses[0])
-        carry = (_CUE.search(sentence) is not None, first if first in ("inbound", "outbound") else None)
+        carry = (_CUE.search(sentence) is not None, first if first in ("inbound", "outbound") else None, _subject_name(clauses[0]))
         # (a clause's port for no party, beside a clause naming one, speaks for that sentence, not the page:
         # "… on UDP ports 10800 and 10801, and they must answer probes from 168.63.129.16")
         named = any(text_parties(c, block.code) for c in clauses)
@@ -911,7 +917,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         if between:
             return between
     if not parties and own and not (lead_in_of_next and sentence.rstrip().endswith(":")):
-        one_side = _one_side_roles(sentence, own, ctx, origin, lead=block.lead_in if block.kind == "list_item" else None)
+        one_side = _one_side_roles(sentence, own, ctx, origin, lead=block.lead_in if block.kind == "list_item" else None,
+                                   carried=carried)
         if one_side:
             return one_side
     if list_context and not ports:
@@ -919,6 +926,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     direction = direction_of(sentence) or carried[1]
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
+    if direction is None and parties and _REACH.search(sentence) and _SUBJECT.match(sentence):
+        direction = "outbound"  # "Azure VMs must reach `168.63.129.16` on TCP 80": they open the connection
     statement = (_page_port(sentence, block, own, direction)
                  if defaults is not None and not parties and own and cue and not example else None)
     if statement is not None:
@@ -1230,7 +1239,7 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
 _ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
               r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
               r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
-              r"workstations?|ips?|vips?|addresses|endpoints|resolvers?|databases?|(?-i:[A-Z]{2,6}s))")
+              r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|(?-i:[A-Z]{2,6}s))")
 # "… to the endpoints listed below", "… to the URLs above": a reference to a list, not a role
 _LISTED = re.compile(r"\b(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)\b|"
                      r"\b(?:below|above|following|listed)\b", re.I)
@@ -1240,13 +1249,16 @@ _LIST_NOUN = re.compile(r"(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|d
 _QUALIFIER = re.compile(rf"(?-i:[A-Z]{{2,6}}s?)$|(?:{_ROLE_HEAD}|source|target|sending|remote|peer|public|private|ip)$", re.I)
 
 
+_LISTED_WORDS = re.compile(r"\b(?:below|above|following|listed)\b", re.I)
+
+
 def _list_reference(np: str) -> bool:
     """The phrase points at a list of the page ("the endpoints listed below", "these URLs"), not at
     machines it names with a list noun ("the MSEE addresses", "the source endpoints")."""
     if not _LISTED.search(np):
         return False
     words = _LEAD_DET_RX.sub("", np.strip()).split()
-    if re.search(r"\b(?:below|above|following|listed)\b", np, re.I) or not _LIST_NOUN.search(np) or len(words) < 2:
+    if _LISTED_WORDS.search(np) or not _LIST_NOUN.search(np) or len(words) < 2:
         return True
     return _LISTED.search(" ".join(words[:-1])) is not None or not any(_QUALIFIER.match(w) for w in words[:-1])
 
@@ -1272,14 +1284,17 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
 
 
 _ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
-_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from)\s+(?:the|your|its|their|each|every|all)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
+_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among)\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
-                       rf"(?P<np>(?:(?!(?:and|or)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
-                       rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b))", re.I)
+                       rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
+                       rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
+                       rf"|(?=\s+(?:the|you|we|it|they)\s+\w))", re.I)  # ("the NTP server the host uses": a contact clause)
 # "The container subnet must allow …": the sentence's subject, the other side
+_ADVERB = r"(?:also|then|only|always|still|first|additionally)\b"  # ("The appliance VM also needs …")
 _MODAL = r"(?:must|should|needs?|can|could|will|would|may|be|to|is|are|has|have)\b"
-_SUBJECT = re.compile(rf"^\s*(?:(?:make\s+sure|ensure|verify|check)\s+(?:that\s+)?)?{_LEAD_DET}(?P<np>(?:(?!{_MODAL}){_LEAD_WORD}\s+){{0,5}}(?!{_MODAL}){_LEAD_WORD})\s+(?:must|should|need|needs|has\s+to|have\s+to|"
-                      rf"requires?|connects?|sends?|uses?|accepts?|receives?|forwards?|relays?|can)\b", re.I)
+_SUBJECT = re.compile(rf"^\s*(?:(?:make\s+sure|ensure|verify|check)\s+(?:that\s+)?)?{_LEAD_DET}(?P<np>(?:(?!{_MODAL}|{_ADVERB}){_LEAD_WORD}\s+){{0,5}}(?!{_MODAL}|{_ADVERB}){_LEAD_WORD})\s+(?:{_ADVERB}\s+)?(?:must|should|need|needs|has\s+to|have\s+to|"
+                      rf"requires?|connects?|sends?|uses?|accepts?|receives?|forwards?|relays?|can|keeps?|maintains?|opens?|"
+                      rf"establish(?:es)?|initiates?)\b", re.I)
 _REACH = re.compile(r"\b(?:reach(?:es)?|connects?\s+to|towards?|quer(?:y|ies)|contacts?)\b", re.I)
 _PROXY = re.compile(r"\bprox(?:y|ies)\b", re.I)
 _RULE_DEVICE = re.compile(r"\b(?:firewalls?|nsgs?|network\s+security\s+groups?|route\s+tables?)\b", re.I)
@@ -1318,17 +1333,38 @@ def _side_names(sentence: str) -> list[tuple[str, str]]:
     found = []
     for m in _ONE_SIDE.finditer(sentence):
         np = m.group("np")
-        if (not _one_role(np) or _list_reference(np) or len(np.split()) < 2 and not _ACRONYMS.fullmatch(np)
+        among = m.group("how").lower() in ("between", "among")  # ("between all provider addresses": machines, not a list)
+        if (not _one_role(np) or (_LISTED_WORDS.search(np) if among else _list_reference(np))
+                or len(np.split()) < 2 and not _ACRONYMS.fullmatch(np)
                 or _TAG_WORDS.search(np) or _BACK_REFERENCE.match(np)):
             continue
-        how = "to" if m.group("how").lower() != "from" else "from" if _ACCEPTS.search(sentence) else "origin"
+        how = m.group("how").lower()
+        if how == "with" and not _WITH_VERB.search(sentence, 0, m.start()):
+            continue  # ("VMs with the agent"; "a BGP session … with the switches" is where it connects)
+        if how in ("between", "among"):
+            if _AND_AFTER.match(sentence, m.end()):
+                continue  # ("between the A and the B": see _between_roles)
+            how = "among"  # "UDP 4789 between all provider addresses": each of them, both ways
+        elif how == "from":
+            how = "from" if _ACCEPTS.search(sentence) else "origin"
+        elif how != "among":
+            how = "to"
         # ("download from the cache node", "reachable from the subnet": no side that connects)
         found.append((how, _LEAD_DET_RX.sub("", np.strip()), m.start()))
     # where traffic comes from only in the clause that says where it goes ("… to the gateway IP
-    # addresses from the VPN device"; not "… download from the node, so … allow TCP 80 to the host")
+    # addresses from the VPN device"; not "… download from the node, so … allow TCP 80 to the host");
+    # with a place it goes to in its clause, "from" is where traffic comes from even in "inbound to
+    # the gateway VIP from the VPN device"
     to_clauses = {_clause_at(sentence, at) for how, _, at in found if how == "to"}
+    found = [("origin" if how == "from" and _clause_at(sentence, at) in to_clauses else how, name, at)
+             for how, name, at in found]
     return [(how, name) for how, name, at in found
             if how != "origin" or not to_clauses or _clause_at(sentence, at) in to_clauses]
+
+
+_WITH_VERB = re.compile(r"\b(?:sessions?|connections?|connectivity|communicat\w*|peers?|peering|talks?|synchroni[sz]\w*|syncs?|"
+                        r"handshakes?|tunnels?|exchanges?)\b", re.I)
+_AND_AFTER = re.compile(r"\s+(?:and|&)\s")
 
 
 def _clause_at(sentence: str, at: int) -> int:
@@ -1340,8 +1376,15 @@ _REACHABLE = re.compile(r"\b(?:reachable|accessible|available)\b", re.I)  # ("�
 _ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I)
 
 
+def _subject_name(sentence: str) -> str | None:
+    """The machine a sentence opens with as its subject ("The appliance VM also needs …"), if a role."""
+    subject = _SUBJECT.match(sentence)
+    return _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None
+
+
 def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str,
-                    lead: str | None = None) -> list[Rule]:
+                    lead: str | None = None, carried: tuple[bool, str | None, str | None] = (False, None, None)
+                    ) -> list[Rule]:
     """Ports a sentence opens to (or from) one machine it names but that no table lists ("Your DNS
     servers need outbound TCP and UDP port 53 to the SAP-managed DNS servers"): a role rule, the
     sentence's subject its other side when that is a role too. Port and party are the sentence's own,
@@ -1353,14 +1396,19 @@ def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _Block
         found = [("from", name) for _, name in found]
     if not any(how != "origin" for how, _ in found):
         return []
-    subject = _SUBJECT.match(sentence)
     lead_to = next((name for how, name in _side_names(lead) if how == "to"), None) if lead else None
-    other_name = next((name for how, name in found if how == "origin"), None) or lead_to or (
-        _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None)
-    direction = direction_of(_unnamed(sentence, [name for _, name in found] + [other_name or ""]))
+    other_name = (next((name for how, name in found if how == "origin"), None) or lead_to or _subject_name(sentence)
+                  or carried[2])
+    direction = direction_of(_unnamed(sentence, [name for _, name in found] + [other_name or ""])) or carried[1]
     rules = []
     for how, name in found:
         if how == "origin" or any(name == r.endpoint for r in rules):
+            continue
+        if how == "among":  # each of them to each other
+            rules += [Rule(endpoint=name, endpoint_kind="role", source=name, destination=name, ports=sort_ports(plist),
+                           protocol=proto, direction="both" if _BOTH_WORDS.search(sentence) else None, cloud=ctx.cloud,
+                           tab=ctx.tab, required=ctx.required, section=list(ctx.section), origin=origin)
+                      for proto, plist in own.items()]
             continue
         inbound = how == "from"
         d = "inbound" if inbound else direction
@@ -1570,7 +1618,7 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         inherited = _ports_for_lead_parties(block, block.lead_in, ctx) if block.lead_in else []
         if inherited:
             return inherited
-        return _joined_sentences(block, lambda s, carried=(False, None): _sentence_rules(
+        return _joined_sentences(block, lambda s, carried=_NOT_CARRIED: _sentence_rules(
             s, block, ctx, origin="list", lead_in_of_next=block.text in leads, list_context=allowlist,
             leads_code=block.text in leads_code, defaults=defaults, carried=carried))
     if block.kind == "paragraph" and block.code and not ctx.example and _only_code(block):
@@ -1580,11 +1628,12 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
         if parties and all(k != "tag" for k, _ in parties):
             return _rules_for(parties, {}, ctx, origin="prose")
     is_lead, is_code_lead = block.text in leads, block.text in leads_code
-    return _joined_sentences(block, lambda s, carried=(False, None): _sentence_rules(
+    return _joined_sentences(block, lambda s, carried=_NOT_CARRIED: _sentence_rules(
         s, block, ctx, origin="prose", lead_in_of_next=is_lead, leads_code=is_code_lead, defaults=defaults,
         carried=carried))
 
 
+_NOT_CARRIED = (False, None, None)
 _CODE_GLUE = re.compile(r"^[\s,;.]*(?:(?:and|or)\s+)?[\s,;.]*$")
 
 

@@ -1,0 +1,81 @@
+"""One machine per sentence, named in the many ways real pages name it, read the same from markdown
+and rendered HTML (``synthetic_shape_sentence_sides.md``):
+
+* a side whose head is an address word ("the hub firewall's private IP address", "the telemetry
+  address range") is a role, the sentence's subject the other side;
+* a session or connection "with the X" goes to X ("a BGP session on TCP 9279 with the top-of-rack
+  switches"), but "Clusters with the monitoring agent" names no side;
+* "between all provider addresses" / "among the cluster nodes" is each of them to each other;
+* a service is a side ("to the SQL Browser service on the source host"), and a contact clause ends a
+  name ("the time server the host uses");
+* a sentence joining two requirements with ", and" gives each its own side, both from the subject
+  ("The appliance VM also needs … to the time server …, and … to the DNS servers you give it");
+* "inbound to the gateway VIP from the remote VPN device" is one rule between the two;
+* a subject that must reach an address opens the connection: outbound;
+* "to the A, B, and C service tags" names all three tags.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rules_support import shape_rules
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> list[dict]:
+    return shape_rules("sentence_sides", request.param)
+
+
+def _roles(rules: list[dict], section: str) -> set[tuple]:
+    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
+            for r in rules if r["endpoint_kind"] == "role" and r["section"][-1] == section}
+
+
+def _in(rules: list[dict], section: str) -> list[dict]:
+    return [r for r in rules if r["section"][-1] == section]
+
+
+def test_address_words_name_machines(rules):
+    assert _roles(rules, "Address words") == {
+        ("hub firewall's private IP address", "spoke VM", "hub firewall's private IP address", ("9053",), p, "outbound")
+        for p in ("tcp", "udp")} | {
+        ("inbound endpoint IP address", "Branch resolvers", "inbound endpoint IP address", ("9153",), p, "outbound")
+        for p in ("tcp", "udp")} | {
+        ("peer IP address", "edge router", "peer IP address", ("9179",), "tcp", "outbound"),
+        ("telemetry address range", "telemetry address range", "collector", ("9080", "9081"), "tcp", "inbound")}
+
+
+def test_sessions_with_a_side(rules):
+    assert _roles(rules, "Sessions and peers") == {
+        ("top-of-rack switches", "gateway VM", "top-of-rack switches", ("9279",), "tcp", "outbound"),
+        ("telemetry collectors", "sync agent", "telemetry collectors", ("9671",), "tcp", "outbound")}
+    # (the agent the clusters run is no side: their port stays a statement for no one party)
+    assert [r["endpoint"] for r in _in(rules, "Sessions and peers") if "9514" in r["ports"]] == ["*"]
+
+
+def test_among_themselves(rules):
+    assert _roles(rules, "Among themselves") == {
+        ("provider addresses", "provider addresses", "provider addresses", ("9789",), "udp", "both"),
+        ("cluster nodes", "cluster nodes", "cluster nodes", ("9946",), "tcp", None)}
+
+
+def test_services_and_contact_clauses(rules):
+    assert _roles(rules, "Services and contact clauses") == {
+        ("SQL Browser service", "scanner", "SQL Browser service", ("9434",), "udp", "outbound"),
+        ("time server", "appliance VM", "time server", ("9123",), "udp", "outbound"),
+        ("DNS servers", "appliance VM", "DNS servers", ("9253",), "tcp", "outbound"),
+        ("DNS servers", "appliance VM", "DNS servers", ("9253",), "udp", "outbound")}
+
+
+def test_both_ends_in_one_sentence(rules):
+    assert _roles(rules, "Both ends in one sentence") == {
+        ("gateway VIP", "remote VPN device", "gateway VIP", ("9500", "9501"), "udp", "inbound")}
+
+
+def test_reaching_an_address_is_outbound(rules):
+    assert [(r["endpoint"], r["ports"], r["direction"]) for r in _in(rules, "Reaching an address")] == [
+        ("168.63.129.16", ["9880", "9881"], "outbound")]
+
+
+def test_every_tag_of_a_list_before_the_words(rules):
+    assert sorted(r["service_tag"] for r in _in(rules, "Tag lists")) == ["AzureMonitor", "ServiceBus", "Storage"]
