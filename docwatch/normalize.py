@@ -316,6 +316,16 @@ def _roles(table: Table) -> list[Column]:
     if any(c.role == DEST and not c.relative for c in cols) and not any(c.role == SOURCE for c in cols):
         # "Peer | Peers with": beside the column the traffic goes to, the other end is where it comes from
         cols = [Column(SOURCE) if c.role == DEST and c.relative else c for c in cols]
+    flow = _flow_column(table, cols)
+    if flow is not None:  # "Between | Port | Protocol": each row's two ends
+        cols[flow] = Column(PAIR)
+    elif not any(c.role == DIRECTION for c in cols):
+        for i, c in enumerate(cols):  # "Traffic | Port": "Outbound to Azure", "Inbound from clients"
+            if c.role == IGNORE and not c.known and _FLOW_HEADER.fullmatch(_header(table.columns[i])):
+                texts = [cell.text for cell in _column_cells(table, i)]
+                if texts and all(_single_direction(t.split(None, 1)[0]) for t in texts):
+                    cols[i] = Column(DIRECTION)
+                    break
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
         for i, c in enumerate(cols):
             if c.role not in (IGNORE, PURPOSE) or _PORTS_HEADER.search(_header(table.columns[i])):
@@ -716,6 +726,7 @@ class _Side:
     parties: list[tuple[str, str]] = field(default_factory=list)
     ports: list[str] = field(default_factory=list)
     role: str | None = None  # the side names a role, not an address or tag
+    sends: bool = False  # a lead-in says traffic comes from this side ("… must accept these from the X")
 
     @property
     def rank(self) -> int:
@@ -1119,12 +1130,54 @@ def _row_sides(r: _Row, direction: str | None) -> tuple[_Side, _Side] | None:
         if "/" in pair_text:
             s, d = pair_text.split("/", 1)
             return _side(None, s, tagged=tagged), _side(None, d, tagged=tagged)
-        return None
+        return _flow_sides(pair_text)
     if r.has(SOURCE) or r.has(DEST):
         src, dst = _side_of(r, SOURCE), _side_of(r, DEST)
         if direction == "inbound" and any(r.cols[i].relative for i in r.by_role.get(DEST, [])):
             return dst, src  # an inbound row: the remote side is where traffic comes from
         return src, dst
+    return None
+
+
+# a cell naming the two ends of a row's traffic: "From the appliance VM IPs to the VMM server",
+# "VMM server to Hyper-V host agent (control)", "Customer edge router and MSEE peer IP", "A → B"
+_FLOW_CELL = (
+    re.compile(r"^\s*from\s+(?:the\s+|your\s+|each\s+|every\s+|all\s+)?(?P<a>.+?)\s+(?:to|towards?)\s+"
+               r"(?:the\s+|your\s+|each\s+|every\s+|all\s+)?(?P<b>.+?)\s*(?:\(.*\))?[.]?\s*$", re.I),
+    re.compile(r"^\s*(?:between\s+)?(?:the\s+|your\s+|each\s+|every\s+|all\s+)?(?P<a>.+?)\s+(?:to|towards?|→|->|⇒|⟶|and|&|<->|↔)\s+"
+               r"(?:the\s+|your\s+|each\s+|every\s+|all\s+)?(?P<b>.+?)\s*(?:\(.*\))?[.]?\s*$", re.I),
+)
+_END_IS_DIRECTION = re.compile(r"^(?:inbound|outbound|ingress|egress|incoming|outgoing|both|bidirectional)$", re.I)
+_FLOW_HEADER = re.compile(r"(?:data\s+|traffic\s+|network\s+)?(?:flows?|paths?|between|connections?|links?|traffic|"
+                          r"communications?|sessions?|hops?|legs?)")
+
+
+@memo
+def _flow_sides(text: str) -> tuple[_Side, _Side] | None:
+    """The two ends a flow cell names, each a role, address or tag; None when it names no two."""
+    t = clean_text(text)
+    for rx in _FLOW_CELL:
+        m = rx.match(t)
+        if m:
+            if _END_IS_DIRECTION.match(m.group("a")) or _END_IS_DIRECTION.match(m.group("b")):
+                return None  # ("Outbound to Azure": a direction, not an end)
+            a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
+            if a and b:
+                return a, b
+    return None
+
+
+def _flow_column(table: Table, cols: list[Column]) -> int | None:
+    """A "Between"/"Connection"/"Flow" column whose cells name both ends of each row, in a table
+    with no other party column: the row's sides."""
+    if any(c.role in PARTY_ROLES for c in cols):
+        return None
+    for i, c in enumerate(cols):
+        if c.known or not _FLOW_HEADER.fullmatch(_header(table.columns[i])):
+            continue
+        cells = _column_cells(table, i)
+        if cells and 2 * sum(1 for cell in cells if _flow_sides(cell.text)) > len(cells):
+            return i
     return None
 
 
@@ -1247,6 +1300,12 @@ def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(named) if len(named) == 1 else ()
 
 
+# the head noun of a machine, network or service part a sentence names as one side ("to the
+# SAP-managed DNS servers", "from the Gateway Load Balancer", "reach the parent connected registry")
+ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
+             r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
+             r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
+             r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|(?-i:[A-Z]{2,6}s))")
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")
 _LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
@@ -1261,6 +1320,12 @@ _LEAD_SUBJECT_TO = re.compile(rf"^\s*{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+(?:(?:al
                               rf"(?:(?:inbound|outbound|directly|only)\s+)?to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
 _LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}",
                            re.I)
+# "The protection server needs the following ports open to the domain controllers:", "… must accept
+# these from the collectors:": one side the lead-in names, its subject the other
+_LEAD_ONE = re.compile(rf"\b(?:ports?|open(?:ed)?|allow(?:ed)?|permit(?:ted)?|connections?|outbound|inbound|following|these|"
+                       rf"needed|required|reach(?:es)?)\s+(?:\w+\s+){{0,2}}?(?P<how>to|towards?|from|reach(?:es)?)\s+"
+                       rf"(?P<b>(?:the|your|each|every|all)\s+(?:{_LEAD_WORD}\s+){{0,4}}?{ROLE_HEAD}){_LEAD_END}", re.I)
+_LEAD_SUBJECT = re.compile(rf"^\s*{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+(?:also\s+)?(?:must|needs?|requires?|should|has\s+to|have\s+to|uses?)\b", re.I)
 # "… these ports on your storage system allow …", "… used only inside the virtual network": where the ports are
 _LEAD_PLACE = re.compile(rf"\bports?\b[^.]*?\b(?:open\s+)?on\s+(?P<on>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}|"
                          rf"\b(?:inside|within)\s+(?P<in>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}", re.I)
@@ -1319,6 +1384,16 @@ def _lead_sides(lead_in: str | None, *, row: bool = False) -> tuple[_Side, _Side
             place = _lead_side(m.group("on") or m.group("in"))
             if place:
                 return _Side(), place
+        if not row:
+            for m in _LEAD_ONE.finditer(sentence):
+                place = _lead_side(m.group("b"))
+                if place is None or not place.role and not place.parties:
+                    continue
+                subject = _LEAD_SUBJECT.match(sentence)
+                here = (_lead_side(subject.group("a")) if subject else None) or _Side()
+                if m.group("how").lower() == "from":
+                    return replace(place, sends=True), here
+                return here, place
     return None
 
 
@@ -1396,6 +1471,8 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
         if lead:
             if lead[0].written:
                 source, destination = lead[0].written, lead[1].written
+                if direction is None and lead[0].sends:
+                    direction = "inbound"  # "… must accept these from the X": X is the remote side
                 picked, _, direction = _side_parties(r, lead, direction, table.headings)
                 if direction is None and _FROM_INTERNET.search(source):
                     direction = "inbound"  # "Clients on the internet connect to the X": into X, from outside

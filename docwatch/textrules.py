@@ -57,6 +57,7 @@ from docwatch.cli_rules import cli_rules, has_rule_command
 from docwatch.memo import memo
 from docwatch.model import Rule
 from docwatch.normalize import (  # the table context rules, shared
+    ROLE_HEAD,
     _CONTOSO,
     _LEAD_DET,
     _LEAD_END,
@@ -1234,12 +1235,7 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
     return []
 
 
-# the head noun of a machine, network or service part a sentence names as one side ("to the
-# SAP-managed DNS servers", "from the Gateway Load Balancer", "reach the parent connected registry")
-_ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
-              r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
-              r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
-              r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|(?-i:[A-Z]{2,6}s))")
+_ROLE_HEAD = ROLE_HEAD
 # "… to the endpoints listed below", "… to the URLs above": a reference to a list, not a role
 _LISTED = re.compile(r"\b(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)\b|"
                      r"\b(?:below|above|following|listed)\b", re.I)

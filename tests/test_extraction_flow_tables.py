@@ -1,0 +1,57 @@
+"""Port tables with no address column, whose parties are named where the traffic is described, read
+the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
+
+* a "Between"/"Connection"/"Flow" cell naming two ends ("Customer edge router and MSEE peer IP",
+  "From the appliance VM IPs to the management server", "Management server to hypervisor host agent
+  (control)", "Host agent → library server") is a rule between them;
+* a "Traffic" cell that starts with a direction word ("Outbound to Azure") gives the row's
+  direction, never an end;
+* a lead-in naming one side ("… needs the following ports open to the domain controllers:")
+  gives every row that side, its subject the other; "… must accept these connections from the
+  branch collectors" makes them the inbound remote side.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rules_support import shape_rules
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> list[dict]:
+    return shape_rules("flow_tables", request.param)
+
+
+def _in(rules: list[dict], section: str) -> set[tuple]:
+    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
+            for r in rules if r["section"][-1] == section}
+
+
+def test_between_cells(rules):
+    assert _in(rules, "Between cells") == {
+        ("MSEE peer IP", "Customer edge router", "MSEE peer IP", ("9179",), "tcp", None),
+        ("monitoring collector", "Edge router", "monitoring collector", ("9161",), "udp", None)}
+
+
+def test_connection_cells(rules):
+    assert _in(rules, "Connection cells") == {
+        ("management server", "appliance VM IPs", "management server", ("9100",), "tcp", None),
+        ("hypervisor host agent", "Management server", "hypervisor host agent", ("9985",), "tcp", None),
+        ("library server", "Host agent", "library server", ("9445",), "tcp", None)}
+
+
+def test_direction_words_are_no_ends(rules):
+    assert _in(rules, "Direction words are no ends") == {
+        ("*", None, None, ("9443",), "tcp", "outbound"), ("*", None, None, ("9080",), "tcp", "inbound")}
+
+
+def test_ports_open_to_one_side(rules):
+    assert _in(rules, "Ports open to one side") == {
+        ("domain controllers", "protection server", "domain controllers", ("9088", "9389"), "tcp", None),
+        ("domain controllers", "protection server", "domain controllers", ("9389",), "udp", None)}
+
+
+def test_ports_accepted_from_one_side(rules):
+    assert _in(rules, "Ports accepted from one side") == {
+        ("branch collectors", "branch collectors", "reporting server", ("9514",), "tcp", "inbound"),
+        ("branch collectors", "branch collectors", "reporting server", ("9162",), "udp", "inbound")}
