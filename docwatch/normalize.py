@@ -160,7 +160,7 @@ def classify_column(header: str) -> Column:
     h = _header(header)
     if not h:
         return Column(IGNORE)
-    if "private link" in h or "example" in h or "next hop" in h:
+    if "private link" in h or "example" in h or "sample" in h or "next hop" in h:
         return Column(IGNORE, known=True)
     if re.search(r"\w\s+(types?|kinds?)$", h):  # "Address type": what kind of address, not an address
         return Column(IGNORE, known=True)
@@ -1202,9 +1202,12 @@ def _repair_row(table: Table, cols: list[Column], row: list[Cell]) -> tuple[list
 _MERGED_PORT = re.compile(r"^(\S+)\s+(\d{1,5}(?:\s*-\s*\d{1,5})?)$")
 # a fictitious company's name starting a label ("contoso.com", "contosodata.blob…", "fabrikam-app")
 _CONTOSO = Folded(r"(?:^|[./@-])(contoso|fabrikam|adventure-?works|northwind(?:traders)?|wingtip(?:toys)?|"
-                  r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee)[a-z0-9]*(?:[.-]|$)",
+                  r"woodgrove(?:bank)?|litware|tailspin(?:toys)?|proseware|treyresearch|fourthcoffee|adatum|relecloud|"
+                  r"lucernepublishing|wideworldimporters|alpineskihouse|cohowinery|humongousinsurance|lamnahealthcare|"
+                  r"margiestravel|vanarsdel|southridgevideo|blueyonderairlines)[a-z0-9]*(?:[.-]|$)",
                   needles=("contoso", "fabrikam", "adventure", "northwind", "wingtip", "woodgrove", "litware", "tailspin",
-                           "proseware", "treyresearch", "fourthcoffee"))
+                           "proseware", "treyresearch", "fourthcoffee", "adatum", "relecloud", "lucerne", "wideworld",
+                           "alpineski", "coho", "humongous", "lamna", "margie", "vanarsdel", "southridge", "blueyonder"))
 _EXAMPLE_HOST = Folded(r"(?:^|[./])example\.(?:com|net|org)(?:[/:]|$)|\.example$|\.test$|\.invalid$",
                        needles=("example", ".test", ".invalid"))
 _EXAMPLE_ITEM = Folded(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", needles=("e.g.", "example", "sample"))
@@ -1232,6 +1235,10 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
     # the page's word for it first: parsing the value as an address (documentation_address) is the dear test
     if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(value)):
         return "example address (the page calls it an example)"
+    address = split_endpoint_port(value)[0] if kind in ("ip", "fqdn") else value
+    if endpoint_kind(address) in ("ip", "cidr", "ip_range") and private_address(address) and _CONTOSO.search(cell_text):
+        # "corp.adatum.com. | 192.168.10.5:53": a sample ruleset's forwarding target, the reader's own server
+        return "example address (a private address beside a fictitious company's domain)"
     if ctx.example and kind in ("ip", "cidr", "ip_range") and private_address(value):
         # "For example:" | "AD DS site | Subnet | Domain controllers" | "10.10.0.0/24": the reader's own addresses
         return "example address (a private address in a table the page calls an example)"
@@ -1486,9 +1493,11 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
     cell_text = " ".join(c.text for c in row)
     rules: list[Rule] = []
+    examples = 0
     for kind, value, cloud_override in parties:
         why = _not_a_rule(kind, value, ctx, cell_text)
         if why:
+            examples += "example" in why
             if set_aside is not None:
                 set_aside.append(Diagnostic("not-a-rule", why, table.line, "info", token=value, section=list(ctx.section)))
             continue
@@ -1510,6 +1519,12 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                 section=list(ctx.section), table=None, row=index,
                 origin="list" if table.kind == "list" else "table",
             ))
+    if examples and examples == len(parties) and set_aside is not None:
+        # the row is an example ("corp.adatum.com. | 192.168.10.5:53"): what else it names is the example's too
+        named = {v.lower() for _, v, _ in parties}
+        set_aside += [Diagnostic("not-a-rule", "in an example row (beside an example party)", table.line, "info",
+                                 token=v, section=list(ctx.section))
+                      for cell in row for _, v in parties_in_cell(cell, want_tags=False) if v.lower() not in named]
     return rules
 
 

@@ -631,6 +631,8 @@ _CLAUSE = re.compile(r"(;\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
                            r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I)
+_NO_RULE_NEEDED = re.compile(r"\b(?:(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
+                             r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
 _CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
@@ -873,6 +875,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         found = _sentence_rules(kept, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                 list_context=list_context, leads_code=leads_code)
         return [r for r in found if r.endpoint != ANY_ADDRESS]
+    if _NO_RULE_NEEDED.search(sentence):
+        return []  # "`168.63.129.16` is always allowed by the platform; you don't need an NSG rule for it"
     negated = _NEG.search(sentence) is not None  # (asked again only when the sentence changed)
     if negated and _LEADING_IF.match(sentence) and not _NEG.search(_LEADING_IF.sub("", sentence, count=1)):
         # "If that server can't be reached, the device falls back to `x` …": the condition is negated, not the requirement

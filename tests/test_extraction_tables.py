@@ -191,6 +191,12 @@ def test_reserved_ranges_proxy_exclusions_and_examples_are_set_aside():
     assert "proxy" in notes["169.254.169.254"] and "proxy" in notes["svc.cluster.local"]
     assert "example" in notes["api.example.org"] and "example" in notes["192.0.2.99"]
     assert "example" in notes["gizmo.contoso.com"]
+    # a sample ruleset: A. Datum and Relecloud are fictitious companies, and the private forwarding
+    # targets beside them are the example's too; a "Sample value" column and a note saying no rule is
+    # needed ("Platform addresses") give nothing
+    assert "fictitious" in notes["corp.adatum.com"] and "fictitious" in notes["branch.relecloud.com"]
+    assert "example row" in notes["10.20.0.4:53"] and "example row" in notes["192.168.40.5:53"]
+    assert not {"168.63.129.16", "169.254.21.0/30", "gw.gizmo-cloud.net"} & parties(rules)
 
 
 # ---------------------------------------------------------------- repaired rows
