@@ -1645,6 +1645,28 @@ def _only_code(block: Block) -> bool:
     return all(_CODE_GLUE.match(piece) for piece in rest.split(" and ")) if rest.strip() else True
 
 
+_PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
+                              r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
+_OPENING_MACHINE = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s+(?!(?:and|or|of)\b)[a-z]\w*", re.I)
+
+
+def _with_subject(found: list[Rule], before: str) -> list[Rule]:
+    """Role rules of a sentence whose subject is "it"/"they": the side it left open is the machine
+    the sentence before opened with."""
+    m = _OPENING_MACHINE.match(before)
+    name = _LEAD_DET_RX.sub("", m.group("np").strip()) if m and _one_role(m.group("np")) else None
+    if not name:
+        return found
+    out = []
+    for r in found:
+        if r.endpoint_kind == "role" and r.source and not r.destination and r.endpoint == r.source:
+            r = replace(r, destination=name)
+        elif r.endpoint_kind == "role" and r.destination and not r.source and r.endpoint == r.destination:
+            r = replace(r, source=name, direction=r.direction or "outbound")  # (as when the subject is named)
+        out.append(r)
+    return out
+
+
 def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rule]:
     """The rules of a block's sentences, where one sentence finishes the one before: a party's
     ports in the next sentence ("… use the **X** service tag. The tag must cover ports …"), the
@@ -1677,6 +1699,10 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
                 if e and e.lower() not in {(r.endpoint or "").lower() for r in found}:
                     found = [r for r in found if r.endpoint != ANY_ADDRESS] + [
                         replace(model, endpoint=e, endpoint_kind=k, service_tag=t, source=None, destination=None)]
+        if before and found and _PRONOUN_SUBJECT.match(s):
+            # "The relay appliance sits in front of the firewall. It must accept TCP 8080 from the X.":
+            # "it" is the machine the sentence before opened with
+            found = _with_subject(found, before)
         before = s
         if not found and asked and (_HOST_NOUN.search(s) or _NAME_FORM.search(s)):
             found = read(s, asked)  # "Gateway host names have the form `g<n>-prod-….net`": the hosts asked for

@@ -12,6 +12,7 @@ and rendered HTML (``synthetic_shape_sentence_sides.md``):
   ("The appliance VM also needs … to the time server …, and … to the DNS servers you give it");
 * "inbound to the gateway VIP from the remote VPN device" is one rule between the two;
 * a subject that must reach an address opens the connection: outbound;
+* "It must accept …"/"They need …" take as the other side the machine the sentence before opens with;
 * "to the A, B, and C service tags" names all three tags.
 """
 from __future__ import annotations
@@ -75,6 +76,12 @@ def test_both_ends_in_one_sentence(rules):
 def test_reaching_an_address_is_outbound(rules):
     assert [(r["endpoint"], r["ports"], r["direction"]) for r in _in(rules, "Reaching an address")] == [
         ("168.63.129.16", ["9880", "9881"], "outbound")]
+
+
+def test_it_and_they_are_the_machine_before(rules):
+    assert _roles(rules, "It and they") == {
+        ("relay subnet address range", "relay subnet address range", "relay appliance", ("9808",), "tcp", "inbound"),
+        ("central log servers", "edge collectors", "central log servers", ("9514",), "udp", "outbound")}
 
 
 def test_every_tag_of_a_list_before_the_words(rules):
