@@ -304,6 +304,9 @@ def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
     return cols
 
 
+_REACHES_THE = re.compile(r"\b(?:reach(?:es)?|connects?\s+to|connect\s+to|access(?:es)?|calls?)\s+(?:the|each|every|your)\s+(\w+)", re.I)
+
+
 def _roles(table: Table) -> list[Column]:
     """Column roles from headers, then from content (:func:`_roles_by_content`); a column whose
     every cell is a protocol word is the protocol column whatever its header says ("Service: TCP"
@@ -313,6 +316,13 @@ def _roles(table: Table) -> list[Column]:
     if "client" in heads and "server" in heads:  # "Data flow | Client | Server | Protocol/Port": who calls whom
         cols = [Column(SOURCE) if h == "client" else Column(DEST) if h == "server" else c for h, c in zip(heads, cols)]
     cols = _roles_by_content(table, cols)
+    reached = _REACHES_THE.search(table.lead_in or "")
+    if reached and not any(c.role == DEST for c in cols):
+        # "The migration subnet must be able to reach the source on the ports of its engine:" over
+        # "Source engine | Default port": the column the lead-in reaches is where traffic goes
+        word = reached.group(1).lower()
+        cols = [Column(DEST) if c.role == SOURCE and _header(h).split()[:1] == [word] else c
+                for h, c in zip(table.columns, cols)]
     if any(c.role == DEST and not c.relative for c in cols) and not any(c.role == SOURCE for c in cols):
         # "Peer | Peers with": beside the column the traffic goes to, the other end is where it comes from
         cols = [Column(SOURCE) if c.role == DEST and c.relative else c for c in cols]

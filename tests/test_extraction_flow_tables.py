@@ -8,7 +8,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   direction, never an end;
 * a lead-in naming one side ("… needs the following ports open to the domain controllers:")
   gives every row that side, its subject the other; "… must accept these connections from the
-  branch collectors" makes them the inbound remote side.
+  branch collectors" makes them the inbound remote side;
+* a lead-in that reaches "the source" over a "Source engine" column makes that column where the
+  traffic goes (the engines are destinations, not sources).
 """
 from __future__ import annotations
 
@@ -55,3 +57,9 @@ def test_ports_accepted_from_one_side(rules):
     assert _in(rules, "Ports accepted from one side") == {
         ("branch collectors", "branch collectors", "reporting server", ("9514",), "tcp", "inbound"),
         ("branch collectors", "branch collectors", "reporting server", ("9162",), "udp", "inbound")}
+
+
+def test_a_column_the_lead_in_reaches_is_the_destination(rules):
+    assert _in(rules, "Reaching the source") == {
+        ("Widget SQL", None, "Widget SQL", ("9433",), None, "outbound"),
+        ("Widget Graph", None, "Widget Graph", ("9687",), None, "outbound")}
