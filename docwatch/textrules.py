@@ -149,7 +149,8 @@ _TAG_WORDS = Folded(r"\bservice[\s-]*tags?\b", needles=("service",))
 # ---------------------------------------------------------------- ports in a sentence
 
 _N = r"(?<![\d.])\d{1,5}(?!\d|\.\d)"  # (not an address's last octet: "`168.63.129.16` (UDP …")
-_NUMLIST = rf"{_N}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|/|,\s*and\b|,\s*or\b)\s*{_N})*"  # ("TCP 80/443")
+_LABEL = r"(?:\s*\((?!tcp\b|udp\b)[A-Za-z][\w/ .-]{0,20}\))?"  # "ports 22 (SSH) and 3389 (RDP)": a number's label
+_NUMLIST = rf"{_N}{_LABEL}(?:\s*(?:-|–|—|\bto\b|\bthrough\b|,|\band\b|\bor\b|&|/|,\s*and\b|,\s*or\b)\s*{_N}{_LABEL})*"  # ("TCP 80/443")
 _PORT_PHRASES = (
     # "UDP and TCP 53", "TCP/UDP port 53": one port list, both transports
     Folded(rf"\b(?P<b>tcp\s*(?:and|&|/|\+|or)\s*udp|udp\s*(?:and|&|/|\+|or)\s*tcp)\s*[/:]?\s*(?:ports?\s+)?(?P<n>{_NUMLIST})",
@@ -1035,9 +1036,23 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     same_port: list[tuple[list[Rule], list[str]]] = []
     fielded, consumed = _field_runs(doc)
     rules += fielded
+    items: list[tuple[Block, list[Rule]]] = []  # the list just read: its items and their rules
     for block in doc.blocks:
         if id(block) in consumed:
             continue
+        stand_ins: set[int] = set()
+        if block.kind == "paragraph" and items and _LIST_PORTS.search(block.text):
+            # "- TCP 4980-4989 for the gateway / - TCP 5000-6999 …" then "Students must reach the lab's
+            # public IP address on all of these ranges": read as if it wrote the list's ports there; they
+            # then have a party, and the list's any-address rules stood in for it
+            told = _with_list_ports(block.text, items)
+            if told:
+                block = replace(block, text=told)
+                stand_ins = {id(r) for _, found in items for r in found if r.endpoint == ANY_ADDRESS and r.ports}
+        if block.kind == "list_item":
+            items = items if items and items[-1][0].lead_in == block.lead_in else []
+        else:
+            items = []
         if block.kind != "code" and _digit_in(block.text):
             swaps += [(tuple(block.headings), *pair) for pair in port_swaps(block.text)]
         if (block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text)
@@ -1053,6 +1068,10 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
             elif found and block.kind == "paragraph" and _SAME_PORT.search(block.text):
                 same_port.append((found, block.headings))  # (given once the section's rules have their ports)
             rules.extend(found)
+            if block.kind == "list_item":
+                items.append((block, found))
+            if stand_ins and any(r.endpoint != ANY_ADDRESS and r.ports for r in found):
+                rules = [r for r in rules if id(r) not in stand_ins]
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
     rules += list_table_facts(doc, known or [])
@@ -1065,6 +1084,30 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     rules = [r for r in rules if id(r) not in stood_in]
     _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])
+
+
+# "on all of these ranges", "on these ports", "the ports above": the ports of the list just before
+_LIST_PORTS = re.compile(r"\b(?:on|over|through|using|via|to|for)\s+(?:all\s+(?:of\s+)?|each\s+of\s+|both\s+(?:of\s+)?)?"
+                         r"(?:these|those|the|the\s+(?:two|three|four|five))\s+(?:(?:two|three|four|five)\s+)?"
+                         r"(?:ports?|port\s+ranges?|ranges?)(?:\s+(?:above|listed\s+above|before))?\b|"
+                         r"\b(?:on|over|through|using|via)\s+all\s+(?:two|three|four|five|of\s+them)\b(?:\s+ranges?)?", re.I)
+
+
+def _with_list_ports(text: str, items: list[tuple[Block, list[Rule]]]) -> str | None:
+    """The text with each phrase pointing at the ports of the list just read ("on all of these
+    ranges") written out as those ports ("on TCP ports 4980-4989, 5000-6999"); None when the list
+    states none."""
+    ports: dict[str | None, list[str]] = {}
+    for item, _ in items:
+        for proto, plist in port_phrases(item.text).items():
+            ports.setdefault(proto, []).extend(plist)
+    if not ports:
+        return None
+    def spelled(proto: str | None) -> str:
+        words = {TCP_AND_UDP: "TCP and UDP ", None: ""}.get(proto, f"{(proto or '').upper()} ")
+        return f"{words}ports {', '.join(sort_ports(ports[proto]))}"
+    written = " and ".join(spelled(proto) for proto in ports)
+    return _LIST_PORTS.sub(lambda m: f"{m.group(0).split()[0]} {written}", text)
 
 
 # "For Windows nodes, use destination port 3389 instead of 22 in the second rule.", "replace port

@@ -13,6 +13,8 @@ and rendered HTML (``synthetic_shape_sentence_sides.md``):
 * "inbound to the gateway VIP from the remote VPN device" is one rule between the two;
 * a subject that must reach an address opens the connection: outbound;
 * "It must accept …"/"They need …" take as the other side the machine the sentence before opens with;
+* a sentence after a list of ports that points at them ("… reach the classroom's public IP address on
+  all three ranges") gives them its party, and the list's ports no longer stand for no one;
 * "to the A, B, and C service tags" names all three tags.
 """
 from __future__ import annotations
@@ -82,6 +84,13 @@ def test_it_and_they_are_the_machine_before(rules):
     assert _roles(rules, "It and they") == {
         ("relay subnet address range", "relay subnet address range", "relay appliance", ("9808",), "tcp", "inbound"),
         ("central log servers", "edge collectors", "central log servers", ("9514",), "udp", "outbound")}
+
+
+def test_ports_of_the_list_before(rules):
+    here = _in(rules, "Ports of the list before")
+    assert {(r["endpoint"], r["source"], tuple(r["ports"]), r["protocol"], r["direction"]) for r in here} == {
+        ("classroom's public IP address", "Students", ("9600-9699", "9980-9989"), "tcp", "outbound"),
+        ("classroom's public IP address", "Students", ("9700",), "udp", "outbound")}
 
 
 def test_every_tag_of_a_list_before_the_words(rules):

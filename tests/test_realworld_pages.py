@@ -40,9 +40,6 @@ _MISSED = {
                           "column) makes a '*' rule; the facts read its ports as those of the hosts listed before",
     "connected_cache_enterprise": "'The host must allow inbound and outbound traffic on TCP ports 80 and 443' gives a '*' rule "
                                   "(direction both), not an inbound rule for the cache node host",
-    "lab_services_networking": "port ranges in bullets ('TCP 4980-4989 and 5000-6999 for the lab VMs') with their party in the "
-                               "following paragraph ('reach the lab's public IP address on all three ranges') become '*' rules, "
-                               "partly lost",
     "synapse_workspace_firewall": "ports stated in sentences around an endpoint table without a port column ('allows outgoing "
                                   "communication on TCP ports 80, 443 and 1443. Synapse Studio uses these ports'; 'connect to the two "
                                   "SQL endpoints over TCP port 1433') make one '*' rule; hosts get no port; '`0.0.0.0`' made a rule",
