@@ -449,6 +449,10 @@ def _affirmed(text: str | None) -> str | None:
     neither the table's direction nor its required-ness."""
     if not text or not _NEGATED.search(text) or not _DIRECTION_WORD.search(text):
         return text
+    # "… don't block outbound TCP port 443 to …", "isn't filtering outbound …": a requirement, said twice negated
+    text = _DOUBLE_NEGATIVE.sub("allow", text)
+    if not _NEGATED.search(text):
+        return text
     kept = []
     for c in _CLAUSES.split(text):
         if _NEGATED.search(c) and _DIRECTION_WORD.search(c):
@@ -463,6 +467,8 @@ def _affirmed(text: str | None) -> str | None:
 
 
 _COMMA_PARTS = re.compile(r",\s+")
+_DOUBLE_NEGATIVE = re.compile(r"\b(?:(?:do|does|must|should)\s*n't|(?:do|does|must|should)\s+not|never|(?:is|are)\s*n't|(?:is|are)\s+not)\s+"
+                              r"(?:block(?:s|ing|ed)?|filter(?:s|ing|ed)?|den(?:y|ies|ying)|restrict(?:s|ing)?|drop(?:s|ping)?)\b", re.I)
 
 
 def _context(table: Table) -> _Ctx:
@@ -976,6 +982,12 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
             items = [_drop_marks(it, cell.footnotes) for it in (cell.items or [cell.text])]
             for proto, plist in parse_ports(items, default_protocol=protocol, **kw).items():
                 ports.setdefault(proto, []).extend(plist)
+    if ports and purpose and "lso" in purpose:  # ("Also listens on port 9435")
+        m = _ALSO_PORTS.search(purpose)
+        extra = ports_in(_SENTENCE_PUNCT_END.split(purpose[m.end():], 1)[0]) if m else []
+        if extra and len(ports) == 1:  # "1433 | Redirect connections also use 11000-11999."
+            (proto, plist), = ports.items()
+            ports[proto] = plist + [p for p in extra if p not in plist]
     if ports or _PORT_ROLES & r.by_role.keys():
         return ports, protocol
     if r.has(PROTOCOL):
@@ -1001,6 +1013,8 @@ def _row_ports(r: _Row, ctx: _Ctx, protocol: str | None, purpose: str | None) ->
     return ports, protocol
 
 
+_ALSO_PORTS = re.compile(r"\balso\s+(?:use|uses|need|needs|requires?|opens?|listens?\s+on)\s+(?:tcp\s+|udp\s+)?(?:ports?\s+)?(?=\d)", re.I)
+_SENTENCE_PUNCT_END = re.compile(r"[.;:]\s|\s(?:for|when|if|to)\s")
 _APP_ITEM = re.compile(r"(https|http|wss|ws)(?:\s*:\s*(\d{1,5}))?")
 _APP_PORTS = {"https": "443", "wss": "443", "http": "80", "ws": "80"}
 
@@ -1322,7 +1336,8 @@ def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
 ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
              r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
              r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
-             r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|(?-i:[A-Z]{2,6}s))")
+             r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|shares?|listeners?|"
+             r"caches?|repositor(?:y|ies)|(?-i:[A-Z]{2,6}s))")
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")
 _LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
@@ -1596,10 +1611,12 @@ def _list_rules(table: Table, ctx: _Ctx, set_aside: list[Diagnostic] | None = No
 
 
 def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagnostic] | None = None, *,
-                bold_means_required: bool = False) -> list[Rule]:
+                bold_means_required: bool = False, example: bool = False) -> list[Rule]:
     """Unmerged rules of one table (empty for a table that is not a rule table). ``diagnostics``
-    receives ``repaired-row`` warnings and ``not-a-rule`` notes for values set aside."""
+    receives ``repaired-row`` warnings and ``not-a-rule`` notes for values set aside; ``example``: the
+    text after the table calls its values samples."""
     ctx = _context(table)
+    ctx.example = ctx.example or example
     if table.kind == "list":
         rules = _list_rules(table, ctx, diagnostics)
     else:
@@ -1742,6 +1759,28 @@ def split_transports(rules: list[Rule]) -> list[Rule]:
     return out
 
 
+# "These values are samples.", "The addresses above are only examples; use your own."
+_SAYS_SAMPLES = re.compile(r"^\s*(?:these|the|all\s+(?:of\s+)?(?:these|the))\s+(?:\w+\s+){0,3}?(?:above\s+|in\s+(?:this|the)\s+table\s+)?"
+                           r"(?:are|is)\s+(?:only\s+|just\s+|all\s+)?(?:samples?|examples?|illustrative|placeholders?|for\s+illustration)\b",
+                           re.I)
+
+
+def _sample_tables(doc: Document) -> set[int]:
+    """Tables the paragraph right after calls samples ("These values are samples. Use the subnets you
+    agreed with your provider."): their values are examples, like a table under an "Example" heading."""
+    says = [b for b in doc.blocks if b.line is not None and _SAYS_SAMPLES.match(b.text)]
+    out: set[int] = set()
+    for b in says:
+        before = [(t.line, i) for i, t in enumerate(doc.tables)
+                  if t.source == b.source and t.line is not None and t.line < b.line and t.headings == b.headings]
+        if not before:
+            continue
+        line, index = max(before)
+        if not any(o.source == b.source and o.line is not None and line < o.line < b.line for o in doc.blocks):
+            out.add(index)  # (nothing between the table and the sentence)
+    return out
+
+
 def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     """All rules of a document (merged and sorted by key) plus one ``normalize-failed``
     diagnostic per table that could not be normalized (and the ``repaired-row`` / ``not-a-rule``
@@ -1752,10 +1791,11 @@ def normalize_checked(doc: Document) -> tuple[list[Rule], list[Diagnostic]]:
     failures: list[Diagnostic] = []
     notes: list[Diagnostic] = []
     bold = _bold_means_required(doc)
+    samples = _sample_tables(doc)
     for index, table in enumerate(doc.tables):
         try:
             found: list[Diagnostic] = []
-            rules.extend(table_rules(table, index, found, bold_means_required=bold))
+            rules.extend(table_rules(table, index, found, bold_means_required=bold, example=index in samples))
             notes.extend(found)
         except Exception as exc:
             log.warning("could not normalize table %d (%s)", index, " › ".join(table.headings), exc_info=True)

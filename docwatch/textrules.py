@@ -368,7 +368,7 @@ _DNS_ZONE = re.compile(r"\b(?:dns|private dns)\s+zones?\b|\bzone\s+names?\b", re
 _QUERIES_FOR = re.compile(r"\b(?:quer(?:y|ies)|lookups?|forwarders?|resolution|records?)\s+for\s+(?:the\s+)?[`'\"]?\s*$", re.I)
 _ENDS_IN = re.compile(r"\bends?\s+(?:in|with)\s+[`'\"]?\.?$", re.I)
 _ZONE_AFTER = re.compile(r"[`'\"]?\s+(?:private\s+)?(?:dns\s+)?zones?\b", re.I)
-_ZONE_BEFORE = re.compile(r"\bzones?\s+(?:like|such\s+as|named|called|for)\s+[`'\"]?$", re.I)  # "forwarders for zones like `x`"
+_ZONE_BEFORE = re.compile(r"\bzones?\s+(?:like|such\s+as|named|called|for|\(?\s*(?:for\s+example|e\.g\.),?)\s+[`'\"]?$", re.I)  # "forwarders for zones like `x`"
 _PUBLISHED_AT = re.compile(r"\b(?:published|documented|described)\s+(?:\w+\s+){0,5}?(?:at|in|on)\s*[`'\"]?\s*$", re.I)
 _IP_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\d{1,3}(?:\.\d{1,3}){3}(?:[:/]|$)", re.I)
 
@@ -632,6 +632,7 @@ _CLAUSE = re.compile(r"(;\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|
 _NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
                            r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I)
+_BACK_TO_IT = re.compile(r"\b(?:for|to|on)\s+(?:it|them|this|that|these|those)\b|^\s*(?:that|this|such|the\s+same)\s+(?:traffic|address|connection)", re.I)
 _NO_RULE_NEEDED = re.compile(r"\b(?:(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
                              r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
 _CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
@@ -1327,7 +1328,7 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
 
 
 _ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
-_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among)\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
+_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
                        rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
                        rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
@@ -1419,9 +1420,12 @@ _REACHABLE = re.compile(r"\b(?:reachable|accessible|available)\b", re.I)  # ("�
 _ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I)
 
 
+_OPENING_CLAUSE = re.compile(r"^\s*(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100},\s+", re.I)
+
+
 def _subject_name(sentence: str) -> str | None:
     """The machine a sentence opens with as its subject ("The appliance VM also needs …"), if a role."""
-    subject = _SUBJECT.match(sentence)
+    subject = _SUBJECT.match(_OPENING_CLAUSE.sub("", sentence, count=1))  # ("To use it, your CE routers must …")
     return _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None
 
 
@@ -1722,8 +1726,13 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
     asked: tuple[bool, str | None] | None = None  # "… allow the gateway hosts of the namespace instead."
     ported: dict[str | None, list[str]] = {}  # the last ports a sentence of the block stated ("… on that port")
     before = ""  # the sentence before
+    last: list[Rule] = []  # the rules of the sentence before
     for s in sentences(block.text):
         found = read(s)
+        if last and not found and _NO_RULE_NEEDED.search(s) and _BACK_TO_IT.search(s):
+            # "… by sending them to `168.63.129.16`. That traffic is always allowed; you don't need an
+            # NSG rule for it.": the sentence before named what needs no rule
+            out = [r for r in out if not any(r is x for x in last)]
         if ported and found and _SAME_PORT.search(s) and len(ported) == 1:
             # "… through TDS on TCP port 1433. … so allow `*.x.net` on that port."
             (proto, plist), = ported.items()
@@ -1763,6 +1772,7 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
                      for p in found for r in bare]
             out = [r for r in out if not any(r is b for b in bare)]
         out += found
+        last = found
         ported = port_phrases(s) or ported  # (what the sentence says, whether or not it made a rule)
         bare = [r for r in found if r.endpoint == ANY_ADDRESS and r.ports] or (bare if not found else [])
         prev = [r for r in found if r.endpoint != ANY_ADDRESS] or prev

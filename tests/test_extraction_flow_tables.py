@@ -10,7 +10,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   gives every row that side, its subject the other; "… must accept these connections from the
   branch collectors" makes them the inbound remote side;
 * a lead-in that reaches "the source" over a "Source engine" column makes that column where the
-  traffic goes (the engines are destinations, not sources).
+  traffic goes (the engines are destinations, not sources);
+* a Notes cell adding ports to the row's ("Redirect connections also use 9500-9599.", "Also listens
+  on port 9435 …") gives them to the row.
 """
 from __future__ import annotations
 
@@ -63,3 +65,9 @@ def test_a_column_the_lead_in_reaches_is_the_destination(rules):
     assert _in(rules, "Reaching the source") == {
         ("Widget SQL", None, "Widget SQL", ("9433",), None, "outbound"),
         ("Widget Graph", None, "Widget Graph", ("9687",), None, "outbound")}
+
+
+def test_notes_that_add_ports(rules):
+    assert _in(rules, "Notes that add ports") == {
+        ("Widget managed instance", None, None, ("9433", "9500-9599"), None, "outbound"),
+        ("Widget reporting server", None, None, ("9434", "9435"), None, "outbound")}

@@ -15,6 +15,14 @@ and rendered HTML (``synthetic_shape_sentence_sides.md``):
 * "It must accept …"/"They need …" take as the other side the machine the sentence before opens with;
 * a sentence after a list of ports that points at them ("… reach the classroom's public IP address on
   all three ranges") gives them its party, and the list's ports no longer stand for no one;
+* "through the firewall of the source computer", "in the NSG of the reporting subnet": the machine
+  whose firewall opens the port is where the traffic goes;
+* shares and listeners are machines ("reach the file share", "the listener's external IP address");
+* an opening clause ("To use fast failover, your edge routers must …") does not hide the subject;
+* "… to `168.63.129.16` …. That traffic is always allowed; you don't need a firewall rule for it."
+  takes back the sentence before;
+* "don't block outbound TCP port 9443 to the following service tags:" asks for outbound, and a zone
+  "(for example `privatelink.x.net`)" is a DNS name, not a destination;
 * "to the A, B, and C service tags" names all three tags.
 """
 from __future__ import annotations
@@ -91,6 +99,32 @@ def test_ports_of_the_list_before(rules):
     assert {(r["endpoint"], r["source"], tuple(r["ports"]), r["protocol"], r["direction"]) for r in here} == {
         ("classroom's public IP address", "Students", ("9600-9699", "9980-9989"), "tcp", "outbound"),
         ("classroom's public IP address", "Students", ("9700",), "udp", "outbound")}
+
+
+def test_the_firewall_of_a_machine(rules):
+    assert _roles(rules, "Firewalls of a machine") == {
+        ("source computer", None, "source computer", ("9434",), "udp", None),
+        ("reporting subnet", None, "reporting subnet", ("9335",), "tcp", None)}
+
+
+def test_shares_and_listeners(rules):
+    assert _roles(rules, "Shares and listeners") == {
+        ("file share", "migration worker", "file share", ("9445",), "tcp", "outbound"),
+        ("listener's external IP address", "Devices on the plant network", "listener's external IP address", ("9883",),
+         "tcp", "outbound")}
+
+
+def test_an_opening_clause_keeps_the_subject(rules):
+    assert _roles(rules, "Opening clauses") == {("MSEEs", "MSEEs", "edge routers", ("9784",), "udp", "inbound")}
+
+
+def test_what_needs_no_rule(rules):
+    assert _in(rules, "Needs no rule") == []
+
+
+def test_not_blocked_is_asked_for(rules):
+    assert sorted((r["service_tag"], r["ports"], r["direction"]) for r in _in(rules, "Not blocked")) == [
+        ("EventHub", ["9443"], "outbound"), ("ServiceBus", ["9443"], "outbound")]
 
 
 def test_every_tag_of_a_list_before_the_words(rules):

@@ -58,9 +58,6 @@ _MISSED = {
     "iot_central_network": "a 'Protocol | Port | Notes' table with no address column followed by 'Allow the ports you use toward these hosts:' "
                            "and a host list makes a '*' rule (hosts get only the WebSockets 443); a wildcard given its port by a pronoun "
                            "('under `*.azureiotcentral.com` … Browsers need HTTPS (TCP 443) to it') gives no rule",
-    "dns_private_resolver": "'Your on-premises DNS servers must reach the inbound endpoint IP address on UDP and TCP port 53' gives no rule "
-                            "for the inbound endpoint; its port 53 (inbound) goes to the section's example zone 'privatelink.blob.core.windows.net' "
-                            "and to '168.63.129.16' of a NOTE saying 'you don't need an NSG or firewall rule for it'",
     "mabs_protection_ports": "a 'Protocol | Port | Details' row naming a component on the host ('connects to the agent coordinator (5718) and the "
                              "protection agent (5719) on the protected computer') makes 'agent coordinator' the destination; the DCOM row takes "
                              "'protected computers' from the lead-in; '137/UDP, 138/UDP, 139/TCP, 445/TCP' gives 445 to the UDP rule too",
@@ -69,18 +66,8 @@ _MISSED = {
     "azure_local_sdn_ports": "'Each top-of-rack (ToR) switch must accept BGP sessions on TCP port 179 from the provider address of every SLB MUX VM' "
                              "gives an inbound rule from the MUX addresses with no destination (the ToR switch is never a party); 'Allow TCP 8000 "
                              "and TCP 8500 between all Network Controller VMs' makes a '*' rule; a 'Setting | Sample value' table's CIDRs become rules",
-    "expressroute_routing_bgp": "'Your CE routers must accept and open BGP sessions with the MSEEs on TCP port 179' makes a '*' rule and the BFD "
-                                "sentence ('your CE routers must also accept BFD control packets from the MSEEs on UDP port 3784') names only the "
-                                "MSEEs, so the CE routers get no rule; a 'Peering | Primary subnet | Secondary subnet' sample table's /30s become rules",
-    "dms_network_prereqs": "ports toward a role in sentences ('DMS must be able to reach the file share on TCP port 445', 'allow UDP port 1434 through "
-                           "the firewall of the source computer') make '*' rules; 'connects to the source SQL Server on TCP 1433 and to the backup "
-                           "share on TCP 445' gives both ports to the first; tags under 'don't block outbound TCP port 443 to the following service "
-                           "tags:' lose 'outbound'; a Notes cell's 'Redirect connections also use 11000-11999' isn't added to the row",
     "arc_gateway_network": "of two code blocks after 'Allow these hosts on TCP 443 during installation:' ('# Windows servers' …, '# Linux servers' "
                            "packages.microsoft.com), the second's host gets no port",
-    "iot_operations_network": "'devices on the plant network must be able to reach the listener's external IP address on TCP 8883' gives no rule; "
-                              "the 'Listener | Service type | Port | Protocol' table (no address column) makes '*' rules, one with the "
-                              "internal-only 18883",
     "hdinsight_aks_egress": "a 'FQDN tag | AzureKubernetesService | HTTPS | 443 | Application rule' row gives no rule; 'for example `eastus` in "
                             "`AzureCloud.eastus`' makes a tag rule and an example route table's 'Address prefix' `20.55.10.4/32` a CIDR rule",
 }
