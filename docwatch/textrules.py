@@ -896,6 +896,9 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
                                list_context=list_context, leads_code=leads_code, defaults=defaults)
     cue = _CUE.search(sentence) is not None or _PARTY_OF_PREVIOUS.search(sentence) is not None or carried[0]
     named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
+    machine = _machine_item(sentence, block, ctx, origin) if block.kind == "list_item" and block.lead_in else []
+    if machine:  # "- Windows VMs: WinRM on TCP 5985 and 5986" under "the bridge connects to each VM as follows:"
+        return machine
     if not (cue or list_context or named_tag):
         if block.kind == "list_item" and block.lead_in and _ASKS.search(block.lead_in) and not _NEG.search(block.lead_in):
             # "Allow the following toward the NVA public IPs: - IKE: UDP port 500 from the branch devices' …":
@@ -1421,6 +1424,35 @@ _ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|require
 
 
 _OPENING_CLAUSE = re.compile(r"^\s*(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100},\s+", re.I)
+
+
+_MACHINE_HEAD = re.compile(rf"^\s*(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s*(?::|\s[-–—]\s)\s*(?P<rest>.+)$", re.I)
+_LEAD_FLOW = re.compile(r"\b(?:connect\w*|reach\w*|talk\w*|sends?|communicat\w*|needs?|requires?|allow\w*|open|permit\w*|"
+                        r"uses?|accepts?|listens?)\b", re.I)
+
+
+def _machine_item(sentence: str, block: Block, ctx: _BlockCtx, origin: str) -> list[Rule]:
+    """A list item naming a machine and its ports ("Windows VMs: WinRM on TCP 5985 and 5986") under a
+    lead-in saying who connects ("… the resource bridge connects to each VM as follows:"): a role rule
+    for that machine, the lead-in's subject the other side."""
+    m = _MACHINE_HEAD.match(sentence)
+    if not m or not _LEAD_FLOW.search(block.lead_in or "") or _NEG.search(block.lead_in or ""):
+        return []
+    own = port_phrases(m.group("rest"))
+    if not own or text_parties(m.group("rest"), block.code) or not _one_role(m.group("np")):
+        return []
+    name = _LEAD_DET_RX.sub("", m.group("np").strip())
+    lead = sentences(block.lead_in)[-1]  # (the sentence that introduces the list)
+    other = _subject_name(lead)
+    inbound = _ACCEPTS.search(lead) is not None and not _REACH.search(lead)
+    said = direction_of(m.group("rest"))  # ("**Azure services:** outbound HTTPS, TCP port 443, …")
+    inbound = said == "inbound" or said not in ("inbound", "outbound") and inbound
+    direction = "inbound" if inbound else "outbound" if said == "outbound" or other and _REACH.search(lead) else None
+    source, dest = (name, other) if inbound else (other, name)
+    return [Rule(endpoint=name, endpoint_kind="role", source=source, destination=dest, ports=sort_ports(plist),
+                 protocol=proto, direction=direction, cloud=ctx.cloud, tab=ctx.tab, required=ctx.required,
+                 section=list(ctx.section), origin=origin)
+            for proto, plist in own.items()]
 
 
 def _subject_name(sentence: str) -> str | None:

@@ -23,6 +23,9 @@ and rendered HTML (``synthetic_shape_sentence_sides.md``):
   takes back the sentence before;
 * "don't block outbound TCP port 9443 to the following service tags:" asks for outbound, and a zone
   "(for example `privatelink.x.net`)" is a DNS name, not a destination;
+* a list item naming a machine and its ports ("Windows machines: WinRM on TCP 9985 and 9986") under a
+  lead-in saying who connects to them ("… the deployment bridge connects to each machine as follows:")
+  or accepts from them ("The monitoring server accepts events from each device type …") is a role rule;
 * "to the A, B, and C service tags" names all three tags.
 """
 from __future__ import annotations
@@ -125,6 +128,14 @@ def test_what_needs_no_rule(rules):
 def test_not_blocked_is_asked_for(rules):
     assert sorted((r["service_tag"], r["ports"], r["direction"]) for r in _in(rules, "Not blocked")) == [
         ("EventHub", ["9443"], "outbound"), ("ServiceBus", ["9443"], "outbound")]
+
+
+def test_machines_in_a_list(rules):
+    assert _roles(rules, "Machines in a list") == {
+        ("Windows machines", "deployment bridge", "Windows machines", ("9985", "9986"), "tcp", "outbound"),
+        ("Linux machines", "deployment bridge", "Linux machines", ("9022",), "tcp", "outbound"),
+        ("Network switches", "Network switches", "monitoring server", ("9162",), "udp", "inbound"),
+        ("Storage arrays", "Storage arrays", "monitoring server", ("9514",), "tcp", "inbound")}
 
 
 def test_every_tag_of_a_list_before_the_words(rules):
