@@ -1339,7 +1339,7 @@ _ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|conta
 # "The container subnet must allow …": the sentence's subject, the other side
 _ADVERB = r"(?:also|then|only|always|still|first|additionally)\b"  # ("The appliance VM also needs …")
 _MODAL = r"(?:must|should|needs?|can|could|will|would|may|be|to|is|are|has|have)\b"
-_SUBJECT = re.compile(rf"^\s*(?:(?:make\s+sure|ensure|verify|check)\s+(?:that\s+)?)?{_LEAD_DET}(?P<np>(?:(?!{_MODAL}|{_ADVERB}){_LEAD_WORD}\s+){{0,5}}(?!{_MODAL}|{_ADVERB}){_LEAD_WORD})\s+(?:{_ADVERB}\s+)?(?:must|should|need|needs|has\s+to|have\s+to|"
+_SUBJECT = re.compile(rf"^\s*(?:(?:make\s+sure|ensure|verify|check)\s+(?:that\s+)?)?{_LEAD_DET}(?!(?:the|your|a|an|each|every|all|any|its|their)\s)(?P<np>(?:(?!{_MODAL}|{_ADVERB}){_LEAD_WORD}\s+){{0,5}}(?!{_MODAL}|{_ADVERB}){_LEAD_WORD})\s+(?:{_ADVERB}\s+)?(?:must|should|need|needs|has\s+to|have\s+to|"
                       rf"requires?|connects?|sends?|uses?|accepts?|receives?|forwards?|relays?|can|keeps?|maintains?|opens?|"
                       rf"establish(?:es)?|initiates?)\b", re.I)
 _REACH = re.compile(r"\b(?:reach(?:es)?|connects?\s+to|towards?|quer(?:y|ies)|contacts?)\b", re.I)
@@ -1423,6 +1423,7 @@ _REACHABLE = re.compile(r"\b(?:reachable|accessible|available)\b", re.I)  # ("�
 _ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I)
 
 
+_ACRONYM_ASIDE = re.compile(r"\s*\((?-i:[A-Za-z][A-Za-z0-9]{1,6})\)(?=\s)")
 _OPENING_CLAUSE = re.compile(r"^\s*(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100},\s+", re.I)
 
 
@@ -1457,7 +1458,10 @@ def _machine_item(sentence: str, block: Block, ctx: _BlockCtx, origin: str) -> l
 
 def _subject_name(sentence: str) -> str | None:
     """The machine a sentence opens with as its subject ("The appliance VM also needs …"), if a role."""
-    subject = _SUBJECT.match(_OPENING_CLAUSE.sub("", sentence, count=1))  # ("To use it, your CE routers must …")
+    # ("To use it, your CE routers must …"; "Each top-of-rack (ToR) switch must …": the acronym aside)
+    subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", _OPENING_CLAUSE.sub("", sentence, count=1)))
+    if subject is None and ": " in sentence:  # ("The gateway VMs peer the same way: the ToR switches must …")
+        subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", sentence.split(": ", 1)[1]))
     return _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None
 
 

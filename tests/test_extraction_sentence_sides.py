@@ -18,7 +18,9 @@ and rendered HTML (``synthetic_shape_sentence_sides.md``):
 * "through the firewall of the source computer", "in the NSG of the reporting subnet": the machine
   whose firewall opens the port is where the traffic goes;
 * shares and listeners are machines ("reach the file share", "the listener's external IP address");
-* an opening clause ("To use fast failover, your edge routers must …") does not hide the subject;
+* an opening clause ("To use fast failover, your edge routers must …"), an acronym aside ("Each border
+  leaf (BL) switch must …") or a colon before it ("… peer the same way: the border switches must …")
+  does not hide the subject;
 * "… to `168.63.129.16` …. That traffic is always allowed; you don't need a firewall rule for it."
   takes back the sentence before;
 * "don't block outbound TCP port 9443 to the following service tags:" asks for outbound, and a zone
@@ -118,7 +120,10 @@ def test_shares_and_listeners(rules):
 
 
 def test_an_opening_clause_keeps_the_subject(rules):
-    assert _roles(rules, "Opening clauses") == {("MSEEs", "MSEEs", "edge routers", ("9784",), "udp", "inbound")}
+    assert _roles(rules, "Opening clauses") == {
+        ("MSEEs", "MSEEs", "edge routers", ("9784",), "udp", "inbound"),
+        ("provider address", "provider address", "border leaf switch", ("9180",), "tcp", "inbound"),
+        ("relay VMs' provider addresses", "relay VMs' provider addresses", "border switches", ("9181",), "tcp", "inbound")}
 
 
 def test_what_needs_no_rule(rules):

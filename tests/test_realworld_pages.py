@@ -61,9 +61,6 @@ _MISSED = {
     "mabs_protection_ports": "a 'Protocol | Port | Details' row naming a component on the host ('connects to the agent coordinator (5718) and the "
                              "protection agent (5719) on the protected computer') makes 'agent coordinator' the destination; the DCOM row takes "
                              "'protected computers' from the lead-in; '137/UDP, 138/UDP, 139/TCP, 445/TCP' gives 445 to the UDP rule too",
-    "azure_local_sdn_ports": "'Each top-of-rack (ToR) switch must accept BGP sessions on TCP port 179 from the provider address of every SLB MUX VM' "
-                             "gives an inbound rule from the MUX addresses with no destination (the ToR switch is never a party); 'Allow TCP 8000 "
-                             "and TCP 8500 between all Network Controller VMs' makes a '*' rule; a 'Setting | Sample value' table's CIDRs become rules",
     "arc_gateway_network": "of two code blocks after 'Allow these hosts on TCP 443 during installation:' ('# Windows servers' …, '# Linux servers' "
                            "packages.microsoft.com), the second's host gets no port",
     "hdinsight_aks_egress": "a 'FQDN tag | AzureKubernetesService | HTTPS | 443 | Application rule' row gives no rule; 'for example `eastus` in "
