@@ -1104,15 +1104,20 @@ def _item_ports(cell: Cell) -> dict[str, str]:
     return out
 
 
+_TAG_LABEL = re.compile(r"(?:service\s*|fqdn\s*)?tags?", re.I)
+
+
 def _row_parties(r: _Row, ctx: _Ctx, cloud: str | None,
                  lookalikes: list[str] | None = None) -> tuple[list[tuple[str, str, str | None]], str | None]:
     """(kind, value, cloud override) of the parties named in host/tag columns, and the service tag
     that covers the row's addresses ("Address | … | Service tag"). Tag-looking words that are no
     known tag go to ``lookalikes``."""
     parties: list[tuple[str, str, str | None]] = []
+    # "Type | Destination endpoint": a row labelled "ServiceTag" / "FQDN tag" names a tag there
+    labelled = any(_TAG_LABEL.fullmatch(r.cells[j].text.strip()) for j in r.cells if r.cols[j].role in (IGNORE, PURPOSE))
     for i in r.by_role.get(ENDPOINT, []):
         cell = r.cells[i]
-        found = parties_in_cell(cell, tag_column=bool(ctx.next_hops))
+        found = parties_in_cell(cell, tag_column=bool(ctx.next_hops) or labelled)
         if lookalikes is not None:
             lookalikes += _tag_lookalikes(cell, found)
         notes = cloud_annotations(cell)

@@ -1041,9 +1041,15 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     fielded, consumed = _field_runs(doc)
     rules += fielded
     items: list[tuple[Block, list[Rule]]] = []  # the list just read: its items and their rules
+    previous: Block | None = None
     for block in doc.blocks:
         if id(block) in consumed:
             continue
+        if (block.kind == "code" and not block.lead_in and previous is not None and previous.kind == "code"
+                and previous.lead_in and previous.headings == block.headings and previous.source == block.source):
+            # "Allow these hosts on TCP 443:" then a "# Windows" block and a "# Linux" block: one lead-in for both
+            block = replace(block, lead_in=previous.lead_in)
+        previous = block
         stand_ins: set[int] = set()
         if block.kind == "paragraph" and items and _LIST_PORTS.search(block.text):
             # "- TCP 4980-4989 for the gateway / - TCP 5000-6999 …" then "Students must reach the lab's

@@ -12,7 +12,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
 * a lead-in that reaches "the source" over a "Source engine" column makes that column where the
   traffic goes (the engines are destinations, not sources);
 * a Notes cell adding ports to the row's ("Redirect connections also use 9500-9599.", "Also listens
-  on port 9435 …") gives them to the row.
+  on port 9435 …") gives them to the row;
+* a row labelled "FQDN tag"/"ServiceTag" in a "Type" column names a tag in its endpoint cell, even one
+  no Service Tags file lists.
 """
 from __future__ import annotations
 
@@ -71,3 +73,9 @@ def test_notes_that_add_ports(rules):
     assert _in(rules, "Notes that add ports") == {
         ("Widget managed instance", None, None, ("9433", "9500-9599"), None, "outbound"),
         ("Widget reporting server", None, None, ("9434", "9435"), None, "outbound")}
+
+
+def test_rows_labelled_as_tags(rules):
+    here = [r for r in rules if r["section"][-1] == "Rows labelled as tags"]
+    assert sorted((r["service_tag"] or r["endpoint"], r["ports"], r["direction"]) for r in here) == [
+        ("WidgetKubernetesUpdates", ["9443"], "outbound"), ("pkgs.widget-cloud.net", ["9443"], "outbound")]

@@ -28,6 +28,8 @@ and rendered HTML (``synthetic_shape_sentence_sides.md``):
 * a list item naming a machine and its ports ("Windows machines: WinRM on TCP 9985 and 9986") under a
   lead-in saying who connects to them ("… the deployment bridge connects to each machine as follows:")
   or accepts from them ("The monitoring server accepts events from each device type …") is a role rule;
+* a code block right after another takes the first one's lead-in ("Allow these hosts on TCP 9443 …:"
+  over a "# Windows" block and a "# Linux" block);
 * "to the A, B, and C service tags" names all three tags.
 """
 from __future__ import annotations
@@ -141,6 +143,11 @@ def test_machines_in_a_list(rules):
         ("Linux machines", "deployment bridge", "Linux machines", ("9022",), "tcp", "outbound"),
         ("Network switches", "Network switches", "monitoring server", ("9162",), "udp", "inbound"),
         ("Storage arrays", "Storage arrays", "monitoring server", ("9514",), "tcp", "inbound")}
+
+
+def test_two_code_blocks_under_one_lead_in(rules):
+    assert sorted((r["endpoint"], r["ports"], r["protocol"]) for r in _in(rules, "Two code blocks under one lead-in")) == [
+        ("dl.widget-cloud.net", ["9443"], "tcp"), ("pkgs.widget-cloud.net", ["9443"], "tcp")]
 
 
 def test_every_tag_of_a_list_before_the_words(rules):

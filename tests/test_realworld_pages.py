@@ -61,10 +61,7 @@ _MISSED = {
     "mabs_protection_ports": "a 'Protocol | Port | Details' row naming a component on the host ('connects to the agent coordinator (5718) and the "
                              "protection agent (5719) on the protected computer') makes 'agent coordinator' the destination; the DCOM row takes "
                              "'protected computers' from the lead-in; '137/UDP, 138/UDP, 139/TCP, 445/TCP' gives 445 to the UDP rule too",
-    "arc_gateway_network": "of two code blocks after 'Allow these hosts on TCP 443 during installation:' ('# Windows servers' …, '# Linux servers' "
-                           "packages.microsoft.com), the second's host gets no port",
-    "hdinsight_aks_egress": "a 'FQDN tag | AzureKubernetesService | HTTPS | 443 | Application rule' row gives no rule; 'for example `eastus` in "
-                            "`AzureCloud.eastus`' makes a tag rule and an example route table's 'Address prefix' `20.55.10.4/32` a CIDR rule",
+    "hdinsight_aks_egress": "'for example `eastus` in `AzureCloud.eastus`' makes a tag rule (another page's 'for example `Sql.EastUS`' is a party, so an example of a <Region> tag stays one), and an example route table's 'Address prefix' `20.55.10.4/32` (the firewall's own IP, next hop Internet) a CIDR rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
