@@ -242,22 +242,29 @@ def _history_rows(catalog: Catalog, ids: list[int]) -> list[dict[str, Any]]:
     rows.sort(key=lambda r: (r[i_src], r[i_key], r[i_from], r[i_id]))
     iso: dict[Any, Any] = {None: None}
     decoded: dict[Any, list] = {None: [], "": []}
+
+    def stamp(v: Any) -> Any:
+        got = iso[v] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v))
+        return got
+
+    def parse(v: Any) -> list:
+        got = decoded[v] = json.loads(v)
+        return got
+
     out = []
+    append = out.append
     keep = [c for c in cols if c not in ("_rv", "_facts")]
-    for r in rows:
+    for r in rows:  # unrolled, each distinct time and JSON text converted once: this loop is half of a history query
         d = dict(zip(keep, r))
-        for i, name in ((i_from, "valid_from"), (i_to, "valid_to")):
-            v = r[i]
-            if v not in iso:
-                iso[v] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v))
-            d[name] = iso[v]
-        for i, name in ((i_ports, "ports"), (i_section, "section")):
-            v = r[i]
-            got = decoded.get(v)
-            if got is None:
-                got = decoded[v] = json.loads(v)
-            d[name] = list(got)
+        v = r[i_from]
+        d["valid_from"] = iso[v] if v in iso else stamp(v)
+        v = r[i_to]
+        d["valid_to"] = iso[v] if v in iso else stamp(v)
+        v = r[i_ports]
+        d["ports"] = list(decoded[v] if v in decoded else parse(v))
+        v = r[i_section]
+        d["section"] = list(decoded[v] if v in decoded else parse(v))
         if r[i_req] is not None:
             d["required"] = bool(r[i_req])
-        out.append(d)
+        append(d)
     return out
