@@ -48,8 +48,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docwatch.catalog_schema import (EVENT_PROVENANCE, PAGE_SIZE, SCHEMA_VERSION, create_views, current_version,
-                                     lean_events, migrate, now_iso, pin_events)
+from docwatch.catalog_schema import (EVENT_PROVENANCE, PAGE_SIZE, SCHEMA_VERSION, TOMBSTONE_COPIES, create_views,
+                                     current_version, lean_events, migrate, now_iso, pin_events)
 from docwatch.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain rows only
@@ -60,8 +60,6 @@ if TYPE_CHECKING:  # loaded where rows become rules/events: `query` reads plain 
 log = logging.getLogger(__name__)
 
 _SOURCE_ID = "(SELECT id FROM sources WHERE name = ?)"  # a source name to the id its rules carry (schema 15)
-_RV_FACTS = ("endpoint", "endpoint_kind", "service_tag", "src", "dst", "ports", "protocol",
-             "direction", "cloud", "tab", "required", "when", "purpose", "deadline", "deadline_text", "origin")
 
 
 @dataclass
@@ -422,22 +420,29 @@ class Catalog:
         return row
 
     def _insert_events(self, events: list[ChangeEvent]) -> None:
-        """Store events lean (migrations 12, 13, 16): the rule (and its version) by id, the section as a ``sections`` id,
+        """Store events lean (migrations 12, 13, 16, 17): the rule (and its version) by id, the section as a ``sections`` id,
         source and provenance only when they differ from the event's document version's (the
-        ``changes`` view joins them back)."""
+        ``changes`` view joins them back). They are leaned in a TEMP staging copy and then written
+        once at their final size: shrinking stored rows would leave every page they sit on part-empty."""
         if not events:
             return
         cols = ("kind", "field", "old", "new", "severity", "impact", "cloud", "tab",
                 "direction", "party", "summary", "version_id", "effective_after", "used_by")
-        sql = (f"INSERT INTO change_events ({', '.join(cols)}, rule, rule_key, section_id, own_prov, "
-               f"{', '.join(EVENT_PROVENANCE)}) VALUES ({', '.join('?' for _ in range(len(cols) + 4 + len(EVENT_PROVENANCE)))})")
+        self._stage_events()
+        sql = (f"INSERT INTO temp.events_stage (id, {', '.join(cols)}, rule, rule_key, section_id, own_prov, "
+               f"{', '.join(EVENT_PROVENANCE)}) VALUES ({', '.join('?' for _ in range(len(cols) + 5 + len(EVENT_PROVENANCE)))})")
         sections: dict[str, int] = {}
         versions: dict[int, tuple | None] = {}
+        rule_ids: dict[str, dict[str, int]] = {}
+        next_id = self.conn.execute("""SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_events'), 0),
+            coalesce((SELECT max(id) FROM change_events), 0)) + 1""").fetchone()[0]  # what AUTOINCREMENT would give
         for ev in events:
-            row = [_dumps(getattr(ev, c)) if c in ("old", "new", "used_by") else getattr(ev, c) for c in cols]
-            rule = None if ev.rule_key is None else self.conn.execute(
-                f"SELECT id FROM rules WHERE source_id = {_SOURCE_ID} AND rule_key = ?", (ev.source, ev.rule_key)).fetchone()
-            row += [rule[0], None] if rule else [None, ev.rule_key]
+            row = [next_id, *(_dumps(getattr(ev, c)) if c in ("old", "new", "used_by") else getattr(ev, c) for c in cols)]
+            if ev.rule_key is not None and ev.source not in rule_ids:
+                rule_ids[ev.source] = dict(self.conn.execute(
+                    f"SELECT rule_key, id FROM rules WHERE source_id = {_SOURCE_ID}", (ev.source,)).fetchall())
+            rule = None if ev.rule_key is None else rule_ids[ev.source].get(ev.rule_key)
+            row += [rule, None] if rule else [None, ev.rule_key]
             section = _dumps(None if ev.section is None else list(ev.section))
             row.append(None if section is None else self._section_text_id(section, sections))
             prov = tuple(getattr(ev, c) for c in EVENT_PROVENANCE)
@@ -446,8 +451,18 @@ class Catalog:
                     f"SELECT {', '.join(EVENT_PROVENANCE.values())} FROM versions WHERE id = ?", (ev.version_id,)).fetchone()
             same = ev.version_id is not None and versions[ev.version_id] == prov
             row += [None, *(None for _ in prov)] if same else [1, *prov]
-            ev.id = self.conn.execute(sql, row).lastrowid
-        lean_events(self.conn, events[0].id)  # migration 16: what the event's rule version already says goes
+            self.conn.execute(sql, row)
+            ev.id, next_id = next_id, next_id + 1
+        lean_events(self.conn, table="temp.events_stage")  # what the event's rule version already says goes
+        self.conn.execute("INSERT INTO change_events SELECT * FROM temp.events_stage ORDER BY id")
+        self.conn.execute("DELETE FROM temp.events_stage")
+
+    def _stage_events(self) -> None:
+        """The TEMP table events are leaned in: change_events' columns, made once per connection."""
+        if not getattr(self, "_staged", False):
+            self.conn.execute("DROP TABLE IF EXISTS temp.events_stage")
+            self.conn.execute("CREATE TEMP TABLE events_stage AS SELECT * FROM main.change_events WHERE 0")
+            self._staged = True
 
     def _anomaly_event(self, src: dict[str, Any], source: str, reason: str, at: str, **ctx: Any) -> ChangeEvent | None:
         """One anomaly event per streak; later anomalies of the same streak are silent."""
@@ -597,14 +612,22 @@ class Catalog:
     def _add_version(self, rid: int, vid: int, at: str, rule: Rule, *, tombstone: bool, sections: dict[str, int]) -> None:
         since = epoch(at)
         self.conn.execute("UPDATE rule_versions SET valid_to = ? WHERE rule = ? AND valid_to IS NULL", (since, rid))
-        values = (rid, vid, since, int(tombstone), rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
-                  rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
-                  rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
-                  rule.deadline, rule.deadline_text, None if rule.origin == "table" else rule.origin,
-                  self._section_id(rule.section, sections), rule.table, rule.row)
+        facts = (rule.endpoint, rule.endpoint_kind, rule.service_tag, rule.source,
+                 rule.destination, _dumps(list(rule.ports or [])), rule.protocol, rule.direction, rule.cloud,
+                 rule.tab, None if rule.required is None else int(rule.required), rule.when, rule.purpose,
+                 rule.deadline, rule.deadline_text, None if rule.origin == "table" else rule.origin,
+                 self._section_id(rule.section, sections), rule.table, rule.row)
+        facts_rv = None
+        if tombstone:  # the rule as last seen: point at that version instead of copying it (migration 17)
+            prev = self.conn.execute(f"""SELECT p.id, {', '.join(f'p.[{c}]' for c in TOMBSTONE_COPIES)} FROM rules r
+                JOIN rule_versions p ON p.id = r.current_rv WHERE r.id = ? AND p.tombstone = 0 AND p.facts_rv IS NULL""",
+                                     (rid,)).fetchone()
+            if prev is not None and tuple(prev[1:]) == facts:
+                facts_rv, facts = prev[0], tuple(None for _ in facts)
+        values = (rid, vid, since, int(tombstone), *facts, facts_rv)
         rvid = self.conn.execute(
-            f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join('"when"' if c == 'when' else c for c in _RV_FACTS)},
-                section_id, tbl, row) VALUES ({', '.join('?' for _ in values)})""", values).lastrowid
+            f"""INSERT INTO rule_versions (rule, version_id, valid_from, tombstone, {', '.join(f'[{c}]' for c in TOMBSTONE_COPIES)},
+                facts_rv) VALUES ({', '.join('?' for _ in values)})""", values).lastrowid
         self.conn.execute(  # the full-text index follows current_rv (trigger rules_fts_au)
             "UPDATE rules SET current_rv = ?, endpoint = ?, endpoint_rev = ?, service_tag = ? WHERE id = ?",
             (rvid, rule.endpoint, rule.endpoint.lower()[::-1] if rule.endpoint else None, rule.service_tag, rid))

@@ -393,11 +393,14 @@ _FACTS_JSON = ("'{' || substr(" + " || ".join([
     _json_str("deadline", "deadline")]) + ", 2) || '}'")
 _PARTY = "nullif(trim(coalesce(nullif(x.endpoint, ''), x.service_tag, '')), '')"
 _EV_SOURCE = "CASE WHEN e.own_prov THEN e.source ELSE v.source END"
-# column -> (bit, the view's expression over the event e, its rule version x, its version v)
+# column -> (bit, the view's expression over the event e, its rule version x, its version v);
+# ``impact`` (migration 17) is what :mod:`docwatch.diff` names an added/removed rule or a field change
 EVENT_DERIVED = {
     "old": (1, _FACTS_JSON), "new": (2, _FACTS_JSON), "party": (4, _PARTY), "cloud": (8, "x.cloud"),
     "tab": (16, "x.tab"), "direction": (32, "x.direction"),
     "summary": (64, f"replace(replace(e.summary, char(2), {_EV_SOURCE}), char(1), {{party}})"),
+    "impact": (128, "CASE WHEN e.kind IN ('added', 'removed') THEN CASE WHEN x.endpoint <> '' THEN 'endpoint' ELSE 'tag' END "
+                    "|| '-' || e.kind WHEN e.kind = 'modified' THEN replace(e.field, '_', '-') || '-changed' END"),
 }
 
 
@@ -408,25 +411,32 @@ def _event_col(col: str) -> str:
     return f"CASE WHEN e.derived & {bit} THEN {expr} ELSE e.{col} END"
 
 
-_EVENT_FROM = """FROM change_events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN rule_versions x ON x.id = e.rv"""
+# the event's rule version x is the one holding the facts: a lean tombstone's ``facts_rv`` (migration 17)
+_EVENT_X = "LEFT JOIN rule_versions x ON x.id = (SELECT coalesce(x0.facts_rv, x0.id) FROM rule_versions x0 WHERE x0.id = e.rv)"
+_EVENT_FROM = f"""FROM change_events e LEFT JOIN versions v ON v.id = e.version_id {_EVENT_X}"""
 
 
-def lean_events(conn: sqlite3.Connection, first_id: int = 0) -> None:
-    """Leave out of the events from id ``first_id`` on what their rule version says (migration
-    16): each column only where the ``changes`` view's expression gives the stored value back."""
-    conn.execute("""UPDATE change_events SET rv = (SELECT x.id FROM rule_versions x WHERE x.rule = change_events.rule
-        AND x.version_id = change_events.version_id ORDER BY x.id DESC LIMIT 1), derived = 0
+def lean_events(conn: sqlite3.Connection, first_id: int = 0, *, table: str = "change_events", resolve: bool = True) -> None:
+    """Leave out of the events from id ``first_id`` on what their rule version says (migrations
+    16, 17): each column only where the ``changes`` view's expression gives the stored value back.
+    ``table``: the events to lean (a staging copy, so rows are written once at their final size);
+    ``resolve`` False for catalogs before migration 17 (no ``facts_rv`` yet: every row has its facts)."""
+    frm = _EVENT_FROM.replace("FROM change_events e", f"FROM {table} e")
+    if not resolve:
+        frm = frm.replace(_EVENT_X, "LEFT JOIN rule_versions x ON x.id = e.rv")
+    conn.execute(f"""UPDATE {table} SET rv = (SELECT x.id FROM rule_versions x WHERE x.rule = {table}.rule
+        AND x.version_id = {table}.version_id ORDER BY x.id DESC LIMIT 1), derived = 0
         WHERE id >= ? AND rule IS NOT NULL AND version_id IS NOT NULL AND rv IS NULL""", (first_id,))
-    for col in ("old", "new", "party", "cloud", "tab", "direction"):
+    for col in ("old", "new", "party", "cloud", "tab", "direction", "impact"):
         bit, expr = EVENT_DERIVED[col]
-        conn.execute(f"""UPDATE change_events SET {col} = NULL, derived = derived | {bit}
-            WHERE id >= ? AND rv IS NOT NULL AND {col} IS NOT NULL AND derived & {bit} = 0
-              AND {col} IS (SELECT {expr} FROM rule_versions x WHERE x.id = change_events.rv)""", (first_id,))
+        conn.execute(f"""UPDATE {table} SET {col} = NULL, derived = derived | {bit}
+            WHERE id IN (SELECT e.id {frm} WHERE e.id >= ? AND e.rv IS NOT NULL AND e.{col} IS NOT NULL
+              AND e.derived & {bit} = 0 AND e.{col} IS ({expr}))""", (first_id,))
     party, source = _event_col("party"), _EV_SOURCE
     template = f"replace(replace(e.summary, {party}, char(1)), {source}, char(2))"
     rebuilt = f"replace(replace({template}, char(2), {source}), char(1), {party})"
-    conn.execute(f"""UPDATE change_events SET summary = (SELECT {template} {_EVENT_FROM} WHERE e.id = change_events.id),
-        derived = derived | 64 WHERE id IN (SELECT e.id {_EVENT_FROM} WHERE e.id >= ? AND e.rv IS NOT NULL
+    conn.execute(f"""UPDATE {table} SET summary = (SELECT {template} {frm} WHERE e.id = {table}.id),
+        derived = derived | 64 WHERE id IN (SELECT e.id {frm} WHERE e.id >= ? AND e.rv IS NOT NULL
         AND e.derived & 64 = 0 AND {party} <> '' AND {source} <> '' AND {rebuilt} IS e.summary)""", (first_id,))
 
 
@@ -441,7 +451,67 @@ def pin_events(conn: sqlite3.Connection, rv_sql: str, params: tuple = ()) -> Non
 _V16: list = [
     "ALTER TABLE change_events ADD COLUMN rv INTEGER",
     "ALTER TABLE change_events ADD COLUMN derived INTEGER",
-    lambda db: lean_events(db.conn),
+    lambda db: lean_events(db.conn, resolve=False),
+]
+
+# v17 (owner: the catalog): no copies of what a rule's versions already hold.
+# * A tombstone repeats the version it closes (the rule as it was last seen): it keeps its own
+#   columns (rule, version, times) and ``facts_rv``, that version's id, instead of a second copy of
+#   every fact (:data:`TOMBSTONE_COPIES`); readers take the facts from ``coalesce(facts_rv, id)``.
+#   Only where every copied column equals the closed version's (checked in SQL, :func:`lean_tombstones`).
+# * ``UNIQUE (source_id, rule_key)`` (an index holding every key a second time) becomes an index
+#   on ``source_id`` and a trigger refusing a duplicate key.
+# * An event's ``impact`` is derived like its other columns (bit 128 of ``derived``).
+TOMBSTONE_COPIES = ("endpoint", "endpoint_kind", "service_tag", "src", "dst", "ports", "protocol", "direction", "cloud",
+                    "tab", "required", "when", "purpose", "deadline", "deadline_text", "origin", "section_id", "tbl", "row")
+# a rule version's facts: itself, or the version a lean tombstone repeats
+_FACTS_OF = "SELECT {cols} FROM rule_versions x LEFT JOIN rule_versions f ON f.id = x.facts_rv WHERE x.id = {rv}"
+_FTS_COLS17 = "coalesce(f.endpoint, x.endpoint), coalesce(f.service_tag, x.service_tag), coalesce(f.purpose, x.purpose)"
+_FTS_ADD17 = ("INSERT INTO rules_fts (rowid, endpoint, service_tag, purpose) "
+              + _FACTS_OF.format(cols=f"new.id, {_FTS_COLS17}", rv="new.current_rv") + ";")
+_FTS_DROP17 = ("INSERT INTO rules_fts (rules_fts, rowid, endpoint, service_tag, purpose) "
+               + _FACTS_OF.format(cols=f"'delete', old.id, {_FTS_COLS17}", rv="old.current_rv") + ";")
+RULES_V17 = """CREATE TABLE rules (id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, rule_key TEXT NOT NULL,
+        endpoint TEXT, endpoint_rev TEXT, service_tag TEXT, current_rv INTEGER)"""
+_KEY_TAKEN = ("EXISTS (SELECT 1 FROM rules k WHERE k.source_id = new.source_id AND k.rule_key = new.rule_key "
+              "AND k.id IS NOT new.id)")
+_KEY_CLASH = "SELECT RAISE(ABORT, 'UNIQUE constraint failed: rules.source_id, rules.rule_key');"
+
+
+def lean_tombstones(conn: sqlite3.Connection, first_id: int = 0) -> None:
+    """Tombstones from id ``first_id`` on that repeat the version they close keep only ``facts_rv``."""
+    cols = [f"[{c}]" for c in TOMBSTONE_COPIES]
+    conn.execute(f"""UPDATE rule_versions SET facts_rv = p.id, {', '.join(f'{c} = NULL' for c in cols)}
+        FROM rule_versions p WHERE rule_versions.id >= ? AND rule_versions.tombstone <> 0 AND rule_versions.facts_rv IS NULL
+          AND p.id = (SELECT max(q.id) FROM rule_versions q WHERE q.rule = rule_versions.rule AND q.id < rule_versions.id)
+          AND p.tombstone = 0 AND p.facts_rv IS NULL AND {' AND '.join(f'p.{c} IS rule_versions.{c}' for c in cols)}""",
+                 (first_id,))
+
+
+def _lean_rules(db: sqlite_utils.Database) -> None:
+    for name in ("rules_fts_ai", "rules_fts_au", "rules_fts_ad"):
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute(RULES_V17.replace("CREATE TABLE rules", "CREATE TABLE rules_v17", 1))
+    db.execute("""INSERT INTO rules_v17 (id, source_id, rule_key, endpoint, endpoint_rev, service_tag, current_rv)
+        SELECT id, source_id, rule_key, endpoint, endpoint_rev, service_tag, current_rv FROM rules""")
+    db.execute("DROP TABLE rules")
+    db.execute("ALTER TABLE rules_v17 RENAME TO rules")
+
+
+_V17: list = [
+    "ALTER TABLE rule_versions ADD COLUMN facts_rv INTEGER",
+    _lean_rules,
+    "CREATE INDEX rules_source_id ON rules(source_id)",
+    "CREATE INDEX rules_endpoint ON rules(lower(endpoint))",
+    "CREATE INDEX rules_tag ON rules(lower(service_tag))",
+    "CREATE INDEX rules_endpoint_rev ON rules(endpoint_rev)",
+    f"CREATE TRIGGER rules_key_ai BEFORE INSERT ON rules WHEN {_KEY_TAKEN} BEGIN {_KEY_CLASH} END",
+    f"CREATE TRIGGER rules_key_au BEFORE UPDATE OF source_id, rule_key ON rules WHEN {_KEY_TAKEN} BEGIN {_KEY_CLASH} END",
+    f"CREATE TRIGGER rules_fts_ai AFTER INSERT ON rules BEGIN {_FTS_ADD17} END",
+    f"CREATE TRIGGER rules_fts_au AFTER UPDATE OF current_rv ON rules BEGIN {_FTS_DROP17} {_FTS_ADD17} END",
+    f"CREATE TRIGGER rules_fts_ad AFTER DELETE ON rules BEGIN {_FTS_DROP17} END",
+    lambda db: lean_tombstones(db.conn),
+    lambda db: lean_events(db.conn),  # impact, derived from now on
 ]
 
 MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], None]]]] = [
@@ -461,31 +531,36 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[sqlite_utils.Database], No
     (14, "rule version times as epoch seconds", _V14),
     (15, "rules name their source by id", _V15),
     (16, "change events keep only what their rule version does not say", _V16),
+    (17, "lean tombstones, rules without a second copy of every key, derived impact", _V17),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
-_RV_COLUMNS = f"""
-    so.name AS source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
-    rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol,
-    rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, rv.deadline, rv.deadline_text,
-    coalesce(rv.origin, 'table') AS origin, s.path AS section, rv.tbl AS "table", rv.row,
+def _rv_columns(f: str) -> str:
+    """A view's rule-version columns: facts from ``f`` (the row itself, or what a lean tombstone
+    repeats), the row's own times and version from ``rv``."""
+    return f"""
+    so.name AS source, r.rule_key, {f}.endpoint, {f}.endpoint_kind, {f}.service_tag,
+    {f}.src AS traffic_source, {f}.dst AS traffic_destination, {f}.ports, {f}.protocol,
+    {f}.direction, {f}.cloud, {f}.tab, {f}.required, {f}."when", {f}.purpose, {f}.deadline, {f}.deadline_text,
+    coalesce({f}.origin, 'table') AS origin, s.path AS section, {f}.tbl AS "table", {f}.row,
     {ISO_TIME.format("rv.valid_from")} AS valid_from,
     v.id AS version_id, v.seq AS version, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit, v.page_url"""
+
 
 _PROV = {ec: f"CASE WHEN e.own_prov THEN e.{ec} ELSE v.{vc} END AS {ec}" for ec, vc in EVENT_PROVENANCE.items()}
 
 VIEWS = {
-    "current_rules": f"""SELECT {_RV_COLUMNS}
+    "current_rules": f"""SELECT {_rv_columns("rv")}
         FROM rules r {RULE_SOURCE} JOIN rule_versions rv ON rv.id = r.current_rv
         JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id
         WHERE rv.tombstone = 0""",
-    "rule_history": f"""SELECT {_RV_COLUMNS}, {ISO_TIME.format("rv.valid_to")} AS valid_to, rv.tombstone, rv.id AS rule_version_id
-        FROM rule_versions rv JOIN rules r ON r.id = rv.rule {RULE_SOURCE}
-        JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = rv.section_id""",
+    "rule_history": f"""SELECT {_rv_columns("f")}, {ISO_TIME.format("rv.valid_to")} AS valid_to, rv.tombstone, rv.id AS rule_version_id
+        FROM rule_versions rv JOIN rule_versions f ON f.id = coalesce(rv.facts_rv, rv.id) JOIN rules r ON r.id = rv.rule
+        {RULE_SOURCE} JOIN versions v ON v.id = rv.version_id LEFT JOIN sections s ON s.id = f.section_id""",
     # the consumer contract (README): one row per change event, provenance and section joined back
     "changes": f"""SELECT e.id, {_PROV["detected_at"]}, {_PROV["source"]}, {_event_col("cloud")} AS cloud, e.kind,
         coalesce(e.rule_key, r.rule_key) AS rule_key, {_event_col("party")} AS party, e.field,
-        {_event_col("old")} AS old, {_event_col("new")} AS new, e.severity, e.impact, {_event_col("tab")} AS tab,
+        {_event_col("old")} AS old, {_event_col("new")} AS new, e.severity, {_event_col("impact")} AS impact, {_event_col("tab")} AS tab,
         {_event_col("direction")} AS direction, s.path AS section, {_event_col("summary")} AS summary,
         {_PROV["doc_date"]}, {_PROV["doc_commit"]}, {_PROV["page_url"]}, {_PROV["commit_url"]},
         e.version_id, e.effective_after, e.used_by

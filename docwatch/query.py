@@ -15,9 +15,10 @@ from typing import Any
 from docwatch.catalog import Catalog, epoch, parse_time
 from docwatch.catalog_schema import ISO_TIME, RULE_SOURCE
 
-_COLUMNS = f"""so.name AS source, r.rule_key, rv.endpoint, rv.endpoint_kind, rv.service_tag,
+_FACTS = """rv.endpoint, rv.endpoint_kind, rv.service_tag,
     rv.src AS traffic_source, rv.dst AS traffic_destination, rv.ports, rv.protocol, rv.direction,
-    rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row,
+    rv.cloud, rv.tab, rv.required, rv."when", rv.purpose, s.path AS section, rv.tbl AS "table", rv.row"""
+_COLUMNS = f"""so.name AS source, r.rule_key, {_FACTS},
     {ISO_TIME.format("rv.valid_from")} AS valid_from, {ISO_TIME.format("rv.valid_to")} AS valid_to,
     rv.tombstone, v.snapshot_id, v.observed_at, v.doc_date, v.doc_commit"""
 _FROM = f"""FROM rules r {RULE_SOURCE} JOIN rule_versions rv ON {{join}}
@@ -213,7 +214,7 @@ def history(catalog: Catalog, term: str, *, source: str | None = None) -> list[d
 # history's columns: the times as stored (epoch seconds; ISO text made in Python, once per distinct
 # value) and no ORDER BY (a temp B-tree over every row): Python sorts the decoded rows
 _HISTORY_COLUMNS = _COLUMNS.replace(ISO_TIME.format("rv.valid_from"), "rv.valid_from").replace(
-    ISO_TIME.format("rv.valid_to"), "rv.valid_to") + ", rv.id AS _rv"
+    ISO_TIME.format("rv.valid_to"), "rv.valid_to") + ", rv.id AS _rv, rv.facts_rv AS _facts"
 
 
 def _history_rows(catalog: Catalog, ids: list[int]) -> list[dict[str, Any]]:
@@ -227,27 +228,43 @@ def _history_rows(catalog: Catalog, ids: list[int]) -> list[dict[str, Any]]:
                                tuple(ids))
     cols = [d[0] for d in cur.description]
     rows = cur.fetchall()
+    i_facts = cols.index("_facts")
+    lean = {r[i_facts] for r in rows if r[i_facts] is not None}
+    if lean:  # lean tombstones (migration 17): the facts of the version each repeats
+        first = cols.index("endpoint")
+        facts = {f[0]: f[1:] for f in catalog.conn.execute(
+            f"SELECT rv.id, {_FACTS} FROM rule_versions rv LEFT JOIN sections s ON s.id = rv.section_id "
+            f"WHERE rv.id IN ({','.join('?' for _ in lean)})", tuple(lean))}
+        rows = [r if r[i_facts] is None else (*r[:first], *facts[r[i_facts]], *r[first + len(facts[r[i_facts]]):])
+                for r in rows]
     i_src, i_key, i_from, i_to, i_id = (cols.index(c) for c in ("source", "rule_key", "valid_from", "valid_to", "_rv"))
     i_ports, i_section, i_req = cols.index("ports"), cols.index("section"), cols.index("required")
     rows.sort(key=lambda r: (r[i_src], r[i_key], r[i_from], r[i_id]))
     iso: dict[Any, Any] = {None: None}
     decoded: dict[Any, list] = {None: [], "": []}
+
+    def stamp(v: Any) -> Any:
+        got = iso[v] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v))
+        return got
+
+    def parse(v: Any) -> list:
+        got = decoded[v] = json.loads(v)
+        return got
+
     out = []
-    keep = [c for c in cols if c != "_rv"]
-    for r in rows:
+    append = out.append
+    keep = [c for c in cols if c not in ("_rv", "_facts")]
+    for r in rows:  # unrolled, each distinct time and JSON text converted once: this loop is half of a history query
         d = dict(zip(keep, r))
-        for i, name in ((i_from, "valid_from"), (i_to, "valid_to")):
-            v = r[i]
-            if v not in iso:
-                iso[v] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v))
-            d[name] = iso[v]
-        for i, name in ((i_ports, "ports"), (i_section, "section")):
-            v = r[i]
-            got = decoded.get(v)
-            if got is None:
-                got = decoded[v] = json.loads(v)
-            d[name] = list(got)
+        v = r[i_from]
+        d["valid_from"] = iso[v] if v in iso else stamp(v)
+        v = r[i_to]
+        d["valid_to"] = iso[v] if v in iso else stamp(v)
+        v = r[i_ports]
+        d["ports"] = list(decoded[v] if v in decoded else parse(v))
+        v = r[i_section]
+        d["section"] = list(decoded[v] if v in decoded else parse(v))
         if r[i_req] is not None:
             d["required"] = bool(r[i_req])
-        out.append(d)
+        append(d)
     return out

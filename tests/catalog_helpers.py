@@ -43,14 +43,26 @@ def catalog_at(path: Path, version: int):
     fills it through the yielded sqlite-utils database, in one transaction."""
     import sqlite_utils
 
-    from docwatch.catalog_schema import RULE_SOURCE, VIEWS, drop_views, migrate
+    from docwatch.catalog_schema import _EVENT_X, RULE_SOURCE, VIEWS, drop_views, migrate
 
     db = sqlite_utils.Database(path)
     db.execute("BEGIN IMMEDIATE")
     migrate(db, target=version)
     drop_views(db)
     for name, sql in VIEWS.items():  # today's views, on the rules of before v15 (the source's name)
+        if version < 17:  # and on rule versions that all hold their own facts
+            sql = sql.replace("coalesce(rv.facts_rv, rv.id)", "rv.id").replace(_EVENT_X, "LEFT JOIN rule_versions x ON x.id = e.rv")
         db.execute(f"CREATE VIEW [{name}] AS " + (sql if version >= 15 else sql.replace(RULE_SOURCE, "JOIN sources so ON so.name = r.source")))
     yield db
     db.execute("COMMIT")
     db.conn.close()
+
+
+def stored_before_17(table: str, col: str) -> str:
+    """The SQL of column ``col`` of ``table`` as docwatch stored it before schema 17: a lean
+    tombstone's facts are those of the version it repeats (``facts_rv``)."""
+    from docwatch.catalog_schema import TOMBSTONE_COPIES
+
+    if table == "rule_versions" and col in TOMBSTONE_COPIES:
+        return f"(SELECT f.[{col}] FROM rule_versions f WHERE f.id = coalesce(rule_versions.facts_rv, rule_versions.id))"
+    return f"[{col}]"

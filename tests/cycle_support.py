@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from docwatch.catalog import Catalog
+from docwatch.catalog_schema import TOMBSTONE_COPIES
 from docwatch.config import SourceConfig
 from conftest import CORPUS, corpus_versions
 
@@ -89,7 +90,8 @@ def counts(cat: Catalog) -> dict:
 
 
 _VOLATILE = {"id", "rule", "version_id", "valid_from", "valid_to", "detected_at", "first_seen", "last_changed",
-             "current_rv", "section_id", "observed_at", "source_id", "rv"}  # rv: a rule version id (migration 16)
+             "current_rv", "section_id", "observed_at", "source_id", "rv",
+             "facts_rv"}  # rv, facts_rv: rule version ids (migrations 16, 17)
 
 
 def digest(db_path: str | Path) -> dict[str, list[str]]:
@@ -99,9 +101,12 @@ def digest(db_path: str | Path) -> dict[str, list[str]]:
         out = {}
         for table, sql in {
             "rules": "SELECT r.*, so.name AS source FROM rules r JOIN sources so ON so.id = r.source_id",
-            "rule_versions": "SELECT rv.*, so.name AS r_source, r.rule_key AS r_key, s.path AS section "
-                             "FROM rule_versions rv JOIN rules r ON r.id = rv.rule JOIN sources so ON so.id = r.source_id "
-                             "LEFT JOIN sections s ON s.id = rv.section_id",
+            # a lean tombstone's facts (schema 17) are those of the version it repeats: the later columns win
+            "rule_versions": f"SELECT rv.*, {', '.join(f'f.[{c}] AS [{c}]' for c in TOMBSTONE_COPIES)}, "
+                             "so.name AS r_source, r.rule_key AS r_key, s.path AS section "
+                             "FROM rule_versions rv JOIN rule_versions f ON f.id = coalesce(rv.facts_rv, rv.id) "
+                             "JOIN rules r ON r.id = rv.rule JOIN sources so ON so.id = r.source_id "
+                             "LEFT JOIN sections s ON s.id = f.section_id",
             "change_events": "SELECT * FROM change_events",
         }.items():
             cur = conn.execute(sql)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from catalog_helpers import HERE, catalog_at, ingest_file
+from catalog_helpers import HERE, catalog_at, ingest_file, stored_before_17
 from docwatch.catalog import Catalog
 from docwatch.catalog_schema import EVENT_DERIVED, SCHEMA_VERSION
 from docwatch.model import ChangeEvent
@@ -32,7 +32,7 @@ def _as_v15(cat: Catalog, path) -> None:
         for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
             cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
             sel = ", ".join(f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
-                            if table == "change_events" and c in EVENT_DERIVED else f"[{c}]" for c in cols)
+                            if table == "change_events" and c in EVENT_DERIVED else stored_before_17(table, c) for c in cols)
             rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
                                 f"VALUES ({', '.join('?' for _ in cols)})", rows)
@@ -87,7 +87,7 @@ def test_a_schema_15_catalog_migrates_to_lean_events_with_the_same_rows(tmp_path
         == conn.execute("SELECT count(*) FROM change_events").fetchone()[0]  # v15: every event with its text
     conn.close()
     migrated = Catalog(old)
-    assert migrated.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 16
+    assert migrated.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     assert _changes(migrated.conn) == _changes(cat.conn)
     assert [e.to_dict() for e in migrated.events()] == [e.to_dict() for e in cat.events()]
     assert migrated.conn.execute("SELECT count(old) + count(new) FROM change_events").fetchone() == \

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from catalog_helpers import HERE, catalog_at, ingest_file
+from catalog_helpers import HERE, catalog_at, ingest_file, stored_before_17
 from conftest import corpus_versions
 from docwatch.catalog import Catalog
 from docwatch.catalog_schema import ISO_TIME, SCHEMA_VERSION
@@ -46,7 +46,7 @@ def _as_v11(cat: Catalog, path) -> None:
             cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
             sel = ", ".join(ISO_TIME.format(f"[{c}]") if c in ("valid_from", "valid_to")  # v11 kept ISO times
                             else "(SELECT name FROM sources WHERE id = source_id)" if (table, c) == ("rules", "source")  # v15
-                            else f"[{c}]" for c in cols)
+                            else stored_before_17(table, c) for c in cols)
             rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) VALUES ({', '.join('?' for _ in cols)})", rows)
         cur = cat.conn.execute("SELECT * FROM changes ORDER BY id")

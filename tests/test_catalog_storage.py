@@ -7,7 +7,7 @@ import itertools
 import json
 import sqlite3
 
-from catalog_helpers import HERE, catalog_at, count, ingest_file
+from catalog_helpers import HERE, catalog_at, count, ingest_file, stored_before_17
 from docwatch.catalog import Catalog
 from docwatch.catalog_schema import EVENT_DERIVED, SCHEMA_VERSION
 from docwatch.query import RuleFilter, history, port_matches, query_rules
@@ -63,7 +63,7 @@ def test_port_queries_come_from_the_port_index_and_match_a_full_walk(tmp_path):
     cat = Catalog(tmp_path / "c.db")
     ingest_file(cat, "synth", BASE, "2025-01-15")
     ingest_file(cat, "synth", CHANGED, "2025-03-10")
-    ports = {p for (v,) in cat.db.execute("SELECT ports FROM rule_versions") for p in json.loads(v)}
+    ports = {p for (v,) in cat.db.execute("SELECT ports FROM rule_versions WHERE ports IS NOT NULL") for p in json.loads(v)}
     for port in sorted(ports | {"1", "65535"}):
         if not port.isdigit():
             continue
@@ -103,7 +103,7 @@ def _as_v14(cat: Catalog, path) -> None:
             sel = ", ".join("(SELECT name FROM sources WHERE id = source_id)" if (table, c) == ("rules", "source")
                             # v16 leaves out of an event what its rule version says: the view gives it back
                             else f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
-                            if table == "change_events" and c in EVENT_DERIVED else f"[{c}]" for c in cols)
+                            if table == "change_events" and c in EVENT_DERIVED else stored_before_17(table, c) for c in cols)
             rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
                                 f"VALUES ({', '.join('?' for _ in cols)})", rows)

@@ -73,11 +73,12 @@ def render_json(data: ExportData) -> str:
 
 # ---------------------------------------------------------------- changes feed
 
-_HISTORY = """SELECT rv.id, rv.rule, rv.version_id, rv.tombstone, so.name AS source, r.rule_key, rv.endpoint, rv.endpoint_kind,
-    rv.service_tag, rv.ports, rv.protocol, rv.direction, rv.cloud, rv.tab, rv.required, rv."when", rv.purpose,
-    rv.src AS traffic_source, rv.dst AS traffic_destination, s.path AS section, v.observed_at
-    FROM rule_versions rv JOIN rules r ON r.id = rv.rule JOIN sources so ON so.id = r.source_id JOIN versions v ON v.id = rv.version_id
-    LEFT JOIN sections s ON s.id = rv.section_id ORDER BY rv.id"""
+_HISTORY = """SELECT rv.id, rv.rule, rv.version_id, rv.tombstone, so.name AS source, r.rule_key, f.endpoint, f.endpoint_kind,
+    f.service_tag, f.ports, f.protocol, f.direction, f.cloud, f.tab, f.required, f."when", f.purpose,
+    f.src AS traffic_source, f.dst AS traffic_destination, s.path AS section, v.observed_at
+    FROM rule_versions rv JOIN rule_versions f ON f.id = coalesce(rv.facts_rv, rv.id)
+    JOIN rules r ON r.id = rv.rule JOIN sources so ON so.id = r.source_id JOIN versions v ON v.id = rv.version_id
+    LEFT JOIN sections s ON s.id = f.section_id ORDER BY rv.id"""  # f: a lean tombstone's facts (catalog schema 17)
 _OTHER_FACTS = ("endpoint_kind", "when", "traffic_source", "traffic_destination")
 
 
