@@ -1353,7 +1353,8 @@ _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|wh
 _LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
 # "Clients on the internet connect to the Web Application Proxy.": the subject, then where it connects
 _LEAD_SUBJECT_TO = re.compile(rf"^\s*{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+(?:(?:also|must|can|need\s+to|then)\s+)?"
-                              rf"(?:connect|connects|talk|talks|send|sends|reach|reaches|communicate|communicates)\s+"
+                              rf"(?:connect|connects|talk|talks|send|sends|reach|reaches|communicate|communicates|"
+                              rf"(?:send|sends|push|pushes|forward|forwards)\s+(?:[\w-]+\s+){{1,3}}?)\s*"
                               rf"(?:(?:inbound|outbound|directly|only)\s+)?to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
 _LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}",
                            re.I)
@@ -1382,6 +1383,23 @@ _FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|
 _PORTISH = re.compile(r"\b(?:ports?|tcp|udp)\b|(?<![\w.])\d+(?![\w./])", re.I)
 
 
+# a part that runs on a machine ("the protection agent", "the agent coordinator", "the Browser service")
+_COMPONENT = re.compile(r"\b(?:agents?|services?|coordinators?|process(?:es)?|daemons?|listeners?|components?|"
+                        r"runtimes?|modules?|extensions?)$", re.I)
+_ON_MACHINE = re.compile(rf"^[^.;]*?\b(?:on|running\s+on|installed\s+on|hosted\s+on)\s+(?:the|each|every|your)\s+"
+                         rf"(?P<m>(?:{_LEAD_WORD}\s+){{0,4}}?{ROLE_HEAD})\b", re.I)
+
+
+def _host_of(side: _Side, rest: str) -> _Side:
+    """A component's side moved to the machine it runs on, which is where the port is opened ("… to
+    the agent coordinator (5718) and the protection agent (5719) on the protected computer")."""
+    if not _COMPONENT.search(side.role or ""):
+        return side
+    m = _ON_MACHINE.match(rest)
+    host = _lead_side(m.group("m")) if m and not _COMPONENT.search(m.group("m")) else None
+    return host if host is not None and host.role else side
+
+
 def _lead_side(text: str) -> _Side | None:
     """One side a lead-in names, if it names an address, a tag or a role (never port words or a
     rule-enforcing device)."""
@@ -1406,7 +1424,7 @@ def _lead_sides(lead_in: str | None, *, row: bool = False) -> tuple[_Side, _Side
     clauses = _CLAUSES.split(clean_text(lead_in))
     # (the subject of a one-sentence lead-in is the table's source: "Clients on the internet connect to
     # the Web Application Proxy."; in a longer one it describes the architecture, not this table)
-    forms = (_LEAD_FROM_TO, _LEAD_BETWEEN, _LEAD_SUBJECT_TO) if len(clauses) == 1 else (_LEAD_FROM_TO, _LEAD_BETWEEN)
+    forms = (_LEAD_FROM_TO, _LEAD_BETWEEN, _LEAD_SUBJECT_TO) if len(clauses) == 1 or row else (_LEAD_FROM_TO, _LEAD_BETWEEN)
     for sentence in reversed(clauses):
         if _NEGATED.search(sentence):  # "If you can't run rpcinfo, make sure …": only the negated part goes
             sentence = ", ".join(p for p in _COMMA_PARTS.split(sentence) if not _NEGATED.search(p))
@@ -1416,7 +1434,7 @@ def _lead_sides(lead_in: str | None, *, row: bool = False) -> tuple[_Side, _Side
             for m in rx.finditer(sentence):
                 a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
                 if a and b:
-                    return a, b
+                    return a, _host_of(b, sentence[m.end("b"):]) if b.role else b
         for m in _LEAD_PLACE.finditer(sentence):
             place = _lead_side(m.group("on") or m.group("in"))
             if place:

@@ -176,6 +176,10 @@ _DIGIT = re.compile(r"\d")
 _SOURCE_BEFORE = re.compile(r"\bsource\s+(?=(?:tcp\s+|udp\s+)?ports?\b)", re.I)
 # group texts come back lower-cased (Folded): the callers lower-case them anyway
 _TRANSPORT = Folded(r"\b(tcp|udp)\b", needles=("tcp", "udp"))
+_ONE_TRANSPORT = {**{w: "tcp" for w in ("smb", "ssh", "rdp", "sftp", "ftp", "ftps", "winrm", "smtp", "smtps", "ldaps",
+                                         "mqtt", "mqtts", "amqp", "amqps", "iscsi", "grpc", "wss", "websockets")},
+                  **{w: "udp" for w in ("ntp", "snmp", "tftp", "stun", "ike", "dhcp", "syslog-udp")}}
+_ONE_TRANSPORT_APP = re.compile(r"(?<![\w.-])(" + "|".join(sorted(_ONE_TRANSPORT, key=len, reverse=True)) + r")(?![\w.-])", re.I)
 _APP_PROTO = Folded(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", needles=("http", "tls", "ssl"))
 
 
@@ -210,6 +214,9 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
         rest = rest[:a] + " " + rest[b:]
     transports = {m.group(1).lower() for m in _TRANSPORT.finditer(rest)}
     apps = {m.group(1).lower() for m in _APP_PROTO.finditer(t)}
+    if not transports and not apps and _DIGIT.search(t):
+        # "SMB over port 445", "NTP on port 123": an application protocol with one transport
+        transports = {_ONE_TRANSPORT[m.group(1).lower()] for m in _ONE_TRANSPORT_APP.finditer(t)}
     default = transports.pop() if len(transports) == 1 else TCP_AND_UDP if len(transports) == 2 else (
         "tcp" if apps else None)
     phrases.sort(key=lambda x: x[0])
@@ -1281,10 +1288,11 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
             continue
         direction = direction_of(sentence)
         out = []
+        same = [r for r in roles if (r.endpoint, r.source, r.destination) == (role.endpoint, role.source, role.destination)]
         for proto, plist in own.items():
-            twin = next((r for r in roles if (r.endpoint, r.source, r.destination) == (role.endpoint, role.source,
-                                                                                       role.destination)
-                         and r.protocol == proto), role)
+            twin = next((r for r in same if r.protocol == proto), role)
+            if proto is None and len({r.protocol for r in same}) > 1:
+                twin = replace(twin, protocol=None)  # (a sentence naming no transport takes none of the row's several)
             out.append(replace(twin, ports=sort_ports(plist), protocol=proto or twin.protocol, origin=origin,
                                direction=direction if direction in ("inbound", "outbound") else twin.direction,
                                table=None, row=None))

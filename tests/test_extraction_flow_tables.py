@@ -14,7 +14,10 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
 * a Notes cell adding ports to the row's ("Redirect connections also use 9500-9599.", "Also listens
   on port 9435 …") gives them to the row;
 * a row labelled "FQDN tag"/"ServiceTag" in a "Type" column names a tag in its endpoint cell, even one
-  no Service Tags file lists.
+  no Service Tags file lists;
+* a component named with the machine it runs on ("… to the agent coordinator (9718) and the protection
+  agent (9719) on the protected machine", "sends control commands to the protection agent on the
+  protected machine") is that machine: the port is opened there; "SMB over port 9445" is TCP.
 """
 from __future__ import annotations
 
@@ -79,3 +82,9 @@ def test_rows_labelled_as_tags(rules):
     here = [r for r in rules if r["section"][-1] == "Rows labelled as tags"]
     assert sorted((r["service_tag"] or r["endpoint"], r["ports"], r["direction"]) for r in here) == [
         ("WidgetKubernetesUpdates", ["9443"], "outbound"), ("pkgs.widget-cloud.net", ["9443"], "outbound")]
+
+
+def test_components_are_their_machine(rules):
+    assert _in(rules, "Protection traffic") == {
+        ("protected machine", "backup server", "protected machine", ("9135", "9139", "9445", "9718", "9719"), "tcp", None),
+        ("protected machine", "backup server", "protected machine", ("9137",), "udp", None)}

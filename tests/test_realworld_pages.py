@@ -58,9 +58,6 @@ _MISSED = {
     "iot_central_network": "a 'Protocol | Port | Notes' table with no address column followed by 'Allow the ports you use toward these hosts:' "
                            "and a host list makes a '*' rule (hosts get only the WebSockets 443); a wildcard given its port by a pronoun "
                            "('under `*.azureiotcentral.com` … Browsers need HTTPS (TCP 443) to it') gives no rule",
-    "mabs_protection_ports": "a 'Protocol | Port | Details' row naming a component on the host ('connects to the agent coordinator (5718) and the "
-                             "protection agent (5719) on the protected computer') makes 'agent coordinator' the destination; the DCOM row takes "
-                             "'protected computers' from the lead-in; '137/UDP, 138/UDP, 139/TCP, 445/TCP' gives 445 to the UDP rule too",
     "hdinsight_aks_egress": "'for example `eastus` in `AzureCloud.eastus`' makes a tag rule (another page's 'for example `Sql.EastUS`' is a party, so an example of a <Region> tag stays one), and an example route table's 'Address prefix' `20.55.10.4/32` (the firewall's own IP, next hop Internet) a CIDR rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
