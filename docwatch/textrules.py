@@ -1582,13 +1582,20 @@ def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:
     for index, t in enumerate(doc.tables):
         if t.kind != "list":
             continue
-        ports = port_phrases(t.lead_in) or implied_ports(t.lead_in)
+        ports = port_phrases(t.lead_in) or implied_ports(t.lead_in) or _ports_of_table_before(doc, index, known)
         mine = by_table.get(index, [])
         if len(ports) == 1:
             (proto, plist), = ports.items()
             for r in mine:
                 if not r.ports:
                     r.ports, r.protocol = list(plist), r.protocol or proto
+        elif len(ports) > 1:  # (the ports of a port table before, several transports: a rule per transport)
+            for r in [r for r in mine if not r.ports]:
+                items = iter(ports.items())
+                proto, plist = next(items)
+                r.ports, r.protocol = list(plist), proto
+                for proto, plist in items:
+                    added.append(replace(r, ports=list(plist), protocol=proto))
         if not (_TAG_WORDS.search(t.lead_in or "") or _TAG_WORDS.search(" ".join(t.columns))):
             continue
         have = {r.party.lower() for r in mine}
@@ -1606,6 +1613,27 @@ def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:
                         r.table = index
                         added.append(r)
     return added
+
+
+# "Allow the ports you use toward these hosts:", "Open the ports above to:", "… these ports to:"
+_PORTS_BEFORE = re.compile(r"\b(?:the\s+(?:same\s+)?ports?\s+(?:you\s+use|above|listed\s+above|in\s+the\s+(?:table|list)\s+above|"
+                           r"from\s+the\s+(?:table|list)\s+above)|(?:these|those|the\s+same)\s+ports?)\b", re.I)
+
+
+def _ports_of_table_before(doc: Document, index: int, known: list[Rule]) -> dict[str | None, list[str]]:
+    """The ports of the port table just before a host list whose lead-in points at them ("Allow the
+    ports you use toward these hosts:" after "Protocol | Port | Notes"): that table's any-address rules."""
+    t = doc.tables[index]
+    if not t.lead_in or not _PORTS_BEFORE.search(t.lead_in) or index == 0:
+        return {}
+    before = doc.tables[index - 1]
+    if before.headings != t.headings or before.source != t.source:
+        return {}
+    ports: dict[str | None, list[str]] = {}
+    for r in known:
+        if r.table == index - 1 and r.endpoint == ANY_ADDRESS and r.ports:
+            ports.setdefault(r.protocol, []).extend(p for p in r.ports if p not in ports.get(r.protocol, []))
+    return {k: sort_ports(v) for k, v in ports.items()}
 
 
 _RANK = {"table": 0, "list": 1, "code": 2, "prose": 3}

@@ -17,7 +17,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   no Service Tags file lists;
 * a component named with the machine it runs on ("… to the agent coordinator (9718) and the protection
   agent (9719) on the protected machine", "sends control commands to the protection agent on the
-  protected machine") is that machine: the port is opened there; "SMB over port 9445" is TCP.
+  protected machine") is that machine: the port is opened there; "SMB over port 9445" is TCP;
+* a host list whose lead-in points at the ports of the port table before it ("Allow the ports you use
+  toward these hosts:") gives its hosts those ports.
 """
 from __future__ import annotations
 
@@ -88,3 +90,10 @@ def test_components_are_their_machine(rules):
     assert _in(rules, "Protection traffic") == {
         ("protected machine", "backup server", "protected machine", ("9135", "9139", "9445", "9718", "9719"), "tcp", None),
         ("protected machine", "backup server", "protected machine", ("9137",), "udp", None)}
+
+
+def test_ports_of_the_table_before(rules):
+    here = [r for r in rules if r["section"][-1] == "Ports of the table before" and r["endpoint"] != "*"]
+    assert sorted((r["endpoint"], r["ports"], r["protocol"], r["direction"]) for r in here) == [
+        ("*.hubs.gadget-cloud.net", ["9443", "9883"], "tcp", "outbound"),
+        ("enroll.gadget-cloud.net", ["9443", "9883"], "tcp", "outbound")]
