@@ -1342,7 +1342,8 @@ ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|
              r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
              r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
              r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|shares?|listeners?|"
-             r"caches?|repositor(?:y|ies)|arrays?|systems?|consoles?|sensors?|cameras?|phones?|printers?|(?-i:[A-Z]{2,6}s))")
+             r"caches?|repositor(?:y|ies)|arrays?|systems?|consoles?|sensors?|cameras?|phones?|printers?|units?|"
+             r"(?-i:[A-Z]{2,6}s))")
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")
 _LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"

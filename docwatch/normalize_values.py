@@ -609,12 +609,14 @@ def documentation_address(value: str) -> bool:
     return any(net.version == d.version and net.subnet_of(d) for d in _DOC_NETS)
 
 
-_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+# (100.64.0.0/10, RFC 6598 shared space: never routed on the internet, what a platform uses inside itself)
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                                         "fc00::/7"))
 
 
 @memo
 def private_address(value: str) -> bool:
-    """An address of the private ranges (RFC 1918, RFC 4193): one a reader picks for their own
+    """An address of the private ranges (RFC 1918, RFC 6598, RFC 4193): one a reader picks for their own
     network, so in an example it is the example's, not a party to allow."""
     try:
         net = ipaddress.ip_network(value.split("-", 1)[0].strip(), strict=False)

@@ -907,6 +907,13 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     if machine:  # "- Windows VMs: WinRM on TCP 5985 and 5986" under "the bridge connects to each VM as follows:"
         return machine
     if not (cue or list_context or named_tag):
+        own = port_phrases(sentence)
+        if own and not lead_in_of_next and any(how in ("to", "among") for how, _ in _side_names(sentence)):
+            # "**NTP**: every device synchronizes time with your NTP servers on UDP 123": a machine and its
+            # ports, however the sentence says it
+            one_side = _one_side_roles(sentence, own, ctx, origin, carried=carried)
+            if one_side:
+                return one_side
         if block.kind == "list_item" and block.lead_in and _ASKS.search(block.lead_in) and not _NEG.search(block.lead_in):
             # "Allow the following toward the NVA public IPs: - IKE: UDP port 500 from the branch devices' …":
             # the item names one side, the lead-in asks for it and may name the other
@@ -1120,11 +1127,16 @@ def _with_list_ports(text: str, items: list[tuple[Block, list[Rule]]]) -> str | 
             ports.setdefault(proto, []).extend(plist)
     if not ports:
         return None
+    written = _spelled_ports(ports)
+    return _LIST_PORTS.sub(lambda m: f"{m.group(0).split()[0]} {written}", text)
+
+
+def _spelled_ports(ports: dict[str | None, list[str]]) -> str:
+    """Ports by transport written as a sentence would ("TCP ports 80, 443 and UDP ports 3478")."""
     def spelled(proto: str | None) -> str:
         words = {TCP_AND_UDP: "TCP and UDP ", None: ""}.get(proto, f"{(proto or '').upper()} ")
         return f"{words}ports {', '.join(sort_ports(ports[proto]))}"
-    written = " and ".join(spelled(proto) for proto in ports)
-    return _LIST_PORTS.sub(lambda m: f"{m.group(0).split()[0]} {written}", text)
+    return " and ".join(spelled(proto) for proto in ports)
 
 
 # "For Windows nodes, use destination port 3389 instead of 22 in the second rule.", "replace port
@@ -1310,6 +1322,9 @@ _LIST_NOUN = re.compile(r"(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|d
 _QUALIFIER = re.compile(rf"(?-i:[A-Z]{{2,6}}s?)$|(?:{_ROLE_HEAD}|source|target|sending|remote|peer|public|private|ip)$", re.I)
 
 
+_LIST_ADJECTIVE = re.compile(r"(?:required|needed|necessary|following|listed|above|below|preceding|mentioned|allowed|approved|"
+                             r"given|specified|relevant|additional|other|same|these|those|such|microsoft|azure|service|"
+                             r"public|regional|global|dependent|optional)$", re.I)
 _LISTED_WORDS = re.compile(r"\b(?:below|above|following|listed)\b", re.I)
 
 
@@ -1321,6 +1336,8 @@ def _list_reference(np: str) -> bool:
     words = _LEAD_DET_RX.sub("", np.strip()).split()
     if _LISTED_WORDS.search(np) or not _LIST_NOUN.search(np) or len(words) < 2:
         return True
+    if words[-1].lower() == "hosts" and not any(_LIST_ADJECTIVE.match(w) for w in words[:-1]):
+        return False  # "your operator jump hosts", "the session hosts": machines (not "the required hosts")
     return _LISTED.search(" ".join(words[:-1])) is not None or not any(_QUALIFIER.match(w) for w in words[:-1])
 
 
@@ -1345,7 +1362,7 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
 
 
 _ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
-_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
+_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all|an?)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
                        rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
                        rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
@@ -1437,8 +1454,10 @@ _REACHABLE = re.compile(r"\b(?:reachable|accessible|available)\b", re.I)  # ("�
 _ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I)
 
 
+_SUBJECT_AFTER = re.compile(r":\s+|,\s+(?:so|and|but|then|which\s+means)\s+|;\s+", re.I)
 _ACRONYM_ASIDE = re.compile(r"\s*\((?-i:[A-Za-z][A-Za-z0-9]{1,6})\)(?=\s)")
-_OPENING_CLAUSE = re.compile(r"^\s*(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100},\s+", re.I)
+_OPENING_CLAUSE = re.compile(r"^\s*(?:(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100}|by\s+default|"
+                             r"optionally|typically|usually|also|however|then|otherwise|in\s+addition|additionally),\s+", re.I)
 
 
 _MACHINE_HEAD = re.compile(rf"^\s*(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s*(?::|\s[-–—]\s)\s*(?P<rest>.+)$", re.I)
@@ -1472,11 +1491,36 @@ def _machine_item(sentence: str, block: Block, ctx: _BlockCtx, origin: str) -> l
 
 def _subject_name(sentence: str) -> str | None:
     """The machine a sentence opens with as its subject ("The appliance VM also needs …"), if a role."""
-    # ("To use it, your CE routers must …"; "Each top-of-rack (ToR) switch must …": the acronym aside)
-    subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", _OPENING_CLAUSE.sub("", sentence, count=1)))
-    if subject is None and ": " in sentence:  # ("The gateway VMs peer the same way: the ToR switches must …")
-        subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", sentence.split(": ", 1)[1]))
-    return _LEAD_DET_RX.sub("", subject.group("np").strip()) if subject and _one_role(subject.group("np")) else None
+    # ("To use it, your CE routers must …"; "Each top-of-rack (ToR) switch must …": the acronym aside;
+    # "The gateway VMs peer the same way: the ToR switches must …"; "…, so Autopilot devices need …")
+    for part in (sentence, *(p for p in _SUBJECT_AFTER.split(sentence)[1:] if p)):
+        subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", _OPENING_CLAUSE.sub("", part, count=1)))
+        if subject and _one_role(subject.group("np")):
+            return _LEAD_DET_RX.sub("", subject.group("np").strip())
+    return None
+
+
+_ACCEPT_VERB = re.compile(r"\b(?:must|should|needs?\s+to|has\s+to|have\s+to)\s+(?:also\s+)?(?:accept|allow|receive|listen|be\s+reachable)\w*\b"
+                          r"|\b(?:accepts?|listens?)\b", re.I)
+_FROM_INTERNET_WORDS = re.compile(r"\bfrom\s+(?:the\s+)?(?:public\s+)?internet\b", re.I)
+
+
+def _accepting_subject(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str) -> list[Rule]:
+    """"The Tunnel Gateway server must accept inbound TCP 443 and UDP 443 from the internet", "The host
+    must allow inbound … traffic on TCP ports 80 and 443": the subject is where the ports are open, an
+    inbound role rule (from the Internet when it says so)."""
+    subject = _subject_name(sentence)
+    if (not subject or not _ACCEPT_VERB.search(sentence) or direction_of(sentence) not in ("inbound", "both", None)
+            or _EXAMPLE.search(sentence)):
+        return []  # (… "for example TCP 443 from the agent's address": what you might configure)
+    if direction_of(sentence) is None and not _ACCEPTS.search(sentence):
+        return []  # ("The host must allow … on TCP 443": which way is not said)
+    source = "Internet" if _FROM_INTERNET_WORDS.search(sentence) else None
+    direction = "both" if direction_of(sentence) == "both" and _BOTH_WORDS.search(sentence) else "inbound"
+    return [Rule(endpoint=subject, endpoint_kind="role", source=source, destination=subject, ports=sort_ports(plist),
+                 protocol=proto, direction=direction, cloud=ctx.cloud, tab=ctx.tab, required=ctx.required,
+                 section=list(ctx.section), origin=origin)
+            for proto, plist in own.items()]
 
 
 def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockCtx, origin: str,
@@ -1492,8 +1536,11 @@ def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _Block
     if found and all(how == "origin" for how, _ in found) and (_ASKS.search(sentence) or lead) and not _REACHABLE.search(sentence):
         found = [("from", name) for _, name in found]
     if not any(how != "origin" for how, _ in found):
-        return []
-    lead_to = next((name for how, name in _side_names(lead) if how == "to"), None) if lead else None
+        return _accepting_subject(sentence, own, ctx, origin) if not found else []
+    # (the place a lead-in asks for, for items saying only where traffic comes from: "Allow the following
+    # toward the NVA public IPs:" / "- IKE: UDP port 500 from the branch devices")
+    lead_to = next((name for how, name in _side_names(lead) if how == "to"), None) if (
+        lead and all(how == "from" for how, _ in found) and not _NEG.search(lead)) else None
     other_name = (next((name for how, name in found if how == "origin"), None) or lead_to or _subject_name(sentence)
                   or carried[2])
     direction = direction_of(_unnamed(sentence, [name for _, name in found] + [other_name or ""])) or carried[1]
@@ -1770,16 +1817,17 @@ def _only_code(block: Block) -> bool:
     return all(_CODE_GLUE.match(piece) for piece in rest.split(" and ")) if rest.strip() else True
 
 
+_SAME_PORTS = re.compile(r"\b(?:the\s+same|those|these|both)\s+ports?\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
                               r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
 _OPENING_MACHINE = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s+(?!(?:and|or|of)\b)[a-z]\w*", re.I)
 
 
-def _with_subject(found: list[Rule], before: str) -> list[Rule]:
+def _with_subject(found: list[Rule], before: str, connecting: str | None = None) -> list[Rule]:
     """Role rules of a sentence whose subject is "it"/"they": the side it left open is the machine
-    the sentence before opened with."""
+    that connects in the sentence before (``connecting``), else the one that sentence opened with."""
     m = _OPENING_MACHINE.match(before)
-    name = _LEAD_DET_RX.sub("", m.group("np").strip()) if m and _one_role(m.group("np")) else None
+    name = connecting or (_LEAD_DET_RX.sub("", m.group("np").strip()) if m and _one_role(m.group("np")) else None)
     if not name:
         return found
     out = []
@@ -1807,6 +1855,11 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
     last: list[Rule] = []  # the rules of the sentence before
     for s in sentences(block.text):
         found = read(s)
+        if (ported and (not found or not any(r.ports for r in found)) and _SAME_PORTS.search(s) and not port_phrases(s)
+                and _STRONG_CUE.search(s) and not _NEG.search(s) and not _NONE_NEEDED.match(s)):
+            # "It also needs the same ports to the domain controllers of each trusted domain": the ports
+            # the sentence before stated, written in
+            found = read(_SAME_PORTS.sub(_spelled_ports(ported), s)) or found
         if last and not found and _NO_RULE_NEEDED.search(s) and _BACK_TO_IT.search(s):
             # "… by sending them to `168.63.129.16`. That traffic is always allowed; you don't need an
             # NSG rule for it.": the sentence before named what needs no rule
@@ -1831,8 +1884,9 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
                         replace(model, endpoint=e, endpoint_kind=k, service_tag=t, source=None, destination=None)]
         if before and found and _PRONOUN_SUBJECT.match(s):
             # "The relay appliance sits in front of the firewall. It must accept TCP 8080 from the X.":
-            # "it" is the machine the sentence before opened with
-            found = _with_subject(found, before)
+            # "it" is the machine the sentence before opened with, or the one it said connects
+            found = _with_subject(found, before, next((r.source for r in last if r.endpoint_kind == "role" and r.source
+                                                        and r.destination == r.endpoint), None))
         before = s
         if not found and asked and (_HOST_NOUN.search(s) or _NAME_FORM.search(s)):
             found = read(s, asked)  # "Gateway host names have the form `g<n>-prod-….net`": the hosts asked for

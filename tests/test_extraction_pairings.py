@@ -154,9 +154,10 @@ def test_ports_between_roles_a_sentence_names(rules):
 
 
 def test_a_clause_with_its_own_subject_keeps_its_own_ports(rules):
-    """"… on UDP 5514, and they must also reach `ingest-eu…`": the port is not the host's."""
+    """"The collectors must accept syslog from your devices on UDP 5514, and they must also reach
+    `ingest-eu…`": the port is not the host's, it is open on the collectors."""
     assert all("5514" not in r["ports"] for r in rules if r["endpoint"] == "ingest-eu.widgetcloud.net")
-    assert [r["endpoint"] for r in rules if "5514" in r["ports"]] == ["*"]
+    assert [(r["endpoint"], r["direction"]) for r in rules if "5514" in r["ports"]] == [("collectors", "inbound")]
 
 
 def test_sends_to_ranges_and_fallbacks(rules):

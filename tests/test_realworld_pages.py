@@ -62,18 +62,9 @@ _MISSED = {
     "teams_direct_routing_sbc": "a 'Traffic | From | To' table's 'SIP/TLS' and 'UDP/SRTP' cells give no protocol; 'the commercial FQDNs resolve to "
                                 "addresses in `52.114.0.0/15` and `52.122.0.0/15`. Allow those ranges on the same port' gives them no TCP 5061 rule; "
                                 "'Teams clients must reach the SBC's public IP address on UDP over the media port range' gives no rule",
-    "intune_tunnel_gateway": "'the Tunnel Gateway server must accept inbound TCP 443 and UDP 443 from the internet' makes two '*' rules, not rules "
-                             "for the Tunnel Gateway server",
-    "intune_connector_ad": "'Autopilot devices need line of sight to a domain controller: they must reach it on TCP 389 and TCP 88' makes a '*' rule; "
-                           "in 'They must also reach the DNS server on UDP 53' the pronoun takes 'The device' of an earlier sentence as source",
     "eventgrid_mqtt_broker": "the 'Protocol | Port | Transport' table (8883, 443) after per-cloud tabs of `<namespace-name>.<region>-1.ts...` "
                              "templates and 'Clients connect to the MQTT hostname on one of these ports:' goes to a 'Clients' role and a '*' rule; "
                              "the templates get only 443; 'HTTP publish' gives the HTTP hostname port 80 as well as 443",
-    "operator_nexus_network": "'The terminal server must accept SSH on TCP port 22 from your operator jump hosts' makes a '*' rule; 'Each CE device "
-                              "establishes an eBGP session with the PE routers on TCP port 179' gives no rule; 'the PE routers must also accept BFD "
-                              "on UDP 3784 and 3785 from the CE devices' gives the CE devices; bold-label bullets '**NTP**: ... with your NTP servers "
-                              "on UDP 123', '**DNS**: ... through your DNS servers on UDP and TCP 53' give no rule; `100.64.0.0/10` that the "
-                              "instance 'uses internally' became a rule",
     "hana_large_instances_network": "bold-label bullets ('**Operating system updates**: ... The units must reach the SMT server on TCP ports 80 and 443. "
                                     "The SMT server itself needs outbound HTTPS (TCP 443) to `scc.suse.com` and `updates.suse.com`', '**Time**: "
                                     "... with an NTP server ... over UDP 123') give no rule; 'The secondary unit must accept replication traffic from "

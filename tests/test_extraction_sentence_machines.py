@@ -1,0 +1,58 @@
+"""Requirements said about a machine without "allow"/"open" words, read the same from markdown and
+rendered HTML (``synthetic_shape_sentence_machines.md``):
+
+* a sentence naming a machine on the other side and its ports is a requirement however it is said
+  ("synchronizes its clock with your time servers on UDP 9123", "resolve names through your resolver
+  servers", "establishes a session with the provider routers");
+* a machine that must accept ports is where they are open, from the Internet when it says so, from
+  "your operator jump hosts" (machines, not a list of the page) or "the active unit"; a port given
+  "for example" is what you might configure, not a requirement;
+* "they must reach it on …" after "… need line of sight to a directory server:" is that server from
+  the devices, and "They must also reach …" keeps them as the source; "It also needs the same ports
+  to …" takes the ports before; "Neither of these ports is needed" opens none;
+* a range the platform "uses internally" (RFC 6598 shared space) is no rule.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rules_support import shape_rules
+
+
+@pytest.fixture(scope="module", params=["md", "html"])
+def rules(request) -> list[dict]:
+    return shape_rules("sentence_machines", request.param)
+
+
+def _in(rules: list[dict], section: str) -> set[tuple]:
+    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
+            for r in rules if r["section"][-1] == section}
+
+
+def test_bullets_that_describe(rules):
+    assert _in(rules, "Bullets that describe") == {
+        ("time servers", None, "time servers", ("9123",), "udp", None),
+        ("resolver servers", None, "resolver servers", ("9053",), "tcp", None),
+        ("resolver servers", None, "resolver servers", ("9053",), "udp", None),
+        ("provider routers", "edge device", "provider routers", ("9179",), "tcp", "outbound")}
+
+
+def test_machines_that_accept(rules):
+    assert _in(rules, "Machines that accept") == {
+        ("relay gateway server", "Internet", "relay gateway server", ("9443",), "tcp", "inbound"),
+        ("relay gateway server", "Internet", "relay gateway server", ("9443",), "udp", "inbound"),
+        ("operator jump hosts", "operator jump hosts", "console server", ("9022",), "tcp", "inbound"),
+        ("active unit", "active unit", "standby unit", ("9401-9407",), "tcp", "inbound")}
+
+
+def test_pronouns_and_the_same_ports(rules):
+    here = _in(rules, "Pronouns and the same ports")
+    assert here == {
+        ("directory server", "kiosk devices", "directory server", ("9088", "9389"), "tcp", "outbound"),
+        ("name server", "kiosk devices", "name server", ("9153",), "udp", "outbound"),
+        ("directory servers", "sync agent", "directory servers", ("9636",), "tcp", "outbound")}
+    assert not any("9682" in r[3] for r in here)
+
+
+def test_internal_ranges(rules):
+    assert _in(rules, "Internal ranges") == set()
