@@ -341,7 +341,8 @@ def _roles(table: Table) -> list[Column]:
             if c.role not in (IGNORE, PURPOSE) or _PORTS_HEADER.search(_header(table.columns[i])):
                 continue
             texts = [row[i].text for row in table.rows if i < len(row) and row[i].text]
-            if texts and all(_PROTO_CELL.fullmatch(t.strip()) for t in texts) and any(parse_protocol(t) for t in texts):
+            if texts and all(_PROTO_CELL.fullmatch(t.strip()) or "/" in t and len(t) <= 20 and parse_protocol(t)
+                             for t in texts) and any(parse_protocol(t) for t in texts):  # (… or "SIP/TLS", "UDP/SRTP")
                 cols[i] = Column(PROTOCOL)
                 break
     return cols

@@ -121,7 +121,7 @@ _PROTO_WORDS = {
     "ldap": "tcp", "ldaps": "tcp", "smtp": "tcp", "smtps": "tcp", "imap": "tcp", "winrm": "tcp",
     "mqtt": "tcp", "mqtts": "tcp", "wss": "tcp", "websocket": "tcp", "websockets": "tcp",
     "tls": "tcp", "tcp-tls": "tcp", "grpc": "tcp", "iscsi": "tcp", "kerberos": "any", "snmp": "udp", "dhcp": "udp",
-    "tftp": "udp", "stun": "udp", "ike": "udp",
+    "tftp": "udp", "stun": "udp", "ike": "udp", "srtp": "udp", "rtp": "udp", "sips": "tcp", "bgp": "tcp", "bfd": "udp",
 }
 # "TCP: 80, 443", "UDP: 5831", "HTTPS:443", "ANY: 443", "TCP/UDP: 53"
 _PROTO_PREFIX = re.compile(
@@ -132,6 +132,7 @@ _RANGE = re.compile(r"(\d{1,5})\s*(?:-|–|—|to|through)\s*(\d{1,5})")
 _NUM = re.compile(r"(?<![\w.])(\d{1,5})(?![\w.])")
 _ANY_PORT = re.compile(r"^\s*(\*|any|all)\s*$", re.I)
 # patterns used per cell, compiled once (issue 16)
+_SHORT_WORD = re.compile(r"[a-z][a-z0-9-]{0,9}")
 _PROTO_JOINERS = re.compile(r"\s*([/,&])\s*")
 _PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?$")
 _ANY_WORD_START = re.compile(r"^\s*(\*|any)\b", re.I)
@@ -176,6 +177,12 @@ def parse_protocol(text: str | None) -> str | None:
     t = _PROTO_JOINERS.sub(r"\1", t)
     if t in _PROTO_WORDS:
         return _PROTO_WORDS[t]
+    parts = t.split("/")
+    if 1 < len(parts) <= 3 and all(_SHORT_WORD.fullmatch(p) for p in parts):
+        # "SIP/TLS", "UDP/SRTP", "HTTPS/WSS": the transports its known parts name, when they agree
+        known = {_PROTO_WORDS[p] for p in parts if p in _PROTO_WORDS}
+        if len(known) == 1 and known != {"any"}:
+            return known.pop()
     found = {p for rx, p in _PROTO_NAMES if rx.search(t)}
     if "any" in found:
         return "any"

@@ -387,6 +387,19 @@ def _instance_of_placeholder(text: str, value: str) -> bool:
     return marker is not None and _PLACEHOLDER_WORDS.search(text, 0, marker.start()) is not None and text.find(value) > marker.start()
 
 
+_OWN_ADDRESSES = re.compile(r"(?:\b(?:your|each|every|its|their)\b[^.]{0,60}\b(?:address(?:es)?|ips?|ranges?|cidrs?|prefix(?:es)?|subnets?)"
+                            r"|\b(?:address(?:es)?|ips?|ranges?|cidrs?|prefix(?:es)?|subnets?)\s+of\s+(?:your|each|every|its|their)\b)"
+                            r"[^.]{0,40}$", re.I)
+
+
+def _instance_of_own_address(text: str, value: str) -> bool:
+    """"… add the egress addresses of each member cluster, for example `20.51.7.12/32`": the address
+    after "for example" shows what the reader's own addresses look like."""
+    at = text.find(value)
+    marker = _EXAMPLE.search(text, 0, at) if at > 0 else None
+    return marker is not None and _OWN_ADDRESSES.search(text, 0, marker.start()) is not None
+
+
 def readers_network(kind: str, value: str) -> bool:
     """A private or documentation address written in a sentence ("between the server VLAN
     `10.20.30.0/24` and the hub"): the reader's own network or a made-up one, never a published
@@ -407,6 +420,8 @@ def _named_as_name(text: str, kind: str, value: str) -> str | None:
         at = text.find(value)
         if _DNS_ZONE.search(text) or _ZONE_AFTER.match(text, at + len(value)) or _ZONE_BEFORE.search(text[max(0, at - 30):at]):
             return "a DNS zone name, not a destination"
+    if kind in ("ip", "cidr", "ip_range") and _instance_of_own_address(text, value):
+        return "an example of the reader's own addresses (\"the egress addresses of each cluster, for example x\")"
     if kind in ("fqdn", "url") and _instance_of_placeholder(text, value):
         return "an example value of a <placeholder> in the sentence"
     return None
@@ -508,6 +523,9 @@ def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
     return hit
 
 
+_EXAMPLE_ASIDE = re.compile(r",\s*(?:for\s+example|for\s+instance|e\.g\.)[^,:]*,", re.I)
+
+
 class _LazyCtx:
     """A block's :class:`_BlockCtx`, worked out on first use: most paragraphs state no rule, and
     the example/tag flags a list item or code block is first checked against need no table context."""
@@ -521,7 +539,15 @@ class _LazyCtx:
     def example(self) -> bool:
         lead = self._block.lead_in if self._block.kind in ("code", "list_item") else None
         innermost = self._block.headings[-1] if self._block.headings else ""
-        return bool(_EXAMPLE_CONTEXT.search(lead or "") or _EXAMPLE_HEADING.search(innermost))
+        # (only the sentence that introduces the block, and not an aside in it: "Outbound traffic, for
+        # example for operating system updates, goes through a server …")
+        said = _EXAMPLE_ASIDE.sub(" ", sentences(lead)[-1]) if lead else ""
+        return bool(_EXAMPLE_CONTEXT.search(said) or _EXAMPLE_HEADING.search(innermost))
+
+    @property
+    def memo(self) -> dict:
+        """The page's shared memo (templates, table roles, paragraph lead-ins)."""
+        return self._memo
 
     def __getattr__(self, name: str):
         if self._ctx is None:
@@ -1044,7 +1070,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     rules: list[Rule] = []
     defaults: list[SectionDefault] = []
     memo: dict = {_TEMPLATES: _placeholder_hosts(doc, known or []),
-                  _ROLES: tuple(r for r in known or () if r.endpoint_kind == "role" and r.endpoint)}
+                  _ROLES: tuple(r for r in known or () if r.endpoint_kind == "role" and r.endpoint),
+                  _PARAGRAPH_LEADS: {b.text: b.lead_in for b in doc.blocks if b.kind == "paragraph" and b.lead_in}}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
     leads = {t.lead_in for t in doc.tables if t.lead_in}
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
@@ -1285,6 +1312,7 @@ _TO_THE = re.compile(r"\b(?:to|from|on)\s+(?:the|your|each)\s+(?!(?:firewall|pro
 
 
 _ROLES = "role rules"  # (a memo key, as _TEMPLATES)
+_PARAGRAPH_LEADS = "paragraph leads"  # (a memo key: a paragraph's text → the paragraph before it)
 _ROLE_LEAD = r"\bto\s+(?:the\s+|your\s+|each\s+|every\s+|all\s+)?"  # ("The agent on the X connects …": X is where it runs)
 
 
@@ -1631,6 +1659,11 @@ def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:
             continue
         ports = port_phrases(t.lead_in) or implied_ports(t.lead_in) or _ports_of_table_before(doc, index, known)
         mine = by_table.get(index, [])
+        for r in mine:  # "- `mcr.microsoft.com` (HTTPS)": the item's own application protocol
+            if not r.ports and r.row is not None and r.row < len(t.rows):
+                own = implied_ports(" ".join(c.text for c in t.rows[r.row]).replace(r.endpoint or "", " "))
+                if own:
+                    (r.protocol, r.ports), = ((r.protocol or p, list(v)) for p, v in own.items())
         if len(ports) == 1:
             (proto, plist), = ports.items()
             for r in mine:
@@ -1764,6 +1797,15 @@ def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_co
             return _command_rules(block, ctx)
         parties = _code_parties(block, ctx)
         if parties:
+            if not ctx.lead_ports and block.lead_in and _INSTEAD.search(block.lead_in):
+                # "… allow inbound HTTP (TCP 80) and HTTPS (TCP 443) from the X service tag." / "If your
+                # firewall doesn't support service tags, allow the following address ranges instead:" —
+                # the ranges stand in for the tag: its ports and direction
+                before = ctx.memo.get(_PARAGRAPH_LEADS, {}).get(block.lead_in)
+                ports = port_phrases(before) if before else {}
+                if ports:
+                    d = direction_of(before)
+                    return _rules_for(parties, ports, ctx, origin="code", direction=d if d in ("inbound", "outbound") else None)
             return _rules_for(parties, ctx.lead_ports, ctx, origin="code")
         return _labelled_code_rules(block, ctx)
     if block.kind in ("list_item", "paragraph") and len(block.bold) >= 2 and not ctx.example:
@@ -1817,6 +1859,8 @@ def _only_code(block: Block) -> bool:
     return all(_CODE_GLUE.match(piece) for piece in rest.split(" and ")) if rest.strip() else True
 
 
+_THOSE_PARTIES = re.compile(r"\b(?:those|these|the\s+same|both)\s+(?:address(?:es)?|ranges?|ips?|ip\s+addresses|hosts?|endpoints?|"
+                            r"prefixes|subnets?|fqdns?|urls?|cidrs?|blocks?)\b", re.I)
 _SAME_PORTS = re.compile(r"\b(?:the\s+same|those|these|both)\s+ports?\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
                               r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
@@ -1855,6 +1899,13 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
     last: list[Rule] = []  # the rules of the sentence before
     for s in sentences(block.text):
         found = read(s)
+        if (before and all(r.endpoint == ANY_ADDRESS for r in found) and _THOSE_PARTIES.search(s) and _STRONG_CUE.search(s)
+                and not _NEG.search(s)):
+            # "… resolve to addresses in `52.114.0.0/15` and `52.122.0.0/15`. Allow those ranges on the same
+            # port.": the addresses the sentence before named
+            named = [v for k, v in text_parties(before, block.code) if k != "tag"]
+            if named:
+                found = read(f"{s.rstrip('. ')} ({', '.join(named)}).") or found
         if (ported and (not found or not any(r.ports for r in found)) and _SAME_PORTS.search(s) and not port_phrases(s)
                 and _STRONG_CUE.search(s) and not _NEG.search(s) and not _NONE_NEEDED.match(s)):
             # "It also needs the same ports to the domain controllers of each trusted domain": the ports

@@ -10,7 +10,11 @@ rendered HTML (``synthetic_shape_sentence_machines.md``):
 * "they must reach it on …" after "… need line of sight to a directory server:" is that server from
   the devices, and "They must also reach …" keeps them as the source; "It also needs the same ports
   to …" takes the ports before; "Neither of these ports is needed" opens none;
-* a range the platform "uses internally" (RFC 6598 shared space) is no rule.
+* a range the platform "uses internally" (RFC 6598 shared space) is no rule;
+* ranges allowed "instead" of a tag take the tag's ports and direction; "Allow those ranges on TCP
+  9061" is the ranges the sentence before named; "SIP/TLS" and "UDP/SRTP" cells give the transport;
+  "`host` (HTTPS)" is 443; "the egress addresses of each member, for example `x`" shows the reader's
+  own addresses; a "for example …" aside in a lead-in does not make its list an example.
 """
 from __future__ import annotations
 
@@ -56,3 +60,31 @@ def test_pronouns_and_the_same_ports(rules):
 
 def test_internal_ranges(rules):
     assert _in(rules, "Internal ranges") == set()
+
+
+def test_ranges_instead_of_a_tag(rules):
+    assert _in(rules, "Ranges instead of a tag") >= {
+        ("20.61.1.0/28", None, None, ("9080", "9443"), "tcp", "inbound"),
+        ("20.61.2.0/28", None, None, ("9080", "9443"), "tcp", "inbound")}
+
+
+def test_those_ranges(rules):
+    assert _in(rules, "Those ranges") == {
+        ("52.160.0.0/15", None, None, ("9061",), "tcp", None), ("52.170.0.0/15", None, None, ("9061",), "tcp", None)}
+
+
+def test_labelled_transports(rules):
+    assert _in(rules, "Labelled transports") == {
+        ("Signaling proxy", "Border controller", "Signaling proxy", ("9061",), "tcp", None),
+        ("Media relay", "Border controller", "Media relay", ("9478",), "udp", None)}
+
+
+def test_hosts_with_their_protocol(rules):
+    assert _in(rules, "Hosts with their protocol") == {
+        ("img.widget-cloud.net", None, None, ("443",), "tcp", "outbound"),
+        ("*.blob.widget-cloud.net", None, None, ("443",), "tcp", "outbound")}
+
+
+def test_own_addresses_by_example_and_asides(rules):
+    assert _in(rules, "Own addresses by example") == set()
+    assert _in(rules, "Asides in a lead-in") == {("relay server", "units", "relay server", ("9080",), "tcp", "outbound")}

@@ -59,24 +59,12 @@ _MISSED = {
                            "and a host list makes a '*' rule (hosts get only the WebSockets 443); a wildcard given its port by a pronoun "
                            "('under `*.azureiotcentral.com` … Browsers need HTTPS (TCP 443) to it') gives no rule",
     "hdinsight_aks_egress": "'for example `eastus` in `AzureCloud.eastus`' makes a tag rule (another page's 'for example `Sql.EastUS`' is a party, so an example of a <Region> tag stays one), and an example route table's 'Address prefix' `20.55.10.4/32` (the firewall's own IP, next hop Internet) a CIDR rule",
-    "teams_direct_routing_sbc": "a 'Traffic | From | To' table's 'SIP/TLS' and 'UDP/SRTP' cells give no protocol; 'the commercial FQDNs resolve to "
-                                "addresses in `52.114.0.0/15` and `52.122.0.0/15`. Allow those ranges on the same port' gives them no TCP 5061 rule; "
-                                "'Teams clients must reach the SBC's public IP address on UDP over the media port range' gives no rule",
+    "teams_direct_routing_sbc": "'Teams clients must reach the SBC's public IP address on UDP over the media port range' (a range the page defines elsewhere, no number) gives no rule",
     "eventgrid_mqtt_broker": "the 'Protocol | Port | Transport' table (8883, 443) after per-cloud tabs of `<namespace-name>.<region>-1.ts...` "
                              "templates and 'Clients connect to the MQTT hostname on one of these ports:' goes to a 'Clients' role and a '*' rule; "
                              "the templates get only 443; 'HTTP publish' gives the HTTP hostname port 80 as well as 443",
-    "hana_large_instances_network": "bold-label bullets ('**Operating system updates**: ... The units must reach the SMT server on TCP ports 80 and 443. "
-                                    "The SMT server itself needs outbound HTTPS (TCP 443) to `scc.suse.com` and `updates.suse.com`', '**Time**: "
-                                    "... with an NTP server ... over UDP 123') give no rule; 'The secondary unit must accept replication traffic from "
-                                    "the primary unit on TCP ports 40001 through 40007' makes a '*' rule and '... the secondary VM must accept the "
-                                    "same ports' none",
     "backup_sap_hana_network": "numbered portal steps ('select **AzureBackup**', 'set **Protocol** to **TCP** and **Destination port ranges** to "
                                "**443**', 'Repeat the steps for the **Storage** and **AzureActiveDirectory** tags') give the tags no port or protocol",
-    "fleet_manager_hub": "list items '`mcr.microsoft.com` (HTTPS)' give the host no port 443; an authorized-IP-ranges example ('for example "
-                         "`20.51.7.12/32`') became a rule",
-    "appinsights_ip_addresses": "address ranges in per-cloud code blocks with '# location' comments after 'allow inbound HTTP (TCP 80) and HTTPS "
-                                "(TCP 443) from the ApplicationInsightsAvailability service tag. If your firewall doesn't support service tags, "
-                                "allow the following address ranges instead' get no port, protocol or direction",
     "entra_cloud_sync_agent": "a Connection cell 'From the provisioning agent to the certificate revocation list (CRL) endpoints, while ...' cuts "
                               "the role at the parenthesis ('certificate revocation list'); 'It also needs the same ports to the domain controllers "
                               "of each trusted domain' gives no rule",
