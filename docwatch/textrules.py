@@ -1081,6 +1081,9 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     same_port: list[tuple[list[Rule], list[str]]] = []
     fielded, consumed = _field_runs(doc)
     rules += fielded
+    stepped, used = _portal_steps(doc, consumed)
+    rules += stepped
+    consumed |= used
     items: list[tuple[Block, list[Rule]]] = []  # the list just read: its items and their rules
     previous: Block | None = None
     for block in doc.blocks:
@@ -1225,6 +1228,76 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
             run.append(b)
     flush()
     return rules, consumed
+
+
+# "For **Destination service tag**, select **AzureBackup**", "set **Protocol** to **TCP** and
+# **Destination port ranges** to **443**": a bold label, then its bold value
+_STEP_BEFORE = re.compile(r"(?:\bfor|\bset|\bunder|\bin|\bchange|\bleave|\band|,)\s*$", re.I)
+_STEP_BETWEEN = re.compile(r"^\s*,?\s*(?:select|choose|enter|pick|type|use|to|as|is|=|:)\s*(?:the\s+)?$", re.I)
+_FIELD_LABEL = re.compile(r"\b(?:tag|ports?|port\s+ranges?|protocol|source|destination|direction|service|address(?:es)?|"
+                          r"ip\s+addresses|prefix(?:es)?|fqdns?|action|priority)\b", re.I)
+
+
+def _step_fields(block: Block) -> dict[str, str]:
+    """The label → value pairs one portal step sets."""
+    out: dict[str, str] = {}
+    at = 0
+    spans: list[tuple[int, int, str]] = []
+    for b in block.bold:
+        i = block.text.find(b, at)
+        if i < 0:
+            continue
+        spans.append((i, i + len(b), b))
+        at = i + len(b)
+    for (a0, a1, label), (b0, _, value) in zip(spans, spans[1:]):
+        if (_FIELD_LABEL.search(label) and _STEP_BETWEEN.match(block.text[a1:b0])
+                and _STEP_BEFORE.search(block.text[max(0, a0 - 12):a0])):
+            out.setdefault(label.strip(" :*"), value.strip(" *`"))
+    return out
+
+
+def _portal_steps(doc: Document, consumed: set[int]) -> tuple[list[Rule], set[int]]:
+    """Numbered portal steps that fill in a rule's form one field at a time ("For **Destination service
+    tag**, select **AzureBackup**." / "… set **Protocol** to **TCP** and **Destination port ranges** to
+    **443**."), read together as that rule; "Repeat the steps for the **Storage** and
+    **AzureActiveDirectory** tags" gives the same rule for each of them."""
+    rules: list[Rule] = []
+    used: set[int] = set()
+    runs: list[list[Block]] = []
+    for b in doc.blocks:
+        if b.kind != "list_item" or id(b) in consumed:
+            continue
+        if runs and (runs[-1][0].headings, runs[-1][0].lead_in, runs[-1][0].depth) == (b.headings, b.lead_in, b.depth):
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    for run in runs:
+        fields: dict[str, str] = {}
+        stepped = []
+        for b in run:
+            got = _step_fields(b) if len(b.bold) >= 2 else {}
+            if got:
+                fields.update(got)
+                stepped.append(b)
+        if len(fields) < 2:
+            continue
+        lead = " ".join(b.text for b in run[:1] + stepped)
+        found = field_table_rules(fields, [c for b in stepped for c in b.code], run[0].headings, run[0].tabs, lead)
+        if not found or not any(r.ports for r in found):
+            continue
+        for b in run:
+            if _REPEAT.search(b.text) and b not in stepped:  # "Repeat the steps for the **Storage** and **X** tags"
+                tags = [t for t in (canonical_tag(x.strip(" *`")) for x in b.bold) if t]
+                label = next((k for k in fields if "tag" in k.lower() and fields[k].lower() != "service tag"), None) or next(
+                    (k for k, v in fields.items() if canonical_tag(v) and v.lower() != "service tag"), None)
+                for tag in tags if label else ():
+                    found += field_table_rules({**fields, label: tag}, [], run[0].headings, run[0].tabs, lead)
+                used.add(id(b))
+        for r in found:
+            r.origin = "list"
+        rules += found
+        used.update(id(b) for b in stepped)
+    return rules, used
 
 
 # "Repeat the previous step for the second rule, with **Source service tag** set to *X* and

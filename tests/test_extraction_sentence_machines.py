@@ -14,7 +14,10 @@ rendered HTML (``synthetic_shape_sentence_machines.md``):
 * ranges allowed "instead" of a tag take the tag's ports and direction; "Allow those ranges on TCP
   9061" is the ranges the sentence before named; "SIP/TLS" and "UDP/SRTP" cells give the transport;
   "`host` (HTTPS)" is 443; "the egress addresses of each member, for example `x`" shows the reader's
-  own addresses; a "for example …" aside in a lead-in does not make its list an example.
+  own addresses; a "for example …" aside in a lead-in does not make its list an example;
+* numbered portal steps that fill a rule's form ("For **Destination service tag**, select **X**",
+  "Set **Protocol** to **TCP** and **Destination port ranges** to **9443**") are that rule, and
+  "Repeat the steps for the **Storage** and **EventHub** tags" gives it for each.
 """
 from __future__ import annotations
 
@@ -88,3 +91,10 @@ def test_hosts_with_their_protocol(rules):
 def test_own_addresses_by_example_and_asides(rules):
     assert _in(rules, "Own addresses by example") == set()
     assert _in(rules, "Asides in a lead-in") == {("relay server", "units", "relay server", ("9080",), "tcp", "outbound")}
+
+
+def test_portal_steps(rules):
+    here = [r for r in rules if r["section"][-1] == "Portal steps"]
+    assert sorted((r["service_tag"], r["ports"], r["protocol"], r["direction"]) for r in here) == [
+        ("EventHub", ["9443"], "tcp", "outbound"), ("Storage", ["9443"], "tcp", "outbound"),
+        ("WidgetBackup", ["9443"], "tcp", "outbound")]

@@ -63,8 +63,6 @@ _MISSED = {
     "eventgrid_mqtt_broker": "the 'Protocol | Port | Transport' table (8883, 443) after per-cloud tabs of `<namespace-name>.<region>-1.ts...` "
                              "templates and 'Clients connect to the MQTT hostname on one of these ports:' goes to a 'Clients' role and a '*' rule; "
                              "the templates get only 443; 'HTTP publish' gives the HTTP hostname port 80 as well as 443",
-    "backup_sap_hana_network": "numbered portal steps ('select **AzureBackup**', 'set **Protocol** to **TCP** and **Destination port ranges** to "
-                               "**443**', 'Repeat the steps for the **Storage** and **AzureActiveDirectory** tags') give the tags no port or protocol",
     "entra_cloud_sync_agent": "a Connection cell 'From the provisioning agent to the certificate revocation list (CRL) endpoints, while ...' cuts "
                               "the role at the parenthesis ('certificate revocation list'); 'It also needs the same ports to the domain controllers "
                               "of each trusted domain' gives no rule",
