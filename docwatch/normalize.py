@@ -1347,9 +1347,12 @@ ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|
              r"(?-i:[A-Z]{2,6}s))")
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")
-_LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+{_LEAD_WORD}){{0,7}}?"
+# ("the certificate revocation list (CRL) endpoints": an acronym aside is part of the name)
+_ACRONYM_TOKEN = r"\((?-i:[A-Z][A-Za-z0-9]{1,6})\)"
+_LEAD_PHRASE = rf"{_LEAD_WORD}(?:\s+(?:{_LEAD_WORD}|{_ACRONYM_TOKEN})){{0,7}}?"
 _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|which|where|so|because|must|should|"
-             r"and|or|is|are|to|from|allows?|needs?|requires?|uses?|as\s+well|too|also)\b|\s*[.,;:()]|\s*$)")
+             r"and|or|is|are|to|from|allows?|needs?|requires?|uses?|as\s+well|too|also)\b|\s*[.,;:)]|"
+             rf"\s*\((?!(?-i:[A-Z][A-Za-z0-9]{{1,6}})\)\s+\w)|\s*$)")
 # "… must be open from the Azure NetApp Files delegated subnet to every AD DS domain controller in …";
 # "… between the gateway and the managed nodes"
 _LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)

@@ -48,7 +48,10 @@ def test_connection_cells(rules):
     assert _in(rules, "Connection cells") == {
         ("management server", "appliance VM IPs", "management server", ("9100",), "tcp", None),
         ("hypervisor host agent", "Management server", "hypervisor host agent", ("9985",), "tcp", None),
-        ("library server", "Host agent", "library server", ("9445",), "tcp", None)}
+        ("library server", "Host agent", "library server", ("9445",), "tcp", None),
+        # (an acronym aside is part of the name)
+        ("certificate revocation list (CRL) endpoints", "sync agent", "certificate revocation list (CRL) endpoints",
+         ("9080",), "tcp", None)}
 
 
 def test_direction_words_are_no_ends(rules):
