@@ -180,7 +180,9 @@ _ONE_TRANSPORT = {**{w: "tcp" for w in ("smb", "ssh", "rdp", "sftp", "ftp", "ftp
                                          "mqtt", "mqtts", "amqp", "amqps", "iscsi", "grpc", "wss", "websockets")},
                   **{w: "udp" for w in ("ntp", "snmp", "tftp", "stun", "ike", "dhcp", "syslog-udp")}}
 _ONE_TRANSPORT_APP = re.compile(r"(?<![\w.-])(" + "|".join(sorted(_ONE_TRANSPORT, key=len, reverse=True)) + r")(?![\w.-])", re.I)
-_APP_PROTO = Folded(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])", needles=("http", "tls", "ssl"))
+# ("over HTTPS", "HTTP (TCP 80)"; not a name: "the HTTP API", "the namespace's HTTP hostname")
+_APP_PROTO = Folded(r"(?<![/\w.-])(https|http|tls|ssl)(?!://|[/\w])(?!\s+(?:apis?|host\s*names?|headers?|triggers?|methods?|status|"
+                    r"clients?|librar(?:y|ies)|sdks?|verbs?|codes?|responses?|actions?)\b)", needles=("http", "tls", "ssl"))
 
 
 def port_phrases(text: str | None) -> dict[str | None, list[str]]:
@@ -1136,6 +1138,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         # section's other address rules agree on
         _give_same_port(found, [r for r in (*(known or ()), *rules) if r.section == headings and not any(r is f for f in found)])
     rules = [r for r in rules if id(r) not in stood_in]
+    rules += _hosts_a_heading_names(doc, [*(known or []), *rules])
     _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])
 
@@ -1167,6 +1170,34 @@ def _spelled_ports(ports: dict[str | None, list[str]]) -> str:
         words = {TCP_AND_UDP: "TCP and UDP ", None: ""}.get(proto, f"{(proto or '').upper()} ")
         return f"{words}ports {', '.join(sort_ports(ports[proto]))}"
     return " and ".join(spelled(proto) for proto in ports)
+
+
+_HOST_KINDS = ("fqdn", "wildcard", "template", "url")
+_NAMES_A_HOST = re.compile(r"\b(?:host\s*names?|endpoints?|urls?|fqdns?|domains?|dns\s+names?)$", re.I)
+
+
+def _hosts_a_heading_names(doc: Document, rules: list[Rule]) -> list[Rule]:
+    """A role named like a section that lists its hosts ("## MQTT hostname" with a template per cloud
+    tab, then "Clients connect to the MQTT hostname on one of these ports:" over a port table): the
+    role's ports for those hosts."""
+    headings = {b.headings[-1].strip().lower(): tuple(b.headings) for b in doc.blocks if b.headings}
+    if not headings:
+        return []
+    out: list[Rule] = []
+    for role in rules:
+        if role.endpoint_kind != "role" or not role.ports:
+            continue
+        name = (role.destination or "").strip().lower()
+        if not _NAMES_A_HOST.search(name):
+            continue  # (a "## Log collector" section lists what the collector reaches, not the collector)
+        section = headings.get(name) or headings.get(_LEAD_DET_RX.sub("", name))
+        if not section:
+            continue
+        hosts = [r for r in rules if r.endpoint_kind in _HOST_KINDS and tuple(r.section) == section]
+        for h in hosts:
+            out.append(replace(h, ports=list(role.ports), protocol=role.protocol or h.protocol,
+                               direction=role.direction or h.direction or "outbound", origin=h.origin))
+    return out
 
 
 # "For Windows nodes, use destination port 3389 instead of 22 in the second rule.", "replace port

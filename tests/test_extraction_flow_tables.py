@@ -19,7 +19,10 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   agent (9719) on the protected machine", "sends control commands to the protection agent on the
   protected machine") is that machine: the port is opened there; "SMB over port 9445" is TCP;
 * a host list whose lead-in points at the ports of the port table before it ("Allow the ports you use
-  toward these hosts:") gives its hosts those ports.
+  toward these hosts:") gives its hosts those ports;
+* a port table whose lead-in connects to a hostname a section names by its heading ("## Broker
+  hostname" with a template per cloud tab, then "Clients connect to the broker hostname on one of these
+  ports:") gives those templates its ports; "the HTTP API" names an API, not port 80.
 """
 from __future__ import annotations
 
@@ -100,3 +103,11 @@ def test_ports_of_the_table_before(rules):
     assert sorted((r["endpoint"], r["ports"], r["protocol"], r["direction"]) for r in here) == [
         ("*.hubs.gadget-cloud.net", ["9443", "9883"], "tcp", "outbound"),
         ("enroll.gadget-cloud.net", ["9443", "9883"], "tcp", "outbound")]
+
+
+def test_hostname_a_heading_names(rules):
+    here = [r for r in rules if r["section"][-1] in ("Broker hostname", "HTTP publish") and r["endpoint_kind"] == "template"]
+    assert sorted((r["endpoint"], r["ports"], r["protocol"], r["cloud"]) for r in here) == [
+        ("<namespace>.<region>.broker.widget-cloud.net", ["9443", "9883"], "tcp", "public"),
+        ("<namespace>.<region>.broker.widget-cloud.us", ["9443", "9883"], "tcp", "usgov"),
+        ("<namespace>.<region>.http.widget-cloud.net", ["9444"], "tcp", None)]

@@ -60,9 +60,6 @@ _MISSED = {
                            "('under `*.azureiotcentral.com` … Browsers need HTTPS (TCP 443) to it') gives no rule",
     "hdinsight_aks_egress": "'for example `eastus` in `AzureCloud.eastus`' makes a tag rule (another page's 'for example `Sql.EastUS`' is a party, so an example of a <Region> tag stays one), and an example route table's 'Address prefix' `20.55.10.4/32` (the firewall's own IP, next hop Internet) a CIDR rule",
     "teams_direct_routing_sbc": "'Teams clients must reach the SBC's public IP address on UDP over the media port range' (a range the page defines elsewhere, no number) gives no rule",
-    "eventgrid_mqtt_broker": "the 'Protocol | Port | Transport' table (8883, 443) after per-cloud tabs of `<namespace-name>.<region>-1.ts...` "
-                             "templates and 'Clients connect to the MQTT hostname on one of these ports:' goes to a 'Clients' role and a '*' rule; "
-                             "the templates get only 443; 'HTTP publish' gives the HTTP hostname port 80 as well as 443",
     "entra_cloud_sync_agent": "a Connection cell 'From the provisioning agent to the certificate revocation list (CRL) endpoints, while ...' cuts "
                               "the role at the parenthesis ('certificate revocation list'); 'It also needs the same ports to the domain controllers "
                               "of each trusted domain' gives no rule",
