@@ -37,6 +37,7 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _FILE_EXT,
     _HOSTISH as _DOTTED,
     _NEG,
+    _NO_RULE_NEEDED,
     _TAG_TOKEN,
     MAX_PARAGRAPH,
     _tagish,
@@ -189,18 +190,25 @@ def page_tokens(doc: Document) -> list[Token]:
         if b.kind == "list_item" and b.lead_in and _NEG.search(b.lead_in):
             context_aside = context_aside or "in a list under a negated lead-in"
         flattened = len(b.text) > MAX_PARAGRAPH  # a text dump: nothing was read from it, nothing set aside
-        for s in sentences(b.text):
-            aside = None if flattened else context_aside or ("in a negated sentence" if _NEG.search(s) else None)
+        said = sentences(b.text)
+        for n, s in enumerate(said):
+            aside = None if flattened else context_aside or ("in a negated sentence" if _NEG.search(s) else None) or (
+                "the next sentence says it needs no rule" if n + 1 < len(said) and _NO_RULE_NEEDED.search(said[n + 1]) else None)
             example = _EXAMPLE.search(s) is not None and not flattened
             for tok, kind in _host_tokens(s):
                 why = aside or ("an example in the sentence" if example and (
                     _EXAMPLE_PARTY.search(tok) or kind in ("ip", "cidr")) else None) or (
                     "example domain (fictitious company name)" if _EXAMPLE_PARTY.search(tok) else None) or _placeholder(tok) or (
-                    passing_mention(s, kind, tok) if b.kind != "list_item" or not readers_network(kind, tok) else None)
+                    passing_mention(s, kind, tok) if b.kind != "list_item" or not readers_network(kind, tok) else None) or (
+                    "a reserved range or one not to overlap" if kind in ("ip", "cidr", "ip_range") and _RESERVED_WORDS.search(s)
+                    else None)
                 out.append(Token(tok, _key(tok), kind, b.line, list(b.headings), why))
             for tag in _tag_tokens(s, [c for c in b.code if c in s]):
                 out.append(Token(tag, _key(tag), "tag", b.line, list(b.headings), aside))
     return out
+
+
+_RESERVED_WORDS = re.compile(r"\breserved\b|\boverlap", re.I)  # ("The range `10.0.1.0 - 10.0.16.255` is reserved by the service")
 
 
 def _rule_keys(rules: list[Rule]) -> set[str]:

@@ -1262,10 +1262,10 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
         return None
     if _CONTOSO.search(value):
         return "example domain (fictitious company name)"
+    address = split_endpoint_port(value)[0] if kind in ("ip", "fqdn") else value  # ("192.0.2.53:53")
     # the page's word for it first: parsing the value as an address (documentation_address) is the dear test
-    if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(value)):
+    if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(address)):
         return "example address (the page calls it an example)"
-    address = split_endpoint_port(value)[0] if kind in ("ip", "fqdn") else value
     if endpoint_kind(address) in ("ip", "cidr", "ip_range") and private_address(address) and _CONTOSO.search(cell_text):
         # "corp.adatum.com. | 192.168.10.5:53": a sample ruleset's forwarding target, the reader's own server
         return "example address (a private address beside a fictitious company's domain)"
@@ -1572,7 +1572,7 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
                 section=list(ctx.section), table=None, row=index,
                 origin="list" if table.kind == "list" else "table",
             ))
-    if examples and examples == len(parties) and set_aside is not None:
+    if (examples and examples == len(parties) or ctx.example and not rules) and set_aside is not None:
         # the row is an example ("corp.adatum.com. | 192.168.10.5:53"): what else it names is the example's too
         named = {v.lower() for _, v, _ in parties}
         set_aside += [Diagnostic("not-a-rule", "in an example row (beside an example party)", table.line, "info",

@@ -123,3 +123,16 @@ def test_tag_with_port_footnote_marks_and_service_names_in_cells():
     assert {"azurecloud.<region>", "relay.gadget.example.io", "mirror.gadget.example.net"} <= values
     assert not {"microsoftcontainerregistry", "outlook.com", "relay.gadget.example.io1"} & values
     assert cov.unparsed == len([d for d in diags if d.code == "unparsed"])
+
+
+def test_what_a_page_says_needs_no_rule_is_set_aside():
+    """A host the next sentence says needs no rule, an address beside an example row's party, and a
+    range a list item calls reserved are classified, not unparsed."""
+    doc = parse_markdown(
+        "# P\n\n## DNS\n\nThe relay sends lookups to `168.63.129.16`. That traffic is always allowed; you don't need a"
+        " rule for it.\n\n## Rules\n\nThe following ruleset is an example only:\n\n| Name | Domain | Target |\n|---|---|---|\n"
+        "| any | `.` | `192.0.2.53:53` |\n\n## Subnets\n\n- The range `10.0.1.0 - 10.0.16.255` is reserved by the service.\n")
+    rules, diags = normalize_checked(doc)
+    cov = coverage_counts(doc, rules, diags)
+    assert not rules
+    assert (cov.seen, cov.set_aside, cov.unparsed) == (cov.seen, cov.seen, 0) and cov.seen >= 3
