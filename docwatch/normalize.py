@@ -558,7 +558,9 @@ _SET_ASIDE = (
             needles=("reserved", "overlap", "use", "avoid"))),
     (BYPASS,
      Folded(r"\bproxy\b[^.|]{0,30}\b(?:bypass|exclusions?|exceptions?)\b|\bbypass(?:es|ing)?\b[^.|]{0,30}\bprox(?:y|ies)\b|"
-            r"\bno_?proxy\b|\bexclude\b[^.|]*\bfrom\b[^.|]*\bproxy\b", needles=("proxy", "bypass"))),
+            # ("Add these to NO_PROXY", "the no_proxy list"; not "an HTTP proxy, with or without no_proxy")
+            r"\b(?:add|list|put|include|set|append)\w*\b[^.|]{0,40}\bno_?proxy\b|\bno_?proxy\b[^.|]{0,20}\b(?:lists?|variables?|settings?|entr(?:y|ies)|values?)\b|"
+            r"^\s*no_?proxy\b|\bexclude\b[^.|]*\bfrom\b[^.|]*\bproxy\b", needles=("proxy", "bypass"))),
 )
 # in a proxy-bypass list, what stays internal: private/loopback/link-local addresses, domain
 # suffixes written with a leading dot, single-label and cluster-local names

@@ -185,7 +185,8 @@ def test_words_that_only_look_like_tags_are_no_tags():
 def test_reserved_ranges_proxy_exclusions_and_examples_are_set_aside():
     rules = shape("not_rules")
     # example.net is real unless called an example; a public endpoint in a bypass list must still be allowed
-    assert parties(rules) == {"api.gizmo-cloud.net", "api.example.net", "login.gizmo-cloud.net"}
+    # (a lead-in that only mentions `no_proxy` does not make its table a bypass list: edge.gizmo-cloud.net)
+    assert parties(rules) == {"api.gizmo-cloud.net", "api.example.net", "login.gizmo-cloud.net", "edge.gizmo-cloud.net"}
     notes = diagnostics("not_rules", "not-a-rule")
     assert "reserved" in notes["172.30.0.0/16"] and "reserved" in notes["172.31.0.0/16"]
     assert "proxy" in notes["169.254.169.254"] and "proxy" in notes["svc.cluster.local"]

@@ -47,8 +47,6 @@ _MISSED = {
                           "no AzureDataExplorerManagement tag; the per-region address tables an NSG row links to get the row's port "
                           "but no direction; 'ADX subnet: All ports' keeps the port words in the role; UDR 'Address Prefix | Next Hop' "
                           "rows made rules",
-    "arc_vmware_vsphere_network": "a 'Service | Port | URL | Direction' row whose URL cell is a role ('Your unique Arc gateway URL') "
-                                  "and whose Direction cell is 'Outbound from Arc resource bridge appliance VM IPs' gives no rule",
     "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
