@@ -700,6 +700,7 @@ _WORD3 = re.compile(r"[a-z0-9]{3,}")
 _PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?")
 _ANY_WORDS = {"any", "*", "all", "any source", "any destination", "any address", "any ip", "internet (any)"}
 # "database.windows.net: 1433", "Internet: 53", "App Service Environment subnet: All ports"
+_MARKED_TAG = re.compile(r"([A-Z][\w.]*)\s*\(\s*service\s*tags?\s*\)", re.I)
 _SIDE_PORTS = re.compile(
     r"^(?P<who>.+?):\s*(?P<ports>all ports|any port|\d{1,5}(?:\s*[-–]\s*\d{1,5})?(?:\s*,\s*\d{1,5}(?:\s*[-–]\s*\d{1,5})?)*)"
     r"(?P<rest>\s*(?:\(.*\))?\s*\.?)$", re.I)
@@ -785,6 +786,11 @@ def _side(cell: Cell | None, text: str | None = None, *, tagged: bool = False) -
     if m and not cell.code:
         who = m.group("who").strip()
         side.ports = ["*"] if _ALL_OR_ANY.match(m.group("ports")) else ports_in(m.group("ports"))
+        side.written = who  # ("ADX subnet: All ports" is the ADX subnet, on every port)
+    marked = _MARKED_TAG.findall(who)
+    if marked:  # "[ADX management addresses](#…)/AzureDataExplorerManagement(ServiceTag)": the tag it names
+        side.parties = [("tag", t) for t in dict.fromkeys(canonical_tag(x) or x for x in marked)]
+        return side
     if who.lower().strip(" .") in _ANY_WORDS or first.lower().strip(" .") in _ANY_WORDS or _ANY_FIRST.match(first):  # "* or, for more security, the Batch IPs"
         side.parties = [("cidr", ANY_ADDRESS)]
         return side

@@ -22,7 +22,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   toward these hosts:") gives its hosts those ports;
 * a port table whose lead-in connects to a hostname a section names by its heading ("## Broker
   hostname" with a template per cloud tab, then "Clients connect to the broker hostname on one of these
-  ports:") gives those templates its ports; "the HTTP API" names an API, not port 80.
+  ports:") gives those templates its ports; "the HTTP API" names an API, not port 80;
+* an NSG side "[addresses](#…)/WidgetManagement(ServiceTag)" names that tag, and "Widget subnet:9443",
+  "Widget subnet: All ports" are the Widget subnet on those ports.
 """
 from __future__ import annotations
 
@@ -111,3 +113,9 @@ def test_hostname_a_heading_names(rules):
         ("<namespace>.<region>.broker.widget-cloud.net", ["9443", "9883"], "tcp", "public"),
         ("<namespace>.<region>.broker.widget-cloud.us", ["9443", "9883"], "tcp", "usgov"),
         ("<namespace>.<region>.http.widget-cloud.net", ["9444"], "tcp", None)]
+
+
+def test_nsg_sides_with_ports(rules):
+    here = [r for r in rules if r["section"][-1] == "NSG sides with ports"]
+    assert sorted((r["service_tag"] or r["endpoint"], r["destination"], tuple(r["ports"])) for r in here) == [
+        ("Widget subnet", "Widget subnet", ("*",)), ("WidgetManagement", "Widget subnet", ("9443",))]

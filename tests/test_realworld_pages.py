@@ -43,10 +43,7 @@ _MISSED = {
     "synapse_workspace_firewall": "ports stated in sentences around an endpoint table without a port column ('allows outgoing "
                                   "communication on TCP ports 80, 443 and 1443. Synapse Studio uses these ports'; 'connect to the two "
                                   "SQL endpoints over TCP port 1433') make one '*' rule; hosts get no port; '`0.0.0.0`' made a rule",
-    "adx_vnet_injection": "NSG 'From' cell '[ADX management addresses](#...)/AzureDataExplorerManagement(ServiceTag)' gives one role, "
-                          "no AzureDataExplorerManagement tag; the per-region address tables an NSG row links to get the row's port "
-                          "but no direction; 'ADX subnet: All ports' keeps the port words in the role; UDR 'Address Prefix | Next Hop' "
-                          "rows made rules",
+    "adx_vnet_injection": "the per-region address tables an NSG row links to ('[ADX management addresses](#...)') get the row's port but not its direction; UDR 'Address Prefix | Next Hop' rows' /32 prefixes made rules",
     "hpc_cache_network": "CRL/OCSP hosts in a sample-output code block ('OCSP - URI:http://...') "
                          "that an earlier sentence says must be 'reachable on port 80' give no rule",
     "scom_mi_network": "a NOTE's alternative port ('connects on TCP port 3342 instead of 1433 and the redirect ports aren't required') "
