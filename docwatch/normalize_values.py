@@ -105,6 +105,80 @@ class Folded:
         return iter(()) if self._hopeless(low) else self._cs.finditer(low, *args)
 
 
+# Under ``re.I`` these non-ASCII letters match ASCII ones (re module docs): text holding one of
+# them may match a folded pattern without holding its needle, so it is never answered by one.
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+class Gate:
+    """A compiled pattern behind a substring test: most sentences hold none of the words a pattern
+    needs, and ``needle in text`` runs at C speed where the engine tries the pattern at every
+    character. Text holding no needle is answered as the pattern would answer it (no match);
+    other text goes to the pattern itself, so groups, spans and ``sub`` are the pattern's own.
+
+    ``needles``: strings one of which every match contains; lower-case and looked for in the
+    lower-cased text when the pattern has ``re.I``. ``ascii_only``: the needles stand for a class
+    that is wider beyond ASCII (``\\d`` and the ASCII digits), so only ASCII text is gated."""
+
+    __slots__ = ("rx", "pattern", "flags", "_needles", "_fold", "_ascii_only")
+
+    def __init__(self, rx: "re.Pattern[str] | str", needles: tuple[str, ...], *, flags: int = 0,
+                 ascii_only: bool = False) -> None:
+        self.rx = re.compile(rx, flags) if isinstance(rx, str) else rx
+        self.pattern, self.flags = self.rx.pattern, self.rx.flags
+        self._fold = bool(self.rx.flags & re.I)
+        self._needles = tuple(n.lower() for n in needles) if self._fold else tuple(needles)
+        self._ascii_only = ascii_only
+
+    def _hopeless(self, text: str) -> bool:
+        global _LOWERED
+        if self._fold or self._ascii_only:
+            if not text.isascii():
+                if self._ascii_only:
+                    return False
+                for c in _FOLDS_TO_ASCII:
+                    if c in text:
+                        return False
+                text = text.lower()  # (never cached: Folded reads a cached text as ASCII)
+            elif self._fold:
+                last = _LOWERED  # (shared with Folded: a sentence meets many patterns in turn)
+                if text is last[0]:
+                    text = last[1]
+                else:
+                    low = text.lower()
+                    _LOWERED = (text, low)
+                    text = low
+        for needle in self._needles:
+            if needle in text:
+                return False
+        return True
+
+    def search(self, text: str, *args: int):
+        return None if self._hopeless(text) else self.rx.search(text, *args)
+
+    def match(self, text: str, *args: int):
+        return None if self._hopeless(text) else self.rx.match(text, *args)
+
+    def fullmatch(self, text: str, *args: int):
+        return None if self._hopeless(text) else self.rx.fullmatch(text, *args)
+
+    def finditer(self, text: str, *args: int):
+        return iter(()) if self._hopeless(text) else self.rx.finditer(text, *args)
+
+    def findall(self, text: str, *args: int):
+        return [] if self._hopeless(text) else self.rx.findall(text, *args)
+
+    def sub(self, repl, text: str, count: int = 0):
+        return text if self._hopeless(text) else self.rx.sub(repl, text, count)
+
+    def split(self, text: str, maxsplit: int = 0):
+        return [text] if self._hopeless(text) else self.rx.split(text, maxsplit)
+
+
+# ``\d``, answered without the engine for ASCII text holding no digit (most sentences)
+DIGIT = Gate(r"\d", tuple("0123456789"), ascii_only=True)
+
+
 # ---------------------------------------------------------------- ports / protocols
 
 # "TCP/UDP", "TCP and UDP": both transports, read as a tcp rule and a udp rule (never as "any", which
@@ -135,7 +209,7 @@ _ANY_PORT = re.compile(r"^\s*(\*|any|all)\s*$", re.I)
 _PROTO_JOINERS = re.compile(r"\s*([/,&])\s*")
 _PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?$")
 _ANY_WORD_START = re.compile(r"^\s*(\*|any)\b", re.I)
-_DIGIT = re.compile(r"\d")
+_DIGIT = DIGIT
 _NOTE_SEP = re.compile(r",|;|\s+(?:or|and)\s+(?![^(]*\))")
 _PAREN_NOTE = re.compile(r"\(([^()]{2,60})\)")
 _NOTE_LEAD = re.compile(r"^\s*(for|in|only)\s+", re.I)
