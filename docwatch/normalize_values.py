@@ -210,11 +210,11 @@ _PROTO_JOINERS = re.compile(r"\s*([/,&])\s*")
 _PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?$")
 _ANY_WORD_START = re.compile(r"^\s*(\*|any)\b", re.I)
 _DIGIT = DIGIT
-_NOTE_SEP = re.compile(r",|;|\s+(?:or|and)\s+(?![^(]*\))")
+_NOTE_SEP = Gate(re.compile(r",|;|\s+(?:or|and)\s+(?![^(]*\))"), (",", ";", "or", "and"))
 _PAREN_NOTE = re.compile(r"\(([^()]{2,60})\)")
 _NOTE_LEAD = re.compile(r"^\s*(for|in|only)\s+", re.I)
 _SENTENCE_PUNCT = re.compile(r"[.:;]")
-_TAG_LIST_SEP = re.compile(r",|;|\s+(?:or|and|&)\s+")
+_TAG_LIST_SEP = Gate(re.compile(r",|;|\s+(?:or|and|&)\s+"), (",", ";", "or", "and", "&"))
 _SPACED_NAME = re.compile(r"[A-Za-z0-9. ]+")
 _HEAD_USGOV = re.compile(r"\b(azure\s+)?(us\s+)?government\b|\busgov\b|\bfairfax\b", re.I)
 _HEAD_CHINA = re.compile(r"\b(azure\s+)?china\b|21\s*vianet|mooncake", re.I)
@@ -401,7 +401,7 @@ def ports_in_sentence(text: str | None) -> dict[str | None, list[str]]:
 
 # ---------------------------------------------------------------- hosts / tags
 
-_PLACEHOLDER = re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+_PLACEHOLDER = Gate(re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"), ("<", "{", "$"))
 _IPV4 = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}"
 _IP_RE = re.compile(rf"^{_IPV4}$")
 _CIDR_RE = re.compile(rf"^{_IPV4}/\d{{1,2}}$|^[0-9a-f:]+:[0-9a-f:]*/\d{{1,3}}$", re.I)
@@ -429,7 +429,7 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _PORT_SUFFIX = re.compile(r":\d{1,5}$")
 _HTTP_URL = re.compile(r"^(https?)://[^/:]+(?:/|$)", re.I)
 _SLASHED_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$|^[^/:]+/$", re.I)
-_LIST_SEP = re.compile(r",|;|\s+(?:or|and)\s+")
+_LIST_SEP = Gate(re.compile(r",|;|\s+(?:or|and)\s+"), (",", ";", "or", "and"))
 _PARENS = re.compile(r"\([^)]*\)")
 _SPACE_OR_COMMA = re.compile(r"[\s,]+")
 _TAG_WORD = re.compile(r"\b(service\s+|fqdn\s+)?tags?\b", re.I)
@@ -565,7 +565,7 @@ def normalize_tag(tag: str) -> str:
     return t  # as written: "SQL" and "Sql" are one identity already (keys are case-folded)
 
 
-_DOT_SPACES = re.compile(r"\s*\.\s+|\s+\.\s*")
+_DOT_SPACES = Gate(re.compile(r"\s*\.\s+|\s+\.\s*"), (".",))
 
 
 def _candidates(fragment: str) -> list[str]:
