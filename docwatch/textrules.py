@@ -184,9 +184,15 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
 
     A phrase's own protocol wins; unqualified ports take the one transport the sentence names
     (``tcp``/``udp``), else ``tcp`` when it names HTTPS/HTTP/TLS. No port but "over HTTPS" → 443."""
+    return {k: list(v) for k, v in _port_phrases(text)}
+
+
+@memo
+def _port_phrases(text: str | None) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """:func:`port_phrases` once per text (a sentence is read whole, by clause and by its neighbours)."""
     t = clean_text(text or "")
     if not t or not _DIGIT.search(t):
-        return {}
+        return ()
     found: dict[str | None, list[str]] = {}
     spans: list[tuple[int, int]] = []
     phrases: list[tuple[int, str | None, list[str]]] = []
@@ -220,7 +226,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
         elif proto in ("tcp", "udp", TCP_AND_UDP):
             before = proto
         found.setdefault(proto, []).extend(ports)
-    return {k: sort_ports(v) for k, v in found.items() if v}
+    return tuple((k, tuple(sort_ports(v))) for k, v in found.items() if v)
 
 
 def implied_ports(text: str | None) -> dict[str | None, list[str]]:
