@@ -51,6 +51,9 @@ _HOSTISH = re.compile(
     r"(?<![\w@/.<>{}*-])(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?(?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>|\{[^{}\s]{1,40}\})"
     r"(?:[.-](?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>|\{[^{}\s]{1,40}\}))*\.(?:[A-Za-z0-9_*-]+|<[^<>\s]{1,40}>)"
     r"(?::\d{1,5})?(?:/[^\s<>\"'`)\],|]*)?", re.I)
+# the same pattern without ``re.I`` (only the scheme's letters have a case), for ASCII words: every
+# character comparison under ``re.I`` folds case first, and this runs on every dotted word of a page
+_HOSTISH_ASCII = re.compile(_HOSTISH.pattern.replace("[a-z][a-z0-9+.-]*://", "[A-Za-z][A-Za-z0-9+.-]*://", 1))
 _TRAIL = ".,;:)\"'`"
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _PORT = re.compile(r":\d{1,5}$")
@@ -102,7 +105,8 @@ def _host_tokens(text: str) -> Iterator[tuple[str, str]]:
         return
     # no token holds whitespace, so scanning each dotted word finds the same tokens, skipping the
     # plain words (most of the text) the pattern would otherwise be tried at, character by character
-    for m in (m for word in text.split() if "." in word for m in _HOSTISH.finditer(word)):
+    for m in (m for word in text.split() if "." in word
+              for m in (_HOSTISH_ASCII if word.isascii() else _HOSTISH).finditer(word)):
         tok = m.group(0).rstrip(_TRAIL)
         if _FILE_EXT.search(tok.rstrip("/")) or tok[:1].isupper() and "://" not in tok:
             continue  # a file name; "Outlook.com", "ASP.NET", "AzureCloud.Region" are names or tags

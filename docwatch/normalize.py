@@ -51,6 +51,7 @@ from docwatch.normalize_values import (
     ANY_ADDRESS,
     TCP_AND_UDP,
     Folded,
+    Gate,
     cloud_annotations,
     cloud_of_heading,
     cloud_of_label,
@@ -122,7 +123,7 @@ class Column:
 
 
 _MARKS = re.compile(r"[*_`]")
-_GLUED_PORTS = re.compile(r"(destination|source)(ports?)")
+_GLUED_PORTS = Gate(re.compile(r"(destination|source)(ports?)"), ("destination", "source"))
 _PORTS_WORD = re.compile(r"\bports?\b|\bport ranges?\b")
 _PURPOSE_RX = tuple((re.compile(rf"\b{word}"), rank) for word, rank in _PURPOSE_WORDS)
 _SAYS_NO = re.compile(r"^(no\b|optional|not required|not needed|never)")
@@ -438,10 +439,10 @@ class _Ctx:
     hubs: frozenset = frozenset()  # roles a From/To table names on both sides (the machine the page sets up)
 
 
-_ONLY_FOR = re.compile(r"\bcustomers\s+only\b|\bonly\s+(?:in|for)\b", re.I)
+_ONLY_FOR = Gate(re.compile(r"\bcustomers\s+only\b|\bonly\s+(?:in|for)\b", re.I), ("only",))
 _CLAUSES = re.compile(r"(?<=[.!?;])\s+")
-_DIRECTION_WORD = re.compile(r"\b(inbound|outbound|incoming|outgoing|ingress|egress)\b", re.I)
-_NEGATED = re.compile(r"n't\b|\b(not|never|no need)\b", re.I)
+_DIRECTION_WORD = Gate(re.compile(r"\b(inbound|outbound|incoming|outgoing|ingress|egress)\b", re.I), ("inbound", "outbound", "incoming", "outgoing", "ingress", "egress"))
+_NEGATED = Gate(re.compile(r"n't\b|\b(not|never|no need)\b", re.I), ("n't", "not", "never"))
 
 
 def _affirmed(text: str | None) -> str | None:
@@ -519,7 +520,7 @@ def _context(table: Table) -> _Ctx:
     return ctx
 
 
-_DEPENDENCIES = re.compile(r"\bdependenc(y|ies)\b", re.I)
+_DEPENDENCIES = Gate(re.compile(r"\bdependenc(y|ies)\b", re.I), ("dependenc",))
 _PORT_NUMBER = re.compile(r"\d{1,5}")
 # heading / lead-in wording, read lower-cased
 _SAYS_NOT_REQUIRED = re.compile(r"(\bnot|n't|\bnever)\s+(strictly\s+)?required\b|\boptional\b")
@@ -610,9 +611,9 @@ _REQUIRED_CONTEXT = re.compile(
     r"application\s+|fqdn\s*/?\s*)*(fqdns?|endpoints?|urls?|rules?|ports?|addresses|hosts?|domains?|dependencies|firewall)\b")
 
 
-_LEAD_IN_PORTS = re.compile(
+_LEAD_IN_PORTS = Gate(re.compile(
     r"\b(?:(tcp|udp)\s+)?ports?\s+(\d{1,5}(?:\s*(?:,|and|or|,\s*and)\s*\d{1,5})*)\b(?:\s*\((tcp|udp)\))?|"
-    r"\b(tcp|udp)\s+(\d{1,5}(?:-\d{1,5})?)\b(?![.\d])", re.I)  # "allow inbound TCP 3443 from …"
+    r"\b(tcp|udp)\s+(\d{1,5}(?:-\d{1,5})?)\b(?![.\d])", re.I), ("port", "tcp", "udp"))  # "allow inbound TCP 3443 from …"
 
 
 _SCHEME_PORT = re.compile(r"\bhttps?://[^\s`'\"]*?:(\d{1,5})\b", re.I)
@@ -693,8 +694,8 @@ def _required_from_purpose(cell: Cell, cols_rank: int = 0, *, bold_means_require
 
 
 _OPTIONAL_NOTE = Folded(r"\(\s*optional\s*\)|^optional\b", needles=("optional",))
-_LABEL_PREFIX = re.compile(r"^([^:]{3,40}):")  # "Azure China: MCR"
-_TCP_UDP = re.compile(r"\b(tcp|udp)\b", re.I)
+_LABEL_PREFIX = Gate(re.compile(r"^([^:]{3,40}):"), (":",))  # "Azure China: MCR"
+_TCP_UDP = Gate(re.compile(r"\b(tcp|udp)\b", re.I), ("tcp", "udp"))
 _HTTP_SCHEME = re.compile(r"^https?://", re.I)
 _WORD3 = re.compile(r"[a-z0-9]{3,}")
 _PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?")
@@ -941,9 +942,9 @@ class _Row:
         return " ".join(self.cells[i].text for i in self.by_role.get(role, []) if self.cells[i].text)
 
 
-_EXPLICIT_DIRECTION = re.compile(
+_EXPLICIT_DIRECTION = Gate(re.compile(
     r"\((inbound|outbound)\)|\b(inbound|outbound)\s+(?:traffic|connections?|calls?|communication|access|rules?)\b"
-    r"|^(inbound|outbound)\b", re.I)
+    r"|^(inbound|outbound)\b", re.I), ("inbound", "outbound"))
 
 
 def _row_direction(r: _Row, ctx: _Ctx, purpose: str | None) -> str | None:
@@ -1382,17 +1383,17 @@ _LEAD_PLACE = re.compile(rf"\bports?\b[^.]*?\b(?:open\s+)?on\s+(?P<on>(?:the|you
                          rf"\b(?:inside|within)\s+(?P<in>(?:the|your|each|every|all)\s+{_LEAD_PHRASE}){_LEAD_END}", re.I)
 _LEAD_DET_RX = re.compile(r"^(?:the|your|a|an|each|every|all|any|its|their)\s+", re.I)
 # where rules are configured, not a party: "open these ports on your firewall"
-_ENFORCER = re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security groups?|security groups?|route tables?|"
-                       r"network virtual appliances?|nvas?)\b", re.I)
-_FROM_INTERNET = re.compile(r"\binternet\b", re.I)
+_ENFORCER = Gate(re.compile(r"\b(?:firewalls?|prox(?:y|ies)|nsgs?|network security groups?|security groups?|route tables?|"
+                       r"network virtual appliances?|nvas?)\b", re.I), ("firewall", "prox", "nsg", "group", "table", "appliance", "nva"))
+_FROM_INTERNET = Gate(re.compile(r"\binternet\b", re.I), ("internet",))
 # a proxy that serves clients ("the Web Application Proxy", "a reverse proxy") is where they connect, a party
-_SERVING_PROXY = re.compile(r"\b(?:application|reverse)\s+prox(?:y|ies)\b", re.I)
+_SERVING_PROXY = Gate(re.compile(r"\b(?:application|reverse)\s+prox(?:y|ies)\b", re.I), ("prox",))
 # "the direction from which incoming requests …": a clause, not a party
 _NOT_A_NOUN = re.compile(r"(?:which|where|what|whom?|whose|that|this|these|those|there|here|it|they|them|then|now|one|"
                          r"another|each other|outside|inside|anywhere|everywhere)\b", re.I)
 # the lead-in sentence speaks of the table's traffic
-_FLOW_WORDS = re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communicat\w*|access|requests|"
-                         r"connect(?:s|ed|ing)?|reach(?:es|ed)?|sends?|tcp|udp)\b", re.I)  # ("clients connect outbound from X to Y")
+_FLOW_WORDS = Gate(re.compile(r"\b(?:ports?|traffic|connections?|connectivity|flows?|communicat\w*|access|requests|"
+                         r"connect(?:s|ed|ing)?|reach(?:es|ed)?|sends?|tcp|udp)\b", re.I), ("port", "traffic", "connect", "flow", "communicat", "access", "request", "reach", "send", "tcp", "udp"))  # ("clients connect outbound from X to Y")
 _PORTISH = re.compile(r"\b(?:ports?|tcp|udp)\b|(?<![\w.])\d+(?![\w./])", re.I)
 
 

@@ -105,6 +105,80 @@ class Folded:
         return iter(()) if self._hopeless(low) else self._cs.finditer(low, *args)
 
 
+# Under ``re.I`` these non-ASCII letters match ASCII ones (re module docs): text holding one of
+# them may match a folded pattern without holding its needle, so it is never answered by one.
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+class Gate:
+    """A compiled pattern behind a substring test: most sentences hold none of the words a pattern
+    needs, and ``needle in text`` runs at C speed where the engine tries the pattern at every
+    character. Text holding no needle is answered as the pattern would answer it (no match);
+    other text goes to the pattern itself, so groups, spans and ``sub`` are the pattern's own.
+
+    ``needles``: strings one of which every match contains; lower-case and looked for in the
+    lower-cased text when the pattern has ``re.I``. ``ascii_only``: the needles stand for a class
+    that is wider beyond ASCII (``\\d`` and the ASCII digits), so only ASCII text is gated."""
+
+    __slots__ = ("rx", "pattern", "flags", "_needles", "_fold", "_ascii_only")
+
+    def __init__(self, rx: "re.Pattern[str] | str", needles: tuple[str, ...], *, flags: int = 0,
+                 ascii_only: bool = False) -> None:
+        self.rx = re.compile(rx, flags) if isinstance(rx, str) else rx
+        self.pattern, self.flags = self.rx.pattern, self.rx.flags
+        self._fold = bool(self.rx.flags & re.I)
+        self._needles = tuple(n.lower() for n in needles) if self._fold else tuple(needles)
+        self._ascii_only = ascii_only
+
+    def _hopeless(self, text: str) -> bool:
+        global _LOWERED
+        if self._fold or self._ascii_only:
+            if not text.isascii():
+                if self._ascii_only:
+                    return False
+                for c in _FOLDS_TO_ASCII:
+                    if c in text:
+                        return False
+                text = text.lower()  # (never cached: Folded reads a cached text as ASCII)
+            elif self._fold:
+                last = _LOWERED  # (shared with Folded: a sentence meets many patterns in turn)
+                if text is last[0]:
+                    text = last[1]
+                else:
+                    low = text.lower()
+                    _LOWERED = (text, low)
+                    text = low
+        for needle in self._needles:
+            if needle in text:
+                return False
+        return True
+
+    def search(self, text: str, *args: int):
+        return None if self._hopeless(text) else self.rx.search(text, *args)
+
+    def match(self, text: str, *args: int):
+        return None if self._hopeless(text) else self.rx.match(text, *args)
+
+    def fullmatch(self, text: str, *args: int):
+        return None if self._hopeless(text) else self.rx.fullmatch(text, *args)
+
+    def finditer(self, text: str, *args: int):
+        return iter(()) if self._hopeless(text) else self.rx.finditer(text, *args)
+
+    def findall(self, text: str, *args: int):
+        return [] if self._hopeless(text) else self.rx.findall(text, *args)
+
+    def sub(self, repl, text: str, count: int = 0):
+        return text if self._hopeless(text) else self.rx.sub(repl, text, count)
+
+    def split(self, text: str, maxsplit: int = 0):
+        return [text] if self._hopeless(text) else self.rx.split(text, maxsplit)
+
+
+# ``\d``, answered without the engine for ASCII text holding no digit (most sentences)
+DIGIT = Gate(r"\d", tuple("0123456789"), ascii_only=True)
+
+
 # ---------------------------------------------------------------- ports / protocols
 
 # "TCP/UDP", "TCP and UDP": both transports, read as a tcp rule and a udp rule (never as "any", which
@@ -136,12 +210,12 @@ _SHORT_WORD = re.compile(r"[a-z][a-z0-9-]{0,9}")
 _PROTO_JOINERS = re.compile(r"\s*([/,&])\s*")
 _PORT_SPAN = re.compile(r"(\d+)(?:-(\d+))?$")
 _ANY_WORD_START = re.compile(r"^\s*(\*|any)\b", re.I)
-_DIGIT = re.compile(r"\d")
-_NOTE_SEP = re.compile(r",|;|\s+(?:or|and)\s+(?![^(]*\))")
+_DIGIT = DIGIT
+_NOTE_SEP = Gate(re.compile(r",|;|\s+(?:or|and)\s+(?![^(]*\))"), (",", ";", "or", "and"))
 _PAREN_NOTE = re.compile(r"\(([^()]{2,60})\)")
 _NOTE_LEAD = re.compile(r"^\s*(for|in|only)\s+", re.I)
 _SENTENCE_PUNCT = re.compile(r"[.:;]")
-_TAG_LIST_SEP = re.compile(r",|;|\s+(?:or|and|&)\s+")
+_TAG_LIST_SEP = Gate(re.compile(r",|;|\s+(?:or|and|&)\s+"), (",", ";", "or", "and", "&"))
 _SPACED_NAME = re.compile(r"[A-Za-z0-9. ]+")
 _HEAD_USGOV = re.compile(r"\b(azure\s+)?(us\s+)?government\b|\busgov\b|\bfairfax\b", re.I)
 _HEAD_CHINA = re.compile(r"\b(azure\s+)?china\b|21\s*vianet|mooncake", re.I)
@@ -334,7 +408,7 @@ def ports_in_sentence(text: str | None) -> dict[str | None, list[str]]:
 
 # ---------------------------------------------------------------- hosts / tags
 
-_PLACEHOLDER = re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+_PLACEHOLDER = Gate(re.compile(r"<[^<>]{1,60}>|\{[^{}]{1,60}\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"), ("<", "{", "$"))
 _IPV4 = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}"
 _IP_RE = re.compile(rf"^{_IPV4}$")
 _CIDR_RE = re.compile(rf"^{_IPV4}/\d{{1,2}}$|^[0-9a-f:]+:[0-9a-f:]*/\d{{1,3}}$", re.I)
@@ -362,7 +436,7 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _PORT_SUFFIX = re.compile(r":\d{1,5}$")
 _HTTP_URL = re.compile(r"^(https?)://[^/:]+(?:/|$)", re.I)
 _SLASHED_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/]+/.*/$|^[a-z][a-z0-9+.-]*://[^/]+/$|^[^/:]+/$", re.I)
-_LIST_SEP = re.compile(r",|;|\s+(?:or|and)\s+")
+_LIST_SEP = Gate(re.compile(r",|;|\s+(?:or|and)\s+"), (",", ";", "or", "and"))
 _PARENS = re.compile(r"\([^)]*\)")
 _SPACE_OR_COMMA = re.compile(r"[\s,]+")
 _TAG_WORD = re.compile(r"\b(service\s+|fqdn\s+)?tags?\b", re.I)
@@ -498,7 +572,7 @@ def normalize_tag(tag: str) -> str:
     return t  # as written: "SQL" and "Sql" are one identity already (keys are case-folded)
 
 
-_DOT_SPACES = re.compile(r"\s*\.\s+|\s+\.\s*")
+_DOT_SPACES = Gate(re.compile(r"\s*\.\s+|\s+\.\s*"), (".",))
 
 
 def _candidates(fragment: str) -> list[str]:

@@ -73,8 +73,10 @@ from docwatch.normalize import (  # the table context rules, shared
 )
 from docwatch.normalize_values import (
     ANY_ADDRESS,
+    DIGIT,
     TCP_AND_UDP,
     Folded,
+    Gate,
     cloud_of_heading,
     cloud_of_label,
     direction_of,
@@ -172,7 +174,7 @@ _PORT_PHRASES = (
            r"(?!\s*(?:%|percent|minutes?|hours?|days?|seconds?|ms\b|regions?|times\b|[kmg]b\b|characters?))",
            needles=("inbound", "outbound", "ingress", "egress")),
 )
-_DIGIT = re.compile(r"\d")
+_DIGIT = DIGIT  # (most sentences hold no digit: answered without the engine)
 _SOURCE_BEFORE = re.compile(r"\bsource\s+(?=(?:tcp\s+|udp\s+)?ports?\b)", re.I)
 # group texts come back lower-cased (Folded): the callers lower-case them anyway
 _TRANSPORT = Folded(r"\b(tcp|udp)\b", needles=("tcp", "udp"))
@@ -190,9 +192,15 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
 
     A phrase's own protocol wins; unqualified ports take the one transport the sentence names
     (``tcp``/``udp``), else ``tcp`` when it names HTTPS/HTTP/TLS. No port but "over HTTPS" → 443."""
+    return {k: list(v) for k, v in _port_phrases(text)}
+
+
+@memo
+def _port_phrases(text: str | None) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """:func:`port_phrases` once per text (a sentence is read whole, by clause and by its neighbours)."""
     t = clean_text(text or "")
     if not t or not _DIGIT.search(t):
-        return {}
+        return ()
     found: dict[str | None, list[str]] = {}
     spans: list[tuple[int, int]] = []
     phrases: list[tuple[int, str | None, list[str]]] = []
@@ -229,7 +237,7 @@ def port_phrases(text: str | None) -> dict[str | None, list[str]]:
         elif proto in ("tcp", "udp", TCP_AND_UDP):
             before = proto
         found.setdefault(proto, []).extend(ports)
-    return {k: sort_ports(v) for k, v in found.items() if v}
+    return tuple((k, tuple(sort_ports(v))) for k, v in found.items() if v)
 
 
 def implied_ports(text: str | None) -> dict[str | None, list[str]]:
@@ -272,10 +280,10 @@ def _accept_tag(value: str, text: str, *, code: bool = False, tag_context: bool 
 
 
 # "Note that the source can be either the Internet or …": the party of the sentence before's ports
-_PARTY_OF_PREVIOUS = re.compile(r"\b(?:the\s+)?(?:source|destination)\s+(?:(?:can|could|must|should|may|will)\s+be|is)\b", re.I)
-_INTERNET_WORD = re.compile(r"\b(?:(?:to|from|with)\s+(?:the\s+)?(?:public\s+)?|can\s+be\s+(?:either\s+)?(?:the\s+)?)internet\b(?!\s*-)", re.I)
+_PARTY_OF_PREVIOUS = Gate(re.compile(r"\b(?:the\s+)?(?:source|destination)\s+(?:(?:can|could|must|should|may|will)\s+be|is)\b", re.I), ("source", "destination"))
+_INTERNET_WORD = Gate(re.compile(r"\b(?:(?:to|from|with)\s+(?:the\s+)?(?:public\s+)?|can\s+be\s+(?:either\s+)?(?:the\s+)?)internet\b(?!\s*-)", re.I), ("internet",))
 # a sentence about NSG or service tag rules, where "Name (Tag)" gives a service's tag
-_NSG_WORDS = re.compile(r"\b(?:service\s+tags?|NSGs?|network\s+security\s+(?:groups?|rules?)|security\s+rules?)\b", re.I)
+_NSG_WORDS = Gate(re.compile(r"\b(?:service\s+tags?|NSGs?|network\s+security\s+(?:groups?|rules?)|security\s+rules?)\b", re.I), ("tag", "nsg", "security"))
 
 
 _TAG_AFTER = re.compile(r"`?\s+(?:service\s+)?tags?\b", re.I)
@@ -578,7 +586,7 @@ def _rules_for(parties: list[tuple[str, str]], ports: dict[str | None, list[str]
 # ---------------------------------------------------------------- the three shapes
 
 _SPACE = re.compile(r"\s")
-_BOTH_WORDS = re.compile(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound", re.I)
+_BOTH_WORDS = Gate(re.compile(r"\b(both|bidirectional)\b|inbound\s+and\s+outbound|outbound\s+and\s+inbound", re.I), ("both", "bidirectional", "inbound"))
 _HEAD_END = re.compile(r"\s*(?::|\s[-–—]\s|\()")  # where a list item's head ends: ":", " - ", "("
 _PORT_BOUNDS = re.compile(r"(\d+)(?:-(\d+))?")
 _LINE_JUNK = re.compile(r"^\s*(?:[-*•+]\s+|\d{1,3}[.)]\s+)?[\"'`]?|[\"'`]?\s*[,;]?\s*$")
@@ -659,29 +667,29 @@ def _labelled_code_rules(block: Block, ctx: _BlockCtx) -> list[Rule]:
     return rules
 
 
-_CLAUSE = re.compile(r"(;\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b))", re.I)
+_CLAUSE = Gate(re.compile(r"(;\s+|,\s+(?:and|but|while|whereas)\s+|,\s+(?=(?:inbound|outbound|ingress|egress)\b))", re.I), (";", ","))
 
 
 # "… isn't blocking outbound TCP 443", "must not inspect traffic to X on TCP 5671" (TLS inspection
 # off for X): the traffic must pass, a requirement
-_NOT_BLOCKING = re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
+_NOT_BLOCKING = Gate(re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:block(?:ing|ed)?|filter(?:ing|ed)?)\b|"
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
-                           r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I)
+                           r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I), ("block", "filter", "inspect", "intercept", "decrypt"))
 _BACK_TO_IT = re.compile(r"\b(?:for|to|on)\s+(?:it|them|this|that|these|those)\b|^\s*(?:that|this|such|the\s+same)\s+(?:traffic|address|connection)", re.I)
 _NO_RULE_NEEDED = re.compile(r"\b(?:(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
                              r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
-_CAN_BE_BLOCKED = re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I)
+_CAN_BE_BLOCKED = Gate(re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I), ("blocked",))
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
                        r"address(?:es)?|ranges?|fqdns?)\b|\bthe\s+same\s+(?!ports?\b)\w+", re.I)  # ("… from the same controllers")
-_HOST_NOUN = re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I)
-_NONE_NEEDED = re.compile(r"(?:neither|none)(?:\s+of\s+(?:them|these|those|the)(?:\s+\w+)?)?\s+(?:is|are)\s+(?:required|needed)\b|"
-                          r"(?:these|those|they|both)(?:\s+ports)?\s+(?:are|is)\s*(?:n't|\s+not)\s+(?:required|needed)\b", re.I)
-_SAME_PORT = re.compile(r"\b(?:on|over|through)\s+(?:that|this|the\s+same)\s+ports?\b", re.I)
+_HOST_NOUN = Gate(re.compile(r"\b(?:host\s*names?|hosts?|fqdns?|domains?|urls?|endpoints?|addresses)\b", re.I), ("host", "fqdn", "domain", "url", "endpoint", "address"))
+_NONE_NEEDED = Gate(re.compile(r"(?:neither|none)(?:\s+of\s+(?:them|these|those|the)(?:\s+\w+)?)?\s+(?:is|are)\s+(?:required|needed)\b|"
+                          r"(?:these|those|they|both)(?:\s+ports)?\s+(?:are|is)\s*(?:n't|\s+not)\s+(?:required|needed)\b", re.I), ("required", "needed"))
+_SAME_PORT = Gate(re.compile(r"\b(?:on|over|through)\s+(?:that|this|the\s+same)\s+ports?\b", re.I), ("port",))
 _IT_REF = re.compile(r"\b(?:to|reach|reaches|allow)\s+it\b", re.I)
 _NAME_FORM = re.compile(r"\bnames?\b[^.]*\b(?:form|format|pattern|shape)\b", re.I)  # "Their names follow the pattern …"
-_STRONG_CUE = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
-                         r"needs?|requires?|required|use)\b", re.I)
+_STRONG_CUE = Gate(re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|whitelist\w*|allow-?list\w*|add|enable|must|"
+                         r"needs?|requires?|required|use)\b", re.I), ("allow", "permit", "open", "unblock", "whitelist", "add", "enable", "must", "need", "require", "use"))
 _COMMA_CLAUSE = re.compile(r",\s+(?:but\s+|so\s+|and\s+)?|;\s+")
 
 
@@ -725,19 +733,19 @@ _DEFAULT_OPENING = re.compile(r"^(?:by default,?\s+)?all\b", re.I)
 _DEFAULT_SUBJECT = re.compile(r"\b(?:endpoints?|urls?|fqdns?|hosts?|connections?|traffic|addresses|requests?|"
                               r"communications?|these|them|items|rows|entries|rules|ports|services)\b", re.I)
 _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
-_ALL_ABOVE = re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I)
-_WHAT_FOLLOWS = re.compile(r"\b(?:below|the\s+following|listed|in\s+this\s+(?:article|page))\b", re.I)
-_ALL_IN_TABLE = re.compile(r"\ball\b[^.]*\b(?:in|of|on)\s+(?:this|the\s+following|the|these)\s+(?:table|list)s?\b", re.I)
+_ALL_ABOVE = Gate(re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I), ("above",))
+_WHAT_FOLLOWS = Gate(re.compile(r"\b(?:below|the\s+following|listed|in\s+this\s+(?:article|page))\b", re.I), ("below", "following", "listed", "this"))
+_ALL_IN_TABLE = Gate(re.compile(r"\ball\b[^.]*\b(?:in|of|on)\s+(?:this|the\s+following|the|these)\s+(?:table|list)s?\b", re.I), ("table", "list"))
 _ALL_TRANSPORT = re.compile(r"all\b[^.]{0,60}\b(?:tcp|udp)\b", re.I)
-_OTHERWISE = re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I)
+_OTHERWISE = Gate(re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I), ("unless",))
 
 
 # "… on port 53 … for communication with DNS servers", "ports 9000 to 9005 for the remote console":
 # ports stated for a purpose of their own (after the port: "the agent for Linux talks … over 443"
 # is the page's subject), never the page's port for its hosts
-_PURPOSE = re.compile(r"\bfor\s+(?:the\s+|an?\s+)?(?!(?:incoming|outgoing|inbound|outbound|all|any|network|this|these|"
+_PURPOSE = Gate(re.compile(r"\bfor\s+(?:the\s+|an?\s+)?(?!(?:incoming|outgoing|inbound|outbound|all|any|network|this|these|"
                       r"that|traffic|data|connections?|connectivity|communication)\b)\w+|"
-                      r"\bcommunication\s+with\s+(?!(?:the\s+)?(?:service|endpoints?|azure)\b)", re.I)
+                      r"\bcommunication\s+with\s+(?!(?:the\s+)?(?:service|endpoints?|azure)\b)", re.I), ("for", "communication"))
 
 def _first_digit(text: str) -> int:
     m = _DIGIT.search(text)
@@ -1015,7 +1023,7 @@ def _page_port(sentence: str, block: Block, own: dict[str | None, list[str]], di
 
 
 # "In GCC High, the domain is `*.mcas-gov.us` instead.": the rules just stated, for another party
-_INSTEAD = re.compile(r"\binstead\b|\bin\s+place\s+of\b|\breplaced?\s+(?:by|with)\b", re.I)
+_INSTEAD = Gate(re.compile(r"\binstead\b|\bin\s+place\s+of\b|\breplaced?\s+(?:by|with)\b", re.I), ("instead", "place"))
 
 
 def _instead_rules(block: Block, before: list[Rule]) -> list[Rule]:
@@ -1202,8 +1210,8 @@ def _hosts_a_heading_names(doc: Document, rules: list[Rule]) -> list[Rule]:
 
 # "For Windows nodes, use destination port 3389 instead of 22 in the second rule.", "replace port
 # 22 with 3389": the other port a rule of the section may take, never a rule of its own
-_SWAP = re.compile(r"\bports?\s+(\d{1,5})\s+(?:instead\s+of|rather\s+than|in\s+place\s+of)\s+(?:port\s+)?(\d{1,5})\b|"
-                   r"\breplace\s+port\s+(\d{1,5})\s+with\s+(?:port\s+)?(\d{1,5})\b", re.I)
+_SWAP = Gate(re.compile(r"\bports?\s+(\d{1,5})\s+(?:instead\s+of|rather\s+than|in\s+place\s+of)\s+(?:port\s+)?(\d{1,5})\b|"
+                   r"\breplace\s+port\s+(\d{1,5})\s+with\s+(?:port\s+)?(\d{1,5})\b", re.I), ("instead", "rather", "place"))
 
 
 def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
@@ -1583,7 +1591,7 @@ def _clause_at(sentence: str, at: int) -> int:
 
 
 _REACHABLE = re.compile(r"\b(?:reachable|accessible|available)\b", re.I)  # ("… must be reachable from X": X connects to them)
-_ASKS = re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I)
+_ASKS = Gate(re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|requires?|required)\b", re.I), ("allow", "permit", "open", "unblock", "must", "need", "require"))
 
 
 _SUBJECT_AFTER = re.compile(r":\s+|,\s+(?:so|and|but|then|which\s+means)\s+|;\s+", re.I)
