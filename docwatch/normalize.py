@@ -151,6 +151,8 @@ _COUNTERPART_HEADER = re.compile(
 _TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to|"
                             r"(?:peers?|pairs?|paired|peered|sessions?)\s+with|opened\s+on|listens?\s+on|(?:runs|open)\s+on|"
                             r"(?:open|allow)(?:ed)?\s+to|traffic\s+to|towards?|(?:initiated|opened|sent)\s+(?:to|towards?)")
+_HOST_AND_PORT_HEADER = re.compile(r"\b(?:endpoints?|hosts?|host\s*names?|urls?|fqdns?|address(?:es)?|ips?|domains?)\s*"
+                                   r"(?::|/|\band\b|&|\+|\(\s*and)\s*ports?\b")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
                              "role roles appliance".split())
 
@@ -180,6 +182,8 @@ def classify_column(header: str) -> Column:
         if has_ports:
             return Column(PAIR_PORTS)
         return Column(PAIR, tagged="tag" in h)
+    if has_ports and _HOST_AND_PORT_HEADER.search(h) and not h.startswith("source"):
+        return Column(ENDPOINT)  # "Endpoint:port", "Host/Port": hosts written with their ports
     if has_ports:
         if h.startswith("source") or re.search(r"\bsource\s+ports?\b", h):
             return Column(IGNORE, known=True)  # source ports ("Client source port range") say nothing about the remote party
@@ -1255,7 +1259,7 @@ _EXAMPLE_ITEM = Folded(r"\be\.g\.|(?<![\w.-])(?:examples?|samples?)(?![\w.-])", 
 _EXAMPLE_LABEL = re.compile(r"^\W*(?:for\s+)?(?:an?\s+)?examples?\b", re.I)
 
 
-def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
+def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str, party_text: str | None = None) -> str | None:
     """Why a party is not a destination to allow (``None`` when it is one)."""
     if ctx.example_list:
         return "in a list the page introduces as an example"
@@ -1273,7 +1277,10 @@ def _not_a_rule(kind: str, value: str, ctx: _Ctx, cell_text: str) -> str | None:
         return "example domain (fictitious company name)"
     address = split_endpoint_port(value)[0] if kind in ("ip", "fqdn") else value  # ("192.0.2.53:53")
     # the page's word for it first: parsing the value as an address (documentation_address) is the dear test
-    if (ctx.example or _EXAMPLE_ITEM.search(cell_text)) and (_EXAMPLE_HOST.search(value) or documentation_address(address)):
+    # (the cells naming the party call it an example; "User (for example, `ava@contoso.com`)" in another
+    # cell of the row speaks of that cell)
+    said = cell_text if party_text is None else party_text
+    if (ctx.example or _EXAMPLE_ITEM.search(said)) and (_EXAMPLE_HOST.search(value) or documentation_address(address)):
         return "example address (the page calls it an example)"
     if endpoint_kind(address) in ("ip", "cidr", "ip_range") and private_address(address) and _CONTOSO.search(cell_text):
         # "corp.adatum.com. | 192.168.10.5:53": a sample ruleset's forwarding target, the reader's own server
@@ -1554,10 +1561,11 @@ def _row_rules(table: Table, cols: list[Column], ctx: _Ctx, index: int, row: lis
     # a cell listing hosts and IP ranges together lists destinations: the IPs go the same way
     named_row = any(k in _NAMED_KINDS for k, _, _ in parties) and not sides
     cell_text = " ".join(c.text for c in row)
+    party_text = " ".join(r.cells[i].text for i in r.cells if r.cols[i].role in PARTY_ROLES) or cell_text
     rules: list[Rule] = []
     examples = 0
     for kind, value, cloud_override in parties:
-        why = _not_a_rule(kind, value, ctx, cell_text)
+        why = _not_a_rule(kind, value, ctx, cell_text, party_text)
         if why:
             examples += "example" in why
             if set_aside is not None:

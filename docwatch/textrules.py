@@ -861,13 +861,17 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
                 r.protocol = r.protocol or (protocols.pop() if len(protocols) == 1 else None)
                 r.direction = r.direction or (directions.pop() if len(directions) == 1 else None)
                 used.update(id(x) for d in here for x in d.stand_ins)
-        elif r.ports and r.direction is None:
+        elif r.ports and (r.direction is None or r.protocol is None):
             # "… all over TCP 443 outbound." then "use **GuestAndHybridManagement** on TCP 443": the
-            # statement's direction for a rule of its section on the same ports
-            same = {d.direction for d in wide if d.direction and reach[id(d)](r)
-                    and sorted(p for v in d.ports.values() for p in v) == sorted(r.ports)}
-            if len(same) == 1:
+            # statement's direction (and transport: "Every call goes out over HTTPS on TCP port 443" over
+            # an "Endpoint:port" table of `host:443`) for a rule of its section on the same ports
+            agreeing = [d for d in wide if reach[id(d)](r) and sorted(p for v in d.ports.values() for p in v) == sorted(r.ports)]
+            same = {d.direction for d in agreeing if d.direction}
+            if len(same) == 1 and r.direction is None:
                 r.direction = same.pop()
+            transports = {k for d in agreeing for k in d.ports}
+            if r.protocol is None and len(transports) == 1 and None not in transports:
+                r.protocol = transports.pop()
         for d in defaults:
             if d.page_wide or not reach[id(d)](r):
                 continue

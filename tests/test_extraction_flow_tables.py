@@ -24,7 +24,10 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   hostname" with a template per cloud tab, then "Clients connect to the broker hostname on one of these
   ports:") gives those templates its ports; "the HTTP API" names an API, not port 80;
 * an NSG side "[addresses](#…)/WidgetManagement(ServiceTag)" names that tag, and "Widget subnet:9443",
-  "Widget subnet: All ports" are the Widget subnet on those ports.
+  "Widget subnet: All ports" are the Widget subnet on those ports;
+* an "Endpoint:port" column holds hosts with their ports, each after its cloud's label; "(for
+  example, `kim@contoso.com`)" in the row's other cell does not make them examples; "Every call goes
+  out over HTTPS on TCP port 9443" gives the transport of rules on that port.
 """
 from __future__ import annotations
 
@@ -119,3 +122,9 @@ def test_nsg_sides_with_ports(rules):
     here = [r for r in rules if r["section"][-1] == "NSG sides with ports"]
     assert sorted((r["service_tag"] or r["endpoint"], r["destination"], tuple(r["ports"])) for r in here) == [
         ("Widget subnet", "Widget subnet", ("*",)), ("WidgetManagement", "Widget subnet", ("9443",))]
+
+
+def test_hosts_written_with_their_ports(rules):
+    here = [r for r in rules if r["section"][-1] == "Hosts written with their ports" and r["endpoint"] != "*"]
+    assert sorted((r["endpoint"], r["ports"], r["protocol"], r["cloud"]) for r in here) == [
+        ("signin.gizmo-cloud.net", ["9443"], "tcp", "public"), ("signin.gizmo-cloud.us", ["9443"], "tcp", "usgov")]

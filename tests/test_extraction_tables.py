@@ -196,7 +196,7 @@ def test_reserved_ranges_proxy_exclusions_and_examples_are_set_aside():
     # targets beside them are the example's too; a "Sample value" column and a note saying no rule is
     # needed ("Platform addresses") give nothing
     assert "fictitious" in notes["corp.adatum.com"] and "fictitious" in notes["branch.relecloud.com"]
-    assert "example row" in notes["10.20.0.4:53"] and "example row" in notes["192.168.40.5:53"]
+    assert "example" in notes["10.20.0.4:53"] and "example" in notes["192.168.40.5:53"]
     assert not {"168.63.129.16", "169.254.21.0/30", "gw.gizmo-cloud.net"} & parties(rules)
     # a table the sentence after calls samples ("These values are samples.") holds no rule
     assert "example" in notes["10.90.1.0/30"] and "example" in notes["198.51.100.12/30"]
