@@ -120,6 +120,7 @@ class Column:
     known: bool = False  # IGNORE on purpose (examples, next hops): never promoted by its content
     relative: bool = False  # SOURCE = "Local …", DEST = "Remote …": the sides swap on inbound rows
     protocol: str | None = None  # PORTS header naming the transport: "Outbound TCP Ports"
+    aside: str | None = None  # IGNORE: why the addresses in this column are not rules ("Retired gateway IP addresses")
 
 
 _MARKS = re.compile(r"[*_`]")
@@ -151,6 +152,7 @@ _COUNTERPART_HEADER = re.compile(
 _TARGET_HEADER = re.compile(r"(?:connects?|connected|connections?|talks?|calls?|sends?(?:\s+data)?)\s+to|"
                             r"(?:peers?|pairs?|paired|peered|sessions?)\s+with|opened\s+on|listens?\s+on|(?:runs|open)\s+on|"
                             r"(?:open|allow)(?:ed)?\s+to|traffic\s+to|towards?|(?:initiated|opened|sent)\s+(?:to|towards?)")
+_RETIRED_HEADER = re.compile(r"\b(?:retired|decommissioned|deprecated|legacy|former|previous|old)\b")
 _HOST_AND_PORT_HEADER = re.compile(r"\b(?:endpoints?|hosts?|host\s*names?|urls?|fqdns?|address(?:es)?|ips?|domains?)\s*"
                                    r"(?::|/|\band\b|&|\+|\(\s*and)\s*ports?\b")
 _MACHINE_HEADERS = frozenset("device devices machine machines computer computers component components node nodes "
@@ -165,6 +167,8 @@ def classify_column(header: str) -> Column:
         return Column(IGNORE)
     if "private link" in h or "example" in h or "sample" in h or "next hop" in h:
         return Column(IGNORE, known=True)
+    if _RETIRED_HEADER.search(h) and _ENDPOINT_RX.search(h):
+        return Column(IGNORE, known=True, aside="a retired address (listed so it can be removed, not allowed)")
     if re.search(r"\w\s+(types?|kinds?)$", h):  # "Address type": what kind of address, not an address
         return Column(IGNORE, known=True)
     has_ports = _PORTS_WORD.search(h) is not None
@@ -312,6 +316,23 @@ def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
 _REACHES_THE = re.compile(r"\b(?:reach(?:es)?|connects?\s+to|connect\s+to|access(?:es)?|calls?)\s+(?:the|each|every|your)\s+(\w+)", re.I)
 
 
+_COVERED = re.compile(r"\b(?:do|does)\s*(?:n't|\s+not)\s+need\s+(?:a|an|any)\s+(?:separate\s+|extra\s+|own\s+)?rules?\b|"
+                      r"\balready\s+(?:included|covered|inside)\b", re.I)
+
+
+def _column_asked_for(table: Table, cols: list[Column]) -> int | None:
+    """The one address column a lead-in asks for by its header when it says the others need no rule
+    ("allow … to the whole **Gateway IP address subnets** …; the current addresses are inside those
+    subnets already, so they don't need a separate rule")."""
+    lead = (table.lead_in or "").lower()
+    hosts = [i for i, c in enumerate(cols) if c.role == ENDPOINT]
+    if len(hosts) < 2 or not _COVERED.search(lead):
+        return None
+    named = [i for i in hosts if len(_header(table.columns[i])) >= 8 and _header(table.columns[i]) in lead]
+    named = [i for i in named if not any(j != i and _header(table.columns[i]) in _header(table.columns[j]) for j in named)]
+    return named[0] if len(named) == 1 else None  # ("Gateway IP address" is inside "Gateway IP address subnets")
+
+
 def _roles(table: Table) -> list[Column]:
     """Column roles from headers, then from content (:func:`_roles_by_content`); a column whose
     every cell is a protocol word is the protocol column whatever its header says ("Service: TCP"
@@ -331,6 +352,10 @@ def _roles(table: Table) -> list[Column]:
     if any(c.role == DEST and not c.relative for c in cols) and not any(c.role == SOURCE for c in cols):
         # "Peer | Peers with": beside the column the traffic goes to, the other end is where it comes from
         cols = [Column(SOURCE) if c.role == DEST and c.relative else c for c in cols]
+    named = _column_asked_for(table, cols)
+    if named is not None:
+        cols = [Column(IGNORE, known=True, aside="an address column the lead-in says needs no rule of its own")
+                if c.role == ENDPOINT and i != named else c for i, c in enumerate(cols)]
     flow = _flow_column(table, cols)
     if flow is not None:  # "Between | Port | Protocol": each row's two ends
         cols[flow] = Column(PAIR)
@@ -1301,6 +1326,8 @@ def _row_notes(table: Table, ctx: _Ctx, r: _Row, row: list[Cell], lookalikes: li
     notes += [note(f"a label in the {table.columns[i]!r} column, not a party", r.cells[i].text)
               for i in r.by_role.get(PURPOSE, []) if is_tag(r.cells[i].text) and is_known_tag(r.cells[i].text)]
     notes += [note("looks like a service tag but is no known tag name and stands in no tag column", w) for w in lookalikes]
+    notes += [note(c.aside, v) for i, c in enumerate(r.cols) if c.aside and i in r.cells
+              for _, v in parties_in_cell(r.cells[i], want_tags=False)]
     return notes
 
 
@@ -1359,7 +1386,7 @@ ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|
              r"nodes?|vms?|instances?|peers?|prox(?:y|ies)|clusters?|brokers?|collectors?|relays?|agents?|"
              r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
              r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|shares?|listeners?|"
-             r"caches?|repositor(?:y|ies)|arrays?|systems?|consoles?|sensors?|cameras?|phones?|printers?|units?|"
+             r"caches?|repositor(?:y|ies)|arrays?|systems?|consoles?|sensors?|cameras?|phones?|printers?|units?|pods?|containers?|"
              r"(?-i:[A-Z]{2,6}s))")
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")

@@ -464,7 +464,7 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for kind, value in found:
-        if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value in (ANY_ADDRESS, "0.0.0.0/0", "0.0.0.0")):
+        if kind != "tag" and (_FILE_EXT.search(value.rstrip("/")) or value.split(":")[0] in (ANY_ADDRESS, "0.0.0.0/0", "0.0.0.0")):
             continue  # a file name; "any"/the default route/"all addresses" is not a party named in prose
         if kind == "url" and _RESOURCE_PATH.match(value):
             continue  # "Microsoft.DBforPostgreSQL/flexibleServers": a resource type, not an address
@@ -1085,7 +1085,8 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
     defaults: list[SectionDefault] = []
     memo: dict = {_TEMPLATES: _placeholder_hosts(doc, known or []),
                   _ROLES: tuple(r for r in known or () if r.endpoint_kind == "role" and r.endpoint),
-                  _PARAGRAPH_LEADS: {b.text: b.lead_in for b in doc.blocks if b.kind == "paragraph" and b.lead_in}}
+                  _PARAGRAPH_LEADS: {b.text: b.lead_in for b in doc.blocks if b.kind == "paragraph" and b.lead_in},
+                  _COLUMN_HEADERS: frozenset(clean_text(c).strip(" *").lower() for t in doc.tables for c in t.columns)}
     listed = {(tuple(t.headings), c.text) for t in doc.tables if t.kind == "list" for row in t.rows for c in row}
     leads = {t.lead_in for t in doc.tables if t.lead_in}
     leads.update(b.lead_in for b in doc.blocks if b.lead_in and b.kind in ("code", "list_item"))
@@ -1429,6 +1430,8 @@ _TO_THE = re.compile(r"\b(?:to|from|on)\s+(?:the|your|each)\s+(?!(?:firewall|pro
 
 _ROLES = "role rules"  # (a memo key, as _TEMPLATES)
 _PARAGRAPH_LEADS = "paragraph leads"  # (a memo key: a paragraph's text → the paragraph before it)
+_COLUMN_HEADERS = "column headers"  # (a memo key: the page's table headers, lower-cased)
+_WHOLE = re.compile(r"^(?:whole|entire|full|complete)\s+", re.I)
 _ROLE_LEAD = r"\bto\s+(?:the\s+|your\s+|each\s+|every\s+|all\s+)?"  # ("The agent on the X connects …": X is where it runs)
 
 
@@ -1449,8 +1452,10 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
             twin = next((r for r in same if r.protocol == proto), role)
             if proto is None and len({r.protocol for r in same}) > 1:
                 twin = replace(twin, protocol=None)  # (a sentence naming no transport takes none of the row's several)
+            subject = _subject_name(sentence)  # ("Admin workstations also need TCP 6443 to the control plane nodes")
             out.append(replace(twin, ports=sort_ports(plist), protocol=proto or twin.protocol, origin=origin,
                                direction=direction if direction in ("inbound", "outbound") else twin.direction,
+                               source=subject if subject and subject.lower() != name else twin.source,
                                table=None, row=None))
         return out
     return []
@@ -1506,7 +1511,7 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
 
 
 _ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
-_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all|an?)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
+_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all|an?|that|this|these|those)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
                        rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
                        rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
@@ -1677,6 +1682,9 @@ def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _Block
     UDP 500 from the branch devices"), come in from it: to the place a list item's ``lead`` names
     ("Allow the following toward the NVA public IPs:"), else to the subject."""
     found = _side_names(sentence)
+    headers = ctx.memo.get(_COLUMN_HEADERS, frozenset()) if isinstance(ctx, _LazyCtx) else frozenset()
+    if headers:  # ("… to the whole **Gateway address subnets** of the region": a column of the table below)
+        found = [(how, name) for how, name in found if _WHOLE.sub("", name).lower() not in headers]
     if found and all(how == "origin" for how, _ in found) and (_ASKS.search(sentence) or lead) and not _REACHABLE.search(sentence):
         found = [("from", name) for _, name in found]
     if not any(how != "origin" for how, _ in found):
@@ -1977,7 +1985,9 @@ def _only_code(block: Block) -> bool:
 
 _THOSE_PARTIES = re.compile(r"\b(?:those|these|the\s+same|both)\s+(?:address(?:es)?|ranges?|ips?|ip\s+addresses|hosts?|endpoints?|"
                             r"prefixes|subnets?|fqdns?|urls?|cidrs?|blocks?)\b", re.I)
-_SAME_PORTS = re.compile(r"\b(?:the\s+same|those|these|both)\s+ports?\b", re.I)
+_PREPOSITIONS = frozenset({"on", "over", "through", "using", "via", "in"})
+_SAME_PORTS = re.compile(r"\b(?:the\s+same|those|these|both)\s+ports?\b|"
+                         r"\b(?:on|over|through|using|via|in)\s+(?:that|this|these|those|the\s+same)\s+(?:port\s+)?ranges?\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
                               r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
 _OPENING_MACHINE = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s+(?!(?:and|or|of)\b)[a-z]\w*", re.I)
@@ -2026,7 +2036,9 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
                 and _STRONG_CUE.search(s) and not _NEG.search(s) and not _NONE_NEEDED.match(s)):
             # "It also needs the same ports to the domain controllers of each trusted domain": the ports
             # the sentence before stated, written in
-            found = read(_SAME_PORTS.sub(_spelled_ports(ported), s)) or found
+            written = _spelled_ports(ported)
+            found = read(_SAME_PORTS.sub(lambda m: (m.group(0).split()[0] + " " if m.group(0).split()[0].lower() in _PREPOSITIONS
+                                                    else "") + written, s)) or found
         if last and not found and _NO_RULE_NEEDED.search(s) and _BACK_TO_IT.search(s):
             # "… by sending them to `168.63.129.16`. That traffic is always allowed; you don't need an
             # NSG rule for it.": the sentence before named what needs no rule

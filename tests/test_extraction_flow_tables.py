@@ -27,7 +27,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   "Widget subnet: All ports" are the Widget subnet on those ports;
 * an "Endpoint:port" column holds hosts with their ports, each after its cloud's label; "(for
   example, `kim@contoso.com`)" in the row's other cell does not make them examples; "Every call goes
-  out over HTTPS on TCP port 9443" gives the transport of rules on that port.
+  out over HTTPS on TCP port 9443" gives the transport of rules on that port;
+* of several address columns, the one a lead-in asks for by its header when it says the others need
+  no rule is the party column, and a "Retired …" column holds addresses to remove, not allow.
 """
 from __future__ import annotations
 
@@ -128,3 +130,8 @@ def test_hosts_written_with_their_ports(rules):
     here = [r for r in rules if r["section"][-1] == "Hosts written with their ports" and r["endpoint"] != "*"]
     assert sorted((r["endpoint"], r["ports"], r["protocol"], r["cloud"]) for r in here) == [
         ("signin.gizmo-cloud.net", ["9443"], "tcp", "public"), ("signin.gizmo-cloud.us", ["9443"], "tcp", "usgov")]
+
+
+def test_gateway_address_columns(rules):
+    here = [r for r in rules if r["section"][-1] == "Gateway address columns"]
+    assert sorted((r["endpoint"], r["ports"]) for r in here) == [("20.80.1.0/29", ["9306"])]

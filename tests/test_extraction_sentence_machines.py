@@ -17,7 +17,9 @@ rendered HTML (``synthetic_shape_sentence_machines.md``):
   own addresses; a "for example …" aside in a lead-in does not make its list an example;
 * numbered portal steps that fill a rule's form ("For **Destination service tag**, select **X**",
   "Set **Protocol** to **TCP** and **Destination port ranges** to **9443**") are that rule, and
-  "Repeat the steps for the **Storage** and **EventHub** tags" gives it for each.
+  "Repeat the steps for the **Storage** and **EventHub** tags" gives it for each;
+* "to that private endpoint", "to each pipeline pod" name machines; a listen address `0.0.0.0:9514`
+  is none; "reach the node addresses on that range" takes the range of the sentence before.
 """
 from __future__ import annotations
 
@@ -98,3 +100,11 @@ def test_portal_steps(rules):
     assert sorted((r["service_tag"], r["ports"], r["protocol"], r["direction"]) for r in here) == [
         ("EventHub", ["9443"], "tcp", "outbound"), ("Storage", ["9443"], "tcp", "outbound"),
         ("WidgetBackup", ["9443"], "tcp", "outbound")]
+
+
+def test_back_references_and_listen_addresses(rules):
+    here = _in(rules, "Back references and listen addresses")
+    assert {r for r in here if r[0] != "*"} == {
+        ("private endpoint", "Clients", "private endpoint", ("9306",), "tcp", "outbound"),
+        ("pipeline pod", "metrics scraper in the cluster", "pipeline pod", ("9888",), "tcp", "outbound"),
+        ("node addresses", "clients", "node addresses", ("9000-9099",), "tcp", "outbound")}
