@@ -189,7 +189,7 @@ def classify_column(header: str) -> Column:
     if has_ports and _HOST_AND_PORT_HEADER.search(h) and not h.startswith("source"):
         return Column(ENDPOINT)  # "Endpoint:port", "Host/Port": hosts written with their ports
     if has_ports:
-        if h.startswith("source") or re.search(r"\bsource\s+ports?\b", h):
+        if h.startswith(("source", "client")) or re.search(r"\b(?:source|client|ephemeral)\s+ports?\b", h):
             return Column(IGNORE, known=True)  # source ports ("Client source port range") say nothing about the remote party
         if "protocol" in h or "transport" in h:
             return Column(PROTO_PORTS)
@@ -1400,10 +1400,12 @@ _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|wh
 # "… between the gateway and the managed nodes"
 _LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
 # "Clients on the internet connect to the Web Application Proxy.": the subject, then where it connects
-_LEAD_SUBJECT_TO = re.compile(rf"^\s*{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+(?:(?:also|must|can|need\s+to|then)\s+)?"
+_LEAD_SUBJECT_TO = re.compile(rf"^\s*(?:(?:to|for|when|if|once|after)\b[^,]{{0,80}},\s+)?{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+"
+                              rf"(?:(?:also|must|can|need\s+to|needs\s+to|then|(?:must|should|needs?\s+to)\s+be\s+able\s+to)\s+)?"
                               rf"(?:connect|connects|talk|talks|send|sends|reach|reaches|communicate|communicates|"
                               rf"(?:send|sends|push|pushes|forward|forwards)\s+(?:[\w-]+\s+){{1,3}}?)\s*"
                               rf"(?:(?:inbound|outbound|directly|only)\s+)?to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
+_THE_TABLE = re.compile(r"\b(?:the\s+following\s+table|the\s+table\s+below|this\s+table|in\s+the\s+table)\b", re.I)
 _LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}",
                            re.I)
 # "The protection server needs the following ports open to the domain controllers:", "… must accept
@@ -1474,11 +1476,13 @@ def _lead_sides(lead_in: str | None, *, row: bool = False) -> tuple[_Side, _Side
     # the Web Application Proxy."; in a longer one it describes the architecture, not this table)
     forms = (_LEAD_FROM_TO, _LEAD_BETWEEN, _LEAD_SUBJECT_TO) if len(clauses) == 1 or row else (_LEAD_FROM_TO, _LEAD_BETWEEN)
     for sentence in reversed(clauses):
+        # (a sentence that speaks of "the following table" speaks for it, whatever surrounds it)
+        forms_here = (_LEAD_FROM_TO, _LEAD_BETWEEN, _LEAD_SUBJECT_TO) if _THE_TABLE.search(sentence) else forms
         if _NEGATED.search(sentence):  # "If you can't run rpcinfo, make sure …": only the negated part goes
             sentence = ", ".join(p for p in _COMMA_PARTS.split(sentence) if not _NEGATED.search(p))
         if not row and not _FLOW_WORDS.search(sentence):
             continue  # (a port table row's own description speaks of its flow whatever its words)
-        for rx in forms:
+        for rx in forms_here:
             for m in rx.finditer(sentence):
                 a, b = _lead_side(m.group("a")), _lead_side(m.group("b"))
                 if a and b:

@@ -201,7 +201,8 @@ _PROTO_WORDS = {
 _PROTO_PREFIX = re.compile(
     r"^\s*(tcp\s*(?:/|&|,|and)\s*udp|udp\s*(?:/|&|,|and)\s*tcp|tcp-tls|tcp|udp|any|https?|tls|all)\s*(?:[:=]\s*|/\s*(?=[\d*])|\s(?=\s*\d))", re.I)
 # "443 (TCP)", "443 (HTTPS)", "443/TCP", "123 UDP": a protocol written after the port
-_PROTO_SUFFIX = re.compile(r"\(\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|https?)\s*\)|(?<=\d)\s*[/ ]\s*(tcp|udp)\s*$", re.I)
+_PROTO_SUFFIX = re.compile(r"\(\s*(tcp\s*/\s*udp|udp\s*/\s*tcp|tcp|udp|https?)\s*\)|"
+                           r"(?<=\d)\s*[/ ]\s*(tcp\s*(?:/|and|&)\s*udp|udp\s*(?:/|and|&)\s*tcp|tcp|udp)\s*$", re.I)  # ("389/TCP/UDP")
 _RANGE = re.compile(r"(\d{1,5})\s*(?:-|–|—|to|through)\s*(\d{1,5})")
 _NUM = re.compile(r"(?<![\w.])(\d{1,5})(?![\w.])")
 _ANY_PORT = re.compile(r"^\s*(\*|any|all)\s*$", re.I)

@@ -1109,6 +1109,12 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
             # "Allow these hosts on TCP 443:" then a "# Windows" block and a "# Linux" block: one lead-in for both
             block = replace(block, lead_in=previous.lead_in)
         previous = block
+        if block.kind == "paragraph" and _TABLE_PORTS.search(block.text):
+            # "… must also reach the domain controllers of the trusting domain on every server port in the
+            # table": the ports of the table before, written in
+            told = _with_table_ports(doc, block, known or [])
+            if told:
+                block = replace(block, text=told)
         stand_ins: set[int] = set()
         if block.kind == "paragraph" and items and _LIST_PORTS.search(block.text):
             # "- TCP 4980-4989 for the gateway / - TCP 5000-6999 …" then "Students must reach the lab's
@@ -1161,6 +1167,29 @@ _LIST_PORTS = re.compile(r"\b(?:on|over|through|using|via|to|for)\s+(?:all\s+(?:
                          r"(?:these|those|the|the\s+(?:two|three|four|five))\s+(?:(?:two|three|four|five)\s+)?"
                          r"(?:ports?|port\s+ranges?|ranges?)(?:\s+(?:above|listed\s+above|before))?\b|"
                          r"\b(?:on|over|through|using|via)\s+all\s+(?:two|three|four|five|of\s+them)\b(?:\s+ranges?)?", re.I)
+
+
+_TABLE_PORTS = re.compile(r"\b(?P<prep>on|over|through|using|to)\s+(?:every|all|each|the|all\s+the)\s+(?:(?:server|destination|listed)\s+)?ports?"
+                          r"\s+(?:in|of|listed\s+in|from)\s+(?:the|this|that)\s+(?:table|list)(?:\s+(?:above|before))?\b", re.I)
+
+
+def _with_table_ports(doc: Document, block: Block, known: list[Rule]) -> str | None:
+    """The text with "on every server port in the table" written out as the ports of the table just
+    before it in the same file and section (its rules, by transport)."""
+    before = [(t.line, i) for i, t in enumerate(doc.tables) if t.source == block.source and t.line is not None
+              and block.line is not None and t.line < block.line and t.headings == block.headings[:len(t.headings)]]
+    if not before:
+        return None
+    index = max(before)[1]
+    ports: dict[str | None, list[str]] = {}
+    for r in known:
+        if r.table == index and r.ports:
+            for proto in ((r.protocol,) if r.protocol != TCP_AND_UDP else ("tcp", "udp")):
+                ports.setdefault(proto, []).extend(p for p in r.ports if p not in ports.get(proto, []))
+    if not ports:
+        return None
+    written = _spelled_ports(ports)
+    return _TABLE_PORTS.sub(lambda m: f"{m.group('prep')} {written}", block.text)
 
 
 def _with_list_ports(text: str, items: list[tuple[Block, list[Rule]]]) -> str | None:
@@ -1511,9 +1540,12 @@ def _between_roles(sentence: str, own: dict[str | None, list[str]], ctx: _BlockC
 
 
 _ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
+# "the domain controllers of the trusting domain", "… of each partner forest": which ones, part of the name
+_OF_SCOPE = (r"(?:\s+of\s+(?:the|each|every|your|its|their|a|an|all)\s+(?:[\w'-]+\s+){0,2}?(?:domains?|forests?|sites?|"
+             r"tenants?|subscriptions?|environments?|workspaces?|deployments?|organizations?)\b)?")
 _ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all|an?|that|this|these|those)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
-                       rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD})"
+                       rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD}{_OF_SCOPE})"
                        rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
                        rf"|(?=\s+(?:the|you|we|it|they)\s+\w))", re.I)  # ("the NTP server the host uses": a contact clause)
 # "The container subnet must allow …": the sentence's subject, the other side
@@ -1684,7 +1716,8 @@ def _one_side_roles(sentence: str, own: dict[str | None, list[str]], ctx: _Block
     found = _side_names(sentence)
     headers = ctx.memo.get(_COLUMN_HEADERS, frozenset()) if isinstance(ctx, _LazyCtx) else frozenset()
     if headers:  # ("… to the whole **Gateway address subnets** of the region": a column of the table below)
-        found = [(how, name) for how, name in found if _WHOLE.sub("", name).lower() not in headers]
+        found = [(how, name) for how, name in found
+                 if _WHOLE.sub("", name.split(" of ")[0]).lower() not in headers]
     if found and all(how == "origin" for how, _ in found) and (_ASKS.search(sentence) or lead) and not _REACHABLE.search(sentence):
         found = [("from", name) for _, name in found]
     if not any(how != "origin" for how, _ in found):

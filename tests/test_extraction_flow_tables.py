@@ -29,7 +29,10 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   example, `kim@contoso.com`)" in the row's other cell does not make them examples; "Every call goes
   out over HTTPS on TCP port 9443" gives the transport of rules on that port;
 * of several address columns, the one a lead-in asks for by its header when it says the others need
-  no rule is the party column, and a "Retired …" column holds addresses to remove, not allow.
+  no rule is the party column, and a "Retired …" column holds addresses to remove, not allow;
+* "Client port(s)" are source ports, nothing to open; "9389/TCP/UDP" is both transports; a lead-in
+  sentence about "the following table" names its sides whatever surrounds it ("To keep …, the A must
+  be able to connect to the B on …"), and "on every server port in the table" is the table's ports.
 """
 from __future__ import annotations
 
@@ -135,3 +138,11 @@ def test_hosts_written_with_their_ports(rules):
 def test_gateway_address_columns(rules):
     here = [r for r in rules if r["section"][-1] == "Gateway address columns"]
     assert sorted((r["endpoint"], r["ports"]) for r in here) == [("20.80.1.0/29", ["9306"])]
+
+
+def test_client_and_server_ports(rules):
+    here = _in(rules, "Client and server ports")
+    primary, branch = "directory servers of the primary site", "directory servers of the branch site"
+    assert {(r[0], r[1], r[2], r[3], r[4]) for r in here} == {
+        (branch, primary, branch, ("9135", "9389"), "tcp"), (branch, primary, branch, ("9389",), "udp"),
+        (primary, branch, primary, ("9135", "9389"), "tcp"), (primary, branch, primary, ("9389",), "udp")}

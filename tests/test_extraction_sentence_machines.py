@@ -59,7 +59,10 @@ def test_pronouns_and_the_same_ports(rules):
     assert here == {
         ("directory server", "kiosk devices", "directory server", ("9088", "9389"), "tcp", "outbound"),
         ("name server", "kiosk devices", "name server", ("9153",), "udp", "outbound"),
-        ("directory servers", "sync agent", "directory servers", ("9636",), "tcp", "outbound")}
+        ("directory servers", "sync agent", "directory servers", ("9636",), "tcp", "outbound"),
+        # ("the directory servers of each partner forest": which ones is part of the name)
+        ("directory servers of each partner forest", "sync agent", "directory servers of each partner forest", ("9636",),
+         "tcp", "outbound")}
     assert not any("9682" in r[3] for r in here)
 
 

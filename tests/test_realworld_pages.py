@@ -55,13 +55,7 @@ _MISSED = {
                            "('under `*.azureiotcentral.com` … Browsers need HTTPS (TCP 443) to it') gives no rule",
     "hdinsight_aks_egress": "'for example `eastus` in `AzureCloud.eastus`' makes a tag rule (another page's 'for example `Sql.EastUS`' is a party, so an example of a <Region> tag stays one), and an example route table's 'Address prefix' `20.55.10.4/32` (the firewall's own IP, next hop Internet) a CIDR rule",
     "teams_direct_routing_sbc": "'Teams clients must reach the SBC's public IP address on UDP over the media port range' (a range the page defines elsewhere, no number) gives no rule",
-    "entra_cloud_sync_agent": "a Connection cell 'From the provisioning agent to the certificate revocation list (CRL) endpoints, while ...' cuts "
-                              "the role at the parenthesis ('certificate revocation list'); 'It also needs the same ports to the domain controllers "
-                              "of each trusted domain' gives no rule",
-    "ad_trusts_firewall": "the 'Client port(s) | Server port | Service' table ('49152-65535/TCP/UDP | 389/TCP/UDP | LDAP') whose parties sit in the "
-                          "lead-in ('the domain controllers of the trusting domain must be able to connect to the domain controllers of the trusted "
-                          "domain on the server ports in the following table') gives no rule; 'open the same ports in the other direction too' and "
-                          "'member servers use the same ports … as the workstations' give none; the NetBIOS ports a NOTE says aren't needed make '*' rules",
+    "ad_trusts_firewall": "'member servers use the same ports to the trusted domain's domain controllers as the workstations' (the ports of another paragraph's sentence) gives no rule",
     "entra_password_protection": "hosts in a code block after 'it needs TCP 443 to the following names, and TCP 80 to `crl…` for certificate "
                                  "revocation checks' get no rule, and the CRL host takes 443 too; the dynamic RPC range of 'the proxy servers must "
                                  "accept both from all domain controllers' goes to a 'domain controllers' endpoint and TCP 135 also makes a '*' rule",
