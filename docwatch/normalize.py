@@ -352,6 +352,12 @@ def _roles(table: Table) -> list[Column]:
     if any(c.role == DEST and not c.relative for c in cols) and not any(c.role == SOURCE for c in cols):
         # "Peer | Peers with": beside the column the traffic goes to, the other end is where it comes from
         cols = [Column(SOURCE) if c.role == DEST and c.relative else c for c in cols]
+        first = cols[0] if cols else None
+        if (first is not None and first.role in (IGNORE, PURPOSE) and not first.known and not any(c.role == SOURCE for c in cols)
+                and _machine_word(_header(table.columns[0]))
+                and all(role_name(cell.text, max_words=5) for cell in _column_cells(table, 0))):
+            # "RADIUS client | Sends to | Port": the machines that send, row by row
+            cols[0] = Column(SOURCE)
     named = _column_asked_for(table, cols)
     if named is not None:
         cols = [Column(IGNORE, known=True, aside="an address column the lead-in says needs no rule of its own")
@@ -1380,6 +1386,11 @@ def _lead_host(lead_in: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(named) if len(named) == 1 else ()
 
 
+def _machine_word(text: str) -> bool:
+    """The text ends with a machine noun ("RADIUS client", "Source server")."""
+    return _MACHINE_WORD.search(text) is not None
+
+
 # the head noun of a machine, network or service part a sentence names as one side ("to the
 # SAP-managed DNS servers", "from the Gateway Load Balancer", "reach the parent connected registry")
 ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|registries|balancers?|forwarders?|"
@@ -1388,6 +1399,7 @@ ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|
              r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|shares?|listeners?|"
              r"caches?|repositor(?:y|ies)|arrays?|systems?|consoles?|sensors?|cameras?|phones?|printers?|units?|pods?|containers?|"
              r"(?-i:[A-Z]{2,6}s))")
+_MACHINE_WORD = re.compile(rf"\b{ROLE_HEAD}$", re.I)
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"
 _LEAD_WORD = r"[\w<*](?:[\w.'/&+<>*-]*[\w>*])?(?:(?<=s)'(?=\s))?"  # ("the tenants' routers")
 # ("the certificate revocation list (CRL) endpoints": an acronym aside is part of the name)

@@ -136,7 +136,7 @@ _LIST_CUE = Folded(r"\b(hosts?|host ?names?|urls?|fqdns?|domains?|endpoints?|add
                    r"allow-?list\w*|safe ?list\w*)\b")
 _EXAMPLE = Folded(r"\b(examples?|samples?|e\.g\.|for instance|such as|sample output|output)\b",
                   needles=("example", "sample", "e.g.", "for instance", "such as", "output"))
-_EXAMPLE_CONTEXT = Folded(r"\b(examples?|samples?|for instance|output)\b",
+_EXAMPLE_CONTEXT = Folded(r"(?<![\w.-])(examples?|samples?)(?![\w.-])|\b(for instance|output)\b",  # (not "pki.example.com")
                           needles=("example", "sample", "for instance", "output"))
 # a heading that calls its section an example ("Example: …", "Samples"); "Terminal output - Error" is no example
 _EXAMPLE_HEADING = Folded(r"\b(examples?|samples?|for instance|sample output|example output)\b",
@@ -511,6 +511,18 @@ class _BlockCtx:
     roles: tuple[Rule, ...] = ()  # the page's table rules whose party is a role ("Log forwarder")
 
 
+def _ports_for_what_follows(lead_in: str | None) -> dict[str | None, list[str]]:
+    """Of a lead-in stating two port sets, those of the clause that points at what follows ("it needs TCP
+    443 to the following names, and TCP 80 to `crl.x.com` for …": the code block's hosts are on 443)."""
+    if not lead_in or not _WHAT_FOLLOWS.search(lead_in):
+        return {}
+    parts = [p for p in _CLAUSE.split(sentences(lead_in)[-1]) if p and not _CLAUSE.fullmatch(p)]
+    if len(parts) < 2:
+        return {}
+    pointing = [p for p in parts if _WHAT_FOLLOWS.search(p) and port_phrases(p)]
+    return port_phrases(pointing[0]) if len(pointing) == 1 and sum(1 for p in parts if port_phrases(p)) > 1 else {}
+
+
 def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
     """The table context rules applied to a block; a paragraph's previous paragraph is not its
     lead-in (only code blocks and list items take facts from the paragraph that introduces them)."""
@@ -519,7 +531,7 @@ def _block_ctx(block: Block, memo: dict) -> _BlockCtx:
     hit = memo.get(key)
     if hit is None:
         ctx = _context(Table(headings=list(block.headings), tabs=list(block.tabs), lead_in=lead_in))
-        lead_ports = port_phrases(lead_in) or dict(ctx.ports) or implied_ports(lead_in)
+        lead_ports = _ports_for_what_follows(lead_in) or port_phrases(lead_in) or dict(ctx.ports) or implied_ports(lead_in)
         innermost = block.headings[-1] if block.headings else ""
         hit = _BlockCtx(
             cloud=ctx.cloud, tab=ctx.tab, direction=ctx.direction, both=ctx.direction_both, required=ctx.required,
@@ -718,12 +730,15 @@ def _clauses(sentence: str, code: list[str]) -> list[str]:
 
 
 def _complete(clause: str, code: list[str]) -> bool:
-    """The clause names its own ports and party (an address, a tag, or a machine it names: "…, and
-    UDP and TCP 53 to the DNS servers you give it")."""
-    return bool(port_phrases(clause)) and (bool(text_parties(clause, code))
+    """The clause names its own ports and party (an address, a tag, a machine it names: "…, and
+    UDP and TCP 53 to the DNS servers you give it", or the list that follows: "TCP 443 to the following
+    names, and TCP 80 to `crl.x.com`")."""
+    return bool(port_phrases(clause)) and (bool(text_parties(clause, code)) or _FOLLOWING_NAMES.search(clause) is not None
                                            or any(how != "origin" for how, _ in _side_names(clause)))
 
 
+_FOLLOWING_NAMES = re.compile(r"\b(?:the\s+following|these|the\s+names\s+below|the\s+hosts\s+below)\s+(?:host\s*)?(?:names|hosts|urls|fqdns|"
+                              r"domains|endpoints|addresses)\b", re.I)
 _AND = re.compile(r"(\s+and\s+)")
 _OWN_SUBJECT = re.compile(r"(?:they|it|these|this|you|the\s+\w+(?:\s+\w+)?)\s+(?:must|should|need|needs|also|can|may|will)\b", re.I)
 _NUMBERS = re.compile(r"\d+")

@@ -32,7 +32,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   no rule is the party column, and a "Retired …" column holds addresses to remove, not allow;
 * "Client port(s)" are source ports, nothing to open; "9389/TCP/UDP" is both transports; a lead-in
   sentence about "the following table" names its sides whatever surrounds it ("To keep …, the A must
-  be able to connect to the B on …"), and "on every server port in the table" is the table's ports.
+  be able to connect to the B on …"), and "on every server port in the table" is the table's ports;
+* beside a "Sends to" column, a first column of machines ("Accounting client") is where traffic comes from.
 """
 from __future__ import annotations
 
@@ -146,3 +147,9 @@ def test_client_and_server_ports(rules):
     assert {(r[0], r[1], r[2], r[3], r[4]) for r in here} == {
         (branch, primary, branch, ("9135", "9389"), "tcp"), (branch, primary, branch, ("9389",), "udp"),
         (primary, branch, primary, ("9135", "9389"), "tcp"), (primary, branch, primary, ("9389",), "udp")}
+
+
+def test_senders_and_where_they_send(rules):
+    here = _in(rules, "Senders and where they send")
+    assert {(r[1], r[2], r[3], r[4]) for r in here} == {
+        ("VPN server", "Policy server", ("9812", "9813"), "udp"), ("Wireless access point", "Policy server", ("9812",), "udp")}

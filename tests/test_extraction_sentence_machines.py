@@ -19,7 +19,10 @@ rendered HTML (``synthetic_shape_sentence_machines.md``):
   "Set **Protocol** to **TCP** and **Destination port ranges** to **9443**") are that rule, and
   "Repeat the steps for the **Storage** and **EventHub** tags" gives it for each;
 * "to that private endpoint", "to each pipeline pod" name machines; a listen address `0.0.0.0:9514`
-  is none; "reach the node addresses on that range" takes the range of the sentence before.
+  is none; "reach the node addresses on that range" takes the range of the sentence before;
+* a lead-in stating two port sets gives a code block the set of the clause pointing at it ("TCP 9443
+  to the following names, and TCP 9080 to `crl.…`"), and a host in it like `crl.example.widget-cloud.net`
+  is no word calling the block an example.
 """
 from __future__ import annotations
 
@@ -111,3 +114,10 @@ def test_back_references_and_listen_addresses(rules):
         ("private endpoint", "Clients", "private endpoint", ("9306",), "tcp", "outbound"),
         ("pipeline pod", "metrics scraper in the cluster", "pipeline pod", ("9888",), "tcp", "outbound"),
         ("node addresses", "clients", "node addresses", ("9000-9099",), "tcp", "outbound")}
+
+
+def test_two_port_sets_in_a_lead_in(rules):
+    here = _in(rules, "Two port sets in a lead-in")
+    assert {(r[0], r[3], r[4]) for r in here if r[0] != "*"} == {
+        ("*.updates.widget-cloud.net", ("9443",), "tcp"), ("agent.widget-cloud.net", ("9443",), "tcp"),
+        ("crl.example.widget-cloud.net", ("9080",), "tcp")}

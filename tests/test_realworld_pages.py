@@ -56,9 +56,6 @@ _MISSED = {
     "hdinsight_aks_egress": "'for example `eastus` in `AzureCloud.eastus`' makes a tag rule (another page's 'for example `Sql.EastUS`' is a party, so an example of a <Region> tag stays one), and an example route table's 'Address prefix' `20.55.10.4/32` (the firewall's own IP, next hop Internet) a CIDR rule",
     "teams_direct_routing_sbc": "'Teams clients must reach the SBC's public IP address on UDP over the media port range' (a range the page defines elsewhere, no number) gives no rule",
     "ad_trusts_firewall": "'member servers use the same ports to the trusted domain's domain controllers as the workstations' (the ports of another paragraph's sentence) gives no rule",
-    "entra_password_protection": "hosts in a code block after 'it needs TCP 443 to the following names, and TCP 80 to `crl…` for certificate "
-                                 "revocation checks' get no rule, and the CRL host takes 443 too; the dynamic RPC range of 'the proxy servers must "
-                                 "accept both from all domain controllers' goes to a 'domain controllers' endpoint and TCP 135 also makes a '*' rule",
     "managed_redis_ports": "portless `<cache-name>.<region>…` templates in per-cloud tabs don't take the ports of the later per-clustering-policy "
                            "tab tables ('Port | Protocol | Purpose', no address column; 'Clients must be able to reach the cache host on both rows of "
                            "the table'), which become 'Enterprise policy' / 'OSS policy' roles and '*' rules; 'Those ports don't apply … so don't "
@@ -68,8 +65,6 @@ _MISSED = {
     "apim_selfhosted_gateway": "'Description | Required for v1 | Required for v2 | Notes' rows with check marks ('Public IP addresses of the **Storage** "
                                "service tag | ✔️ | Optional¹', a template in the Notes cell) give no rule; only the rows with a host in the version "
                                "columns do",
-    "entra_mfa_nps_extension": "the 'RADIUS client | Sends to | Port' table ('VPN server | NPS server | UDP 1812, UDP 1813') gives no role rules with "
-                               "its sources; the NOTE's older ports 'You don't need to open them' (1645, 1646) make a '*' rule",
     "keyvault_behind_firewall": "a NOTE's 'For sign-in, also allow the **AzureActiveDirectory** service tag' (the page's traffic "
                                 "is outbound, from the application host) gives a tag rule with no direction",
 }
