@@ -58,6 +58,24 @@ def catalog_at(path: Path, version: int):
     db.conn.close()
 
 
+def copy_as(cat, path: Path, version: int, special: dict[tuple[str, str], str] | None = None) -> None:
+    """Write ``cat``'s contents into a new catalog file at the older schema ``version``: each column as
+    that docwatch stored it (an event's derived text in full, a lean tombstone's facts copied), or as
+    ``special`` gives its SQL for a ``(table, column)``."""
+    from docwatch.catalog_schema import EVENT_DERIVED
+
+    special = special or {}
+    with catalog_at(path, version) as db:
+        for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
+            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+            sel = ", ".join(special[(table, c)] if (table, c) in special
+                            else f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
+                            if table == "change_events" and c in EVENT_DERIVED else stored_before_17(table, c) for c in cols)
+            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
+            db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
+                                f"VALUES ({', '.join('?' for _ in cols)})", rows)
+
+
 def stored_before_17(table: str, col: str) -> str:
     """The SQL of column ``col`` of ``table`` as docwatch stored it before schema 17: a lean
     tombstone's facts are those of the version it repeats (``facts_rv``)."""

@@ -55,6 +55,13 @@ def shape_rules(stem: str, form: str) -> list[dict]:
     return rules_at(page(HERE / f"synthetic_shape_{stem}.md", form))
 
 
+def sides_in(rules: list[dict], section: str, roles: bool = False) -> set[tuple]:
+    """(endpoint, source, destination, ports, protocol, direction) of the rules of one section (the
+    innermost heading), role rules only with ``roles``."""
+    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
+            for r in rules if r["section"][-1] == section and (not roles or r["endpoint_kind"] == "role")}
+
+
 def port_facts(rules: list[dict], party: str) -> list[tuple]:
     """(ports, protocol, direction) of each rule whose endpoint or tag is ``party``, sorted."""
     return sorted((tuple(r["ports"]), r["protocol"], r["direction"]) for r in rules

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from catalog_helpers import HERE, catalog_at, ingest_file, stored_before_17
+from catalog_helpers import HERE, copy_as, ingest_file
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import EVENT_DERIVED, SCHEMA_VERSION
+from docwatch.catalog_schema import SCHEMA_VERSION
 from docwatch.model import ChangeEvent
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -28,14 +28,7 @@ def _catalog(tmp_path) -> Catalog:
 
 def _as_v15(cat: Catalog, path) -> None:
     """The same catalog as docwatch wrote it at schema version 15: events with all their text."""
-    with catalog_at(path, 15) as db:
-        for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
-            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
-            sel = ", ".join(f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
-                            if table == "change_events" and c in EVENT_DERIVED else stored_before_17(table, c) for c in cols)
-            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
-            db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
-                                f"VALUES ({', '.join('?' for _ in cols)})", rows)
+    copy_as(cat, path, 15)
 
 
 def test_events_leave_out_what_their_rule_version_says_and_read_back_the_same(tmp_path):

@@ -8,9 +8,9 @@ import sqlite3
 
 import pytest
 
-from catalog_helpers import HERE, catalog_at, ingest_file, stored_before_17
+from catalog_helpers import HERE, copy_as, ingest_file
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import EVENT_DERIVED, SCHEMA_VERSION, TOMBSTONE_COPIES
+from docwatch.catalog_schema import SCHEMA_VERSION, TOMBSTONE_COPIES
 from docwatch.query import RuleFilter, history, query_rules
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -30,15 +30,7 @@ def _catalog(tmp_path) -> Catalog:
 def _as_v16(cat: Catalog, path) -> None:
     """The same catalog as docwatch wrote it at schema version 16: every tombstone with a copy of
     its rule, events with their impact (and, here, all their text), ``UNIQUE (source_id, rule_key)``."""
-    with catalog_at(path, 16) as db:
-        for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
-            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
-            sel = ", ".join("0" if (table, c) == ("change_events", "derived")
-                            else f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
-                            if table == "change_events" and c in EVENT_DERIVED else stored_before_17(table, c) for c in cols)
-            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
-            db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
-                                f"VALUES ({', '.join('?' for _ in cols)})", rows)
+    copy_as(cat, path, 16, {("change_events", "derived"): "0"})
 
 
 def _answers(cat: Catalog) -> dict:

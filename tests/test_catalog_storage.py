@@ -7,9 +7,9 @@ import itertools
 import json
 import sqlite3
 
-from catalog_helpers import HERE, catalog_at, count, ingest_file, stored_before_17
+from catalog_helpers import HERE, catalog_at, copy_as, count, ingest_file
 from docwatch.catalog import Catalog
-from docwatch.catalog_schema import EVENT_DERIVED, SCHEMA_VERSION
+from docwatch.catalog_schema import SCHEMA_VERSION
 from docwatch.query import RuleFilter, history, port_matches, query_rules
 
 BASE = HERE / "synthetic_catalog_base.md"
@@ -97,16 +97,7 @@ def test_full_text_and_port_index_follow_rewritten_history(tmp_path):
 
 def _as_v14(cat: Catalog, path) -> None:
     """The same catalog as docwatch wrote it at schema version 14: rules carrying the source's name."""
-    with catalog_at(path, 14) as db:
-        for table in ("sources", "versions", "sections", "rule_versions", "rules", "change_events"):
-            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
-            sel = ", ".join("(SELECT name FROM sources WHERE id = source_id)" if (table, c) == ("rules", "source")
-                            # v16 leaves out of an event what its rule version says: the view gives it back
-                            else f"(SELECT c.[{c}] FROM changes c WHERE c.id = change_events.id)"
-                            if table == "change_events" and c in EVENT_DERIVED else stored_before_17(table, c) for c in cols)
-            rows = cat.conn.execute(f"SELECT {sel} FROM {table}").fetchall()
-            db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in cols)}) "
-                                f"VALUES ({', '.join('?' for _ in cols)})", rows)
+    copy_as(cat, path, 14, {("rules", "source"): "(SELECT name FROM sources WHERE id = source_id)"})
 
 
 def test_a_schema_14_catalog_moves_rule_sources_to_ids_and_answers_the_same(tmp_path):

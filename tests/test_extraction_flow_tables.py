@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules_support import shape_rules
+from rules_support import shape_rules, sides_in
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
@@ -47,19 +47,14 @@ def rules(request) -> list[dict]:
     return shape_rules("flow_tables", request.param)
 
 
-def _in(rules: list[dict], section: str) -> set[tuple]:
-    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
-            for r in rules if r["section"][-1] == section}
-
-
 def test_between_cells(rules):
-    assert _in(rules, "Between cells") == {
+    assert sides_in(rules, "Between cells") == {
         ("MSEE peer IP", "Customer edge router", "MSEE peer IP", ("9179",), "tcp", None),
         ("monitoring collector", "Edge router", "monitoring collector", ("9161",), "udp", None)}
 
 
 def test_connection_cells(rules):
-    assert _in(rules, "Connection cells") == {
+    assert sides_in(rules, "Connection cells") == {
         ("management server", "appliance VM IPs", "management server", ("9100",), "tcp", None),
         ("hypervisor host agent", "Management server", "hypervisor host agent", ("9985",), "tcp", None),
         ("library server", "Host agent", "library server", ("9445",), "tcp", None),
@@ -69,30 +64,30 @@ def test_connection_cells(rules):
 
 
 def test_direction_words_are_no_ends(rules):
-    assert _in(rules, "Direction words are no ends") == {
+    assert sides_in(rules, "Direction words are no ends") == {
         ("*", None, None, ("9443",), "tcp", "outbound"), ("*", None, None, ("9080",), "tcp", "inbound")}
 
 
 def test_ports_open_to_one_side(rules):
-    assert _in(rules, "Ports open to one side") == {
+    assert sides_in(rules, "Ports open to one side") == {
         ("domain controllers", "protection server", "domain controllers", ("9088", "9389"), "tcp", None),
         ("domain controllers", "protection server", "domain controllers", ("9389",), "udp", None)}
 
 
 def test_ports_accepted_from_one_side(rules):
-    assert _in(rules, "Ports accepted from one side") == {
+    assert sides_in(rules, "Ports accepted from one side") == {
         ("branch collectors", "branch collectors", "reporting server", ("9514",), "tcp", "inbound"),
         ("branch collectors", "branch collectors", "reporting server", ("9162",), "udp", "inbound")}
 
 
 def test_a_column_the_lead_in_reaches_is_the_destination(rules):
-    assert _in(rules, "Reaching the source") == {
+    assert sides_in(rules, "Reaching the source") == {
         ("Widget SQL", None, "Widget SQL", ("9433",), None, "outbound"),
         ("Widget Graph", None, "Widget Graph", ("9687",), None, "outbound")}
 
 
 def test_notes_that_add_ports(rules):
-    assert _in(rules, "Notes that add ports") == {
+    assert sides_in(rules, "Notes that add ports") == {
         ("Widget managed instance", None, None, ("9433", "9500-9599"), None, "outbound"),
         ("Widget reporting server", None, None, ("9434", "9435"), None, "outbound")}
 
@@ -104,7 +99,7 @@ def test_rows_labelled_as_tags(rules):
 
 
 def test_components_are_their_machine(rules):
-    assert _in(rules, "Protection traffic") == {
+    assert sides_in(rules, "Protection traffic") == {
         ("protected machine", "backup server", "protected machine", ("9135", "9139", "9445", "9718", "9719"), "tcp", None),
         ("protected machine", "backup server", "protected machine", ("9137",), "udp", None)}
 
@@ -142,7 +137,7 @@ def test_gateway_address_columns(rules):
 
 
 def test_client_and_server_ports(rules):
-    here = _in(rules, "Client and server ports")
+    here = sides_in(rules, "Client and server ports")
     primary, branch = "directory servers of the primary site", "directory servers of the branch site"
     assert {(r[0], r[1], r[2], r[3], r[4]) for r in here} == {
         (branch, primary, branch, ("9135", "9389"), "tcp"), (branch, primary, branch, ("9389",), "udp"),
@@ -150,6 +145,6 @@ def test_client_and_server_ports(rules):
 
 
 def test_senders_and_where_they_send(rules):
-    here = _in(rules, "Senders and where they send")
+    here = sides_in(rules, "Senders and where they send")
     assert {(r[1], r[2], r[3], r[4]) for r in here} == {
         ("VPN server", "Policy server", ("9812", "9813"), "udp"), ("Wireless access point", "Policy server", ("9812",), "udp")}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules_support import shape_rules
+from rules_support import shape_rules, sides_in
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
@@ -31,22 +31,17 @@ def rules(request) -> list[dict]:
     return shape_rules("named_sides", request.param)
 
 
-def _roles(rules: list[dict], section: str) -> set[tuple]:
-    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
-            for r in rules if r["endpoint_kind"] == "role" and r["section"][-1] == section}
-
-
 def test_address_words_and_each_destination(rules):
-    assert _roles(rules, "Appliance addresses") == {
+    assert sides_in(rules, "Appliance addresses", roles=True) == {
         ("bridge VM IP", "cluster nodes", "bridge VM IP", ("8643",), "tcp", None),
         ("control plane IP", "cluster nodes", "control plane IP", ("8643",), "tcp", None),
     }
 
 
 def test_list_nouns_that_name_machines(rules):
-    assert _roles(rules, "Collector intake") == {
+    assert sides_in(rules, "Collector intake", roles=True) == {
         ("sending endpoints", "sending endpoints", "intake collectors", ("9084",), "tcp", "inbound")}
-    edge = _roles(rules, "Customer edge")
+    edge = sides_in(rules, "Customer edge", roles=True)
     assert ("MSEE addresses", "MSEE addresses", "edge routers", ("9179",), "tcp", "inbound") in edge
     assert ("MSEEs", "edge routers", "MSEEs", ("9784",), "udp", None) in edge
     assert ("hub gateway public IP addresses", "branch VPN device", "hub gateway public IP addresses", ("9443",), "tcp",
@@ -54,11 +49,11 @@ def test_list_nouns_that_name_machines(rules):
 
 
 def test_toward_possessives_and_query(rules):
-    edge = _roles(rules, "Customer edge")
+    edge = sides_in(rules, "Customer edge", roles=True)
     assert ("hub gateway endpoint", None, "hub gateway endpoint", ("9500",), "udp", "outbound") in edge
     assert ("hub pool's public VIP", "tenants' branch routers", "hub pool's public VIP", ("9501",), "udp", None) in edge
     assert len(edge) == 5  # (and nothing for the any-address)
-    dns = _roles(rules, "Name resolution")
+    dns = sides_in(rules, "Name resolution", roles=True)
     for proto in ("tcp", "udp"):
         assert ("resolver servers", "Workstations", "resolver servers", ("53",), proto, "outbound") in dns
         assert ("inbound endpoint", "Branch clients", "inbound endpoint", ("53",), proto, "outbound") in dns
@@ -66,17 +61,17 @@ def test_toward_possessives_and_query(rules):
 
 
 def test_the_same_machines_in_the_next_sentence(rules):
-    assert _roles(rules, "File services") == {
+    assert sides_in(rules, "File services", roles=True) == {
         ("domain controllers", "domain controllers", "file servers", ("135", "49152-65535"), "tcp", "inbound")}
 
 
 def test_toward_column_and_row_descriptions(rules):
-    assert _roles(rules, "Session table") == {
+    assert sides_in(rules, "Session table", roles=True) == {
         ("Hub route reflector", "Edge router", "Hub route reflector", ("9179",), "tcp", None),
         ("Hub route reflector", "Edge router", "Hub route reflector", ("9784",), "udp", None),
         ("Hub gateway VIP", "Branch VPN device", "Hub gateway VIP", ("9500", "9501"), "udp", None),
     }
-    assert _roles(rules, "Port table with details") == {
+    assert sides_in(rules, "Port table with details", roles=True) == {
         ("domain controllers", "sync appliance", "domain controllers", ("9636",), "tcp", None),
         ("hub time servers", "sync appliance", "hub time servers", ("9123",), "udp", None),
     }
@@ -93,7 +88,7 @@ def test_addresses_in_passing_are_no_rules(rules):
 
 
 def test_items_from_a_side_toward_the_lead_ins(rules):
-    assert _roles(rules, "Branch tunnels") == {
+    assert sides_in(rules, "Branch tunnels", roles=True) == {
         ("branch appliances' public IP addresses", "branch appliances' public IP addresses", "hub edge IPs",
          ("9510", "9511"), "udp", "inbound"),
         ("monitoring collectors", "monitoring collectors", None, ("9512",), "tcp", "inbound"),

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules_support import shape_rules
+from rules_support import shape_rules, sides_in
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
@@ -36,13 +36,8 @@ def rules(request) -> list[dict]:
     return shape_rules("sentence_machines", request.param)
 
 
-def _in(rules: list[dict], section: str) -> set[tuple]:
-    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
-            for r in rules if r["section"][-1] == section}
-
-
 def test_bullets_that_describe(rules):
-    assert _in(rules, "Bullets that describe") == {
+    assert sides_in(rules, "Bullets that describe") == {
         ("time servers", None, "time servers", ("9123",), "udp", None),
         ("resolver servers", None, "resolver servers", ("9053",), "tcp", None),
         ("resolver servers", None, "resolver servers", ("9053",), "udp", None),
@@ -50,7 +45,7 @@ def test_bullets_that_describe(rules):
 
 
 def test_machines_that_accept(rules):
-    assert _in(rules, "Machines that accept") == {
+    assert sides_in(rules, "Machines that accept") == {
         ("relay gateway server", "Internet", "relay gateway server", ("9443",), "tcp", "inbound"),
         ("relay gateway server", "Internet", "relay gateway server", ("9443",), "udp", "inbound"),
         ("operator jump hosts", "operator jump hosts", "console server", ("9022",), "tcp", "inbound"),
@@ -58,7 +53,7 @@ def test_machines_that_accept(rules):
 
 
 def test_pronouns_and_the_same_ports(rules):
-    here = _in(rules, "Pronouns and the same ports")
+    here = sides_in(rules, "Pronouns and the same ports")
     assert here == {
         ("directory server", "kiosk devices", "directory server", ("9088", "9389"), "tcp", "outbound"),
         ("name server", "kiosk devices", "name server", ("9153",), "udp", "outbound"),
@@ -70,35 +65,35 @@ def test_pronouns_and_the_same_ports(rules):
 
 
 def test_internal_ranges(rules):
-    assert _in(rules, "Internal ranges") == set()
+    assert sides_in(rules, "Internal ranges") == set()
 
 
 def test_ranges_instead_of_a_tag(rules):
-    assert _in(rules, "Ranges instead of a tag") >= {
+    assert sides_in(rules, "Ranges instead of a tag") >= {
         ("20.61.1.0/28", None, None, ("9080", "9443"), "tcp", "inbound"),
         ("20.61.2.0/28", None, None, ("9080", "9443"), "tcp", "inbound")}
 
 
 def test_those_ranges(rules):
-    assert _in(rules, "Those ranges") == {
+    assert sides_in(rules, "Those ranges") == {
         ("52.160.0.0/15", None, None, ("9061",), "tcp", None), ("52.170.0.0/15", None, None, ("9061",), "tcp", None)}
 
 
 def test_labelled_transports(rules):
-    assert _in(rules, "Labelled transports") == {
+    assert sides_in(rules, "Labelled transports") == {
         ("Signaling proxy", "Border controller", "Signaling proxy", ("9061",), "tcp", None),
         ("Media relay", "Border controller", "Media relay", ("9478",), "udp", None)}
 
 
 def test_hosts_with_their_protocol(rules):
-    assert _in(rules, "Hosts with their protocol") == {
+    assert sides_in(rules, "Hosts with their protocol") == {
         ("img.widget-cloud.net", None, None, ("443",), "tcp", "outbound"),
         ("*.blob.widget-cloud.net", None, None, ("443",), "tcp", "outbound")}
 
 
 def test_own_addresses_by_example_and_asides(rules):
-    assert _in(rules, "Own addresses by example") == set()
-    assert _in(rules, "Asides in a lead-in") == {("relay server", "units", "relay server", ("9080",), "tcp", "outbound")}
+    assert sides_in(rules, "Own addresses by example") == set()
+    assert sides_in(rules, "Asides in a lead-in") == {("relay server", "units", "relay server", ("9080",), "tcp", "outbound")}
 
 
 def test_portal_steps(rules):
@@ -109,7 +104,7 @@ def test_portal_steps(rules):
 
 
 def test_back_references_and_listen_addresses(rules):
-    here = _in(rules, "Back references and listen addresses")
+    here = sides_in(rules, "Back references and listen addresses")
     assert {r for r in here if r[0] != "*"} == {
         ("private endpoint", "Clients", "private endpoint", ("9306",), "tcp", "outbound"),
         ("pipeline pod", "metrics scraper in the cluster", "pipeline pod", ("9888",), "tcp", "outbound"),
@@ -117,7 +112,7 @@ def test_back_references_and_listen_addresses(rules):
 
 
 def test_two_port_sets_in_a_lead_in(rules):
-    here = _in(rules, "Two port sets in a lead-in")
+    here = sides_in(rules, "Two port sets in a lead-in")
     assert {(r[0], r[3], r[4]) for r in here if r[0] != "*"} == {
         ("*.updates.widget-cloud.net", ("9443",), "tcp"), ("agent.widget-cloud.net", ("9443",), "tcp"),
         ("crl.example.widget-cloud.net", ("9080",), "tcp")}

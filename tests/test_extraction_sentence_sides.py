@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules_support import shape_rules
+from rules_support import shape_rules, sides_in
 
 
 @pytest.fixture(scope="module", params=["md", "html"])
@@ -44,17 +44,12 @@ def rules(request) -> list[dict]:
     return shape_rules("sentence_sides", request.param)
 
 
-def _roles(rules: list[dict], section: str) -> set[tuple]:
-    return {(r["endpoint"], r["source"], r["destination"], tuple(r["ports"]), r["protocol"], r["direction"])
-            for r in rules if r["endpoint_kind"] == "role" and r["section"][-1] == section}
-
-
 def _in(rules: list[dict], section: str) -> list[dict]:
     return [r for r in rules if r["section"][-1] == section]
 
 
 def test_address_words_name_machines(rules):
-    assert _roles(rules, "Address words") == {
+    assert sides_in(rules, "Address words", roles=True) == {
         ("hub firewall's private IP address", "spoke VM", "hub firewall's private IP address", ("9053",), p, "outbound")
         for p in ("tcp", "udp")} | {
         ("inbound endpoint IP address", "Branch resolvers", "inbound endpoint IP address", ("9153",), p, "outbound")
@@ -64,7 +59,7 @@ def test_address_words_name_machines(rules):
 
 
 def test_sessions_with_a_side(rules):
-    assert _roles(rules, "Sessions and peers") == {
+    assert sides_in(rules, "Sessions and peers", roles=True) == {
         ("top-of-rack switches", "gateway VM", "top-of-rack switches", ("9279",), "tcp", "outbound"),
         ("telemetry collectors", "sync agent", "telemetry collectors", ("9671",), "tcp", "outbound")}
     # (the agent the clusters run is no side: their port stays a statement for no one party)
@@ -72,13 +67,13 @@ def test_sessions_with_a_side(rules):
 
 
 def test_among_themselves(rules):
-    assert _roles(rules, "Among themselves") == {
+    assert sides_in(rules, "Among themselves", roles=True) == {
         ("provider addresses", "provider addresses", "provider addresses", ("9789",), "udp", "both"),
         ("cluster nodes", "cluster nodes", "cluster nodes", ("9946",), "tcp", None)}
 
 
 def test_services_and_contact_clauses(rules):
-    assert _roles(rules, "Services and contact clauses") == {
+    assert sides_in(rules, "Services and contact clauses", roles=True) == {
         ("SQL Browser service", "scanner", "SQL Browser service", ("9434",), "udp", "outbound"),
         ("time server", "appliance VM", "time server", ("9123",), "udp", "outbound"),
         ("DNS servers", "appliance VM", "DNS servers", ("9253",), "tcp", "outbound"),
@@ -86,7 +81,7 @@ def test_services_and_contact_clauses(rules):
 
 
 def test_both_ends_in_one_sentence(rules):
-    assert _roles(rules, "Both ends in one sentence") == {
+    assert sides_in(rules, "Both ends in one sentence", roles=True) == {
         ("gateway VIP", "remote VPN device", "gateway VIP", ("9500", "9501"), "udp", "inbound")}
 
 
@@ -96,7 +91,7 @@ def test_reaching_an_address_is_outbound(rules):
 
 
 def test_it_and_they_are_the_machine_before(rules):
-    assert _roles(rules, "It and they") == {
+    assert sides_in(rules, "It and they", roles=True) == {
         ("relay subnet address range", "relay subnet address range", "relay appliance", ("9808",), "tcp", "inbound"),
         ("central log servers", "edge collectors", "central log servers", ("9514",), "udp", "outbound")}
 
@@ -109,20 +104,20 @@ def test_ports_of_the_list_before(rules):
 
 
 def test_the_firewall_of_a_machine(rules):
-    assert _roles(rules, "Firewalls of a machine") == {
+    assert sides_in(rules, "Firewalls of a machine", roles=True) == {
         ("source computer", None, "source computer", ("9434",), "udp", None),
         ("reporting subnet", None, "reporting subnet", ("9335",), "tcp", None)}
 
 
 def test_shares_and_listeners(rules):
-    assert _roles(rules, "Shares and listeners") == {
+    assert sides_in(rules, "Shares and listeners", roles=True) == {
         ("file share", "migration worker", "file share", ("9445",), "tcp", "outbound"),
         ("listener's external IP address", "Devices on the plant network", "listener's external IP address", ("9883",),
          "tcp", "outbound")}
 
 
 def test_an_opening_clause_keeps_the_subject(rules):
-    assert _roles(rules, "Opening clauses") == {
+    assert sides_in(rules, "Opening clauses", roles=True) == {
         ("MSEEs", "MSEEs", "edge routers", ("9784",), "udp", "inbound"),
         ("provider address", "provider address", "border leaf switch", ("9180",), "tcp", "inbound"),
         ("relay VMs' provider addresses", "relay VMs' provider addresses", "border switches", ("9181",), "tcp", "inbound")}
@@ -138,7 +133,7 @@ def test_not_blocked_is_asked_for(rules):
 
 
 def test_machines_in_a_list(rules):
-    assert _roles(rules, "Machines in a list") == {
+    assert sides_in(rules, "Machines in a list", roles=True) == {
         ("Windows machines", "deployment bridge", "Windows machines", ("9985", "9986"), "tcp", "outbound"),
         ("Linux machines", "deployment bridge", "Linux machines", ("9022",), "tcp", "outbound"),
         ("Network switches", "Network switches", "monitoring server", ("9162",), "udp", "inbound"),
