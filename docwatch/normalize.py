@@ -1698,6 +1698,38 @@ def _list_rules(table: Table, ctx: _Ctx, set_aside: list[Diagnostic] | None = No
     return rules
 
 
+_MARK_CELL = re.compile(r"^\s*(?:[✓✔✅☑]\ufe0f?|yes|required|optional)\W*\d*\s*$", re.I)
+
+
+def _matrix_rules(table: Table, ctx: _Ctx, index: int | None) -> list[Rule]:
+    """A requirement matrix: "Description | Required for v1 | Required for v2 | Notes" rows marked ✔️
+    under a lead-in that gives the port ("… outbound TCP connectivity to Azure on port 443"). A marked
+    row's party is the host a cell writes (in its Notes too), else the tag its description sets in bold
+    ("Public IP addresses of the **Storage** service tag"), else its description as a role ("Public IP
+    address of the API Management instance")."""
+    rules: list[Rule] = []
+    transports = set(_TCP_UDP.findall((ctx.lead_in or "").lower()))
+    said = transports.pop() if len(transports) == 1 else None  # ("… outbound TCP connectivity … on port 443")
+    for n, row in enumerate(table.rows):
+        if not any(_MARK_CELL.match(c.text) for c in row[1:]):
+            continue
+        parties = [p for c in row for p in parties_in_cell(c, want_tags=False) if p[1] != ANY_ADDRESS]
+        if not parties and row:
+            tags = [t for b in row[0].bold if (t := canonical_tag(b.strip(" *"))) and is_known_tag(t)]
+            parties = [("tag", t) for t in tags] or (
+                [("role", name)] if (name := role_name(row[0].text, max_words=10)) else [])
+        for kind, value in parties:
+            if _not_a_rule(kind, value, ctx, " ".join(c.text for c in row)):
+                continue
+            endpoint, ekind, tag, extra, implied = _party_fields(kind, value)
+            for proto, plist in ({implied: extra} if extra else ctx.ports).items():
+                rules.append(Rule(endpoint=endpoint, endpoint_kind=ekind, service_tag=tag, ports=sort_ports(plist),
+                                  protocol=proto or implied or said, direction=ctx.direction, cloud=ctx.cloud, tab=ctx.tab,
+                                  purpose=row[0].text or None, section=list(ctx.section), row=n, table=index,
+                                  origin="table"))
+    return rules
+
+
 def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagnostic] | None = None, *,
                 bold_means_required: bool = False, example: bool = False) -> list[Rule]:
     """Unmerged rules of one table (empty for a table that is not a rule table). ``diagnostics``
@@ -1711,7 +1743,7 @@ def table_rules(table: Table, index: int | None = None, diagnostics: list[Diagno
         table = _transposed(table) or table
         cols = _roles(table)
         if not _looks_like_rule_columns(cols, table.lead_in):
-            return []
+            return _matrix_rules(table, ctx, index) if ctx.ports else []
         ctx.hubs = _hub_roles(table, cols)
         rules = []
         for i, row in enumerate(table.rows):

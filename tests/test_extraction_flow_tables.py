@@ -33,7 +33,10 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
 * "Client port(s)" are source ports, nothing to open; "9389/TCP/UDP" is both transports; a lead-in
   sentence about "the following table" names its sides whatever surrounds it ("To keep …, the A must
   be able to connect to the B on …"), and "on every server port in the table" is the table's ports;
-* beside a "Sends to" column, a first column of machines ("Accounting client") is where traffic comes from.
+* beside a "Sends to" column, a first column of machines ("Accounting client") is where traffic comes from;
+* a requirement matrix ("Description | Required for v1 | Required for v2 | Notes", rows marked ✔️) under a
+  lead-in giving the port: each marked row's host (its Notes too), else its bold tag, else its
+  description as a role.
 """
 from __future__ import annotations
 
@@ -148,3 +151,12 @@ def test_senders_and_where_they_send(rules):
     here = sides_in(rules, "Senders and where they send")
     assert {(r[1], r[2], r[3], r[4]) for r in here} == {
         ("VPN server", "Policy server", ("9812", "9813"), "udp"), ("Wireless access point", "Policy server", ("9812",), "udp")}
+
+
+def test_requirement_matrix(rules):
+    here = [r for r in rules if r["section"][-1] == "Requirement matrix"]
+    assert sorted((r["service_tag"] or r["endpoint"], r["endpoint_kind"], r["ports"], r["protocol"], r["direction"])
+                  for r in here) == [
+        ("<queue-account>.queue.widget-cloud.net", "template", ["9443"], "tcp", "outbound"),
+        ("Public IP address of the relay service", "role", ["9443"], "tcp", "outbound"),
+        ("Storage", None, ["9443"], "tcp", "outbound")]

@@ -62,9 +62,6 @@ _MISSED = {
                            "open them' (6379, 6380) makes a '*' rule",
     "elastic_san_iscsi": "'They must reach the private endpoint's address over your VPN or ExpressRoute connection; open the same port on the "
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
-    "apim_selfhosted_gateway": "'Description | Required for v1 | Required for v2 | Notes' rows with check marks ('Public IP addresses of the **Storage** "
-                               "service tag | ✔️ | Optional¹', a template in the Notes cell) give no rule; only the rows with a host in the version "
-                               "columns do",
     "keyvault_behind_firewall": "a NOTE's 'For sign-in, also allow the **AzureActiveDirectory** service tag' (the page's traffic "
                                 "is outbound, from the application host) gives a tag rule with no direction",
 }
