@@ -64,6 +64,25 @@ _MISSED = {
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
     "keyvault_behind_firewall": "a NOTE's 'For sign-in, also allow the **AzureActiveDirectory** service tag' (the page's traffic "
                                 "is outbound, from the application host) gives a tag rule with no direction",
+    "data_box_gateway_ports": "portless per-cloud 'URL pattern | Component' tab tables whose port and direction come in a sentence after "
+                              "the tabs ('The https:// patterns use TCP port 443 and the http:// patterns use TCP port 80, in the outbound "
+                              "direction from the device') get direction 'both'; the 'Port no. | In or out | Port scope' table makes a '*' rule",
+    "defender_containers_network": "'Domain | Port' tab tables under a lead-in 'All connections use HTTPS' get no tcp transport; 'open the same "
+                                   "port to these hosts' (a list after the tabs) gives the hosts no port; the NOTE's 'or the "
+                                   "**AzureActiveDirectory** tag' (outbound sign-in) gives a tag rule with no direction",
+    "web_pubsub_network": "numbered portal steps ('For **Destination**, select **Service Tag** … **AzureWebPubSub**', 'Enter **443** in "
+                          "**Destination port ranges**, select **TCP**') give an outbound tag rule without port or transport; 'reach "
+                          "login.microsoftonline.com …, or login.microsoftonline.us in Azure Government' puts the public host in usgov",
+    "windows365_link_devices": "'the device must also reach the Teams transport relays at 52.112.0.0/14 and 52.122.0.0/15 on UDP ports 3478 "
+                               "through 3481' (a page of outbound traffic from the device) gives the ranges no direction",
+    "arc_hotpatching_network": "an untabbed 'Endpoint | Used for | When required' table that later per-cloud tabs replace ('use these … "
+                               "instead of the ones in the table above' under Azure Government) doesn't get the public cloud",
+    "container_storage_network": "'Storage pool nodes must also accept traffic on TCP port 9502 from the nodes in the system node pool' gives "
+                                 "no source; 'The nodes must be able to reach the Elastic SAN target on TCP port 3260 through the "
+                                 "**Microsoft.Storage** service endpoint' gives no rule",
+    "traffic_manager_probes": "'must accept probe traffic from the **AzureTrafficManager** service tag on the port you set …; For a profile "
+                              "that uses the default HTTPS settings, that's TCP port 443' gives a tag rule with no port, transport or "
+                              "direction; the load balancer probe address 168.63.129.16 ('you don't need to add it') becomes a TCP 443 rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
