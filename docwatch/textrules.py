@@ -751,7 +751,8 @@ _EXCEPT = re.compile(r",?\s+(?:except|other than|apart from)\b", re.I)
 _ALL_ABOVE = Gate(re.compile(r"\ball\b[^.]*\b(?:listed\s+)?above\b", re.I), ("above",))
 _WHAT_FOLLOWS = Gate(re.compile(r"\b(?:below|the\s+following|listed|in\s+this\s+(?:article|page))\b", re.I), ("below", "following", "listed", "this"))
 _ALL_IN_TABLE = Gate(re.compile(r"\ball\b[^.]*\b(?:in|of|on)\s+(?:this|the\s+following|the|these)\s+(?:table|list)s?\b", re.I), ("table", "list"))
-_ALL_TRANSPORT = re.compile(r"all\b[^.]{0,60}\b(?:tcp|udp)\b", re.I)
+# "All these ports are TCP.", "… to the following domains. All connections use HTTPS."
+_ALL_TRANSPORT = re.compile(r"(?:^|[.!?]\s+)all\b[^.]{0,60}\b(?:tcp|udp|https?|tls)\b", re.I)
 _OTHERWISE = Gate(re.compile(r"\bunless\b[^.]*\b(?:otherwise|specified|stated|noted)\b", re.I), ("unless",))
 
 
@@ -812,7 +813,8 @@ def section_default(sentence: str, headings: list[str]) -> SectionDefault | None
     sentence = _EXCEPT.split(sentence, 1)[0]  # "All traffic is over TCP 443, except the CRL URLs, which use 80"
     ports = port_phrases(sentence)
     transports = {m.group(1).lower() for m in _TRANSPORT.finditer(sentence)}
-    protocol = transports.pop() if len(transports) == 1 else None
+    protocol = transports.pop() if len(transports) == 1 else (
+        "tcp" if not transports and _APP_PROTO.search(sentence) else None)  # ("All connections use HTTPS.")
     direction = direction_of(sentence) if _OTHERWISE.search(sentence) else None  # "All connections are outbound unless …"
     if not ports and not protocol and direction not in ("inbound", "outbound"):
         return None
@@ -876,14 +878,21 @@ def apply_defaults(rules: list[Rule], defaults: list[SectionDefault], order: dic
                 r.protocol = r.protocol or (protocols.pop() if len(protocols) == 1 else None)
                 r.direction = r.direction or (directions.pop() if len(directions) == 1 else None)
                 used.update(id(x) for d in here for x in d.stand_ins)
-        elif r.ports and (r.direction is None or r.protocol is None):
+        elif r.ports and (r.direction in (None, "both") or r.protocol is None):
             # "… all over TCP 443 outbound." then "use **GuestAndHybridManagement** on TCP 443": the
             # statement's direction (and transport: "Every call goes out over HTTPS on TCP port 443" over
-            # an "Endpoint:port" table of `host:443`) for a rule of its section on the same ports
+            # an "Endpoint:port" table of `host:443`) for a rule of its section on the same ports; a
+            # statement naming one direction for its ports ("The `https://` patterns use TCP port 443 and
+            # the `http://` ones TCP port 80, in the outbound direction") beats a lead-in's "filter inbound
+            # and outbound traffic"
             agreeing = [d for d in wide if reach[id(d)](r) and sorted(p for v in d.ports.values() for p in v) == sorted(r.ports)]
             same = {d.direction for d in agreeing if d.direction}
             if len(same) == 1 and r.direction is None:
                 r.direction = same.pop()
+            covering = {d.direction for d in wide if reach[id(d)](r) and d.direction in ("inbound", "outbound")
+                        and set(r.ports) <= {p for v in d.ports.values() for p in v}}
+            if r.direction == "both" and len(covering) == 1 and r.endpoint_kind in ("url", "fqdn", "wildcard", "template"):
+                r.direction = covering.pop()
             transports = {k for d in agreeing for k in d.ports}
             if r.protocol is None and len(transports) == 1 and None not in transports:
                 r.protocol = transports.pop()
@@ -1146,7 +1155,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         if block.kind != "code" and _digit_in(block.text):
             swaps += [(tuple(block.headings), *pair) for pair in port_swaps(block.text)]
         if (block.kind != "list_item" and not _worth_reading(block.text) and not _OTHERWISE.search(block.text)
-                and not _ALL_IN_TABLE.search(block.text) and not _ALL_TRANSPORT.match(block.text)):
+                and not _ALL_IN_TABLE.search(block.text) and not _ALL_TRANSPORT.search(block.text)):
             # (a default needs no digit: "… is TCP unless …", "All these ports are TCP.")
             continue  # (a list item may be one bare tag name: "Storage")
         try:

@@ -36,7 +36,10 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
 * beside a "Sends to" column, a first column of machines ("Accounting client") is where traffic comes from;
 * a requirement matrix ("Description | Required for v1 | Required for v2 | Notes", rows marked ✔️) under a
   lead-in giving the port: each marked row's host (its Notes too), else its bold tag, else its
-  description as a role.
+  description as a role;
+* (``synthetic_shape_statements.md``) a statement after the tables naming one direction for their ports ("… in the outbound direction from
+  the device") beats a lead-in's "filter inbound and outbound traffic"; "All connections use HTTPS." gives
+  its section's rules TCP.
 """
 from __future__ import annotations
 
@@ -160,3 +163,13 @@ def test_requirement_matrix(rules):
         ("<queue-account>.queue.widget-cloud.net", "template", ["9443"], "tcp", "outbound"),
         ("Public IP address of the relay service", "role", ["9443"], "tcp", "outbound"),
         ("Storage", None, ["9443"], "tcp", "outbound")]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_statements_after_and_above_the_tables(form):
+    rules = shape_rules("statements", form)
+    urls = [r for r in rules if r["section"][-1] == "URL patterns then their ports" and r["endpoint"] != "*"]
+    assert sorted((r["endpoint"], r["ports"], r["protocol"], r["direction"]) for r in urls) == [
+        ("http://*.updates.widget-cloud.net", ["80"], "tcp", "outbound"),
+        ("https://*.gateway.widget-cloud.net/*", ["443"], "tcp", "outbound")]
+    assert sides_in(rules, "Domains over HTTPS") == {("ingest.widget-cloud.net", None, None, ("9443",), "tcp", "outbound")}

@@ -64,9 +64,6 @@ _MISSED = {
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
     "keyvault_behind_firewall": "a NOTE's 'For sign-in, also allow the **AzureActiveDirectory** service tag' (the page's traffic "
                                 "is outbound, from the application host) gives a tag rule with no direction",
-    "data_box_gateway_ports": "portless per-cloud 'URL pattern | Component' tab tables whose port and direction come in a sentence after "
-                              "the tabs ('The https:// patterns use TCP port 443 and the http:// patterns use TCP port 80, in the outbound "
-                              "direction from the device') get direction 'both'; the 'Port no. | In or out | Port scope' table makes a '*' rule",
     "defender_containers_network": "'Domain | Port' tab tables under a lead-in 'All connections use HTTPS' get no tcp transport; 'open the same "
                                    "port to these hosts' (a list after the tabs) gives the hosts no port; the NOTE's 'or the "
                                    "**AzureActiveDirectory** tag' (outbound sign-in) gives a tag rule with no direction",
