@@ -1398,6 +1398,7 @@ ROLE_HEAD = (r"(?:servers?|controllers?|endpoint|gateways?|appliances?|registry|
              r"workers?|clients?|subnets?|devices?|hosts?|points?|routers?|switch(?:es)?|machines?|computers?|"
              r"workstations?|ips?|vips?|address(?:es)?|endpoints|resolvers?|databases?|ranges?|services?|shares?|listeners?|"
              r"caches?|repositor(?:y|ies)|arrays?|systems?|consoles?|sensors?|cameras?|phones?|printers?|units?|pods?|containers?|"
+             r"targets?|"
              r"(?-i:[A-Z]{2,6}s))")
 _MACHINE_WORD = re.compile(rf"\b{ROLE_HEAD}$", re.I)
 _LEAD_DET = r"(?:(?:the|your|a|an|each|every|all|any|its|their)\s+)?"

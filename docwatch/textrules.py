@@ -688,7 +688,7 @@ _NOT_BLOCKING = Gate(re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:blo
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
                            r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I), ("block", "filter", "inspect", "intercept", "decrypt"))
 _BACK_TO_IT = re.compile(r"\b(?:for|to|on)\s+(?:it|them|this|that|these|those)\b|^\s*(?:that|this|such|the\s+same)\s+(?:traffic|address|connection)", re.I)
-_NO_RULE_NEEDED = re.compile(r"\b(?:(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
+_NO_RULE_NEEDED = re.compile(r"\b(?:(?:is|are)\s+(?:already\s+)?allowed\s+by\s+(?:the\s+|a\s+)?default\b|already\s+allowed\b|(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
                              r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
 _CAN_BE_BLOCKED = Gate(re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I), ("blocked",))
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
@@ -1014,7 +1014,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     direction = direction_of(sentence) or carried[1]
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
-    if direction is None and parties and _REACH.search(sentence) and _SUBJECT.match(sentence):
+    if direction is None and parties and _REACH.search(sentence) and _SUBJECT.match(_OPENING_CLAUSE.sub("", sentence, count=1)):
         direction = "outbound"  # "Azure VMs must reach `168.63.129.16` on TCP 80": they open the connection
     statement = (_page_port(sentence, block, own, direction)
                  if defaults is not None and not parties and own and cue and not example else None)

@@ -39,7 +39,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   description as a role;
 * (``synthetic_shape_statements.md``) a statement after the tables naming one direction for their ports ("… in the outbound direction from
   the device") beats a lead-in's "filter inbound and outbound traffic"; "All connections use HTTPS." gives
-  its section's rules TCP.
+  its section's rules TCP; "For that, the device must also reach `X` …" is outbound; an address
+  "allowed by the default NSG rule" needs none; a target is a machine.
 """
 from __future__ import annotations
 
@@ -173,3 +174,11 @@ def test_statements_after_and_above_the_tables(form):
         ("http://*.updates.widget-cloud.net", ["80"], "tcp", "outbound"),
         ("https://*.gateway.widget-cloud.net/*", ["443"], "tcp", "outbound")]
     assert sides_in(rules, "Domains over HTTPS") == {("ingest.widget-cloud.net", None, None, ("9443",), "tcp", "outbound")}
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_reaching_ranges_after_a_clause(form):
+    here = sides_in(shape_rules("statements", form), "Reaching ranges after a clause")
+    assert here == {("52.200.0.0/14", None, None, ("9478-9481",), "udp", "outbound"),
+                    ("52.210.0.0/15", None, None, ("9478-9481",), "udp", "outbound"),
+                    ("SAN target", "nodes", "SAN target", ("9260",), "tcp", "outbound")}

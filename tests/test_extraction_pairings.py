@@ -124,7 +124,8 @@ def test_bare_host_paragraphs_in_tabs_take_the_sections_port(rules):
 def test_dns_forwarding_names_and_an_address_octet(rules):
     """"forward queries for `x` to … `168.63.129.16` (TCP and UDP 53)": the resolver on tcp and udp 53
     (not "UDP port 16" from the address), and no rule for the forwarded name or for `0.0.0.0`."""
-    assert _facts(rules, "168.63.129.16") == [((), None, "inbound"), (("53",), "tcp", None), (("53",), "udp", None)]
+    # (the custom DNS server forwards to it: outbound)
+    assert _facts(rules, "168.63.129.16") == [((), None, "inbound"), (("53",), "tcp", "outbound"), (("53",), "udp", "outbound")]
     parties = {r["endpoint"] for r in rules}
     assert not {"internal.widgetcloud.net", "0.0.0.0"} & parties
     assert not any("16" in r["ports"] for r in rules)

@@ -70,8 +70,6 @@ _MISSED = {
     "web_pubsub_network": "numbered portal steps ('For **Destination**, select **Service Tag** … **AzureWebPubSub**', 'Enter **443** in "
                           "**Destination port ranges**, select **TCP**') give an outbound tag rule without port or transport; 'reach "
                           "login.microsoftonline.com …, or login.microsoftonline.us in Azure Government' puts the public host in usgov",
-    "windows365_link_devices": "'the device must also reach the Teams transport relays at 52.112.0.0/14 and 52.122.0.0/15 on UDP ports 3478 "
-                               "through 3481' (a page of outbound traffic from the device) gives the ranges no direction",
     "arc_hotpatching_network": "an untabbed 'Endpoint | Used for | When required' table that later per-cloud tabs replace ('use these … "
                                "instead of the ones in the table above' under Azure Government) doesn't get the public cloud",
     "container_storage_network": "'Storage pool nodes must also accept traffic on TCP port 9502 from the nodes in the system node pool' gives "
