@@ -2045,6 +2045,7 @@ _THOSE_PARTIES = re.compile(r"\b(?:those|these|the\s+same|both)\s+(?:address(?:e
 _PREPOSITIONS = frozenset({"on", "over", "through", "using", "via", "in"})
 _SAME_PORTS = re.compile(r"\b(?:the\s+same|those|these|both)\s+ports?\b|"
                          r"\b(?:on|over|through|using|via|in)\s+(?:that|this|these|those|the\s+same)\s+(?:port\s+)?ranges?\b", re.I)
+_STILL = re.compile(r"\b(?:also|still|too|as\s+well)\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
                               r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
 _OPENING_MACHINE = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s+(?!(?:and|or|of)\b)[a-z]\w*", re.I)
@@ -2139,6 +2140,12 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             found = [replace(p, ports=list(r.ports), protocol=p.protocol or r.protocol, direction=p.direction or r.direction)
                      for p in found for r in bare]
             out = [r for r in out if not any(r is b for b in bare)]
+        said = {r.direction for r in last if r.direction in ("inbound", "outbound")}
+        if len(said) == 1 and _STILL.search(s):
+            # "… allow the **AzureKeyVault** service tag outbound on TCP 443. For sign-in, also allow the
+            # **AzureActiveDirectory** service tag.": the same way as the sentence before
+            d = next(iter(said))
+            found = [replace(r, direction=d) if r.direction is None and r.endpoint_kind != "role" else r for r in found]
         out += found
         last = found
         ported = port_phrases(s) or ported  # (what the sentence says, whether or not it made a rule)

@@ -40,7 +40,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
 * (``synthetic_shape_statements.md``) a statement after the tables naming one direction for their ports ("… in the outbound direction from
   the device") beats a lead-in's "filter inbound and outbound traffic"; "All connections use HTTPS." gives
   its section's rules TCP; "For that, the device must also reach `X` …" is outbound; an address
-  "allowed by the default NSG rule" needs none; a target is a machine.
+  "allowed by the default NSG rule" needs none; a target is a machine; "also allow the X tag" after a
+  sentence allowing a tag outbound is outbound too.
 """
 from __future__ import annotations
 
@@ -182,3 +183,10 @@ def test_reaching_ranges_after_a_clause(form):
     assert here == {("52.200.0.0/14", None, None, ("9478-9481",), "udp", "outbound"),
                     ("52.210.0.0/15", None, None, ("9478-9481",), "udp", "outbound"),
                     ("SAN target", "nodes", "SAN target", ("9260",), "tcp", "outbound")}
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_also_the_same_way(form):
+    here = [r for r in shape_rules("statements", form) if r["section"][-1] == "Also, the same way"]
+    assert sorted((r["service_tag"], tuple(r["ports"]), r["direction"]) for r in here) == [
+        ("AzureActiveDirectory", (), "outbound"), ("WidgetVault", ("9443",), "outbound")]
