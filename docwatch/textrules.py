@@ -83,6 +83,7 @@ from docwatch.normalize_values import (
     documentation_address,
     endpoint_kind,
     is_tag,
+    parse_protocol,
     parties_in_cell,
     ports_in,
     private_address,
@@ -1030,11 +1031,29 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     rules = _rules_for(parties or [("cidr", ANY_ADDRESS)], (ports or implied_ports(sentence)) if parties else own, ctx,
                        origin=origin, direction=direction)
     cloud = None if ctx.cloud else cloud_of_heading(sentence)  # "For Azure Government, allow …"
+    own_cloud = _cloud_beside(sentence, [v for _, v in parties]) if cloud and len(parties) > 1 else {}
     for r in rules:
-        r.cloud = r.cloud or cloud
+        # ("… reach `login.microsoftonline.com` …, or `login.microsoftonline.us` in Azure Government": the
+        # cloud words follow the host they are about; the other host is the public one)
+        r.cloud = r.cloud or (own_cloud.get((r.endpoint or r.service_tag or "").lower(), "public") if own_cloud else cloud)
     if statement is not None:
         statement.stand_ins = rules  # dropped once the statement gives its port to the page's hosts
     return rules
+
+
+_CLOUD_AFTER = re.compile(r"^[`'\"]?\s*(?:\([^)]*\)\s*)?(?:in|for|on)\s+(?:the\s+)?(?P<c>[A-Z][\w ]{2,40}?)(?:[.,;)]|$)")
+
+
+def _cloud_beside(sentence: str, values: list[str]) -> dict[str, str]:
+    """The clouds that name the host right before them ("`x.us` in Azure Government"), by host."""
+    out: dict[str, str] = {}
+    for v in values:
+        at = sentence.find(v)
+        m = _CLOUD_AFTER.match(sentence[at + len(v):]) if at >= 0 else None
+        c = cloud_of_heading(m.group("c")) if m else None
+        if c and c != "public":
+            out[v.lower()] = c
+    return out
 
 
 def _page_port(sentence: str, block: Block, own: dict[str | None, list[str]], direction: str | None
@@ -1331,6 +1350,9 @@ def _field_runs(doc: Document) -> tuple[list[Rule], set[int]]:
 # **Destination port ranges** to **443**": a bold label, then its bold value
 _STEP_BEFORE = re.compile(r"(?:\bfor|\bset|\bunder|\bin|\bchange|\bleave|\band|,)\s*$", re.I)
 _STEP_BETWEEN = re.compile(r"^\s*,?\s*(?:select|choose|enter|pick|type|use|to|as|is|=|:)\s*(?:the\s+)?$", re.I)
+_VALUE_FIRST_BEFORE = re.compile(r"(?:\benter|\btype|\bput|\badd|\bselect|\bchoose|\bpick)\s*$", re.I)
+_VALUE_FIRST_BETWEEN = re.compile(r"^\s*(?:in|into|for|as)\s*(?:the\s+)?$", re.I)
+_AS_THE_PROTOCOL = re.compile(r"^\s*as\s+(?:the\s+)?protocol\b", re.I)
 _FIELD_LABEL = re.compile(r"\b(?:tag|ports?|port\s+ranges?|protocol|source|destination|direction|service|address(?:es)?|"
                           r"ip\s+addresses|prefix(?:es)?|fqdns?|action|priority)\b", re.I)
 
@@ -1346,10 +1368,16 @@ def _step_fields(block: Block) -> dict[str, str]:
             continue
         spans.append((i, i + len(b), b))
         at = i + len(b)
-    for (a0, a1, label), (b0, _, value) in zip(spans, spans[1:]):
+    for (a0, a1, label), (b0, b1, value) in zip(spans, spans[1:]):
         if (_FIELD_LABEL.search(label) and _STEP_BETWEEN.match(block.text[a1:b0])
                 and _STEP_BEFORE.search(block.text[max(0, a0 - 12):a0])):
             out.setdefault(label.strip(" :*"), value.strip(" *`"))
+        elif (_FIELD_LABEL.search(value) and _VALUE_FIRST_BETWEEN.match(block.text[a1:b0])
+              and _VALUE_FIRST_BEFORE.search(block.text[max(0, a0 - 12):a0])):
+            out.setdefault(value.strip(" :*"), label.strip(" *`"))  # "Enter **443** in **Destination port ranges**"
+    for a0, a1, value in spans:  # "select **TCP** as the protocol"
+        if parse_protocol(value) in ("tcp", "udp", TCP_AND_UDP) and _AS_THE_PROTOCOL.match(block.text[a1:a1 + 20]):
+            out.setdefault("Protocol", value.strip(" *`"))
     return out
 
 

@@ -41,7 +41,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   the device") beats a lead-in's "filter inbound and outbound traffic"; "All connections use HTTPS." gives
   its section's rules TCP; "For that, the device must also reach `X` …" is outbound; an address
   "allowed by the default NSG rule" needs none; a target is a machine; "also allow the X tag" after a
-  sentence allowing a tag outbound is outbound too.
+  sentence allowing a tag outbound is outbound too; portal steps written value first ("Enter **9443** in
+  **Destination port ranges**, select **TCP** as the protocol"); "`a`, or `b` in Azure Government": each
+  host its cloud.
 """
 from __future__ import annotations
 
@@ -190,3 +192,14 @@ def test_also_the_same_way(form):
     here = [r for r in shape_rules("statements", form) if r["section"][-1] == "Also, the same way"]
     assert sorted((r["service_tag"], tuple(r["ports"]), r["direction"]) for r in here) == [
         ("AzureActiveDirectory", (), "outbound"), ("WidgetVault", ("9443",), "outbound")]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_value_first_steps_and_a_host_per_cloud(form):
+    rules = shape_rules("statements", form)
+    steps = [r for r in rules if r["section"][-1] == "Portal steps, value first"]
+    assert [(r["service_tag"], r["ports"], r["protocol"], r["direction"]) for r in steps] == [
+        ("WidgetPubSub", ["9443"], "tcp", "outbound")]
+    clouds = [r for r in rules if r["section"][-1] == "A host per cloud in one sentence"]
+    assert sorted((r["endpoint"], r["cloud"], tuple(r["ports"])) for r in clouds) == [
+        ("signin.widget-cloud.net", "public", ("9443",)), ("signin.widget-cloud.us", "usgov", ("9443",))]

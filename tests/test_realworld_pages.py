@@ -65,9 +65,6 @@ _MISSED = {
     "defender_containers_network": "'Domain | Port' tab tables under a lead-in 'All connections use HTTPS' get no tcp transport; 'open the same "
                                    "port to these hosts' (a list after the tabs) gives the hosts no port; the NOTE's 'or the "
                                    "**AzureActiveDirectory** tag' (outbound sign-in) gives a tag rule with no direction",
-    "web_pubsub_network": "numbered portal steps ('For **Destination**, select **Service Tag** … **AzureWebPubSub**', 'Enter **443** in "
-                          "**Destination port ranges**, select **TCP**') give an outbound tag rule without port or transport; 'reach "
-                          "login.microsoftonline.com …, or login.microsoftonline.us in Azure Government' puts the public host in usgov",
     "arc_hotpatching_network": "an untabbed 'Endpoint | Used for | When required' table that later per-cloud tabs replace ('use these … "
                                "instead of the ones in the table above' under Azure Government) doesn't get the public cloud",
     "container_storage_network": "'Storage pool nodes must also accept traffic on TCP port 9502 from the nodes in the system node pool' gives "
