@@ -1015,6 +1015,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     direction = direction_of(sentence) or carried[1]
     if direction == "both" and not _BOTH_WORDS.search(sentence):
         direction = None
+    if direction is None and parties and _ACCEPT_FROM.search(sentence):
+        direction = "inbound"  # "Endpoints … must accept probe traffic from the **AzureTrafficManager** service tag"
     if direction is None and parties and _REACH.search(sentence) and _SUBJECT.match(_OPENING_CLAUSE.sub("", sentence, count=1)):
         direction = "outbound"  # "Azure VMs must reach `168.63.129.16` on TCP 80": they open the connection
     statement = (_page_port(sentence, block, own, direction)
@@ -2073,6 +2075,10 @@ _THOSE_PARTIES = re.compile(r"\b(?:those|these|the\s+same|both)\s+(?:address(?:e
 _PREPOSITIONS = frozenset({"on", "over", "through", "using", "via", "in"})
 _SAME_PORTS = re.compile(r"\b(?:the\s+same|those|these|both)\s+ports?\b|"
                          r"\b(?:on|over|through|using|via|in)\s+(?:that|this|these|those|the\s+same)\s+(?:port\s+)?ranges?\b", re.I)
+# "… from the **AzureTrafficManager** service tag on the port you set …. For a default profile, that's TCP
+# port 443.": the port of the rules before, which named none
+_THATS = re.compile(r"\b(?:that's|that\s+is|which\s+is|this\s+is|that\s+means)\s+(?:tcp\s+|udp\s+)?(?:ports?\s+)?\d", re.I)
+_ACCEPT_FROM = re.compile(r"\b(?:must|should|needs?\s+to|has\s+to|have\s+to)\s+(?:also\s+)?(?:accept|receive)\w*\s+(?:[\w-]+\s+){0,4}?from\b", re.I)
 _STILL = re.compile(r"\b(?:also|still|too|as\s+well)\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
                               r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
@@ -2159,8 +2165,12 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
         if not found and _STRONG_CUE.search(s) and _HOST_NOUN.search(s) and not _NEG.search(_LEADING_IF.sub("", s)):
             direction = direction_of(s)
             asked = (True, direction if direction in ("inbound", "outbound") else None)
+        if prev and not found and _THATS.search(s) and not any(p.ports for p in prev):
+            found = [replace(p, ports=sort_ports(plist), protocol=proto or p.protocol)
+                     for p in prev for proto, plist in port_phrases(s).items()]  # (a port statement with no cue word)
         if prev and found and all(r.endpoint == ANY_ADDRESS for r in found) and (
-                _ANAPHORA.search(s) or block.kind == "list_item" and not _PURPOSE.search(s, _first_digit(s))):
+                _ANAPHORA.search(s) or _THATS.search(s) and not any(p.ports for p in prev)
+                or block.kind == "list_item" and not _PURPOSE.search(s, _first_digit(s))):
             # (a bullet is about one thing: "**X:** use the **Tag** tag. Allow inbound TCP 443.")
             found = [replace(p, ports=list(r.ports), protocol=r.protocol or p.protocol, direction=p.direction or r.direction)
                      for p in prev for r in found]

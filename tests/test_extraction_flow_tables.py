@@ -43,7 +43,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   "allowed by the default NSG rule" needs none; a target is a machine; "also allow the X tag" after a
   sentence allowing a tag outbound is outbound too; portal steps written value first ("Enter **9443** in
   **Destination port ranges**, select **TCP** as the protocol"); "`a`, or `b` in Azure Government": each
-  host its cloud.
+  host its cloud; "must accept probe traffic from the X service tag on the port you set …. For the
+  default settings, that's TCP port 9443" is X inbound on 9443.
 """
 from __future__ import annotations
 
@@ -203,3 +204,10 @@ def test_value_first_steps_and_a_host_per_cloud(form):
     clouds = [r for r in rules if r["section"][-1] == "A host per cloud in one sentence"]
     assert sorted((r["endpoint"], r["cloud"], tuple(r["ports"])) for r in clouds) == [
         ("signin.widget-cloud.net", "public", ("9443",)), ("signin.widget-cloud.us", "usgov", ("9443",))]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_thats_the_port(form):
+    here = [r for r in shape_rules("statements", form) if r["section"][-1] == "That's the port"]
+    assert [(r["service_tag"], r["ports"], r["protocol"], r["direction"]) for r in here] == [
+        ("WidgetProbes", ["9443"], "tcp", "inbound")]

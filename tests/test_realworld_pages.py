@@ -70,9 +70,6 @@ _MISSED = {
     "container_storage_network": "'Storage pool nodes must also accept traffic on TCP port 9502 from the nodes in the system node pool' gives "
                                  "no source; 'The nodes must be able to reach the Elastic SAN target on TCP port 3260 through the "
                                  "**Microsoft.Storage** service endpoint' gives no rule",
-    "traffic_manager_probes": "'must accept probe traffic from the **AzureTrafficManager** service tag on the port you set …; For a profile "
-                              "that uses the default HTTPS settings, that's TCP port 443' gives a tag rule with no port, transport or "
-                              "direction; the load balancer probe address 168.63.129.16 ('you don't need to add it') becomes a TCP 443 rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
