@@ -1203,6 +1203,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
         _give_same_port(found, [r for r in (*(known or ()), *rules) if r.section == headings and not any(r is f for f in found)])
     rules = [r for r in rules if id(r) not in stood_in]
     rules += _hosts_a_heading_names(doc, [*(known or []), *rules])
+    _public_by_contrast(doc, [*(known or []), *rules])
     _apply_swaps([*(known or []), *rules], swaps)
     return reconcile(rules, known or [])
 
@@ -1257,6 +1258,29 @@ def _spelled_ports(ports: dict[str | None, list[str]]) -> str:
         words = {TCP_AND_UDP: "TCP and UDP ", None: ""}.get(proto, f"{(proto or '').upper()} ")
         return f"{words}ports {', '.join(sort_ports(ports[proto]))}"
     return " and ".join(spelled(proto) for proto in ports)
+
+
+_INSTEAD_OF_ABOVE = re.compile(r"\binstead\s+of\s+(?:the\s+ones?|those|these|them)\s+(?:in|of|listed\s+in)\s+the\s+(?:table|list)\s+above\b", re.I)
+
+
+def _public_by_contrast(doc: Document, rules: list[Rule]) -> None:
+    """A cloud tab that replaces "the ones in the table above" ("Servers connected to Azure Government use
+    these endpoints on TCP 443 instead of the ones in the table above:") makes that table's hosts the
+    public cloud's (in place: the page's own unmerged rules)."""
+    for b in doc.blocks:
+        if not _INSTEAD_OF_ABOVE.search(b.text) or b.line is None:
+            continue
+        cloud = next((c for c in (cloud_of_label(t.label) for t in b.tabs) if c), None) or cloud_of_heading(b.text)
+        if not cloud or cloud == "public":
+            continue
+        before = [(t.line, i) for i, t in enumerate(doc.tables) if t.source == b.source and t.line is not None
+                  and t.line < b.line and not t.tabs]
+        if not before:
+            continue
+        index = max(before)[1]
+        for r in rules:
+            if r.table == index and r.cloud is None and r.endpoint_kind in _HOST_KINDS + ("ip", "cidr"):
+                r.cloud = "public"
 
 
 _HOST_KINDS = ("fqdn", "wildcard", "template", "url")

@@ -44,7 +44,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   sentence allowing a tag outbound is outbound too; portal steps written value first ("Enter **9443** in
   **Destination port ranges**, select **TCP** as the protocol"); "`a`, or `b` in Azure Government": each
   host its cloud; "must accept probe traffic from the X service tag on the port you set …. For the
-  default settings, that's TCP port 9443" is X inbound on 9443.
+  default settings, that's TCP port 9443" is X inbound on 9443; a cloud tab that replaces "the ones in
+  the table above" makes that table's hosts the public cloud's.
 """
 from __future__ import annotations
 
@@ -211,3 +212,10 @@ def test_thats_the_port(form):
     here = [r for r in shape_rules("statements", form) if r["section"][-1] == "That's the port"]
     assert [(r["service_tag"], r["ports"], r["protocol"], r["direction"]) for r in here] == [
         ("WidgetProbes", ["9443"], "tcp", "inbound")]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_a_cloud_tab_instead_of_the_table_above(form):
+    rules = shape_rules("statements", form)
+    assert {(r["endpoint"], r["cloud"]) for r in rules if "agents.widget-cloud" in (r["endpoint"] or "")} == {
+        ("agents.widget-cloud.net", "public"), ("agents.widget-cloud.us", "usgov")}

@@ -65,8 +65,6 @@ _MISSED = {
     "defender_containers_network": "'Domain | Port' tab tables under a lead-in 'All connections use HTTPS' get no tcp transport; 'open the same "
                                    "port to these hosts' (a list after the tabs) gives the hosts no port; the NOTE's 'or the "
                                    "**AzureActiveDirectory** tag' (outbound sign-in) gives a tag rule with no direction",
-    "arc_hotpatching_network": "an untabbed 'Endpoint | Used for | When required' table that later per-cloud tabs replace ('use these … "
-                               "instead of the ones in the table above' under Azure Government) doesn't get the public cloud",
     "container_storage_network": "'Storage pool nodes must also accept traffic on TCP port 9502 from the nodes in the system node pool' gives "
                                  "no source; 'The nodes must be able to reach the Elastic SAN target on TCP port 3260 through the "
                                  "**Microsoft.Storage** service endpoint' gives no rule",
