@@ -1670,6 +1670,9 @@ def _side_names(sentence: str) -> list[tuple[str, str]]:
     found = []
     for m in _ONE_SIDE.finditer(sentence):
         np = m.group("np")
+        where = _WHERE_THEY_ARE.match(sentence, m.end()) if len(np.split()) < 2 else None
+        if where:  # "from the nodes in the system node pool": a bare noun made specific by where they are
+            np = np + where.group(0)
         among = m.group("how").lower() in ("between", "among")  # ("between all provider addresses": machines, not a list)
         if (not _one_role(np) or (_LISTED_WORDS.search(np) if among else _list_reference(np))
                 or len(np.split()) < 2 and not _ACRONYMS.fullmatch(np)
@@ -1699,6 +1702,7 @@ def _side_names(sentence: str) -> list[tuple[str, str]]:
             if how != "origin" or not to_clauses or _clause_at(sentence, at) in to_clauses]
 
 
+_WHERE_THEY_ARE = re.compile(r"\s+in\s+(?:the|each|every|your)\s+(?:[\w-]+\s+){0,2}?(?:pools?|clusters?|subnets?|networks?|sites?)\b", re.I)
 _WITH_VERB = re.compile(r"\b(?:sessions?|connections?|connectivity|communicat\w*|peers?|peering|talks?|synchroni[sz]\w*|syncs?|"
                         r"handshakes?|tunnels?|exchanges?)\b", re.I)
 _AND_AFTER = re.compile(r"\s+(?:and|&)\s")

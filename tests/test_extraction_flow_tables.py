@@ -45,7 +45,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   **Destination port ranges**, select **TCP** as the protocol"); "`a`, or `b` in Azure Government": each
   host its cloud; "must accept probe traffic from the X service tag on the port you set …. For the
   default settings, that's TCP port 9443" is X inbound on 9443; a cloud tab that replaces "the ones in
-  the table above" makes that table's hosts the public cloud's.
+  the table above" makes that table's hosts the public cloud's; "from the nodes in the system node pool"
+  is those nodes.
 """
 from __future__ import annotations
 
@@ -219,3 +220,9 @@ def test_a_cloud_tab_instead_of_the_table_above(form):
     rules = shape_rules("statements", form)
     assert {(r["endpoint"], r["cloud"]) for r in rules if "agents.widget-cloud" in (r["endpoint"] or "")} == {
         ("agents.widget-cloud.net", "public"), ("agents.widget-cloud.us", "usgov")}
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_where_the_machines_are(form):
+    assert sides_in(shape_rules("statements", form), "Where the machines are") == {
+        ("nodes in the system node pool", "nodes in the system node pool", "Storage nodes", ("9502",), "tcp", "inbound")}

@@ -65,9 +65,6 @@ _MISSED = {
     "defender_containers_network": "'Domain | Port' tab tables under a lead-in 'All connections use HTTPS' get no tcp transport; 'open the same "
                                    "port to these hosts' (a list after the tabs) gives the hosts no port; the NOTE's 'or the "
                                    "**AzureActiveDirectory** tag' (outbound sign-in) gives a tag rule with no direction",
-    "container_storage_network": "'Storage pool nodes must also accept traffic on TCP port 9502 from the nodes in the system node pool' gives "
-                                 "no source; 'The nodes must be able to reach the Elastic SAN target on TCP port 3260 through the "
-                                 "**Microsoft.Storage** service endpoint' gives no rule",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
