@@ -1939,6 +1939,9 @@ _PORTS_BEFORE = re.compile(r"\b(?:the\s+(?:same\s+)?ports?\s+(?:you\s+use|above|
                            r"from\s+the\s+(?:table|list)\s+above)|(?:these|those|the\s+same)\s+ports?)\b", re.I)
 
 
+_SAME_WORD = re.compile(r"\bthe\s+same\s+ports?\b", re.I)
+
+
 def _ports_of_table_before(doc: Document, index: int, known: list[Rule]) -> dict[str | None, list[str]]:
     """The ports of the port table just before a host list whose lead-in points at them ("Allow the
     ports you use toward these hosts:" after "Protocol | Port | Notes"): that table's any-address rules."""
@@ -1946,12 +1949,19 @@ def _ports_of_table_before(doc: Document, index: int, known: list[Rule]) -> dict
     if not t.lead_in or not _PORTS_BEFORE.search(t.lead_in) or index == 0:
         return {}
     before = doc.tables[index - 1]
-    if before.headings != t.headings or before.source != t.source:
+    same_section = before.headings == t.headings
+    sibling = len(t.headings) > 1 and before.headings[:-1] == t.headings[:-1] and _SAME_WORD.search(t.lead_in)
+    if before.source != t.source or not (same_section or sibling):
         return {}
     ports: dict[str | None, list[str]] = {}
     for r in known:
         if r.table == index - 1 and r.endpoint == ANY_ADDRESS and r.ports:
             ports.setdefault(r.protocol, []).extend(p for p in r.ports if p not in ports.get(r.protocol, []))
+    if not ports:  # ("Besides the domains above, open the same port to these hosts:": the one port the table's hosts share)
+        shared = {(r.protocol, tuple(r.ports)) for r in known if r.table == index - 1 and r.ports}
+        if len(shared) == 1:
+            (proto, plist), = shared
+            ports = {proto: list(plist)}
     return {k: sort_ports(v) for k, v in ports.items()}
 
 

@@ -46,7 +46,8 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   host its cloud; "must accept probe traffic from the X service tag on the port you set …. For the
   default settings, that's TCP port 9443" is X inbound on 9443; a cloud tab that replaces "the ones in
   the table above" makes that table's hosts the public cloud's; "from the nodes in the system node pool"
-  is those nodes.
+  is those nodes; "Besides the domains above, open the same port to these hosts:" in a sibling section
+  gives the hosts the one port the table before shares.
 """
 from __future__ import annotations
 
@@ -226,3 +227,10 @@ def test_a_cloud_tab_instead_of_the_table_above(form):
 def test_where_the_machines_are(form):
     assert sides_in(shape_rules("statements", form), "Where the machines are") == {
         ("nodes in the system node pool", "nodes in the system node pool", "Storage nodes", ("9502",), "tcp", "inbound")}
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_the_same_port_as_the_table_before(form):
+    here = [r for r in shape_rules("statements", form) if r["section"][-1] == "Arc clusters"]
+    assert sorted((r["endpoint"], r["ports"]) for r in here) == [
+        ("*.arc.sensor-cloud.net", ["9443"]), ("gbl.sensor-cloud.net", ["9443"])]

@@ -62,9 +62,6 @@ _MISSED = {
                            "open them' (6379, 6380) makes a '*' rule",
     "elastic_san_iscsi": "'They must reach the private endpoint's address over your VPN or ExpressRoute connection; open the same port on the "
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
-    "defender_containers_network": "'Domain | Port' tab tables under a lead-in 'All connections use HTTPS' get no tcp transport; 'open the same "
-                                   "port to these hosts' (a list after the tabs) gives the hosts no port; the NOTE's 'or the "
-                                   "**AzureActiveDirectory** tag' (outbound sign-in) gives a tag rule with no direction",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
