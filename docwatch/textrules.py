@@ -1194,7 +1194,7 @@ def text_rules(doc: Document, known: list[Rule] | None = None) -> list[Rule]:
                 rules = [r for r in rules if id(r) not in stand_ins]
         except Exception:  # one odd block never hides the rest of the page
             log.warning("could not read block at line %s (%s)", block.line, " › ".join(block.headings), exc_info=True)
-    rules += list_table_facts(doc, known or [])
+    rules += list_table_facts(doc, known or [], rules)
     defaults += heading_defaults(doc)
     stood_in = apply_defaults([*(known or []), *rules], defaults, section_order(doc))
     for found, headings in same_port:
@@ -1880,7 +1880,7 @@ def section_order(doc: Document) -> dict[tuple[str, ...], float]:
     return order
 
 
-def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:
+def list_table_facts(doc: Document, known: list[Rule], read: list[Rule] | None = None) -> list[Rule]:
     """Lead-in facts for the code-host lists the parsers capture as one-column ``list`` tables.
 
     Their rules come from the table pass (``origin`` "list"); what only the list's lead-in says is
@@ -1896,8 +1896,17 @@ def list_table_facts(doc: Document, known: list[Rule]) -> list[Rule]:
     for index, t in enumerate(doc.tables):
         if t.kind != "list":
             continue
-        ports = port_phrases(t.lead_in) or implied_ports(t.lead_in) or _ports_of_table_before(doc, index, known)
+        ports = (port_phrases(t.lead_in) or implied_ports(t.lead_in) or _ports_of_table_before(doc, index, known)
+                 or _ports_of_list_before(t, read or []))
         mine = by_table.get(index, [])
+        sovereign = cloud_of_heading(t.lead_in or "") if t.lead_in and _INSTEAD.search(t.lead_in) else None
+        if sovereign and sovereign != "public":
+            # "Devices in Azure Government reach the sovereign counterparts instead, on the same port:": these
+            # hosts are that cloud's, and the hosts listed just before are the public cloud's
+            for r in mine:
+                r.cloud = r.cloud or sovereign
+            for r in _list_before(t, read or []):
+                r.cloud = r.cloud or "public"
         for r in mine:  # "- `mcr.microsoft.com` (HTTPS)": the item's own application protocol
             if not r.ports and r.row is not None and r.row < len(t.rows):
                 own = implied_ports(" ".join(c.text for c in t.rows[r.row]).replace(r.endpoint or "", " "))
@@ -1940,6 +1949,26 @@ _PORTS_BEFORE = re.compile(r"\b(?:the\s+(?:same\s+)?ports?\s+(?:you\s+use|above|
 
 
 _SAME_WORD = re.compile(r"\bthe\s+same\s+ports?\b", re.I)
+
+
+def _list_before(t: Table, read: list[Rule]) -> list[Rule]:
+    """The host rules of the list items just before a list table, in its section."""
+    if t.line is None:
+        return []
+    items = [r for r in read if r.origin == "list" and r.table is None and r.section == t.headings
+             and r.endpoint_kind in ("fqdn", "wildcard", "url", "template", "ip", "cidr")]
+    return items
+
+
+def _ports_of_list_before(t: Table, read: list[Rule]) -> dict[str | None, list[str]]:
+    """"… instead, on the same port:" after a list of hosts that share one port: that port."""
+    if not t.lead_in or not _SAME_WORD.search(t.lead_in):
+        return {}
+    shared = {(r.protocol, tuple(r.ports)) for r in _list_before(t, read) if r.ports}
+    if len(shared) != 1:
+        return {}
+    (proto, plist), = shared
+    return {proto: list(plist)}
 
 
 def _ports_of_table_before(doc: Document, index: int, known: list[Rule]) -> dict[str | None, list[str]]:
@@ -2029,10 +2058,14 @@ def _ports_for_lead_parties(block: Block, lead: str, ctx: _BlockCtx) -> list[Rul
     return _rules_for(parties, ports, ctx, origin="list", direction=d if d in ("inbound", "outbound") else None)
 
 
+_CONTRAST = re.compile(r",\s*(?:and\s+)?not\s+(?:the\s+|a\s+|an\s+|your\s+)?[\w'-]+(?:\s+[\w'-]+){0,2}\s*(?=[.:;]|$)", re.I)
+
+
 @memo
 def _lists_parties(lead: str) -> bool:
     """A list's lead-in (or heading) that says its items are parties to allow (asked once per list, not per item)."""
-    return bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(lead)
+    # ("…, in the computer account's system context, not the user's:": a contrast, not a negated requirement)
+    return bool(_CUE.search(lead) or _LIST_CUE.search(lead) or _TAG_WORDS.search(lead)) and not _NEG.search(_CONTRAST.sub("", lead))
 
 
 def _block_rules(block: Block, ctx: _BlockCtx, listed: set, leads: set, leads_code: set,

@@ -47,7 +47,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   default settings, that's TCP port 9443" is X inbound on 9443; a cloud tab that replaces "the ones in
   the table above" makes that table's hosts the public cloud's; "from the nodes in the system node pool"
   is those nodes; "Besides the domains above, open the same port to these hosts:" in a sibling section
-  gives the hosts the one port the table before shares.
+  gives the hosts the one port the table before shares; a list lead-in's contrast ("…, not the user's:")
+  is no negation, and "Devices in Azure Government reach the sovereign counterparts instead, on the same
+  port:" gives its hosts that cloud and the list before's port, and makes the list before public.
 """
 from __future__ import annotations
 
@@ -234,3 +236,11 @@ def test_the_same_port_as_the_table_before(form):
     here = [r for r in shape_rules("statements", form) if r["section"][-1] == "Arc clusters"]
     assert sorted((r["endpoint"], r["ports"]) for r in here) == [
         ("*.arc.sensor-cloud.net", ["9443"]), ("gbl.sensor-cloud.net", ["9443"])]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_sovereign_counterparts_instead(form):
+    here = [r for r in shape_rules("statements", form) if r["section"][-1] == "Sign-in hosts"]
+    assert sorted((r["endpoint"], r["ports"], r["cloud"]) for r in here) == [
+        ("join.widget-cloud.net", ["9443"], "public"), ("join.widget-cloud.us", ["9443"], "usgov"),
+        ("token.widget-cloud.com", ["9443"], "public"), ("token.widget-cloud.us", ["9443"], "usgov")]
