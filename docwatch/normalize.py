@@ -617,11 +617,18 @@ def set_aside_reason(table: Table) -> str | None:
     return next((reason for reason, rx in _SET_ASIDE if any(rx.search(t) for t in texts)), None)
 
 
+# "Notification Hubs connects to each PNS from Azure's own network, so you don't need a rule on your
+# network for this leg. It's listed here so you can check …:"
+_NO_RULE_HERE = re.compile(r"\b(?:don't|do\s+not|doesn't|does\s+not)\s+need\s+(?:a|an|any)\s+(?:[\w-]+\s+){0,2}?rules?\s+"
+                           r"(?:on|in|for)\s+(?:your|this)\b", re.I)
+
+
 def _set_aside_context(table: Table, ctx: _Ctx) -> None:
     """Reserved ranges, proxy-bypass lists, examples and route tables, from the innermost heading,
     the lead-in and the column headers."""
     texts = _own_words(table)
-    ctx.set_aside = set_aside_reason(table)
+    ctx.set_aside = set_aside_reason(table) or (
+        "the page says these need no rule" if _NO_RULE_HERE.search(table.lead_in or "") else None)
     # a DNS record table ("Name | Type | Value" with A/CNAME types): the private addresses it resolves
     # names to are the reader's own (a private endpoint's), like an example's
     ctx.example = any(_EXAMPLE_CONTEXT.search(t) for t in texts[:2]) or _dns_record_table(table)

@@ -354,6 +354,7 @@ _TAG_LIST_BEFORE = re.compile(r"((?:`?[A-Z][\w.]*`?\s*(?:,\s*(?:and|or)\b|,|\bor
 _TAG_NAME = re.compile(r"[A-Z][\w.]*")
 
 
+_BYPASS_SENTENCE = re.compile(r"\bno_?proxy\b|\bproxy\s+bypass\b|\bbypass\s+(?:the\s+)?proxy\b", re.I)
 _INTERNAL_SUFFIX = (".svc", ".local", ".internal", ".lan", ".localdomain", "localhost", ".default")
 
 
@@ -476,6 +477,9 @@ def text_parties(text: str, code: list[str], *, tag_context: bool = False,
             # …, for example `westus2.hub.x.net`": a filled-in template
         if _internal(kind, value):
             continue  # localhost, 127.0.0.1, kubernetes.default.svc: the machine or cluster itself (proxy bypass lists)
+        if kind in ("ip", "cidr") and "proxy" in text.lower() and _BYPASS_SENTENCE.search(text) and (
+                private_address(value) or value.startswith("169.254.")):
+            continue  # "Add `169.254.169.254` to the `no_proxy` list": what skips the proxy, not a destination
         if example and (_EXAMPLE_PARTY.search(value) or kind in ("ip", "cidr", "ip_range") and _example_address(value)
                         or _IP_URL.match(value) or _EXAMPLE_DOMAIN.search(value)):
             continue  # an example's made-up address ("https://192.168.10.20:44368" too); real ranges stay
@@ -689,7 +693,7 @@ _NOT_BLOCKING = Gate(re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:blo
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
                            r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I), ("block", "filter", "inspect", "intercept", "decrypt"))
 _BACK_TO_IT = re.compile(r"\b(?:for|to|on)\s+(?:it|them|this|that|these|those)\b|^\s*(?:that|this|such|the\s+same)\s+(?:traffic|address|connection)", re.I)
-_NO_RULE_NEEDED = re.compile(r"\b(?:(?:is|are)\s+(?:already\s+)?allowed\s+by\s+(?:the\s+|a\s+)?default\b|already\s+allowed\b|(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
+_NO_RULE_NEEDED = re.compile(r"\b(?:(?:is|are)\s+(?:already\s+|always\s+)?allowed\s+by\s+(?:the\s+|a\s+)?default\b|already\s+allowed\b|(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have|add|create|open)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
                              r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
 _CAN_BE_BLOCKED = Gate(re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I), ("blocked",))
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)

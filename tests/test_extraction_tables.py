@@ -198,6 +198,10 @@ def test_reserved_ranges_proxy_exclusions_and_examples_are_set_aside():
     assert "fictitious" in notes["corp.adatum.com"] and "fictitious" in notes["branch.relecloud.com"]
     assert "example" in notes["10.20.0.4:53"] and "example" in notes["192.168.40.5:53"]
     assert not {"168.63.129.16", "169.254.21.0/30", "gw.gizmo-cloud.net"} & parties(rules)
+    # a table whose lead-in says its leg needs no rule on your network, addresses "always allowed by the
+    # default NSG rules", and what a sentence adds to `no_proxy` are no rules
+    assert not {"push.gadgetpns.net", "169.254.169.254"} & parties(rules)
+    assert "need no rule" in notes["push.gadgetpns.net"]
     # a table the sentence after calls samples ("These values are samples.") holds no rule
     assert "example" in notes["10.90.1.0/30"] and "example" in notes["198.51.100.12/30"]
 
