@@ -971,7 +971,9 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         return _sentence_rules(", ".join(kept), block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                list_context=list_context, leads_code=leads_code, defaults=defaults)
     cue = _CUE.search(sentence) is not None or _PARTY_OF_PREVIOUS.search(sentence) is not None or carried[0]
-    named_tag = not cue and _TAG_WORDS.search(sentence) is not None  # "The Intune service tag `Intune` covers …"
+    named_tag = not cue and (_TAG_WORDS.search(sentence) is not None or (_digit_in(sentence) or _SAME_PORTS.search(sentence))
+                             and any(b in sentence and _TAG_AFTER.match(sentence, sentence.find(b) + len(b)) for b in block.bold))
+    # ("The Intune service tag `Intune` covers …"; "… go to the **X** tag on the same port")
     machine = _machine_item(sentence, block, ctx, origin) if block.kind == "list_item" and block.lead_in else []
     if machine:  # "- Windows VMs: WinRM on TCP 5985 and 5986" under "the bridge connects to each VM as follows:"
         return machine
@@ -997,7 +999,8 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
             and (_NSG_WORDS.search(sentence) or _NSG_WORDS.search(" ".join(block.headings)))):
         parties.append(("tag", "Internet"))  # an NSG rule "to the internet": the Internet tag, in any case
     if named_tag and not list_context:  # only a tag written as code right by the words, never an example
-        parties = [] if example else [p for p in parties if p[0] == "tag" and p[1] in block.code]
+        # (… or set in bold right by the word: "go to the **AzureResourceManager** tag on the same port")
+        parties = [] if example else [p for p in parties if p[0] == "tag" and (p[1] in block.code or p[1] in block.bold)]
     own = ports = port_phrases(sentence)
     if not parties and own and ctx.templates:
         parties = _placeholder_party(sentence, ctx.templates)
@@ -2200,7 +2203,7 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             if named:
                 found = read(f"{s.rstrip('. ')} ({', '.join(named)}).") or found
         if (ported and (not found or not any(r.ports for r in found)) and _SAME_PORTS.search(s) and not port_phrases(s)
-                and _STRONG_CUE.search(s) and not _NEG.search(s) and not _NONE_NEEDED.match(s)):
+                and (_STRONG_CUE.search(s) or _TAG_WORDS.search(s)) and not _NEG.search(s) and not _NONE_NEEDED.match(s)):
             # "It also needs the same ports to the domain controllers of each trusted domain": the ports
             # the sentence before stated, written in
             written = _spelled_ports(ported)
@@ -2253,6 +2256,21 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             found = [replace(p, ports=list(r.ports), protocol=p.protocol or r.protocol, direction=p.direction or r.direction)
                      for p in found for r in bare]
             out = [r for r in out if not any(r is b for b in bare)]
+        if not found and last and _INSTEAD.search(s) and not port_phrases(s):
+            named = [p for p in text_parties(s, block.code) if p[0] != "tag"]
+            model = next((r for r in last if r.ports and r.endpoint_kind in _HOST_KINDS), None)
+            if named and model is not None:  # (a sentence with no cue word: "… sign in at `x.us` instead")
+                cloud = cloud_of_heading(s)
+                for k, v in named:
+                    e, ek, t, _, _ = _party_fields(k, v)
+                    found.append(replace(model, endpoint=e, endpoint_kind=ek, service_tag=t, cloud=cloud or model.cloud))
+        if found and last and not any(r.ports for r in found) and _INSTEAD.search(s):
+            # "Clients get a token from `login.microsoftonline.com` first; they need TCP port 443 to it as well.
+            # Clients in Azure Government sign in at `login.microsoftonline.us` instead.": the same ports
+            model = next((r for r in last if r.ports), None)
+            if model is not None:
+                found = [replace(r, ports=list(model.ports), protocol=r.protocol or model.protocol,
+                                 direction=r.direction or model.direction) for r in found]
         said = {r.direction for r in last if r.direction in ("inbound", "outbound")}
         if len(said) == 1 and _STILL.search(s):
             # "… allow the **AzureKeyVault** service tag outbound on TCP 443. For sign-in, also allow the

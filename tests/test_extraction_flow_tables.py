@@ -49,7 +49,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   is those nodes; "Besides the domains above, open the same port to these hosts:" in a sibling section
   gives the hosts the one port the table before shares; a list lead-in's contrast ("…, not the user's:")
   is no negation, and "Devices in Azure Government reach the sovereign counterparts instead, on the same
-  port:" gives its hosts that cloud and the list before's port, and makes the list before public.
+  port:" gives its hosts that cloud and the list before's port, and makes the list before public;
+  "Clients in Azure Government sign in at `x.us` instead." takes the sentence before's port, and "… go to
+  the **X** tag on the same port" is X on that port.
 """
 from __future__ import annotations
 
@@ -244,3 +246,11 @@ def test_sovereign_counterparts_instead(form):
     assert sorted((r["endpoint"], r["ports"], r["cloud"]) for r in here) == [
         ("join.widget-cloud.net", ["9443"], "public"), ("join.widget-cloud.us", ["9443"], "usgov"),
         ("token.widget-cloud.com", ["9443"], "public"), ("token.widget-cloud.us", ["9443"], "usgov")]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_instead_on_the_same_port(form):
+    here = [r for r in shape_rules("statements", form) if r["section"][-1] == "Instead, on the same port"]
+    assert sorted((r["service_tag"] or r["endpoint"], tuple(r["ports"]), r["cloud"]) for r in here) == [
+        ("WidgetHealth", ("9443",), None), ("WidgetManager", ("9443",), None),
+        ("token.gadget-auth.net", ("9443",), None), ("token.gadget-auth.us", ("9443",), "usgov")]

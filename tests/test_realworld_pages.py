@@ -62,8 +62,6 @@ _MISSED = {
                            "open them' (6379, 6380) makes a '*' rule",
     "elastic_san_iscsi": "'They must reach the private endpoint's address over your VPN or ExpressRoute connection; open the same port on the "
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
-    "health_data_services_network": "'Clients in Azure Government sign in at `login.microsoftonline.us` instead' (443 from the sentence before) and a "
-                                    "NOTE's 'go to the **AzureResourceManager** tag on the same port' give no rule",
     "notification_hubs_pns": "'it also signs in at `login.microsoftonline.com` on the same port' and 'signs in to WNS through `login.live.com` on TCP 443' give no rule; 'allow that block outbound on both ports' gives `17.0.0.0/8` only 443",
     "remote_rendering_network": "a 'Port | Protocol | Allow' table with no address column ('must be able to reach the session VM on the following "
                                 "ports') makes '*' rules; 'the token service at `sts.mixedreality.azure.com` and … the account domain' gives the "
