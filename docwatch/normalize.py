@@ -366,10 +366,12 @@ def _roles(table: Table) -> list[Column]:
     if flow is not None:  # "Between | Port | Protocol": each row's two ends
         cols[flow] = Column(PAIR)
     elif not any(c.role == DIRECTION for c in cols):
-        for i, c in enumerate(cols):  # "Traffic | Port": "Outbound to Azure", "Inbound from clients"
-            if c.role == IGNORE and not c.known and _FLOW_HEADER.fullmatch(_header(table.columns[i])):
+        for i, c in enumerate(cols):  # "Traffic | Port": "Outbound to Azure", "Inbound from clients"; "Allow | Outgoing"
+            if c.role == IGNORE and not c.known:
                 texts = [cell.text for cell in _column_cells(table, i)]
-                if texts and all(_single_direction(t.split(None, 1)[0]) for t in texts):
+                flow = _FLOW_HEADER.fullmatch(_header(table.columns[i]))
+                if texts and all(_single_direction(t if not flow else t.split(None, 1)[0]) and (flow or len(t.split()) <= 2)
+                                 for t in texts):
                     cols[i] = Column(DIRECTION)
                     break
     if not any(c.role in (PROTOCOL, PROTO_PORTS) for c in cols):
@@ -1430,8 +1432,9 @@ _LEAD_BETWEEN = re.compile(rf"\bbetween\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+and
                            re.I)
 # "The protection server needs the following ports open to the domain controllers:", "… must accept
 # these from the collectors:": one side the lead-in names, its subject the other
-_LEAD_ONE = re.compile(rf"\b(?:ports?|open(?:ed)?|allow(?:ed)?|permit(?:ted)?|connections?|outbound|inbound|following|these|"
-                       rf"needed|required|reach(?:es)?)\s+(?:\w+\s+){{0,2}}?(?P<how>to|towards?|from|reach(?:es)?)\s+"
+_LEAD_ONE = re.compile(rf"(?:\b(?:ports?|open(?:ed)?|allow(?:ed)?|permit(?:ted)?|connections?|outbound|inbound|following|these|"
+                       rf"needed|required|reach(?:es)?)\s+(?:\w+\s+){{0,2}}?|\b(?:be\s+able\s+to|must|needs?\s+to)\s+)"
+                       rf"(?P<how>to|towards?|from|reach(?:es)?)\s+"
                        rf"(?P<b>(?:the|your|each|every|all)\s+(?:{_LEAD_WORD}\s+){{0,4}}?{ROLE_HEAD}){_LEAD_END}", re.I)
 _LEAD_SUBJECT = re.compile(rf"^\s*{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+(?:also\s+)?(?:must|needs?|requires?|should|has\s+to|have\s+to|uses?)\b", re.I)
 # "… these ports on your storage system allow …", "… used only inside the virtual network": where the ports are

@@ -942,8 +942,11 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
             out += found
         return out
     if leads_code and sentence.endswith(":"):
-        if "; " not in sentence:
-            return []  # it introduces the commands of the code block below
+        if "; " not in sentence and not (port_phrases(sentence) and _STRONG_CUE.search(sentence)
+                                         and any(k != "tag" for k, _ in text_parties(sentence, block.code))):
+            # it introduces the commands of the code block below (but "Outbound TCP port 443 has to be open to
+            # the token service at `sts.x.com` and to the account domain of each region:" names a host itself)
+            return []
         sentence = sentence.rsplit("; ", 1)[0]  # "Hosts have the form `…`; run this to list them:": the first half states
     if _CAN_BE_BLOCKED.search(sentence):
         # "If DNS from X isn't desired, outbound traffic to X ports 53/udp and 53/tcp can be blocked":
@@ -995,6 +998,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
     parties = text_parties(sentence, block.code, example=example, bold=block.bold)
     if block.kind != "list_item":
         parties = [p for p in parties if not readers_network(*p)]
+
     if (_INTERNET_WORD.search(sentence) and not any(v == "Internet" for _, v in parties)
             and (_NSG_WORDS.search(sentence) or _NSG_WORDS.search(" ".join(block.headings)))):
         parties.append(("tag", "Internet"))  # an NSG rule "to the internet": the Internet tag, in any case

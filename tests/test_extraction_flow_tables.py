@@ -51,7 +51,9 @@ the same from markdown and rendered HTML (``synthetic_shape_flow_tables.md``):
   is no negation, and "Devices in Azure Government reach the sovereign counterparts instead, on the same
   port:" gives its hosts that cloud and the list before's port, and makes the list before public;
   "Clients in Azure Government sign in at `x.us` instead." takes the sentence before's port, and "… go to
-  the **X** tag on the same port" is X on that port.
+  the **X** tag on the same port" is X on that port; a code block's lead-in that names a host of its own
+  with its port keeps that host; "The client device must be able to reach the session VM on the following
+  ports:" over a "Port | Protocol | Allow: Outgoing" table is the session VM, outbound.
 """
 from __future__ import annotations
 
@@ -254,3 +256,13 @@ def test_instead_on_the_same_port(form):
     assert sorted((r["service_tag"] or r["endpoint"], tuple(r["ports"]), r["cloud"]) for r in here) == [
         ("WidgetHealth", ("9443",), None), ("WidgetManager", ("9443",), None),
         ("token.gadget-auth.net", ("9443",), None), ("token.gadget-auth.us", ("9443",), "usgov")]
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_lead_ins_naming_a_host_or_a_machine(form):
+    rules = shape_rules("statements", form)
+    own = [r for r in rules if r["section"][-1] == "A lead-in naming its own host"]
+    assert sorted((r["endpoint"], r["ports"]) for r in own) == [
+        ("render.<region>.gadget-render.net", ["9443"]), ("sts.gadget-render.net", ["9443"])]
+    assert sides_in(rules, "Reaching the session machine") == {
+        ("session VM", "client device", "session VM", ("9152-9534",), p, "outbound") for p in ("tcp", "udp")}

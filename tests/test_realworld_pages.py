@@ -63,10 +63,7 @@ _MISSED = {
     "elastic_san_iscsi": "'They must reach the private endpoint's address over your VPN or ExpressRoute connection; open the same port on the "
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
     "notification_hubs_pns": "'it also signs in at `login.microsoftonline.com` on the same port' and 'signs in to WNS through `login.live.com` on TCP 443' give no rule; 'allow that block outbound on both ports' gives `17.0.0.0/8` only 443",
-    "remote_rendering_network": "a 'Port | Protocol | Allow' table with no address column ('must be able to reach the session VM on the following "
-                                "ports') makes '*' rules; 'the token service at `sts.mixedreality.azure.com` and … the account domain' gives the "
-                                "token host no rule; 'allow the **AzureCloud** tag outbound on the same TCP and UDP range' gives the tag no port; "
-                                "'For example, an account … uses `remoterendering.westus2…`' made a rule",
+    "remote_rendering_network": "'allow the **AzureCloud** service tag outbound on the same TCP and UDP range' gives the tag no port; 'For example, an account in West US 2 uses `remoterendering.westus2…`' (the code block's template filled in) makes a rule",
     "entra_hybrid_join_network": "a bullet host list whose lead-in gives the port ('Each of them is reached over HTTPS, on TCP port 443, …:') gives no "
                                  "rule for its hosts; the next list 'instead, on the same port' gets no port; a `https://` URL in a WARNING or "
                                  "zone-setting sentence is a url rule, not the host",
