@@ -42,9 +42,18 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.inflight += 1
             srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        self._counted = True
         try:
             self._respond(srv, path)
         finally:
+            self._done(srv)
+
+    def _done(self, srv: "FaultServer") -> None:
+        """The request stops counting as in flight once its answer starts to go out: the client may send
+        its next request as soon as it has read this answer, before this thread gets to finish (on a busy
+        machine that overlap made a per-host limit of 2 look like 3)."""
+        if self._counted:
+            self._counted = False
             with srv.lock:
                 srv.inflight -= 1
 
@@ -59,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
                 spec = script[min(srv.hits[path] - 1, len(script) - 1)]
         if spec.get("delay"):
             time.sleep(spec["delay"])
+        if not spec.get("action"):
+            self._done(srv)
         action = spec.get("action")
         if action == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
