@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from docwatch.model import Rule
 from docwatch.memo import memo
+from docwatch.normalize import NO_RULE_NEEDED
 from docwatch.normalize_values import endpoint_kind
 from docwatch.tagnames import canonical_tag
 from docwatch.textrules import (  # the same word classes text rules read by, so the two agree
@@ -37,7 +38,6 @@ from docwatch.textrules import (  # the same word classes text rules read by, so
     _FILE_EXT,
     _HOSTISH as _DOTTED,
     _NEG,
-    _NO_RULE_NEEDED,
     _TAG_TOKEN,
     MAX_PARAGRAPH,
     _tagish,
@@ -197,7 +197,7 @@ def page_tokens(doc: Document) -> list[Token]:
         said = sentences(b.text)
         for n, s in enumerate(said):
             aside = None if flattened else context_aside or ("in a negated sentence" if _NEG.search(s) else None) or (
-                "the next sentence says it needs no rule" if n + 1 < len(said) and _NO_RULE_NEEDED.search(said[n + 1]) else None)
+                "the next sentence says it needs no rule" if n + 1 < len(said) and NO_RULE_NEEDED.search(said[n + 1]) else None)
             example = _EXAMPLE.search(s) is not None and not flattened
             for tok, kind in _host_tokens(s):
                 why = aside or ("an example in the sentence" if example and (

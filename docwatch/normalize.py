@@ -316,8 +316,7 @@ def _roles_by_content(table: Table, cols: list[Column]) -> list[Column]:
 _REACHES_THE = re.compile(r"\b(?:reach(?:es)?|connects?\s+to|connect\s+to|access(?:es)?|calls?)\s+(?:the|each|every|your)\s+(\w+)", re.I)
 
 
-_COVERED = re.compile(r"\b(?:do|does)\s*(?:n't|\s+not)\s+need\s+(?:a|an|any)\s+(?:separate\s+|extra\s+|own\s+)?rules?\b|"
-                      r"\balready\s+(?:included|covered|inside)\b", re.I)
+_COVERED = re.compile(r"\balready\s+(?:included|covered|inside)\b", re.I)  # (or NO_RULE_NEEDED)
 
 
 def _column_asked_for(table: Table, cols: list[Column]) -> int | None:
@@ -326,7 +325,7 @@ def _column_asked_for(table: Table, cols: list[Column]) -> int | None:
     subnets already, so they don't need a separate rule")."""
     lead = (table.lead_in or "").lower()
     hosts = [i for i, c in enumerate(cols) if c.role == ENDPOINT]
-    if len(hosts) < 2 or not _COVERED.search(lead):
+    if len(hosts) < 2 or not (NO_RULE_NEEDED.search(lead) or _COVERED.search(lead)):
         return None
     named = [i for i in hosts if len(_header(table.columns[i])) >= 8 and _header(table.columns[i]) in lead]
     named = [i for i in named if not any(j != i and _header(table.columns[i]) in _header(table.columns[j]) for j in named)]
@@ -619,8 +618,19 @@ def set_aside_reason(table: Table) -> str | None:
     return next((reason for reason, rx in _SET_ASIDE if any(rx.search(t) for t in texts)), None)
 
 
-# "Notification Hubs connects to each PNS from Azure's own network, so you don't need a rule on your
-# network for this leg. It's listed here so you can check …:"
+# what a page says needs no rule: "you don't need an NSG rule for it", "so you don't add a rule for them",
+# "no extra rule is needed", "always allowed by the default NSG rules" (text rules, table lead-ins, coverage)
+NO_RULE_NEEDED = re.compile(r"\b(?:(?:is|are)\s+(?:already\s+|always\s+)?allowed\s+by\s+(?:the\s+|a\s+)?default\b|already\s+allowed\b|(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have|add|create|open)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
+                             r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
+# a clause before a sentence's subject: "To use it, your CE routers must …", "By default, the gateway must …"
+_OPENING = (r"(?:(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100}|by\s+default|"
+            r"optionally|typically|usually|also|however|then|otherwise|in\s+addition|additionally),\s+")
+OPENING_CLAUSE = re.compile(r"^\s*" + _OPENING, re.I)
+
+
+# a lead-in saying the whole table's leg needs no rule of yours ("Notification Hubs connects to each PNS
+# from Azure's own network, so you don't need a rule on your network for this leg."): narrower than
+# NO_RULE_NEEDED, which a lead-in also says of some rows ("… so they don't need a separate rule")
 _NO_RULE_HERE = re.compile(r"\b(?:don't|do\s+not|doesn't|does\s+not)\s+need\s+(?:a|an|any)\s+(?:[\w-]+\s+){0,2}?rules?\s+"
                            r"(?:on|in|for)\s+(?:your|this)\b", re.I)
 
@@ -1422,7 +1432,7 @@ _LEAD_END = (r"(?=\s+(?:in|on|at|over|for|through|via|with|using|if|when|that|wh
 # "… between the gateway and the managed nodes"
 _LEAD_FROM_TO = re.compile(rf"\bfrom\s+{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+to\s+{_LEAD_DET}(?P<b>{_LEAD_PHRASE}){_LEAD_END}", re.I)
 # "Clients on the internet connect to the Web Application Proxy.": the subject, then where it connects
-_LEAD_SUBJECT_TO = re.compile(rf"^\s*(?:(?:to|for|when|if|once|after)\b[^,]{{0,80}},\s+)?{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+"
+_LEAD_SUBJECT_TO = re.compile(rf"^\s*(?:{_OPENING})?{_LEAD_DET}(?P<a>{_LEAD_PHRASE})\s+"
                               rf"(?:(?:also|must|can|need\s+to|needs\s+to|then|(?:must|should|needs?\s+to)\s+be\s+able\s+to)\s+)?"
                               rf"(?:connect|connects|talk|talks|send|sends|reach|reaches|communicate|communicates|"
                               rf"(?:send|sends|push|pushes|forward|forwards)\s+(?:[\w-]+\s+){{1,3}}?)\s*"

@@ -57,8 +57,11 @@ from docwatch.cli_rules import cli_rules, has_rule_command
 from docwatch.memo import memo
 from docwatch.model import Rule
 from docwatch.normalize import (  # the table context rules, shared
+    NO_RULE_NEEDED,
+    OPENING_CLAUSE,
     ROLE_HEAD,
     _CONTOSO,
+    _NAMED_KINDS,
     _LEAD_DET,
     _LEAD_END,
     _LEAD_DET_RX,
@@ -693,8 +696,6 @@ _NOT_BLOCKING = Gate(re.compile(r"\b(?:is|are|does|do)\s*(?:n't|\s+not)\s+(?:blo
                            r"\bnot\s+(?:be\s+)?block(?:ed|ing)?\b|"
                            r"\b(?:must|should|do|does|can)\s*(?:n't|\s+not)\s+(?:be\s+)?(?:inspect|intercept|decrypt)\w*\b", re.I), ("block", "filter", "inspect", "intercept", "decrypt"))
 _BACK_TO_IT = re.compile(r"\b(?:for|to|on)\s+(?:it|them|this|that|these|those)\b|^\s*(?:that|this|such|the\s+same)\s+(?:traffic|address|connection)", re.I)
-_NO_RULE_NEEDED = re.compile(r"\b(?:(?:is|are)\s+(?:already\s+|always\s+)?allowed\s+by\s+(?:the\s+|a\s+)?default\b|already\s+allowed\b|(?:do|does|don't|doesn't|do\s+not|does\s+not|never)\s*n?'?t?\s*(?:need|have|add|create|open)\s+(?:to\s+(?:add|create|configure|open)\s+)?"
-                             r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
 _CAN_BE_BLOCKED = Gate(re.compile(r"\s+(?:can|may)\s+(?:safely\s+)?be\s+blocked\b", re.I), ("blocked",))
 _LEADING_IF = re.compile(r"^\s*(?:if|when|unless)\b[^,]{0,120},\s*", re.I)
 _ANAPHORA = re.compile(r"\b(?:the|this|that|these|those)\s+(?:same\s+)?(?:service\s+)?(?:tags?|endpoints?|urls?|hosts?|"
@@ -956,7 +957,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         found = _sentence_rules(kept, block, ctx, origin=origin, lead_in_of_next=lead_in_of_next,
                                 list_context=list_context, leads_code=leads_code)
         return [r for r in found if r.endpoint != ANY_ADDRESS]
-    if _NO_RULE_NEEDED.search(sentence):
+    if NO_RULE_NEEDED.search(sentence):
         return []  # "`168.63.129.16` is always allowed by the platform; you don't need an NSG rule for it"
     negated = _NEG.search(sentence) is not None  # (asked again only when the sentence changed)
     if negated and _LEADING_IF.match(sentence) and not _NEG.search(_LEADING_IF.sub("", sentence, count=1)):
@@ -1028,7 +1029,7 @@ def _sentence_rules(sentence: str, block: Block, ctx: _BlockCtx, *, origin: str,
         direction = None
     if direction is None and parties and _ACCEPT_FROM.search(sentence):
         direction = "inbound"  # "Endpoints … must accept probe traffic from the **AzureTrafficManager** service tag"
-    if direction is None and parties and _REACH.search(sentence) and _SUBJECT.match(_OPENING_CLAUSE.sub("", sentence, count=1)):
+    if direction is None and parties and _REACH.search(sentence) and _SUBJECT.match(OPENING_CLAUSE.sub("", sentence, count=1)):
         direction = "outbound"  # "Azure VMs must reach `168.63.129.16` on TCP 80": they open the connection
     statement = (_page_port(sentence, block, own, direction)
                  if defaults is not None and not parties and own and cue and not example else None)
@@ -1290,11 +1291,10 @@ def _public_by_contrast(doc: Document, rules: list[Rule]) -> None:
             continue
         index = max(before)[1]
         for r in rules:
-            if r.table == index and r.cloud is None and r.endpoint_kind in _HOST_KINDS + ("ip", "cidr"):
+            if r.table == index and r.cloud is None and r.endpoint_kind in (*_NAMED_KINDS, "ip", "cidr"):
                 r.cloud = "public"
 
 
-_HOST_KINDS = ("fqdn", "wildcard", "template", "url")
 _NAMES_A_HOST = re.compile(r"\b(?:host\s*names?|endpoints?|urls?|fqdns?|domains?|dns\s+names?)$", re.I)
 
 
@@ -1315,7 +1315,7 @@ def _hosts_a_heading_names(doc: Document, rules: list[Rule]) -> list[Rule]:
         section = headings.get(name) or headings.get(_LEAD_DET_RX.sub("", name))
         if not section:
             continue
-        hosts = [r for r in rules if r.endpoint_kind in _HOST_KINDS and tuple(r.section) == section]
+        hosts = [r for r in rules if r.endpoint_kind in _NAMED_KINDS and tuple(r.section) == section]
         for h in hosts:
             out.append(replace(h, ports=list(role.ports), protocol=role.protocol or h.protocol,
                                direction=role.direction or h.direction or "outbound", origin=h.origin))
@@ -1579,14 +1579,13 @@ def _named_role_rules(sentence: str, roles: tuple[Rule, ...], own: dict[str | No
     return []
 
 
-_ROLE_HEAD = ROLE_HEAD
 # "… to the endpoints listed below", "… to the URLs above": a reference to a list, not a role
 _LISTED = re.compile(r"\b(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)\b|"
                      r"\b(?:below|above|following|listed)\b", re.I)
 _LIST_NOUN = re.compile(r"(?:endpoints|urls|hosts|host\s*names|addresses|fqdns|domains|destinations|ranges)$", re.I)
 # what a list noun's qualifier says when the noun names machines ("the MSEE addresses", "the source
 # endpoints", "the VPN gateway public IP addresses"), not a list of the page ("the required endpoints")
-_QUALIFIER = re.compile(rf"(?-i:[A-Z]{{2,6}}s?)$|(?:{_ROLE_HEAD}|source|target|sending|remote|peer|public|private|ip)$", re.I)
+_QUALIFIER = re.compile(rf"(?-i:[A-Z]{{2,6}}s?)$|(?:{ROLE_HEAD}|source|target|sending|remote|peer|public|private|ip)$", re.I)
 
 
 _LIST_ADJECTIVE = re.compile(r"(?:required|needed|necessary|following|listed|above|below|preceding|mentioned|allowed|approved|"
@@ -1634,7 +1633,7 @@ _OF_SCOPE = (r"(?:\s+of\s+(?:the|each|every|your|its|their|a|an|all)\s+(?:[\w'-]
              r"tenants?|subscriptions?|environments?|workspaces?|deployments?|organizations?)\b)?")
 _ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all|an?|that|this|these|those)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
-                       rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{_ROLE_HEAD}{_OF_SCOPE})"
+                       rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{ROLE_HEAD}{_OF_SCOPE})"
                        rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
                        rf"|(?=\s+(?:the|you|we|it|they)\s+\w))", re.I)  # ("the NTP server the host uses": a contact clause)
 # "The container subnet must allow …": the sentence's subject, the other side
@@ -1730,11 +1729,10 @@ _ASKS = Gate(re.compile(r"\b(?:allow\w*|permit\w*|open|unblock\w*|must|needs?|re
 
 _SUBJECT_AFTER = re.compile(r":\s+|,\s+(?:so|and|but|then|which\s+means)\s+|;\s+", re.I)
 _ACRONYM_ASIDE = re.compile(r"\s*\((?-i:[A-Za-z][A-Za-z0-9]{1,6})\)(?=\s)")
-_OPENING_CLAUSE = re.compile(r"^\s*(?:(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100}|by\s+default|"
-                             r"optionally|typically|usually|also|however|then|otherwise|in\s+addition|additionally),\s+", re.I)
 
 
-_MACHINE_HEAD = re.compile(rf"^\s*(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s*(?::|\s[-–—]\s)\s*(?P<rest>.+)$", re.I)
+
+_MACHINE_HEAD = re.compile(rf"^\s*(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{ROLE_HEAD})\s*(?::|\s[-–—]\s)\s*(?P<rest>.+)$", re.I)
 _LEAD_FLOW = re.compile(r"\b(?:connect\w*|reach\w*|talk\w*|sends?|communicat\w*|needs?|requires?|allow\w*|open|permit\w*|"
                         r"uses?|accepts?|listens?)\b", re.I)
 
@@ -1768,7 +1766,7 @@ def _subject_name(sentence: str) -> str | None:
     # ("To use it, your CE routers must …"; "Each top-of-rack (ToR) switch must …": the acronym aside;
     # "The gateway VMs peer the same way: the ToR switches must …"; "…, so Autopilot devices need …")
     for part in (sentence, *(p for p in _SUBJECT_AFTER.split(sentence)[1:] if p)):
-        subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", _OPENING_CLAUSE.sub("", part, count=1)))
+        subject = _SUBJECT.match(_ACRONYM_ASIDE.sub("", OPENING_CLAUSE.sub("", part, count=1)))
         if subject and _one_role(subject.group("np")):
             return _LEAD_DET_RX.sub("", subject.group("np").strip())
     return None
@@ -2164,7 +2162,7 @@ _ACCEPT_FROM = re.compile(r"\b(?:must|should|needs?\s+to|has\s+to|have\s+to)\s+(
 _STILL = re.compile(r"\b(?:also|still|too|as\s+well)\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^\s*(?:it|they)\s+(?:also\s+)?(?:must|should|needs?|requires?|can|will|accepts?|receives?|"
                               r"listens?|sends?|connects?|uses?|has\s+to|have\s+to)\b", re.I)
-_OPENING_MACHINE = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{_ROLE_HEAD})\s+(?!(?:and|or|of)\b)[a-z]\w*", re.I)
+_OPENING_MACHINE = re.compile(rf"^\s*{_LEAD_DET}(?P<np>(?:{_LEAD_WORD}\s+){{0,4}}{ROLE_HEAD})\s+(?!(?:and|or|of)\b)[a-z]\w*", re.I)
 
 
 def _with_subject(found: list[Rule], before: str, connecting: str | None = None) -> list[Rule]:
@@ -2213,7 +2211,7 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             written = _spelled_ports(ported)
             found = read(_SAME_PORTS.sub(lambda m: (m.group(0).split()[0] + " " if m.group(0).split()[0].lower() in _PREPOSITIONS
                                                     else "") + written, s)) or found
-        if last and not found and _NO_RULE_NEEDED.search(s) and _BACK_TO_IT.search(s):
+        if last and not found and NO_RULE_NEEDED.search(s) and _BACK_TO_IT.search(s):
             # "… by sending them to `168.63.129.16`. That traffic is always allowed; you don't need an
             # NSG rule for it.": the sentence before named what needs no rule
             out = [r for r in out if not any(r is x for x in last)]
@@ -2262,7 +2260,7 @@ def _joined_sentences(block: Block, read: Callable[..., list[Rule]]) -> list[Rul
             out = [r for r in out if not any(r is b for b in bare)]
         if not found and last and _INSTEAD.search(s) and not port_phrases(s):
             named = [p for p in text_parties(s, block.code) if p[0] != "tag"]
-            model = next((r for r in last if r.ports and r.endpoint_kind in _HOST_KINDS), None)
+            model = next((r for r in last if r.ports and r.endpoint_kind in _NAMED_KINDS), None)
             if named and model is not None:  # (a sentence with no cue word: "… sign in at `x.us` instead")
                 cloud = cloud_of_heading(s)
                 for k, v in named:
