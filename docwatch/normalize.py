@@ -624,7 +624,8 @@ NO_RULE_NEEDED = re.compile(r"\b(?:(?:is|are)\s+(?:already\s+|always\s+)?allowed
                              r"(?:an?|any)\s+(?:[\w-]+\s+){0,3}?rules?|no\s+(?:[\w-]+\s+){0,2}?rules?\s+(?:is|are)\s+(?:needed|required))\b", re.I)
 # a clause before a sentence's subject: "To use it, your CE routers must …", "By default, the gateway must …"
 _OPENING = (r"(?:(?:to|for|in|on|if|when|unless|once|after|before|with)\b[^,]{0,100}|by\s+default|"
-            r"optionally|typically|usually|also|however|then|otherwise|in\s+addition|additionally),\s+")
+            r"also|however|then|otherwise|in\s+addition|next|finally|later|meanwhile|now|first|second|"
+            r"[a-z]+ly|[a-z]+wards),\s+")  # (… "Optionally,", "Afterwards,", "Typically,": one adverb)
 OPENING_CLAUSE = re.compile(r"^\s*" + _OPENING, re.I)
 
 

@@ -1631,7 +1631,7 @@ _ACRONYMS = re.compile(r"(?-i:[A-Z]{2,6}s)")  # "the MSEEs", "your CPEs"
 # "the domain controllers of the trusting domain", "… of each partner forest": which ones, part of the name
 _OF_SCOPE = (r"(?:\s+of\s+(?:the|each|every|your|its|their|a|an|all)\s+(?:[\w'-]+\s+){0,2}?(?:domains?|forests?|sites?|"
              r"tenants?|subscriptions?|environments?|workspaces?|deployments?|organizations?)\b)?")
-_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the\s+|the|your|its|their|each|every|all|an?|that|this|these|those)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
+_ONE_SIDE = re.compile(rf"\b(?P<how>to|towards?|reach(?:es)?|quer(?:y|ies)|contacts?|from|with|between|among|through|(?:firewall|nsg)\s+(?:of|on))\s+(?:all\s+(?:of\s+)?the|the|your|its|their|each|every|all|an?|that|this|these|those)\s+(?!(?:\w*(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|teenth|tieth)|"
                        rf"next|last|\d+(?:st|nd|rd|th))\s)"
                        rf"(?P<np>(?:(?!(?:and|or|the|an?|your|its|their|this|that)\s){_LEAD_WORD}\s+){{0,6}}?{ROLE_HEAD}{_OF_SCOPE})"
                        rf"(?:{_LEAD_END}|(?=\s+(?:across|behind|inside|within|under|before|after|by|of|published|hosted|provided|managed|run|deployed|directly)\b)"
