@@ -3,7 +3,9 @@ rendered HTML (``synthetic_shape_reworded_sides.md``): an adverb before the subj
 edge nodes must also accept … from the controller cluster"), "has to be able to connect to the vault's
 private IP address", "opens a session with the upstream relays", "among all of the cluster nodes", a
 "Path" column with "A → B" and "From A to B" cells, a lead-in "… need these ports opened toward the
-analytics servers:", and an address "already allowed, so no additional rule is required"."""
+analytics servers:", an address "already allowed, so no additional rule is required", portal steps
+with "Under **L**, choose **V**" and "Type **7671** into **L** and pick **TCP** as the protocol", and a
+table "The values above are only examples" follows."""
 from __future__ import annotations
 
 import pytest
@@ -34,3 +36,10 @@ def test_tables_said_another_way(rules):
 
 def test_an_address_already_allowed(rules):
     assert sides_in(rules, "Not rules") == set()
+
+
+def test_steps_and_samples_said_another_way(rules):
+    steps = [r for r in rules if r["section"][-1] == "Portal steps"]
+    assert [(r["service_tag"], r["ports"], r["protocol"], r["direction"]) for r in steps] == [
+        ("WidgetQueue", ["7671"], "tcp", "outbound")]
+    assert sides_in(rules, "Samples after a table") == set()
