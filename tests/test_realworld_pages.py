@@ -64,9 +64,7 @@ _MISSED = {
                          "on-premises firewall' (On-premises servers, 3260 from the sentence before) gives no rule",
     "notification_hubs_pns": "'it also signs in at `login.microsoftonline.com` on the same port' and 'signs in to WNS through `login.live.com` on TCP 443' give no rule; 'allow that block outbound on both ports' gives `17.0.0.0/8` only 443",
     "remote_rendering_network": "'allow the **AzureCloud** service tag outbound on the same TCP and UDP range' gives the tag no port; 'For example, an account in West US 2 uses `remoterendering.westus2…`' (the code block's template filled in) makes a rule",
-    "entra_hybrid_join_network": "a bullet host list whose lead-in gives the port ('Each of them is reached over HTTPS, on TCP port 443, …:') gives no "
-                                 "rule for its hosts; the next list 'instead, on the same port' gets no port; a `https://` URL in a WARNING or "
-                                 "zone-setting sentence is a url rule, not the host",
+    "entra_hybrid_join_network": "a `https://` URL in a zone-setting sentence ('add `https://autologon…` to the users' Intranet zone settings') is a url rule, where the facts want the host",
 }
 XFAIL: dict[tuple[str, str], str] = {(fam, form): why for fam, why in _MISSED.items() for form in FORMS}
 
